@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine with Python 3.11 and make:
+#   make test   -- create .venv, install gradxform[test], lint, type-check, run the tests
+#   make demo   -- create .venv, install gradxform[demo], run the demo
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: test demo lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $@
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check gradxform tests
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy gradxform
+
+test: lint typecheck
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/python -m gradxform train --optimizer adamw
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

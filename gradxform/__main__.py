@@ -1,0 +1,3 @@
+from gradxform.cli import main
+
+raise SystemExit(main())

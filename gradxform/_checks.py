@@ -1,0 +1,99 @@
+"""Validation of hyperparameters at construction time.
+
+Every factory in gradxform validates its arguments through these functions, so
+every bad argument gets the same kind of error: a ``ValueError`` (or a
+``TypeError`` for a value of the wrong type) naming the argument and its value.
+Values that are only known at run time (tracers, schedules) are not checked.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _concrete(value: Any) -> float | None:
+    """The value as a Python float, or None when it is a schedule or a tracer."""
+    if callable(value):
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number, got the bool {value!r}")
+    if isinstance(value, int | float | np.number):
+        return float(value)
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, jax.Array | np.ndarray):
+        if np.ndim(value) != 0:
+            raise TypeError(f"expected a scalar, got an array of shape {np.shape(value)}")
+        if not np.issubdtype(np.asarray(value).dtype, np.number):
+            raise TypeError(f"expected a number, got dtype {np.asarray(value).dtype}")
+        return float(np.asarray(value).real)
+    raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+
+
+def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False,
+           allow_schedule: bool = True) -> None:
+    """Check a scalar hyperparameter lies in ``[low, high]`` (or open ends).
+
+    NaN is always rejected. ``allow_schedule=False`` rejects callables.
+    """
+    if callable(value) and not allow_schedule:
+        raise TypeError(f"{name}={value!r} must be a number, not a schedule")
+    try:
+        v = _concrete(value)
+    except TypeError as e:
+        raise TypeError(f"{name}={value!r}: {e}") from None
+    if v is None:
+        return
+    if math.isnan(v):
+        raise ValueError(f"{name}={value!r} must not be NaN")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name}={value!r} must be {_interval(low, high, low_open, high_open)}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"{name}={value!r} must be {_interval(low, high, low_open, high_open)}")
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    if high is None:
+        return f"{'>' if low_open else '>='} {low}"
+    if low is None:
+        return f"{'<' if high_open else '<='} {high}"
+    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
+def non_negative(name: str, value: Any, **kw: Any) -> None:
+    """``value >= 0`` (finite or not is left to ``number``'s other bounds)."""
+    number(name, value, low=0.0, **kw)
+
+
+def positive(name: str, value: Any, **kw: Any) -> None:
+    """``value > 0``."""
+    number(name, value, low=0.0, low_open=True, **kw)
+
+
+def decay_rate(name: str, value: Any, **kw: Any) -> None:
+    """An EMA decay: ``0 <= value < 1``."""
+    number(name, value, low=0.0, high=1.0, high_open=True, **kw)
+
+
+def finite(name: str, value: Any, **kw: Any) -> None:
+    """Any finite number."""
+    number(name, value, low=-math.inf, high=math.inf, low_open=True, high_open=True, **kw)
+
+
+def integer(name: str, value: Any, *, low: int | None = None) -> None:
+    """A Python int (not a bool) no smaller than ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if low is not None and value < low:
+        raise ValueError(f"{name}={value!r} must be >= {low}")
+
+
+def one_of(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    """``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} must be one of {', '.join(map(repr, choices))}")

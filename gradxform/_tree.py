@@ -1,0 +1,302 @@
+"""Tree math shared by every transformation: one implementation of each piece.
+
+Moment estimates (``ema``), their bias correction (``bias_correction``), the
+saturating step counter, norms, dtype handling and layout checks live here and
+nowhere else.
+
+Precision policy: arithmetic that can underflow or lose precision in float16 or
+bfloat16 (squares, denominators, eps) is done in ``compute_dtype(x)`` -- the
+leaf's dtype promoted to at least float32 -- and the result is cast back to the
+dtype the caller keeps (the state's dtype, or the gradient's dtype for updates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+INT32_MAX = np.iinfo(np.int32).max
+
+
+# ----------------------------------------------------------------------------- dtypes
+
+
+def is_inexact(x: Any) -> bool:
+    """Whether a leaf (array, scalar or ``ShapeDtypeStruct``) is floating point or complex."""
+    return bool(jnp.issubdtype(_dtype(x), jnp.inexact))
+
+
+def _dtype(x: Any) -> np.dtype:
+    dtype = getattr(x, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else jnp.asarray(x).dtype
+
+
+def promote(*dtypes: Any) -> np.dtype:
+    """The standard JAX promotion of ``dtypes``, explicitly (valid under strict promotion)."""
+    with jax.numpy_dtype_promotion("standard"):
+        return np.dtype(jnp.result_type(*dtypes))
+
+
+def compute_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` promoted to at least float32 (float64 and complex stay as they are)."""
+    return promote(dtype, jnp.float32)
+
+
+def to_compute(x: chex.Array) -> chex.Array:
+    """Cast a leaf to its :func:`compute_dtype`."""
+    x = jnp.asarray(x)
+    return x.astype(compute_dtype(x.dtype))
+
+
+def cast_tree(tree: chex.ArrayTree, dtype: Any | None) -> chex.ArrayTree:
+    """Cast every floating-point leaf to ``dtype`` (``None`` leaves the tree unchanged)."""
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda x: x.astype(dtype) if is_inexact(x) else x, tree)
+
+
+def canonical_dtype(dtype: Any | None, name: str) -> np.dtype | None:
+    """Validate a state-dtype argument such as ``mu_dtype``; ``None`` means "as the params"."""
+    if dtype is None:
+        return None
+    try:
+        out = np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+    except TypeError as e:
+        raise TypeError(f"{name}={dtype!r} is not a dtype") from e
+    if not jnp.issubdtype(out, jnp.floating):
+        raise TypeError(f"{name}={dtype!r} must be a floating-point dtype")
+    return out
+
+
+def zeros_like(params: chex.ArrayTree, dtype: Any | None = None) -> chex.ArrayTree:
+    """Zeros shaped like ``params`` (arrays or ``ShapeDtypeStruct``\\ s).
+
+    Floating-point leaves get ``dtype`` if given, else their own dtype; other
+    leaves (integer or boolean parameters, which every transformation passes
+    through) keep their own dtype.
+    """
+
+    def zeros(p):
+        own = _dtype(p)
+        return jnp.zeros(jnp.shape(p), dtype if dtype is not None and is_inexact(p) else own)
+
+    return jax.tree.map(zeros, params)
+
+
+def full_like(params: chex.ArrayTree, value: float, dtype: Any | None = None) -> chex.ArrayTree:
+    """Like :func:`zeros_like`, filled with ``value`` on floating-point leaves."""
+
+    def full(p):
+        if not is_inexact(p):
+            return jnp.zeros(jnp.shape(p), _dtype(p))
+        return jnp.full(jnp.shape(p), value, dtype if dtype is not None else _dtype(p))
+
+    return jax.tree.map(full, params)
+
+
+# ------------------------------------------------------------------------ leaf mapping
+
+
+def map_inexact(f: Callable[..., Any], *trees: chex.ArrayTree, keep: int = 0) -> chex.ArrayTree:
+    """``jax.tree.map(f, *trees)`` on the leaves where ``trees[keep]`` is floating point.
+
+    Elsewhere the leaf of ``trees[keep]`` is returned unchanged: integer and
+    boolean leaves pass through every transformation bit for bit.
+    """
+
+    def g(*leaves):
+        return f(*leaves) if is_inexact(leaves[keep]) else leaves[keep]
+
+    return jax.tree.map(g, *trees)
+
+
+# ------------------------------------------------------------------------ moments
+
+
+def ema(moments: chex.ArrayTree, updates: chex.ArrayTree, decay: chex.Numeric,
+        order: int = 1, *, weight: chex.Numeric | None = None) -> chex.ArrayTree:
+    """Moment update ``m <- decay * m + weight * g**order``, ``weight = 1 - decay`` by default.
+
+    With the default weight this is the exponential moving average of
+    ``g**order`` used by every adaptive method; ``weight=1`` gives the
+    heavy-ball trace ``m <- decay * m + g`` and, with ``decay=1``, the running
+    sum of AdaGrad. Computed in at least float32 and stored in each moment's
+    own dtype, so the square of a float16 gradient cannot underflow before it
+    is averaged.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> gx.ema(jnp.array([1.0]), jnp.array([3.0]), 0.5)
+      Array([2.], dtype=float32)
+    """
+
+    def step(m, g):
+        g32 = to_compute(g)
+        dtype = promote(compute_dtype(m.dtype), g32.dtype)
+        g32 = g32.astype(dtype)
+        d = jnp.asarray(decay).astype(dtype)
+        w = (1 - d) if weight is None else jnp.asarray(weight).astype(dtype)
+        new = w * (g32**order) + d * m.astype(dtype)
+        return new.astype(m.dtype)
+
+    return map_inexact(step, moments, updates)
+
+
+def bias_correction(moment: chex.ArrayTree, decay: chex.Numeric,
+                    count: chex.Array) -> chex.ArrayTree:
+    """Divide a moment estimate by ``1 - decay**count`` (Kingma & Ba, 2015, Alg. 1).
+
+    ``count`` is the number of updates folded into the moment (at least 1).
+    The factor is computed as ``-expm1(count * log1p(decay - 1))`` in at least
+    float32, which is exact to rounding even for ``decay`` within 1e-7 of 1,
+    and the result is returned in at least float32 (callers cast at the end).
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> gx.bias_correction(jnp.array([0.25]), 0.5, jnp.array(2, jnp.int32))
+      Array([0.33333334], dtype=float32)
+    """
+
+    def correct(m):
+        m = to_compute(m)
+        complex_ = jnp.issubdtype(m.dtype, jnp.complexfloating)
+        real = jnp.finfo(m.dtype).dtype if complex_ else m.dtype
+        d = jnp.asarray(decay, real)
+        t = jnp.asarray(count).astype(real)
+        factor = -jnp.expm1(t * jnp.log1p(d - 1))
+        return m / factor.astype(m.dtype)
+
+    return map_inexact(correct, moment)
+
+
+def safe_increment(count: chex.Array) -> chex.Array:
+    """``count + 1`` for an int32 step counter, saturating at ``2**31 - 1`` instead of wrapping."""
+    count = jnp.asarray(count, jnp.int32)
+    return jnp.where(count < INT32_MAX, count + jnp.int32(1), jnp.int32(INT32_MAX))
+
+
+def zero_count() -> chex.Array:
+    """A new int32 step counter."""
+    return jnp.zeros([], jnp.int32)
+
+
+# ------------------------------------------------------------------------- norms
+
+
+def global_norm(tree: chex.ArrayTree) -> chex.Array:
+    """The l2 norm of all floating-point leaves taken together, in at least float32."""
+    leaves = [to_compute(x) for x in jax.tree.leaves(tree) if is_inexact(x)]
+    if not leaves:
+        return jnp.zeros([], jnp.float32)
+    dtype = promote(*(x.dtype for x in leaves))
+    squares = [jnp.sum(jnp.real(x * jnp.conj(x))).astype(jnp.finfo(dtype).dtype) for x in leaves]
+    return jnp.sqrt(sum(squares[1:], squares[0]))
+
+
+def scale_tree(tree: chex.ArrayTree, factor: chex.Numeric) -> chex.ArrayTree:
+    """Multiply every floating-point leaf by a scalar, in at least float32, keeping dtypes."""
+
+    def mul(x):
+        dtype = compute_dtype(x.dtype)
+        return (x.astype(dtype) * jnp.asarray(factor).astype(dtype)).astype(x.dtype)
+
+    return map_inexact(mul, tree)
+
+
+# ------------------------------------------------------------------------ layout checks
+
+
+def path_name(path: tuple[Any, ...]) -> str:
+    """A key path as a string such as ``"encoder/dense/kernel"`` (``"<root>"`` if empty)."""
+    return jax.tree_util.keystr(path, simple=True, separator="/") or "<root>"
+
+
+def _leaf_paths(tree: chex.ArrayTree) -> list[tuple[str, Any]]:
+    return [(path_name(p), x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def same_structure(a: chex.ArrayTree, b: chex.ArrayTree) -> bool:
+    """Whether two trees have the same structure (containers and key paths)."""
+    a_def: Any = jax.tree.structure(a)  # typed loosely: jaxlib's stub lacks __eq__
+    return bool(a_def == jax.tree.structure(b))
+
+
+def check_same_layout(tree: chex.ArrayTree, reference: chex.ArrayTree, *, what: str,
+                      against: str, allow_complex: bool = True) -> None:
+    """Raise unless ``tree`` has the structure and leaf shapes of ``reference``.
+
+    Runs at trace time (shapes are static), so it costs nothing inside ``jit``.
+    The error names the key path of the first offending leaf. A floating-point
+    reference leaf must be matched by a floating-point leaf (an integer
+    gradient for a float parameter is an error, not a silent cast).
+    """
+    if not same_structure(tree, reference):
+        ours = _leaf_paths(tree)
+        theirs = _leaf_paths(reference)
+        for (a, _), (b, _) in zip(ours, theirs, strict=False):
+            if a != b:
+                raise ValueError(
+                    f"{what} does not match {against}: leaf '{a}' in {what} where "
+                    f"{against} has '{b}'"
+                )
+        if len(ours) < len(theirs):
+            raise ValueError(
+                f"{what} does not match {against}: {what} lacks the leaf "
+                f"'{theirs[len(ours)][0]}'"
+            )
+        if len(ours) > len(theirs):
+            raise ValueError(
+                f"{what} does not match {against}: {what} has an extra leaf "
+                f"'{ours[len(theirs)][0]}'"
+            )
+        raise ValueError(
+            f"{what} does not match {against}: same key paths but different containers "
+            f"({jax.tree.structure(tree)} vs {jax.tree.structure(reference)})"
+        )
+    for (name, x), (_, r) in zip(_leaf_paths(tree), _leaf_paths(reference), strict=True):
+        if jnp.shape(x) != jnp.shape(r):
+            raise ValueError(
+                f"{what} leaf '{name}' has shape {jnp.shape(x)} but {against} has shape "
+                f"{jnp.shape(r)}; gradxform never broadcasts one into the other"
+            )
+        if is_inexact(r) and not is_inexact(x):
+            raise TypeError(
+                f"{what} leaf '{name}' has dtype {_dtype(x)} but {against} is "
+                f"{_dtype(r)}: a floating-point leaf needs a floating-point {what}"
+            )
+        if not allow_complex and jnp.issubdtype(_dtype(x), jnp.complexfloating):
+            raise TypeError(
+                f"{what} leaf '{name}' is complex ({_dtype(x)}); this transformation "
+                f"supports real leaves only: optimize the real and imaginary parts as "
+                f"separate real parameters"
+            )
+
+
+def value_at(value: Any, count: chex.Array) -> chex.Numeric:
+    """A scalar-or-schedule hyperparameter evaluated at step ``count``."""
+    return value(count) if callable(value) else value
+
+
+def resolve_mask(mask: Any, params: chex.ArrayTree, who: str) -> chex.ArrayTree:
+    """A mask given as a tree of bools or a function of the params, checked against the params.
+
+    ``None`` means "every leaf". The error for a mask that does not fit names
+    the first offending key path.
+    """
+    if mask is None:
+        return jax.tree.map(lambda _: True, params)
+    tree = mask(params) if callable(mask) else mask
+    if not same_structure(tree, params):
+        check_same_layout(tree, params, what=f"{who} mask", against="params")
+    for path, m in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if not isinstance(m, bool | np.bool_):
+            raise TypeError(
+                f"{who} mask leaf '{path_name(path)}' must be a Python bool, got "
+                f"{type(m).__name__}"
+            )
+    return tree

@@ -1,0 +1,284 @@
+"""One battery of checks run over every registered optimizer (tests/registry.py)."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from absl.testing import parameterized
+
+import gradxform as gx
+from tests.registry import REGISTRY, Entry
+
+IDS = [e.id for e in REGISTRY]
+STEPS = 12
+
+
+def make_params(dtype=jnp.float32):
+    rng = np.random.default_rng(0)
+    return {
+        "dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), dtype),
+                  "bias": jnp.asarray(rng.normal(size=(4,)), dtype)},
+        "scale": jnp.asarray(rng.normal(), dtype),
+    }
+
+
+def grad_sequence(params, steps=STEPS, seed=1):
+    rng = np.random.default_rng(seed)
+    return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+            for _ in range(steps)]
+
+
+def run(tx, params, grads, update=None):
+    """Apply ``tx`` along a fixed gradient sequence; return the updates of every step."""
+    update = update or tx.update
+    state = tx.init(params)
+    out = []
+    for g in grads:
+        u, state = update(g, state, params)
+        params = gx.apply_updates(params, u)
+        out.append(u)
+    return out, params, state
+
+
+# ---------------------------------------------------------------------------- numerics
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_matches_numpy_reference(entry: Entry):
+    params = make_params()
+    grads = grad_sequence(params)
+    updates, _, _ = run(entry.make(), params, grads)
+
+    reference = entry.make_reference()
+    leaves, treedef = jax.tree.flatten(params)
+    ref_params = [np.asarray(p, np.float64) for p in leaves]
+    ref_states = [reference.init(p) for p in ref_params]
+    for t, g in enumerate(grads):
+        steps = [reference.step(np.asarray(gi, np.float64), s, p)
+                 for gi, s, p in zip(jax.tree.leaves(g), ref_states, ref_params, strict=True)]
+        ref_u = [u for u, _ in steps]
+        ref_states = [s for _, s in steps]
+        chex.assert_trees_all_close(updates[t], jax.tree.unflatten(treedef, ref_u),
+                                    rtol=1e-5, atol=1e-7, custom_message=f"step {t + 1}")
+        ref_params = [p + u for p, u in zip(ref_params, ref_u, strict=True)]
+
+
+@pytest.mark.parametrize("entry", [e for e in REGISTRY if e.optax_factory], ids=lambda e: e.id)
+def test_matches_optax(entry: Entry):
+    params = make_params()
+    grads = grad_sequence(params)
+    ours, _, _ = run(entry.make(), params, grads)
+    with jax.numpy_dtype_promotion("standard"):  # optax relies on implicit promotion
+        theirs, _, _ = run(entry.make_optax(), params, grads)
+    for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        chex.assert_trees_all_close(a, b, rtol=1e-5, atol=1e-7, custom_message=f"step {t + 1}")
+
+
+# -------------------------------------------------------------------------- jit
+
+
+class JitVariantsTest(chex.TestCase):
+    """The same trajectory with and without jit (chex.variants)."""
+
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.named_parameters(*[(e.id, e) for e in REGISTRY])
+    def test_jit_equals_eager(self, entry: Entry):
+        params = make_params()
+        grads = grad_sequence(params, steps=4)
+        tx = entry.make()
+        eager, _, _ = run(tx, params, grads)
+        variant, _, _ = run(tx, params, grads, update=self.variant(tx.update))
+        chex.assert_trees_all_close(variant, eager, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_second_step_does_not_recompile(entry: Entry):
+    tx = entry.make()
+    traces = []
+
+    @jax.jit
+    def step(params, state, grads):
+        traces.append(1)
+        updates, state = tx.update(grads, state, params)
+        return gx.apply_updates(params, updates), state
+
+    params = make_params()
+    state = tx.init(params)
+    for g in grad_sequence(params, steps=3):
+        params, state = step(params, state, g)
+    assert len(traces) == 1, f"{entry.id} retraced: {len(traces)} traces for 3 steps"
+
+
+# ------------------------------------------------------------------------- dtypes
+
+DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16, jnp.float64]
+
+
+def _maybe_x64(dtype):
+    return jax.enable_x64(dtype == jnp.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_dtypes_preserved(entry: Entry, dtype):
+    with _maybe_x64(dtype):
+        params = make_params(dtype)
+        tx = entry.make()
+        state = tx.init(params)
+        for leaf in jax.tree.leaves(state):
+            if jnp.issubdtype(leaf.dtype, jnp.floating):
+                assert leaf.dtype == jnp.dtype(dtype), f"state leaf {leaf.dtype} for {dtype}"
+            else:
+                assert leaf.dtype == jnp.int32
+        step = jax.jit(tx.update)
+        for g in grad_sequence(params, steps=2):
+            updates, state = step(g, state, params)
+            chex.assert_trees_all_equal_dtypes(updates, g)
+            chex.assert_tree_all_finite(updates)
+            params = gx.apply_updates(params, updates)
+        chex.assert_trees_all_equal_dtypes(params, make_params(dtype))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_zero_gradients_low_precision(entry: Entry, dtype):
+    params = make_params(dtype)
+    tx = entry.make(**entry.converge_kwargs)
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    for _ in range(2):
+        updates, state = tx.update(zeros, state, params)
+        chex.assert_tree_all_finite(updates)
+        chex.assert_tree_all_finite(state)
+        chex.assert_trees_all_equal(updates, zeros)
+
+
+def test_zero_gradients_low_precision_catches_underflow():
+    """The check above can fail: eps underflowing in float16 gives 0/0."""
+    g = jnp.zeros(2, jnp.float16)
+    eps = jnp.float16(1e-8)  # underflows to 0 in float16
+    naive = g / (jnp.sqrt(g * g) + eps)
+    assert not bool(jnp.all(jnp.isfinite(naive)))
+
+
+# ----------------------------------------------------------------- init and state
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_init_from_shape_dtype_structs_and_deterministic(entry: Entry):
+    params = make_params()
+    tx = entry.make()
+    abstract = jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), params)
+    state = tx.init(params)
+    chex.assert_trees_all_equal(tx.init(params), state)
+    chex.assert_trees_all_equal_shapes_and_dtypes(tx.init(abstract), state)
+    chex.assert_trees_all_equal_shapes_and_dtypes(jax.eval_shape(tx.init, abstract), state)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_state_stable_through_scan_and_cond(entry: Entry):
+    params = make_params()
+    tx = entry.make()
+    state = tx.init(params)
+    grads = grad_sequence(params, steps=3)
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *grads)
+
+    def body(carry, g):
+        p, s = carry
+        u, s = tx.update(g, s, p)
+        return (gx.apply_updates(p, u), s), None
+
+    (p_scan, s_scan), _ = jax.lax.scan(body, (params, state), stacked)
+    chex.assert_trees_all_equal_structs(s_scan, state)
+    chex.assert_trees_all_equal_shapes_and_dtypes(s_scan, state)
+    _, p_loop, _s_loop = run(tx, params, grads)
+    chex.assert_trees_all_close(p_scan, p_loop, rtol=1e-6, atol=1e-7)
+
+    def branch(flag, s):
+        _u, s2 = tx.update(grads[0], s, params)
+        return jax.lax.cond(flag, lambda: s2, lambda: s)
+
+    s_cond = jax.jit(branch)(True, state)
+    chex.assert_trees_all_equal_shapes_and_dtypes(s_cond, state)
+
+
+# ----------------------------------------------------------------- convergence
+
+
+def quadratic(x):
+    """Ill-conditioned valley: condition number 100, minimum at 0."""
+    return 0.5 * (x[0] ** 2 + 100.0 * x[1] ** 2)
+
+
+def rosenbrock(x):
+    """Rosenbrock's banana, minimum at (1, 1)."""
+    return (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2
+
+
+def minimize(tx, fn, x0, steps):
+    def body(carry, _):
+        x, s = carry
+        u, s = tx.update(jax.grad(fn)(x), s, x)
+        return (gx.apply_updates(x, u), s), None
+
+    (x, _), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=steps))((x0, tx.init(x0)))
+    return x
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_converges_on_ill_conditioned_quadratic(entry: Entry):
+    lr, steps = entry.quadratic
+    tx = entry.make(**{**entry.converge_kwargs, "learning_rate": lr})
+    x = minimize(tx, quadratic, jnp.array([1.0, 1.0]), steps)
+    chex.assert_trees_all_close(x, jnp.zeros(2), atol=1e-2)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_converges_on_rosenbrock(entry: Entry):
+    lr, steps = entry.rosenbrock
+    tx = entry.make(**{**entry.converge_kwargs, "learning_rate": lr})
+    x = minimize(tx, rosenbrock, jnp.array([-1.2, 1.0]), steps)
+    chex.assert_trees_all_close(x, jnp.ones(2), atol=5e-2)
+
+
+# --------------------------------------------------------------- bad input, ints
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_integer_leaves_pass_through(entry: Entry):
+    params = {"w": jnp.ones(3), "step": jnp.array([7, 8], jnp.int32)}
+    tx = entry.make()
+    state = tx.init(params)
+    loss = lambda p: jnp.sum(p["w"] ** 2) + jnp.sum(p["step"].astype(jnp.float32))
+    grads = jax.grad(loss, allow_int=True)(params)
+    for _ in range(2):
+        updates, state = jax.jit(tx.update)(grads, state, params)
+        params = gx.apply_updates(params, updates)
+    np.testing.assert_array_equal(params["step"], np.array([7, 8], np.int32))
+    assert params["step"].dtype == jnp.int32
+    assert float(jnp.max(jnp.abs(params["w"] - 1.0))) > 0
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_shape_mismatch_names_key_path(entry: Entry):
+    params = {"a": jnp.ones(2), "b": {"c": jnp.ones(3)}}
+    tx = entry.make()
+    state = tx.init(params)
+    bad = {"a": jnp.ones(2), "b": {"c": jnp.ones(1)}}
+    with pytest.raises(ValueError, match=r"b/c.*\(1,\).*\(3,\)"):
+        updates, _ = tx.update(bad, state, params)
+        gx.apply_updates(params, updates)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_structure_mismatch_names_key_path(entry: Entry):
+    params = {"a": jnp.ones(2), "b": {"c": jnp.ones(3)}}
+    tx = entry.make()
+    state = tx.init(params)
+    bad = {"a": jnp.ones(2), "b": {"d": jnp.ones(3)}}
+    with pytest.raises(ValueError, match="b/d"):
+        updates, _ = tx.update(bad, state, params)
+        gx.apply_updates(params, updates)
