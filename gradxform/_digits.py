@@ -61,8 +61,8 @@ def mlp(params: dict[str, Any], x: jax.Array) -> jax.Array:
     """Logits of the MLP."""
     layers = [params[k] for k in sorted(params)]
     for layer in layers[:-1]:
-        x = jax.nn.relu(x @ layer["kernel"] + layer["bias"])
-    return x @ layers[-1]["kernel"] + layers[-1]["bias"]
+        x = jax.nn.relu(x @ layer["kernel"] + layer["bias"][None, :])
+    return x @ layers[-1]["kernel"] + layers[-1]["bias"][None, :]
 
 
 def cross_entropy(params: dict[str, Any], x: jax.Array, y: jax.Array) -> jax.Array:

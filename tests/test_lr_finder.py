@@ -1,0 +1,75 @@
+"""The learning-rate range test."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform as gx
+from gradxform.lr_finder import find_learning_rate, range_schedule
+
+
+def test_range_schedule_endpoints():
+    s = range_schedule(1e-4, 1.0, 5, "exp")
+    lrs = np.asarray(jax.vmap(s)(jnp.arange(5, dtype=jnp.int32)))
+    np.testing.assert_allclose(lrs, [1e-4, 1e-3, 1e-2, 1e-1, 1.0], rtol=1e-5)
+    s = range_schedule(0.1, 0.5, 5, "linear")
+    lrs = np.asarray(jax.vmap(s)(jnp.arange(5, dtype=jnp.int32)))
+    np.testing.assert_allclose(lrs, [0.1, 0.2, 0.3, 0.4, 0.5], rtol=1e-6)
+
+
+@pytest.mark.parametrize("curvature", [1.0, 4.0, 20.0])
+def test_quadratic_suggestion_is_in_the_stable_range(curvature):
+    # Gradient descent on curvature c converges iff lr < 2 / c.
+    loss = lambda p, b: 0.5 * curvature * jnp.sum((p - b) ** 2)
+    r = find_learning_rate(loss, jnp.ones(4), jnp.zeros((1, 4)), gx.sgd,
+                           min_lr=1e-5, max_lr=100.0, num_steps=80)
+    assert r.diverged_at is not None
+    assert 1e-3 / curvature < r.suggestion < 2.0 / curvature
+    assert r.min_over_10 < 2.0 / curvature
+    assert len(r.learning_rates) == r.diverged_at + 1
+    assert np.all(np.diff(r.learning_rates) > 0)
+
+
+def test_smoothed_losses_follow_the_formula():
+    losses_seen = np.array([3.0, 1.0, 2.0, 5.0])
+    batches = jnp.asarray(losses_seen)[:, None]
+    loss = lambda p, b: jnp.sum(p * 0.0) + b[0]  # the loss is the batch itself
+    r = find_learning_rate(loss, jnp.zeros(1), batches, gx.sgd, num_steps=4,
+                           smoothing=0.5, diverge_threshold=100.0)
+    avg, expected = 0.0, []
+    for t, x in enumerate(losses_seen, start=1):
+        avg = 0.5 * avg + 0.5 * x
+        expected.append(avg / (1 - 0.5**t))
+    np.testing.assert_allclose(r.smoothed_losses, expected, rtol=1e-6)
+    assert r.diverged_at is None
+
+
+def test_bad_arguments():
+    loss = lambda p, b: jnp.sum(p)
+    with pytest.raises(ValueError, match="max_lr"):
+        find_learning_rate(loss, jnp.ones(1), jnp.zeros((1, 1)), gx.sgd, min_lr=1.0, max_lr=0.5)
+    with pytest.raises(ValueError, match="mode"):
+        find_learning_rate(loss, jnp.ones(1), jnp.zeros((1, 1)), gx.sgd, mode="cubic")
+    with pytest.raises(ValueError, match="num_steps"):
+        find_learning_rate(loss, jnp.ones(1), jnp.zeros((1, 1)), gx.sgd, num_steps=2)
+
+
+def test_digits_suggestion_trains_to_97_percent(tmp_path):
+    pytest.importorskip("sklearn")
+    from gradxform import _digits
+
+    data = _digits.load_digits()
+    params = _digits.init_mlp(jax.random.key(0))
+    bs = 64
+    n = len(data.x_train) // bs * bs
+    batches = (data.x_train[:n].reshape(-1, bs, 64), data.y_train[:n].reshape(-1, bs))
+    loss = lambda p, b: _digits.cross_entropy(p, b[0], b[1])
+    r = find_learning_rate(loss, params, batches, gx.adam, num_steps=100)
+    result = _digits.train(gx.adam(r.suggestion), data, epochs=20)
+    assert result.test_accuracy >= 0.97, (r.suggestion, result.test_accuracy)
+    pytest.importorskip("matplotlib")
+    r.plot(tmp_path / "lr.png")
+    assert (tmp_path / "lr.png").stat().st_size > 1000
