@@ -78,12 +78,16 @@ def zeros_like(params: chex.ArrayTree, dtype: Any | None = None) -> chex.ArrayTr
 
     Floating-point leaves get ``dtype`` if given, else their own dtype; other
     leaves (integer or boolean parameters, which every transformation passes
-    through) keep their own dtype.
+    through) keep their own dtype. Each leaf keeps the sharding of its
+    parameter: that of a committed array, of a ``ShapeDtypeStruct`` with a
+    ``sharding``, or, under ``jit`` with explicitly sharded axes, of the traced
+    value. So a state is created where its parameter lives, shard by shard,
+    never gathered on one device.
     """
 
     def zeros(p):
         own = _dtype(p)
-        return jnp.zeros(jnp.shape(p), dtype if dtype is not None and is_inexact(p) else own)
+        return jnp.zeros_like(p, dtype if dtype is not None and is_inexact(p) else own)
 
     return jax.tree.map(zeros, params)
 
@@ -93,8 +97,8 @@ def full_like(params: chex.ArrayTree, value: float, dtype: Any | None = None) ->
 
     def full(p):
         if not is_inexact(p):
-            return jnp.zeros(jnp.shape(p), _dtype(p))
-        return jnp.full(jnp.shape(p), value, dtype if dtype is not None else _dtype(p))
+            return jnp.zeros_like(p, _dtype(p))
+        return jnp.full_like(p, value, dtype if dtype is not None else _dtype(p))
 
     return jax.tree.map(full, params)
 
@@ -290,7 +294,11 @@ def resolve_mask(mask: Any, params: chex.ArrayTree, who: str) -> chex.ArrayTree:
     """
     if mask is None:
         return jax.tree.map(lambda _: True, params)
-    tree = mask(params) if callable(mask) else mask
+    # A callable is a mask function unless it already is a tree of bools shaped
+    # like the params (an Equinox module holding bools is callable, yet a tree).
+    is_tree = same_structure(mask, params) and all(
+        isinstance(m, bool | np.bool_) for m in jax.tree.leaves(mask))
+    tree = mask(params) if callable(mask) and not is_tree else mask
     if not same_structure(tree, params):
         check_same_layout(tree, params, what=f"{who} mask", against="params")
     for path, m in jax.tree_util.tree_flatten_with_path(tree)[0]:
