@@ -1,0 +1,4 @@
+"""Wrappers: transformations built around other transformations.
+
+The public names are re-exported from :mod:`gradxform`.
+"""
