@@ -1,0 +1,334 @@
+"""inject_hyperparams: unwrapped optimizers' updates, hyperparameters changed without retracing."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform as gx
+from gradxform.schedules._basic import constant_schedule, linear_schedule
+from gradxform.schedules._cyclical import one_cycle_momentum_schedule, one_cycle_schedule
+from gradxform.wrappers.hyperparams import (
+    InjectHyperparamsState,
+    inject_hyperparams,
+    set_hyperparams,
+)
+from gradxform.wrappers.plateau import reduce_on_plateau
+from tests.registry import REGISTRY, Entry
+
+IDS = [e.id for e in REGISTRY]
+
+
+def make_params(dtype=jnp.float32):
+    rng = np.random.default_rng(0)
+    return {"w": jnp.asarray(rng.normal(size=(3, 2)), dtype),
+            "b": jnp.asarray(rng.normal(size=(2,)), dtype)}
+
+
+def grad_sequence(params, steps=4, seed=1):
+    rng = np.random.default_rng(seed)
+    return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+            for _ in range(steps)]
+
+
+def trajectory(tx, params, grads, jit=True):
+    """The updates of every step (with one jitted update function, or eagerly)."""
+    update = jax.jit(tx.update) if jit else tx.update
+    state = tx.init(params)
+    out = []
+    for g in grads:
+        u, state = update(g, state, params)
+        params = gx.apply_updates(params, u)
+        out.append(u)
+    return out, state
+
+
+# ------------------------------------------------------------- same updates
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_wrapped_equals_unwrapped(entry: Entry):
+    params = make_params()
+    grads = grad_sequence(params, steps=2)
+    plain, wrapped = entry.make(), inject_hyperparams(entry.factory)(**entry.kwargs)
+    # Eagerly both run the same operations on the same values: bitwise equal.
+    ours, state = trajectory(wrapped, params, grads, jit=False)
+    chex.assert_trees_all_equal(ours, trajectory(plain, params, grads, jit=False)[0])
+    assert isinstance(state, InjectHyperparamsState)
+    assert state.hyperparams["learning_rate"] == np.float32(entry.kwargs["learning_rate"])
+    assert int(state.count) == len(grads)
+    # Under jit XLA may fold the unwrapped optimizer's Python-float constants
+    # (a division becomes a multiplication by the reciprocal): the parameters
+    # agree to float32 rounding.
+    def final_params(tx):
+        updates, _ = trajectory(tx, params, grads)
+        return jax.tree.map(lambda p, *us: p + sum(us), params, *updates)
+
+    chex.assert_trees_all_close(final_params(wrapped), final_params(plain), rtol=1e-6,
+                                atol=1e-7)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_constant_schedule_gives_exactly_the_scalar_result(entry: Entry):
+    params = make_params()
+    grads = grad_sequence(params, steps=2)
+    scalar, _ = trajectory(entry.make(), params, grads, jit=False)
+    lr = entry.kwargs["learning_rate"]
+    schedule = constant_schedule(lr)
+    scheduled, _ = trajectory(entry.make(learning_rate=schedule), params, grads, jit=False)
+    chex.assert_trees_all_equal(scheduled, scalar)
+    # Under jit too: the schedule's value is as much a constant as the float.
+    chex.assert_trees_all_equal(
+        trajectory(entry.make(learning_rate=schedule), params, grads[:1])[0],
+        trajectory(entry.make(), params, grads[:1])[0])
+
+
+@pytest.mark.parametrize("factory", [gx.adam, gx.sgd])
+def test_wrapped_equals_unwrapped_in_float64(factory):
+    with jax.enable_x64(True):
+        params = make_params(jnp.float64)
+        grads = grad_sequence(params)
+        plain, _ = trajectory(factory(0.01, 0.5), params, grads)
+        wrapped, state = trajectory(inject_hyperparams(factory)(0.01, 0.5), params, grads)
+        assert state.hyperparams["learning_rate"].dtype == jnp.float64
+        chex.assert_trees_all_close(wrapped, plain, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("mu_dtype", [jnp.bfloat16, jnp.dtype(jnp.bfloat16), "bfloat16"],
+                         ids=["scalar-type", "np-dtype", "string"])
+def test_dtype_arguments_do_not_break_wrapping(mu_dtype):
+    params = make_params()
+    grads = grad_sequence(params)
+    plain, _ = trajectory(gx.adam(0.1, mu_dtype=mu_dtype), params, grads)
+    wrapped, state = trajectory(inject_hyperparams(gx.adam)(0.1, mu_dtype=mu_dtype), params,
+                                grads)
+    chex.assert_trees_all_equal(wrapped, plain)
+    assert "mu_dtype" not in state.hyperparams
+    mu = state.inner_state[0].mu
+    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(mu))
+
+
+# ------------------------------------------------------ schedules and step 0
+
+
+def test_first_update_uses_schedule_step_zero():
+    schedule = linear_schedule(0.1, 1.1, transition_steps=10)  # 0.1, 0.2, 0.3, ...
+    tx = inject_hyperparams(gx.sgd)(learning_rate=schedule)
+    params = jnp.zeros(2)
+    state = tx.init(params)
+    assert state.hyperparams["learning_rate"] == np.float32(0.1)
+    g = jnp.ones(2)
+    seen = []
+    for _ in range(3):
+        updates, state = tx.update(g, state, params)
+        seen.append((float(updates[0]), float(state.hyperparams["learning_rate"])))
+    np.testing.assert_allclose(seen, [(-0.1, 0.1), (-0.2, 0.2), (-0.3, 0.3)], rtol=1e-6)
+    # The unwrapped optimizer agrees (scale_by_schedule also starts at step 0).
+    plain = gx.sgd(schedule)
+    plain_state = plain.init(params)
+    first, _ = plain.update(g, plain_state, params)
+    np.testing.assert_allclose(first, [-0.1, -0.1], rtol=1e-6)
+
+
+def test_scheduled_hyperparams_follow_the_schedule_through_scan():
+    schedule = linear_schedule(1.0, 0.0, transition_steps=8)
+    tx = inject_hyperparams(gx.sgd)(learning_rate=schedule, momentum=0.5)
+    params = jnp.ones(3)
+    state = tx.init(params)
+
+    def body(carry, _):
+        p, s = carry
+        u, s = tx.update(2.0 * p, s, p)
+        return (gx.apply_updates(p, u), s), s.hyperparams["learning_rate"]
+
+    (_, final), lrs = jax.lax.scan(body, (params, state), None, length=10)
+    chex.assert_trees_all_equal_structs(final, state)
+    chex.assert_trees_all_equal_shapes_and_dtypes(final, state)
+    chex.assert_trees_all_close(lrs, jax.vmap(schedule)(jnp.arange(10)))
+
+
+# ---------------------------------------------------------- no recompilation
+
+
+def test_changing_hyperparams_between_jitted_steps_does_not_retrace():
+    tx = inject_hyperparams(gx.sgd)(learning_rate=0.1, momentum=0.9)
+    traces = []
+
+    @jax.jit
+    def train_step(params, state, grads):
+        traces.append(1)
+        updates, state = tx.update(grads, state, params)
+        return gx.apply_updates(params, updates), state, updates
+
+    params = jnp.zeros(2)
+    state = tx.init(params)
+    g = jnp.ones(2)
+    for lr in [0.1, 0.05, 0.3, 1e-3]:
+        state = set_hyperparams(state, learning_rate=lr, momentum=0.0)
+        params, state, updates = train_step(params, state, g)
+        np.testing.assert_allclose(updates, [-lr, -lr], rtol=1e-6)
+        assert state.hyperparams["learning_rate"] == np.float32(lr)
+    # Writing an array of the stored dtype straight into the dict works too.
+    state.hyperparams["learning_rate"] = jnp.float32(2.0)
+    _, _, updates = train_step(params, state, g)
+    np.testing.assert_allclose(updates, [-2.0, -2.0])
+    assert len(traces) == 1, f"{len(traces)} traces"
+
+
+def test_set_hyperparams_works_inside_jit():
+    tx = inject_hyperparams(gx.adam)(1e-3)
+    traces = []
+
+    @jax.jit
+    def train_step(params, state, grads, lr):
+        traces.append(1)
+        state = set_hyperparams(state, learning_rate=lr)
+        updates, state = tx.update(grads, state, params)
+        return gx.apply_updates(params, updates), state
+
+    params = jnp.ones(2)
+    state = tx.init(params)
+    for lr in [1e-3, 1e-2, 0.1]:
+        params, state = train_step(params, state, jnp.ones(2), lr)
+        assert state.hyperparams["learning_rate"] == np.float32(lr)
+    assert len(traces) == 1
+
+
+# ------------------------------------------------------- 1cycle end to end
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_one_cycle_with_momentum_matches_torch(optimizer):
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    steps, peak = 40, 0.05
+    a = np.array([1.0, 3.0, 0.5], np.float32)
+    w0 = np.array([1.0, -2.0, 0.5], np.float32)
+
+    p = torch.tensor(w0, requires_grad=True)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD([p], lr=peak, momentum=0.9)
+    else:
+        opt = torch.optim.Adam([p], lr=peak)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, peak, total_steps=steps, pct_start=0.25,
+                                                base_momentum=0.8, max_momentum=0.93)
+    expected = []
+    for _ in range(steps):
+        opt.zero_grad()
+        (torch.tensor(a) * p**2).sum().backward()
+        opt.step()
+        sched.step()
+        expected.append(p.detach().numpy().copy())
+
+    lr = one_cycle_schedule(steps, peak, pct_start=0.25)
+    momentum = one_cycle_momentum_schedule(steps, 0.8, 0.93, pct_start=0.25)
+    if optimizer == "sgd":
+        tx = inject_hyperparams(gx.sgd)(learning_rate=lr, momentum=momentum)
+    else:
+        tx = inject_hyperparams(gx.adam)(learning_rate=lr, b1=momentum)
+    w = jnp.asarray(w0)
+    state = tx.init(w)
+    step = jax.jit(lambda w, s: tx.update(2.0 * a * w, s, w))
+    ours = []
+    for _ in range(steps):
+        u, state = step(w, state)
+        w = gx.apply_updates(w, u)
+        ours.append(np.asarray(w))
+    np.testing.assert_allclose(np.array(ours), np.array(expected), rtol=2e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------- other arguments
+
+
+def test_callable_that_is_not_a_schedule_needs_static_args():
+    def mask(params):
+        return jax.tree.map(lambda p: p.ndim > 1, params)
+
+    with pytest.raises(TypeError, match="static_args"):
+        inject_hyperparams(gx.adamw)(0.1, mask=mask)
+    params = make_params()
+    grads = grad_sequence(params)
+    tx = inject_hyperparams(gx.adamw, static_args="mask")(0.1, weight_decay=0.5, mask=mask)
+    wrapped, state = trajectory(tx, params, grads)
+    plain, _ = trajectory(gx.adamw(0.1, weight_decay=0.5, mask=mask), params, grads)
+    chex.assert_trees_all_equal(wrapped, plain)
+    assert sorted(state.hyperparams) == ["b1", "b2", "eps", "eps_root", "learning_rate",
+                                         "weight_decay"]
+
+
+def test_hyperparams_needed_as_python_numbers_are_passed_through():
+    def sgd_with_float_momentum(learning_rate, momentum=0.9):
+        return gx.sgd(learning_rate, momentum=float(momentum))
+
+    tx = inject_hyperparams(sgd_with_float_momentum)(0.1, 0.5)
+    state = tx.init(jnp.zeros(2))
+    assert sorted(state.hyperparams) == ["learning_rate"]
+    wrapped, _ = trajectory(tx, jnp.zeros(2), [jnp.ones(2)] * 3)
+    plain, _ = trajectory(gx.sgd(0.1, momentum=0.5), jnp.zeros(2), [jnp.ones(2)] * 3)
+    chex.assert_trees_all_equal(wrapped, plain)
+    with pytest.raises(TypeError, match=r"momentum=.*cannot be a schedule"):
+        inject_hyperparams(sgd_with_float_momentum)(0.1, lambda t: jnp.float32(0.5))
+
+    def scale_in_update(learning_rate, factor=2.0):
+        def update_fn(updates, state, params=None, **extra_args):
+            return jax.tree.map(lambda u: u * float(factor), updates), state
+
+        return gx.chain(gx.GradientTransformation(lambda p: gx.EmptyState(), update_fn),
+                        gx.sgd(learning_rate))
+
+    tx = inject_hyperparams(scale_in_update)(0.1, 3.0)
+    assert sorted(tx.init(jnp.zeros(2)).hyperparams) == ["learning_rate"]
+    wrapped, _ = trajectory(tx, jnp.zeros(2), [jnp.ones(2)])
+    chex.assert_trees_all_close(wrapped, [jnp.full(2, -0.3)])
+
+
+def test_counts_stay_static_and_extra_args_reach_the_inner_transformation():
+    tx = inject_hyperparams(reduce_on_plateau)(factor=0.5, patience=0)
+    state = tx.init(jnp.zeros(1))
+    assert sorted(state.hyperparams) == ["factor", "min_scale", "threshold"]
+    for loss in [1.0, 2.0]:
+        updates, state = jax.jit(tx.update)(jnp.ones(1), state, value=loss)
+    chex.assert_trees_all_close(updates, jnp.array([0.5]))
+    state = set_hyperparams(state, factor=0.1)
+    updates, state = tx.update(jnp.ones(1), state, value=3.0)
+    chex.assert_trees_all_close(updates, jnp.array([0.05]))
+
+
+def test_python_int_for_a_float_hyperparameter_is_stored_as_float():
+    tx = inject_hyperparams(gx.sgd)(learning_rate=1, momentum=0)
+    state = set_hyperparams(tx.init(jnp.zeros(1)), momentum=0.5)
+    assert state.hyperparams["momentum"].dtype == jnp.float32
+    assert state.hyperparams["momentum"] == np.float32(0.5)
+
+
+@pytest.mark.parametrize("kwargs,match,error", [
+    (dict(learning_rate=-1.0), "learning_rate=", ValueError),
+    (dict(learning_rate=0.1, b1=1.5), "b1=", ValueError),
+    (dict(learning_rate=lambda t: jnp.float32(-1.0)), "learning_rate=", ValueError),
+    (dict(learning_rate=lambda t: "fast"), "static_args", TypeError),
+])
+def test_bad_hyperparameters_raise_at_construction(kwargs, match, error):
+    with pytest.raises(error, match=match):
+        inject_hyperparams(gx.adam)(**kwargs)
+
+
+def test_bad_static_args_and_set_hyperparams_calls_raise():
+    with pytest.raises(ValueError, match="static_args="):
+        inject_hyperparams(gx.adam, static_args=("learning_rat",))
+    state = inject_hyperparams(gx.adam)(0.1).init(jnp.zeros(1))
+    with pytest.raises(ValueError, match="learning_rat="):
+        set_hyperparams(state, learning_rat=0.2)
+    with pytest.raises(ValueError, match="shape"):
+        set_hyperparams(state, learning_rate=jnp.ones(2))
+    with pytest.raises(TypeError, match="InjectHyperparamsState"):
+        set_hyperparams(state.inner_state, learning_rate=0.2)
+    int_state = inject_hyperparams(gx.sgd)(0.1, momentum=jnp.int32(0)).init(jnp.zeros(1))
+    with pytest.raises(TypeError, match="truncated"):
+        set_hyperparams(int_state, momentum=0.9)
+    tx = inject_hyperparams(gx.adam)(0.1)
+    state = tx.init(jnp.zeros(1))
+    state.hyperparams["lr"] = jnp.float32(0.1)
+    with pytest.raises(ValueError, match="lr"):
+        tx.update(jnp.ones(1), state)
