@@ -22,7 +22,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from gradxform import _tree
+from gradxform import _checks, _tree
 
 Params: TypeAlias = chex.ArrayTree
 """A tree of parameters."""
@@ -106,7 +106,8 @@ def stateless(
     return GradientTransformation(init_fn, update_fn)
 
 
-def _accepts_extra_args(update: Callable[..., Any]) -> bool:
+def accepts_extra_args(update: Callable[..., Any]) -> bool:
+    """Whether an ``update`` function takes ``**extra_args`` (so wrappers may forward them)."""
     try:
         parameters = inspect.signature(update).parameters.values()
     except (TypeError, ValueError):
@@ -130,12 +131,8 @@ def chain(*transforms: Any) -> GradientTransformation:
       Array([-0.1, -0.1], dtype=float32)
     """
     for i, t in enumerate(transforms):
-        if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
-            raise TypeError(
-                f"chain: argument {i} must have callable `init` and `update` "
-                f"attributes, got {type(t).__name__}"
-            )
-    forwards = tuple(_accepts_extra_args(t.update) for t in transforms)
+        _checks.transformation(f"chain argument {i}", t)
+    forwards = tuple(accepts_extra_args(t.update) for t in transforms)
 
     def init_fn(params):
         return tuple(t.init(params) for t in transforms)

@@ -97,3 +97,10 @@ def one_of(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     """``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name}={value!r} must be one of {', '.join(map(repr, choices))}")
+
+
+def transformation(name: str, value: Any) -> None:
+    """``value`` has callable ``init`` and ``update`` (a gradxform or optax transformation)."""
+    if not (callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))):
+        raise TypeError(f"{name}={value!r} must be a gradient transformation: an object with "
+                        f"callable `init` and `update` attributes")

@@ -192,6 +192,17 @@ def zero_count() -> chex.Array:
 # ------------------------------------------------------------------------- norms
 
 
+def all_finite(tree: chex.ArrayTree) -> chex.Array:
+    """Whether every floating-point entry of ``tree`` is finite (a bool scalar)."""
+    checks = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if is_inexact(x)]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.ones([], jnp.bool_)
+
+
+def select_tree(pred: chex.Array, new: chex.ArrayTree, old: chex.ArrayTree) -> chex.ArrayTree:
+    """``new`` where the scalar ``pred`` holds, else ``old``, leaf by leaf, in ``old``'s dtypes."""
+    return jax.tree.map(lambda n, o: jnp.where(pred, n, o).astype(jnp.asarray(o).dtype), new, old)
+
+
 def global_norm(tree: chex.ArrayTree) -> chex.Array:
     """The l2 norm of all floating-point leaves taken together, in at least float32."""
     leaves = [to_compute(x) for x in jax.tree.leaves(tree) if is_inexact(x)]

@@ -153,9 +153,9 @@ def find_learning_rate(
         avg = _tree.ema(avg, loss32, smoothing)
         smooth = _tree.bias_correction(avg, smoothing, _tree.safe_increment(t))
         now_diverged = diverged | ~jnp.isfinite(loss32) | (smooth > diverge_threshold * best)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(now_diverged, b, a), new, old)
         best = jnp.where(now_diverged, best, jnp.minimum(best, smooth))
-        carry = (keep(new_params, params), keep(new_state, state), avg, best, now_diverged)
+        carry = (_tree.select_tree(~now_diverged, new_params, params),
+                 _tree.select_tree(~now_diverged, new_state, state), avg, best, now_diverged)
         return carry, (schedule(t), loss32, smooth, now_diverged)
 
     init = (params, tx.init(params), jnp.zeros([], jnp.float32),

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, _accepts_extra_args
+from gradxform._base import GradientTransformation, accepts_extra_args
 
 
 class MultiStepsState(NamedTuple):
@@ -71,12 +71,11 @@ def MultiSteps(inner: Any, every_k_schedule: int | Callable[[chex.Array], chex.N
       >>> u
       Array([-2.], dtype=float32)
     """
-    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
-        raise TypeError(f"inner={inner!r} must have callable `init` and `update` attributes")
+    _checks.transformation("inner", inner)
     if not callable(every_k_schedule):
         _checks.integer("every_k_schedule", every_k_schedule, low=1)
     accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
-    forward = _accepts_extra_args(inner.update)
+    forward = accepts_extra_args(inner.update)
 
     def k_at(step):
         if callable(every_k_schedule):

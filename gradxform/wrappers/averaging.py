@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, _accepts_extra_args
+from gradxform._base import GradientTransformation, accepts_extra_args
 
 
 def _new_params(params: chex.ArrayTree, updates: chex.ArrayTree) -> chex.ArrayTree:
@@ -149,12 +149,11 @@ def lookahead(fast: Any, sync_period: int = 5, slow_step_size: chex.Numeric = 0.
       >>> p                                 # fast weights reach -2; slow: 0 + 0.5 * (-2 - 0)
       Array([-1.], dtype=float32)
     """
-    if not (callable(getattr(fast, "init", None)) and callable(getattr(fast, "update", None))):
-        raise TypeError(f"fast={fast!r} must have callable `init` and `update` attributes")
+    _checks.transformation("fast", fast)
     _checks.integer("sync_period", sync_period, low=1)
     _checks.number("slow_step_size", slow_step_size, low=0.0, high=1.0, allow_schedule=False)
     slow_dtype = _tree.canonical_dtype(slow_dtype, "slow_dtype")
-    forward = _accepts_extra_args(fast.update)
+    forward = accepts_extra_args(fast.update)
 
     def init_fn(params):
         return LookaheadState(count=_tree.zero_count(),

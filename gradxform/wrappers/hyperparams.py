@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform import _tree
-from gradxform._base import GradientTransformation, OptState, _accepts_extra_args
+from gradxform._base import GradientTransformation, OptState, accepts_extra_args
 from gradxform.schedules._common import float_dtype
 
 
@@ -224,7 +224,7 @@ def inject_hyperparams(optimizer_factory: Callable[..., Any], *,
         def update_fn(updates, state, params=None, **extra_args):
             hyperparams = current(state)
             inner = build(hyperparams)
-            extra = extra_args if _accepts_extra_args(inner.update) else {}
+            extra = extra_args if accepts_extra_args(inner.update) else {}
             updates, inner_state = inner.update(updates, state.inner_state, params, **extra)
             return updates, InjectHyperparamsState(count=_tree.safe_increment(state.count),
                                                    hyperparams=hyperparams,

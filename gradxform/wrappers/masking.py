@@ -18,10 +18,10 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from gradxform import _tree
+from gradxform import _checks, _tree
 from gradxform._base import (
     GradientTransformation,
-    _accepts_extra_args,
+    accepts_extra_args,
     identity,
     stateless,
 )
@@ -94,7 +94,7 @@ def masked(inner: Any, mask: MaskOrFn) -> GradientTransformation:
       >>> tx.update(g, tx.init(g))[0]
       {'b': Array([1.], dtype=float32), 'w': Array([10.], dtype=float32)}
     """
-    forward = _accepts_extra_args(inner.update)
+    forward = accepts_extra_args(inner.update)
 
     def init_fn(params):
         return MaskedState(inner_state=_init_selected(
@@ -155,10 +155,9 @@ def multi_transform(transforms: Mapping[str, Any], param_labels: Any) -> Gradien
     for label, t in transforms.items():
         if not isinstance(label, str):
             raise TypeError(f"transforms label {label!r} must be a str")
-        if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
-            raise TypeError(f"transforms[{label!r}] must have callable `init` and `update`")
+        _checks.transformation(f"transforms[{label!r}]", t)
     transforms = dict(transforms)
-    forwards = {k: _accepts_extra_args(t.update) for k, t in transforms.items()}
+    forwards = {k: accepts_extra_args(t.update) for k, t in transforms.items()}
 
     def masks(labels):
         return {k: jax.tree.map(lambda lab, k=k: lab == k, labels) for k in transforms}

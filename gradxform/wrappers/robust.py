@@ -16,29 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, _accepts_extra_args
-
-
-def _all_finite(tree: chex.ArrayTree) -> jax.Array:
-    """Whether every floating-point entry of ``tree`` is finite (a bool scalar)."""
-    checks = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if _tree.is_inexact(x)]
-    return jnp.all(jnp.stack(checks)) if checks else jnp.ones([], jnp.bool_)
-
-
-def _select_state(take_new: jax.Array, new: Any, old: Any) -> Any:
-    """``new`` where ``take_new`` else ``old``, leaf by leaf, in the old leaves' dtypes."""
-    return jax.tree.map(lambda n, o: jnp.where(take_new, n, o).astype(jnp.asarray(o).dtype),
-                        new, old)
+from gradxform._base import GradientTransformation, accepts_extra_args
 
 
 def _select_updates(take_new: jax.Array, updates: chex.ArrayTree) -> chex.ArrayTree:
     """``updates`` where ``take_new`` else exact zeros (integer leaves pass through)."""
     return _tree.map_inexact(lambda u: jnp.where(take_new, u, jnp.zeros_like(u)), updates)
-
-
-def _check_inner(inner: Any, name: str) -> None:
-    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
-        raise TypeError(f"{name}={inner!r} must have callable `init` and `update` attributes")
 
 
 # ------------------------------------------------------------------ apply_if_finite
@@ -89,9 +72,9 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
       >>> u, state.notfinite_count
       (Array([0., 0.], dtype=float32), Array(1, dtype=int32))
     """
-    _check_inner(inner, "inner")
+    _checks.transformation("inner", inner)
     _checks.integer("max_consecutive_errors", max_consecutive_errors, low=0)
-    forward = _accepts_extra_args(inner.update)
+    forward = accepts_extra_args(inner.update)
 
     def init_fn(params):
         return ApplyIfFiniteState(notfinite_count=_tree.zero_count(),
@@ -102,7 +85,7 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
     def update_fn(updates, state, params=None, **extra_args):
         new_updates, new_inner = inner.update(updates, state.inner_state, params,
                                               **(extra_args if forward else {}))
-        finite = _all_finite(updates) & _all_finite(new_updates)
+        finite = _tree.all_finite(updates) & _tree.all_finite(new_updates)
         notfinite_count = jnp.where(finite, jnp.int32(0),
                                     _tree.safe_increment(state.notfinite_count))
         apply = finite | (notfinite_count > max_consecutive_errors)
@@ -110,7 +93,7 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
                           _tree.safe_increment(state.total_notfinite))
         return _select_updates(apply, new_updates), ApplyIfFiniteState(
             notfinite_count=notfinite_count, last_finite=finite, total_notfinite=total,
-            inner_state=_select_state(apply, new_inner, state.inner_state))
+            inner_state=_tree.select_tree(apply, new_inner, state.inner_state))
 
     return GradientTransformation(init_fn, update_fn)
 
@@ -181,7 +164,7 @@ def dynamic_loss_scaling(inner: Any, *, initial_scale: float = 2.0**15,
       >>> u, state.loss_scale
       (Array([0.], dtype=float32), Array(4., dtype=float32))
     """
-    _check_inner(inner, "inner")
+    _checks.transformation("inner", inner)
     _checks.positive("initial_scale", initial_scale, allow_schedule=False)
     _checks.finite("initial_scale", initial_scale, allow_schedule=False)
     _checks.integer("growth_interval", growth_interval, low=1)
@@ -192,7 +175,7 @@ def dynamic_loss_scaling(inner: Any, *, initial_scale: float = 2.0**15,
     _checks.positive("min_scale", min_scale, allow_schedule=False)
     if min_scale > initial_scale:
         raise ValueError(f"min_scale={min_scale!r} must be <= initial_scale={initial_scale!r}")
-    forward = _accepts_extra_args(inner.update)
+    forward = accepts_extra_args(inner.update)
     f32_max = jnp.float32(np.finfo(np.float32).max)
 
     def init_fn(params):
@@ -211,7 +194,7 @@ def dynamic_loss_scaling(inner: Any, *, initial_scale: float = 2.0**15,
         unscaled = _tree.map_inexact(unscale, updates)
         new_updates, new_inner = inner.update(unscaled, state.inner_state, params,
                                               **(extra_args if forward else {}))
-        finite = _all_finite(updates) & _all_finite(new_updates)
+        finite = _tree.all_finite(updates) & _tree.all_finite(new_updates)
         good = jnp.where(finite, _tree.safe_increment(state.good_steps), jnp.int32(0))
         grow = finite & (good >= growth_interval)
         grown = jnp.minimum(s * jnp.float32(growth_factor), f32_max)
@@ -222,6 +205,6 @@ def dynamic_loss_scaling(inner: Any, *, initial_scale: float = 2.0**15,
             good_steps=jnp.where(grow, jnp.int32(0), good),
             total_skipped=jnp.where(finite, state.total_skipped,
                                     _tree.safe_increment(state.total_skipped)),
-            inner_state=_select_state(finite, new_inner, state.inner_state))
+            inner_state=_tree.select_tree(finite, new_inner, state.inner_state))
 
     return GradientTransformation(init_fn, update_fn)
