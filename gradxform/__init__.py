@@ -1,4 +1,8 @@
-"""gradxform: functional gradient transformations and schedules for JAX."""
+"""gradxform: functional gradient transformations and schedules for JAX.
+
+Every public name is re-exported here once; the modules they come from are private
+implementation detail and may move.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -17,12 +21,81 @@ from gradxform._tree import bias_correction as bias_correction
 from gradxform._tree import ema as ema
 from gradxform._tree import global_norm as global_norm
 from gradxform._tree import safe_increment as safe_increment
+from gradxform.lr_finder import LRRangeTest as LRRangeTest
+from gradxform.lr_finder import find_learning_rate as find_learning_rate
+from gradxform.optimizers.adam import adabelief as adabelief
 from gradxform.optimizers.adam import adam as adam
+from gradxform.optimizers.adam import adamax as adamax
+from gradxform.optimizers.adam import adamaxw as adamaxw
 from gradxform.optimizers.adam import adamw as adamw
+from gradxform.optimizers.adam import amsgrad as amsgrad
+from gradxform.optimizers.adam import nadam as nadam
+from gradxform.optimizers.adam import nadamw as nadamw
+from gradxform.optimizers.adam import radam as radam
+from gradxform.optimizers.adam import yogi as yogi
+from gradxform.optimizers.classic import adadelta as adadelta
 from gradxform.optimizers.classic import adagrad as adagrad
+from gradxform.optimizers.classic import ftrl as ftrl
+from gradxform.optimizers.classic import nesterov_lookahead_point as nesterov_lookahead_point
 from gradxform.optimizers.classic import rmsprop as rmsprop
 from gradxform.optimizers.classic import sgd as sgd
+from gradxform.optimizers.classic import sgd_nesterov_lookahead as sgd_nesterov_lookahead
+from gradxform.optimizers.modern import adafactor as adafactor
+from gradxform.optimizers.modern import lamb as lamb
+from gradxform.optimizers.modern import lars as lars
+from gradxform.optimizers.modern import lion as lion
+from gradxform.optimizers.modern import sign_sgd as sign_sgd
+from gradxform.optimizers.modern import signum as signum
+from gradxform.schedules._basic import constant_schedule as constant_schedule
+from gradxform.schedules._basic import linear_schedule as linear_schedule
+from gradxform.schedules._basic import piecewise_constant_schedule as piecewise_constant_schedule
+from gradxform.schedules._basic import (
+    piecewise_interpolate_schedule as piecewise_interpolate_schedule,
+)
+from gradxform.schedules._basic import polynomial_schedule as polynomial_schedule
+from gradxform.schedules._cosine import cosine_decay_schedule as cosine_decay_schedule
+from gradxform.schedules._cosine import sgdr_schedule as sgdr_schedule
+from gradxform.schedules._cyclical import cyclical_schedule as cyclical_schedule
+from gradxform.schedules._cyclical import one_cycle_momentum_schedule as one_cycle_momentum_schedule
+from gradxform.schedules._cyclical import one_cycle_schedule as one_cycle_schedule
+from gradxform.schedules._decay import exponential_decay as exponential_decay
+from gradxform.schedules._decay import inverse_sqrt_schedule as inverse_sqrt_schedule
+from gradxform.schedules._decay import inverse_time_decay as inverse_time_decay
+from gradxform.schedules._join import join_schedules as join_schedules
+from gradxform.schedules._warmup import warmup_constant_schedule as warmup_constant_schedule
+from gradxform.schedules._warmup import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from gradxform.schedules._warmup import (
+    warmup_exponential_decay_schedule as warmup_exponential_decay_schedule,
+)
+from gradxform.schedules._warmup import warmup_stable_decay_schedule as warmup_stable_decay_schedule
+from gradxform.sharding import state_shardings as state_shardings
+from gradxform.sharding import zero1_shardings as zero1_shardings
+from gradxform.state_io import load_state_dict as load_state_dict
+from gradxform.state_io import state_dict as state_dict
+from gradxform.transforms.adaptive import ScaleByAdadeltaState as ScaleByAdadeltaState
+from gradxform.transforms.adaptive import ScaleByAdamaxState as ScaleByAdamaxState
+from gradxform.transforms.adaptive import scale_by_adadelta as scale_by_adadelta
+from gradxform.transforms.adaptive import scale_by_adamax as scale_by_adamax
+from gradxform.transforms.adaptive import scale_by_belief as scale_by_belief
+from gradxform.transforms.adaptive import scale_by_radam as scale_by_radam
+from gradxform.transforms.adaptive import scale_by_yogi as scale_by_yogi
+from gradxform.transforms.clipping import adaptive_grad_clip as adaptive_grad_clip
+from gradxform.transforms.clipping import clip as clip
+from gradxform.transforms.clipping import clip_by_block_rms as clip_by_block_rms
+from gradxform.transforms.clipping import clip_by_global_norm as clip_by_global_norm
+from gradxform.transforms.clipping import unitwise_norm as unitwise_norm
 from gradxform.transforms.decay import add_decayed_weights as add_decayed_weights
+from gradxform.transforms.factored import FactoredMoments as FactoredMoments
+from gradxform.transforms.factored import ScaleByFactoredRmsState as ScaleByFactoredRmsState
+from gradxform.transforms.factored import scale_by_factored_rms as scale_by_factored_rms
+from gradxform.transforms.factored import scale_by_param_block_rms as scale_by_param_block_rms
+from gradxform.transforms.ftrl import ScaleByFtrlState as ScaleByFtrlState
+from gradxform.transforms.ftrl import scale_by_ftrl as scale_by_ftrl
+from gradxform.transforms.gradient import AddNoiseState as AddNoiseState
+from gradxform.transforms.gradient import ZeroNansState as ZeroNansState
+from gradxform.transforms.gradient import add_noise as add_noise
+from gradxform.transforms.gradient import centralize as centralize
+from gradxform.transforms.gradient import zero_nans as zero_nans
 from gradxform.transforms.moments import ScaleByAdagradState as ScaleByAdagradState
 from gradxform.transforms.moments import ScaleByAdamState as ScaleByAdamState
 from gradxform.transforms.moments import ScaleByRmsState as ScaleByRmsState
@@ -35,6 +108,34 @@ from gradxform.transforms.scaling import ScaleByScheduleState as ScaleBySchedule
 from gradxform.transforms.scaling import scale as scale
 from gradxform.transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
 from gradxform.transforms.scaling import scale_by_schedule as scale_by_schedule
+from gradxform.transforms.sign import ScaleByLionState as ScaleByLionState
+from gradxform.transforms.sign import scale_by_lion as scale_by_lion
+from gradxform.transforms.sign import scale_by_sign as scale_by_sign
+from gradxform.transforms.trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
+from gradxform.wrappers.accumulate import MultiSteps as MultiSteps
+from gradxform.wrappers.accumulate import MultiStepsState as MultiStepsState
+from gradxform.wrappers.averaging import EmaParamsState as EmaParamsState
+from gradxform.wrappers.averaging import LookaheadState as LookaheadState
+from gradxform.wrappers.averaging import ema_params as ema_params
+from gradxform.wrappers.averaging import lookahead as lookahead
+from gradxform.wrappers.hyperparams import InjectHyperparamsState as InjectHyperparamsState
+from gradxform.wrappers.hyperparams import inject_hyperparams as inject_hyperparams
+from gradxform.wrappers.hyperparams import set_hyperparams as set_hyperparams
+from gradxform.wrappers.masking import MaskedNode as MaskedNode
+from gradxform.wrappers.masking import MaskedState as MaskedState
+from gradxform.wrappers.masking import MultiTransformState as MultiTransformState
+from gradxform.wrappers.masking import freeze as freeze
+from gradxform.wrappers.masking import label_by_path as label_by_path
+from gradxform.wrappers.masking import mask_by_path as mask_by_path
+from gradxform.wrappers.masking import masked as masked
+from gradxform.wrappers.masking import multi_transform as multi_transform
+from gradxform.wrappers.masking import set_to_zero as set_to_zero
+from gradxform.wrappers.plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
+from gradxform.wrappers.plateau import reduce_on_plateau as reduce_on_plateau
+from gradxform.wrappers.robust import ApplyIfFiniteState as ApplyIfFiniteState
+from gradxform.wrappers.robust import DynamicLossScaleState as DynamicLossScaleState
+from gradxform.wrappers.robust import apply_if_finite as apply_if_finite
+from gradxform.wrappers.robust import dynamic_loss_scaling as dynamic_loss_scaling
 
 try:
     __version__ = version("gradxform")
@@ -42,37 +143,130 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
+    "AddNoiseState",
+    "ApplyIfFiniteState",
+    "DynamicLossScaleState",
+    "EmaParamsState",
     "EmptyState",
+    "FactoredMoments",
     "GradientTransformation",
+    "InjectHyperparamsState",
+    "LRRangeTest",
+    "LookaheadState",
+    "MaskedNode",
+    "MaskedState",
+    "MultiSteps",
+    "MultiStepsState",
+    "MultiTransformState",
     "OptState",
     "Params",
+    "ReduceLROnPlateauState",
     "ScalarOrSchedule",
+    "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
+    "ScaleByAdamaxState",
+    "ScaleByFactoredRmsState",
+    "ScaleByFtrlState",
+    "ScaleByLionState",
     "ScaleByRmsState",
     "ScaleByScheduleState",
     "Schedule",
     "TraceState",
     "Updates",
+    "ZeroNansState",
+    "adabelief",
+    "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
+    "adamax",
+    "adamaxw",
     "adamw",
+    "adaptive_grad_clip",
     "add_decayed_weights",
+    "add_noise",
+    "amsgrad",
+    "apply_if_finite",
     "apply_updates",
     "bias_correction",
+    "centralize",
     "chain",
+    "clip",
+    "clip_by_block_rms",
+    "clip_by_global_norm",
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cyclical_schedule",
+    "dynamic_loss_scaling",
     "ema",
+    "ema_params",
+    "exponential_decay",
+    "find_learning_rate",
+    "freeze",
+    "ftrl",
     "global_norm",
     "identity",
+    "inject_hyperparams",
+    "inverse_sqrt_schedule",
+    "inverse_time_decay",
+    "join_schedules",
+    "label_by_path",
+    "lamb",
+    "lars",
+    "linear_schedule",
+    "lion",
+    "load_state_dict",
+    "lookahead",
+    "mask_by_path",
+    "masked",
+    "multi_transform",
+    "nadam",
+    "nadamw",
+    "nesterov_lookahead_point",
+    "one_cycle_momentum_schedule",
+    "one_cycle_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "radam",
+    "reduce_on_plateau",
     "rmsprop",
     "safe_increment",
     "scale",
+    "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_belief",
+    "scale_by_factored_rms",
+    "scale_by_ftrl",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_momentum",
+    "scale_by_param_block_rms",
+    "scale_by_radam",
     "scale_by_rms",
     "scale_by_schedule",
+    "scale_by_sign",
+    "scale_by_trust_ratio",
+    "scale_by_yogi",
+    "set_hyperparams",
+    "set_to_zero",
     "sgd",
+    "sgd_nesterov_lookahead",
+    "sgdr_schedule",
+    "sign_sgd",
+    "signum",
+    "state_dict",
+    "state_shardings",
     "stateless",
+    "unitwise_norm",
+    "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
+    "warmup_stable_decay_schedule",
+    "yogi",
+    "zero1_shardings",
+    "zero_nans",
 ]

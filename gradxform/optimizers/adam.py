@@ -1,21 +1,41 @@
-"""Adam and its decoupled-weight-decay variant AdamW."""
+"""The Adam family: Adam, AdamW, AMSGrad, Adamax(W), NAdam(W), RAdam, AdaBelief and Yogi."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import chex
 
 from gradxform._base import GradientTransformation, ScalarOrSchedule, chain
+from gradxform.transforms.adaptive import (
+    scale_by_adamax,
+    scale_by_belief,
+    scale_by_radam,
+    scale_by_yogi,
+)
 from gradxform.transforms.decay import add_decayed_weights
 from gradxform.transforms.moments import scale_by_adam
-from gradxform.transforms.scaling import scale_by_learning_rate
+from gradxform.transforms.scaling import scale, scale_by_learning_rate
+
+Mask: TypeAlias = chex.ArrayTree | Callable[[Any], Any] | None
+
+
+def decoupled_decay(learning_rate: ScalarOrSchedule, weight_decay: chex.Numeric, mask: Mask,
+                    scale_decay_by_lr: bool) -> tuple[GradientTransformation, ...]:
+    """The tail of a decoupled-decay chain.
+
+    ``-eta (d + lambda theta)`` with ``scale_decay_by_lr``, else ``-eta d - lambda theta``.
+    """
+    if scale_decay_by_lr:
+        return (add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+    return (scale_by_learning_rate(learning_rate, flip_sign=False),
+            add_decayed_weights(weight_decay, mask), scale(-1.0))
 
 
 def adam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
          eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0, *, nesterov: bool = False,
-         mu_dtype: Any | None = None) -> GradientTransformation:
+         eps_uncorrected: bool = False, mu_dtype: Any | None = None) -> GradientTransformation:
     """Adam (Kingma & Ba, 2015, "Adam: A Method for Stochastic Optimization").
 
     ::
@@ -25,7 +45,11 @@ def adam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
         theta_t = theta_{t-1} - eta * m_t / (1 - b1**t)
                                   / (sqrt(v_t / (1 - b2**t) + eps_root) + eps)
 
-    Identical to ``torch.optim.Adam(lr, betas=(b1, b2), eps)`` and ``optax.adam``.
+    Identical to ``torch.optim.Adam(lr, betas=(b1, b2), eps)`` and ``optax.adam``;
+    with ``eps_uncorrected=True`` to ``keras.optimizers.Adam`` (which adds
+    ``eps`` to the root of the uncorrected second moment). Coupled L2
+    regularisation, torch's ``Adam(weight_decay=lam)``, is
+    ``chain(add_decayed_weights(lam), adam(...))``.
 
     Args:
       learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
@@ -34,6 +58,7 @@ def adam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
       eps: non-negative term added to the root.
       eps_root: non-negative term added inside the root.
       nesterov: Nesterov first moment (NAdam in optax's simplified form).
+      eps_uncorrected: add ``eps`` to ``sqrt(v_t)`` before the bias correction.
       mu_dtype: dtype of the first moment (for example ``jnp.bfloat16`` to save memory).
 
     Example:
@@ -46,26 +71,30 @@ def adam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
       >>> gx.apply_updates(params, updates)
       {'w': Array([ 0.9, -0.9], dtype=float32)}
     """
-    return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
+    return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov,
+                               eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype),
                  scale_by_learning_rate(learning_rate))
 
 
 def adamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
           eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0,
           weight_decay: chex.Numeric = 1e-4,
-          mask: chex.ArrayTree | Callable[[Any], Any] | None = None, *,
-          nesterov: bool = False, mu_dtype: Any | None = None) -> GradientTransformation:
+          mask: Mask = None, *, nesterov: bool = False, scale_decay_by_lr: bool = True,
+          eps_uncorrected: bool = False, mu_dtype: Any | None = None) -> GradientTransformation:
     """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
 
     ::
 
         d_t = m^_t / (sqrt(v^_t + eps_root) + eps)      (Adam's direction)
-        theta_t = theta_{t-1} - eta * (d_t + lambda * theta_{t-1})
+        theta_t = theta_{t-1} - eta * (d_t + lambda * theta_{t-1})   (scale_decay_by_lr=True)
+        theta_t = theta_{t-1} - eta * d_t - lambda * theta_{t-1}     (scale_decay_by_lr=False)
 
-    The decay ``lambda`` is multiplied by the learning rate, as in
-    ``torch.optim.AdamW`` and ``optax.adamw`` (the paper's schedule multiplier
-    is the learning-rate schedule itself). Note the default ``weight_decay``
-    follows optax (1e-4); torch's default is 1e-2.
+    By default the decay ``lambda`` is multiplied by the learning rate, as in
+    ``torch.optim.AdamW``, ``keras.optimizers.AdamW`` and ``optax.adamw``.
+    ``scale_decay_by_lr=False`` is the paper's form with a schedule multiplier
+    of 1: the decay does not follow ``eta`` (for a constant ``eta`` it equals
+    torch's AdamW with ``weight_decay=lambda / eta``). Note the default
+    ``weight_decay`` follows optax (1e-4); torch's default is 1e-2.
 
     Args:
       learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
@@ -76,6 +105,8 @@ def adamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
       weight_decay: non-negative ``lambda``.
       mask: which leaves to decay (tree of bools or a function of the params).
       nesterov: Nesterov first moment.
+      scale_decay_by_lr: multiply the decay by the learning rate (see above).
+      eps_uncorrected: add ``eps`` to ``sqrt(v_t)`` before the bias correction (keras).
       mu_dtype: dtype of the first moment.
 
     Example:
@@ -87,7 +118,314 @@ def adamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
       Array([-0.75], dtype=float32)
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
+        scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, eps_uncorrected=eps_uncorrected,
+                      mu_dtype=mu_dtype),
+        *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr),
     )
+
+
+def amsgrad(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+            eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0, *,
+            amsgrad_max: str = "raw", eps_uncorrected: bool = False,
+            mu_dtype: Any | None = None) -> GradientTransformation:
+    """AMSGrad (Reddi, Kale & Kumar, 2018, "On the Convergence of Adam and Beyond").
+
+    ::
+
+        m_t, v_t as in Adam
+        amsgrad_max="raw":        vmax_t = max(vmax_{t-1}, v_t),  v~_t = vmax_t / (1 - b2**t)
+        amsgrad_max="corrected":  v~_t = vmax_t = max(vmax_{t-1}, v_t / (1 - b2**t))
+        theta_t = theta_{t-1} - eta * m_t / (1 - b1**t) / (sqrt(v~_t + eps_root) + eps)
+
+    ``"raw"`` is ``torch.optim.Adam(amsgrad=True)`` (and, with
+    ``eps_uncorrected=True``, ``keras.optimizers.Adam(amsgrad=True)``);
+    ``"corrected"`` is ``optax.amsgrad``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: second-moment decay in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      amsgrad_max: the maximum of the ``"raw"`` or of the ``"corrected"`` second moment.
+      eps_uncorrected: add ``eps`` to the root before the bias correction (keras).
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.adam import amsgrad
+      >>> tx = amsgrad(0.1, b1=0.0, b2=0.5, eps=0.0)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> u, state = tx.update(jnp.array([2.0]), state)
+      >>> u, state = tx.update(jnp.array([1.0]), state)
+      >>> u  # vmax = max(2, 1.5) = 2, v~ = 2 / 0.75: -0.1 * 1 / sqrt(8 / 3)
+      Array([-0.06123724], dtype=float32)
+    """
+    return chain(scale_by_adam(b1, b2, eps, eps_root, amsgrad=True, amsgrad_max=amsgrad_max,
+                               eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype),
+                 scale_by_learning_rate(learning_rate))
+
+
+def adamax(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+           eps: chex.Numeric = 1e-8, *, eps_in_max: bool = False,
+           mu_dtype: Any | None = None) -> GradientTransformation:
+    """Adamax, Adam with the infinity norm (Kingma & Ba, 2015, section 7.1).
+
+    ::
+
+        m_t = b1 * m_{t-1} + (1 - b1) * g_t
+        u_t = max(b2 * u_{t-1}, |g_t|)
+        theta_t = theta_{t-1} - eta * m_t / (1 - b1**t) / (u_t + eps)
+
+    As ``optax.adamax`` and ``keras.optimizers.Adamax``; with ``eps_in_max=True``
+    (``u_t = max(b2 * u_{t-1}, |g_t| + eps)``, no ``eps`` in the division) as
+    ``torch.optim.Adamax``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: decay of the infinity norm in ``[0, 1)``.
+      eps: non-negative stability term.
+      eps_in_max: put ``eps`` inside the maximum (torch).
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.adam import adamax
+      >>> tx = adamax(0.1)
+      >>> tx.update(jnp.array([4.0, -0.5]), tx.init(jnp.zeros(2)))[0]  # first step: -eta * sign
+      Array([-0.1,  0.1], dtype=float32)
+    """
+    return chain(scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype),
+                 scale_by_learning_rate(learning_rate))
+
+
+def adamaxw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+            eps: chex.Numeric = 1e-8, weight_decay: chex.Numeric = 1e-4, mask: Mask = None, *,
+            eps_in_max: bool = False, scale_decay_by_lr: bool = True,
+            mu_dtype: Any | None = None) -> GradientTransformation:
+    """Adamax with decoupled weight decay (Kingma & Ba, 2015; Loshchilov & Hutter, 2019).
+
+    ::
+
+        d_t = m_t / (1 - b1**t) / (u_t + eps)            (Adamax's direction)
+        theta_t = theta_{t-1} - eta * (d_t + lambda * theta_{t-1})
+
+    As ``optax.adamaxw`` and ``keras.optimizers.Adamax(weight_decay=lambda)``.
+    With ``scale_decay_by_lr=False`` the decay is ``lambda * theta`` without ``eta``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: decay of the infinity norm in ``[0, 1)``.
+      eps: non-negative stability term.
+      weight_decay: non-negative ``lambda``.
+      mask: which leaves to decay (tree of bools or a function of the params).
+      eps_in_max: put ``eps`` inside the maximum (torch's Adamax).
+      scale_decay_by_lr: multiply the decay by the learning rate.
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.adam import adamaxw
+      >>> p = jnp.array([2.0])
+      >>> tx = adamaxw(0.1, weight_decay=0.5)
+      >>> tx.update(jnp.array([3.0]), tx.init(p), p)[0]  # -0.1 * (1 + 0.5 * 2)
+      Array([-0.2], dtype=float32)
+    """
+    return chain(scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype),
+                 *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr))
+
+
+def nadam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+          eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0, *,
+          momentum_schedule: str = "constant", momentum_decay: float = 4e-3,
+          mu_dtype: Any | None = None) -> GradientTransformation:
+    """NAdam: Adam with Nesterov momentum (Dozat, 2016, "Incorporating Nesterov Momentum into
+    Adam").
+
+    ::
+
+        m_t, v_t, v^_t as in Adam
+        "constant": m^_t = b1 m_t / (1 - b1**(t+1)) + (1 - b1) g_t / (1 - b1**t)
+        "dozat":    mu_s = b1 (1 - 0.5 * 0.96**(s * momentum_decay)),  P_t = mu_1 ... mu_t
+                    m^_t = mu_{t+1} m_t / (1 - P_{t+1}) + (1 - mu_t) g_t / (1 - P_t)
+        theta_t = theta_{t-1} - eta * m^_t / (sqrt(v^_t + eps_root) + eps)
+
+    ``momentum_schedule="constant"`` is the simplified form of ``optax.nadam``;
+    ``"dozat"`` is Dozat's schedule as ``torch.optim.NAdam`` computes it (same
+    ``momentum_decay``, default 4e-3) and as ``keras.optimizers.Nadam`` does
+    with ``momentum_decay=1.0``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: second-moment decay in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      momentum_schedule: ``"constant"`` (optax) or ``"dozat"`` (torch, keras).
+      momentum_decay: positive rate of Dozat's schedule.
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.adam import nadam
+      >>> tx = nadam(0.1, b1=0.5, b2=0.0, eps=0.0)
+      >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0]  # m^ = 0.5 * 1 / 0.75 + 1 / 0.5
+      Array([-0.13333334], dtype=float32)
+    """
+    return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=True,
+                               momentum_schedule=momentum_schedule,
+                               momentum_decay=momentum_decay, mu_dtype=mu_dtype),
+                 scale_by_learning_rate(learning_rate))
+
+
+def nadamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+           eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0,
+           weight_decay: chex.Numeric = 1e-4, mask: Mask = None, *,
+           momentum_schedule: str = "constant", momentum_decay: float = 4e-3,
+           scale_decay_by_lr: bool = True, mu_dtype: Any | None = None) -> GradientTransformation:
+    """NAdam with decoupled weight decay (Dozat, 2016; Loshchilov & Hutter, 2019).
+
+    ::
+
+        d_t = m^_t / (sqrt(v^_t + eps_root) + eps)       (NAdam's direction, see nadam)
+        theta_t = theta_{t-1} - eta * (d_t + lambda * theta_{t-1})
+
+    ``momentum_schedule="constant"`` is ``optax.nadamw``; ``"dozat"`` is
+    ``torch.optim.NAdam(decoupled_weight_decay=True)`` and, with
+    ``momentum_decay=1.0``, ``keras.optimizers.Nadam(weight_decay=lambda)``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: second-moment decay in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      weight_decay: non-negative ``lambda``.
+      mask: which leaves to decay (tree of bools or a function of the params).
+      momentum_schedule: ``"constant"`` (optax) or ``"dozat"`` (torch, keras).
+      momentum_decay: positive rate of Dozat's schedule.
+      scale_decay_by_lr: multiply the decay by the learning rate.
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.adam import nadamw
+      >>> p = jnp.array([1.0])
+      >>> tx = nadamw(0.1, b1=0.5, b2=0.0, eps=0.0, weight_decay=0.5)
+      >>> tx.update(jnp.array([2.0]), tx.init(p), p)[0]  # -0.1 * (4 / 3 + 0.5)
+      Array([-0.18333334], dtype=float32)
+    """
+    return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=True,
+                               momentum_schedule=momentum_schedule,
+                               momentum_decay=momentum_decay, mu_dtype=mu_dtype),
+                 *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr))
+
+
+def radam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+          eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0, threshold: chex.Numeric = 5.0,
+          *, eps_uncorrected: bool = False, mu_dtype: Any | None = None,
+          ) -> GradientTransformation:
+    """RAdam, Rectified Adam (Liu et al., 2020, "On the Variance of the Adaptive Learning Rate
+    and Beyond").
+
+    ::
+
+        rho_inf = 2 / (1 - b2) - 1,   rho_t = rho_inf - 2 t b2**t / (1 - b2**t)
+        r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+        if rho_t > threshold: theta_t = theta_{t-1} - eta r_t m^_t / (sqrt(v^_t + eps_root) + eps)
+        otherwise:            theta_t = theta_{t-1} - eta m^_t
+
+    As ``optax.radam``; with ``eps_uncorrected=True`` as ``torch.optim.RAdam``
+    (whose ``eps`` is added before the bias correction of ``v``).
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: second-moment decay in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      threshold: rectify once ``rho_t > threshold`` (at least 4).
+      eps_uncorrected: add ``eps`` to ``sqrt(v_t)`` before the bias correction (torch).
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.adam import radam
+      >>> tx = radam(0.1)
+      >>> tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0].round(6)  # -eta * m^_1 = -eta * g
+      Array([-0.3], dtype=float32)
+    """
+    return chain(scale_by_radam(b1, b2, eps, eps_root, threshold,
+                                eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype),
+                 scale_by_learning_rate(learning_rate))
+
+
+def adabelief(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+              eps: chex.Numeric = 1e-16, eps_root: chex.Numeric = 1e-16, *,
+              mu_dtype: Any | None = None) -> GradientTransformation:
+    """AdaBelief (Zhuang et al., 2020, "AdaBelief Optimizer: Adapting Stepsizes by the Belief in
+    Observed Gradients", Algorithm 2).
+
+    ::
+
+        m_t = b1 * m_{t-1} + (1 - b1) * g_t
+        s_t = b2 * s_{t-1} + (1 - b2) * (g_t - m_t)**2 + eps_root
+        theta_t = theta_{t-1} - eta * m_t / (1 - b1**t) / (sqrt(s_t / (1 - b2**t)) + eps)
+
+    As ``optax.adabelief``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: decay of the belief in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added to ``s`` at every step.
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.adam import adabelief
+      >>> tx = adabelief(0.1, b1=0.5, b2=0.5, eps=0.0, eps_root=0.0)
+      >>> tx.update(jnp.array([4.0]), tx.init(jnp.zeros(1)))[0]  # -0.1 * 4 / sqrt(4)
+      Array([-0.2], dtype=float32)
+    """
+    return chain(scale_by_belief(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
+                 scale_by_learning_rate(learning_rate))
+
+
+def yogi(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+         eps: chex.Numeric = 1e-3, eps_root: chex.Numeric = 0.0,
+         initial_accumulator_value: chex.Numeric = 1e-6, *,
+         mu_dtype: Any | None = None) -> GradientTransformation:
+    """Yogi (Zaheer et al., 2018, "Adaptive Methods for Nonconvex Optimization"), with Adam's
+    bias correction.
+
+    ::
+
+        m_t = b1 * m_{t-1} + (1 - b1) * g_t
+        v_t = v_{t-1} - (1 - b2) * sign(v_{t-1} - g_t**2) * g_t**2
+        theta_t = theta_{t-1} - eta * m_t / (1 - b1**t) / (sqrt(v_t / (1 - b2**t) + eps_root) + eps)
+
+    As ``optax.yogi``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: rate of the second moment in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      initial_accumulator_value: non-negative ``v_0``.
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.adam import yogi
+      >>> tx = yogi(0.1, b1=0.0, b2=0.75, eps=0.0, initial_accumulator_value=0.0)
+      >>> tx.update(jnp.array([-2.0]), tx.init(jnp.zeros(1)))[0].round(6)  # -0.1 * -2 / 2
+      Array([0.1], dtype=float32)
+    """
+    return chain(scale_by_yogi(b1, b2, eps, eps_root, initial_accumulator_value,
+                               mu_dtype=mu_dtype),
+                 scale_by_learning_rate(learning_rate))

@@ -1,0 +1,244 @@
+"""Lion, LAMB, LARS, Adafactor, signSGD and Signum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import chex
+
+from gradxform import _checks
+from gradxform._base import GradientTransformation, ScalarOrSchedule, chain
+from gradxform.optimizers.adam import Mask, decoupled_decay
+from gradxform.transforms.clipping import clip_by_block_rms
+from gradxform.transforms.decay import add_decayed_weights
+from gradxform.transforms.factored import scale_by_factored_rms, scale_by_param_block_rms
+from gradxform.transforms.moments import scale_by_adam, scale_by_momentum
+from gradxform.transforms.scaling import scale_by_learning_rate
+from gradxform.transforms.sign import scale_by_lion, scale_by_sign
+from gradxform.transforms.trust_ratio import scale_by_trust_ratio
+
+
+def lion(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.99,
+         weight_decay: chex.Numeric = 1e-3, mask: Mask = None, *,
+         scale_decay_by_lr: bool = True, mu_dtype: Any | None = None) -> GradientTransformation:
+    """Lion, EvoLved Sign Momentum (Chen et al., 2023, "Symbolic Discovery of Optimization
+    Algorithms", Algorithm 2).
+
+    ::
+
+        c_t = b1 * m_{t-1} + (1 - b1) * g_t
+        theta_t = theta_{t-1} - eta * (sign(c_t) + lambda * theta_{t-1})
+        m_t = b2 * m_{t-1} + (1 - b2) * g_t
+
+    As ``optax.lion`` and ``keras.optimizers.Lion(weight_decay=lambda)``. Every
+    coordinate moves by exactly ``eta`` (plus the decay), so Lion's learning
+    rate is typically 3-10 times smaller than AdamW's.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: interpolation factor in ``[0, 1)``.
+      b2: momentum decay in ``[0, 1)``.
+      weight_decay: non-negative decoupled decay ``lambda``.
+      mask: which leaves to decay (tree of bools or a function of the params).
+      scale_decay_by_lr: multiply the decay by the learning rate.
+      mu_dtype: dtype of the momentum.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.modern import lion
+      >>> p = jnp.array([1.0, 1.0])
+      >>> tx = lion(0.1, weight_decay=0.0)
+      >>> tx.update(jnp.array([0.01, -5.0]), tx.init(p), p)[0]
+      Array([-0.1,  0.1], dtype=float32)
+    """
+    return chain(scale_by_lion(b1, b2, mu_dtype=mu_dtype),
+                 *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr))
+
+
+def lamb(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
+         eps: chex.Numeric = 1e-6, eps_root: chex.Numeric = 0.0,
+         weight_decay: chex.Numeric = 0.0, mask: Mask = None, *,
+         mu_dtype: Any | None = None) -> GradientTransformation:
+    """LAMB, layer-wise adaptive moments (You et al., 2020, "Large Batch Optimization for Deep
+    Learning: Training BERT in 76 minutes", Algorithm 2).
+
+    ::
+
+        r_t = m^_t / (sqrt(v^_t + eps_root) + eps) + lambda * theta_{t-1}   (Adam + decay)
+        theta_t = theta_{t-1} - eta * ||theta_{t-1}|| / ||r_t|| * r_t         (per leaf)
+
+    with ratio 1 when either norm is zero. As ``optax.lamb``, and as
+    ``keras.optimizers.Lamb`` without weight decay (keras decays the weights
+    before the step instead of adding ``lambda * theta`` to ``r_t``).
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: second-moment decay in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      weight_decay: non-negative ``lambda``.
+      mask: which leaves to decay (tree of bools or a function of the params).
+      mu_dtype: dtype of the first moment.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.modern import lamb
+      >>> p = jnp.array([3.0, 4.0])
+      >>> tx = lamb(0.1, eps=0.0)
+      >>> tx.update(jnp.array([1.0, -1.0]), tx.init(p), p)[0]  # r = (1, -1): ratio 5 / sqrt(2)
+      Array([-0.35355338,  0.35355338], dtype=float32)
+    """
+    return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
+                 add_decayed_weights(weight_decay, mask),
+                 scale_by_trust_ratio(),
+                 scale_by_learning_rate(learning_rate))
+
+
+def lars(learning_rate: ScalarOrSchedule, weight_decay: chex.Numeric = 0.0,
+         weight_decay_mask: Mask = None, trust_coefficient: chex.Numeric = 1e-3,
+         eps: chex.Numeric = 0.0, trust_ratio_mask: Mask = None, momentum: chex.Numeric = 0.9,
+         nesterov: bool = False, *, accumulator_dtype: Any | None = None,
+         ) -> GradientTransformation:
+    """LARS, layer-wise adaptive rate scaling (You, Gitman & Ginsburg, 2017, "Large Batch
+    Training of Convolutional Networks", Algorithm 1).
+
+    ::
+
+        d_t = g_t + lambda * theta_{t-1}
+        local_lr = trust_coefficient * ||theta_{t-1}|| / (||d_t|| + eps)   (per leaf; 1 if 0)
+        v_t = momentum * v_{t-1} + eta * local_lr * d_t
+        theta_t = theta_{t-1} - v_t          (nesterov: - (eta local_lr d_t + momentum v_t))
+
+    As ``optax.lars``.
+
+    Args:
+      learning_rate: global ``eta``, a non-negative float, JAX scalar or schedule.
+      weight_decay: non-negative ``lambda``.
+      weight_decay_mask: which leaves to decay.
+      trust_coefficient: positive LARS coefficient.
+      eps: non-negative term added to the update norm.
+      trust_ratio_mask: which leaves to scale by the trust ratio.
+      momentum: momentum in ``[0, 1)``.
+      nesterov: Nesterov momentum.
+      accumulator_dtype: dtype of the momentum buffer.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.modern import lars
+      >>> p = jnp.array([3.0, 4.0])
+      >>> tx = lars(1.0, trust_coefficient=0.1)
+      >>> tx.update(jnp.array([1.2, 1.6]), tx.init(p), p)[0]  # 0.1 * 5 / 2 = 0.25 times g
+      Array([-0.3, -0.4], dtype=float32)
+    """
+    _checks.decay_rate("momentum", momentum, allow_schedule=False)
+    return chain(add_decayed_weights(weight_decay, weight_decay_mask),
+                 scale_by_trust_ratio(trust_coefficient, eps, trust_ratio_mask),
+                 scale_by_learning_rate(learning_rate),
+                 scale_by_momentum(momentum, nesterov=nesterov,
+                                   accumulator_dtype=accumulator_dtype))
+
+
+def adafactor(learning_rate: ScalarOrSchedule, decay_rate: chex.Numeric = 0.8,
+              eps: chex.Numeric = 1e-30, clipping_threshold: chex.Numeric | None = 1.0,
+              min_scale: chex.Numeric = 1e-3, *, min_dim_size_to_factor: int = 128,
+              factored: bool = True, multiply_by_parameter_scale: bool = True,
+              nu_dtype: Any | None = None) -> GradientTransformation:
+    """Adafactor (Shazeer & Stern, 2018, "Adafactor: Adaptive Learning Rates with Sublinear
+    Memory Cost", Algorithms 4 and 5, without momentum).
+
+    ::
+
+        V_t = factored (matrices) or full average of g**2 + eps, decay 1 - t**(-decay_rate)
+        U_t = g_t / sqrt(V_t)
+        U^_t = U_t / max(1, RMS(U_t) / clipping_threshold)                   (per leaf)
+        theta_t = theta_{t-1} - eta * max(min_scale, RMS(theta_{t-1})) * U^_t (per leaf)
+
+    As ``optax.adafactor`` for parameters of at most two dimensions (optax
+    factors the two largest axes, this the last two) and as
+    ``keras.optimizers.Adafactor`` with ``min_dim_size_to_factor=1`` while
+    ``eta <= 1 / sqrt(t)`` (keras takes ``min(eta, 1 / sqrt(t))``; pass that
+    schedule as ``learning_rate`` to follow it past that point).
+
+    Args:
+      learning_rate: ``eta`` (the paper's relative step ``rho_t``), a
+        non-negative float, JAX scalar or schedule.
+      decay_rate: exponent of the second-moment decay (0.8).
+      eps: ``epsilon_1``, added to the squared gradient.
+      clipping_threshold: ``d`` of the update clipping, or ``None`` for none.
+      min_scale: ``epsilon_2``, the floor of the parameter scale.
+      min_dim_size_to_factor: factor only matrices whose last two axes are at
+        least this long.
+      factored: whether to factor at all.
+      multiply_by_parameter_scale: scale steps by ``max(min_scale, RMS(theta))``.
+      nu_dtype: dtype of the second-moment statistics.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.modern import adafactor
+      >>> p = jnp.array([0.0, 4.0])
+      >>> tx = adafactor(0.1, eps=0.0)
+      >>> tx.update(jnp.array([2.0, -0.5]), tx.init(p), p)[0]  # U = sign(g); RMS(p) = 2.828
+      Array([-0.28284273,  0.28284273], dtype=float32)
+    """
+    parts = [scale_by_factored_rms(decay_rate, eps, min_dim_size_to_factor=min_dim_size_to_factor,
+                                   factored=factored, nu_dtype=nu_dtype)]
+    if clipping_threshold is not None:
+        parts.append(clip_by_block_rms(clipping_threshold))
+    if multiply_by_parameter_scale:
+        parts.append(scale_by_param_block_rms(min_scale))
+    parts.append(scale_by_learning_rate(learning_rate))
+    return chain(*parts)
+
+
+def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
+    """signSGD (Bernstein et al., 2018, "signSGD: Compressed Optimisation for Non-Convex Problems").
+
+    ::
+
+        theta_t = theta_{t-1} - eta * sign(g_t)
+
+    As ``optax.sign_sgd``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.modern import sign_sgd
+      >>> tx = sign_sgd(0.5)
+      >>> tx.update(jnp.array([-3.0, 0.0, 0.1]), tx.init(jnp.zeros(3)))[0]
+      Array([ 0.5, -0. , -0.5], dtype=float32)
+    """
+    return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
+
+
+def signum(learning_rate: ScalarOrSchedule, beta: chex.Numeric = 0.9, *,
+           accumulator_dtype: Any | None = None) -> GradientTransformation:
+    """Signum, signSGD with momentum (Bernstein et al., 2018, Algorithm 3).
+
+    ::
+
+        m_t = beta * m_{t-1} + (1 - beta) * g_t
+        theta_t = theta_{t-1} - eta * sign(m_t)
+
+    As ``optax.signum``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      beta: momentum decay in ``[0, 1)``.
+      accumulator_dtype: dtype of the momentum.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform.optimizers.modern import signum
+      >>> tx = signum(0.5)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> u, state = tx.update(jnp.array([1.0]), state)
+      >>> u, state = tx.update(jnp.array([-0.5]), state)
+      >>> u  # m = 0.9 * 0.1 + 0.1 * (-0.5) = 0.04 > 0
+      Array([-0.5], dtype=float32)
+    """
+    _checks.decay_rate("beta", beta, allow_schedule=False)
+    return chain(scale_by_momentum(beta, ema=True, accumulator_dtype=accumulator_dtype),
+                 scale_by_sign(), scale_by_learning_rate(learning_rate))
