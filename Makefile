@@ -30,7 +30,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/python -m gradxform train --optimizer adamw
+	$(BIN)/python -m gradxform demo --out demo_out
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

@@ -18,9 +18,9 @@ import gradxform
 # Learning rates that work for the digits MLP and as starting points elsewhere.
 DEFAULT_LR = {
     "sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 1e-3,
-    "adam": 3e-3, "adamw": 3e-3, "adamax": 3e-3, "adamaxw": 3e-3, "nadam": 3e-3,
-    "nadamw": 3e-3, "amsgrad": 3e-3, "radam": 3e-3, "adadelta": 1.0, "lion": 3e-4,
-    "lamb": 3e-3, "lars": 0.5, "adafactor": 1e-2, "ftrl": 0.5, "sign_sgd": 1e-3,
+    "adam": 3e-3, "adamw": 3e-3, "adamax": 1e-2, "adamaxw": 3e-3, "nadam": 3e-3,
+    "nadamw": 3e-3, "amsgrad": 3e-3, "radam": 1e-2, "adadelta": 1.0, "lion": 1e-3,
+    "lamb": 3e-3, "lars": 0.5, "adafactor": 1e-2, "ftrl": 0.1, "sign_sgd": 1e-3,
     "signum": 1e-3, "adabelief": 3e-3, "yogi": 3e-3, "novograd": 3e-3, "sm3": 0.1,
 }
 
@@ -76,7 +76,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 # ----------------------------------------------------------------------------- race
 
 RACE_DEFAULTS = {
-    "rosenbrock": "sgd:0.002,momentum:0.0005,nesterov:0.0005,rmsprop:0.01,adam:0.05",
+    "rosenbrock": "sgd:0.002,momentum:0.002,nesterov:0.001,rmsprop:0.001,adam:0.05",
     "valley": "sgd:0.07,momentum:0.03,nesterov:0.03,rmsprop:0.05,adam:0.1",
     "beale": "sgd:0.002,momentum:0.001,rmsprop:0.01,adam:0.05",
     "himmelblau": "sgd:0.005,momentum:0.002,rmsprop:0.05,adam:0.1",
@@ -196,7 +196,8 @@ def make_schedule(kind: str, peak: float, total_steps: int) -> Any:
     if kind == "cosine":
         return gx.cosine_decay_schedule(peak, total_steps)
     if kind == "warmup_cosine":
-        return gx.warmup_cosine_decay_schedule(0.0, peak, max(total_steps // 10, 1), total_steps)
+        return gx.warmup_cosine_decay_schedule(peak / 100, peak, max(total_steps // 10, 1),
+                                               total_steps)
     if kind == "one_cycle":
         return gx.one_cycle_schedule(total_steps, peak)
     if kind == "cyclical":
@@ -259,7 +260,8 @@ class _NoBar:
 
 # ------------------------------------------------------------------------------ demo
 
-DEMO_OPTIMIZERS = "adamw,adam,nesterov,rmsprop,adagrad,sgd"
+DEMO_OPTIMIZERS = ("adamw,adam,nadam,radam,lion,lamb,adafactor,adabelief,nesterov,rmsprop,"
+                   "adagrad,sgd")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -321,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo_out")
     demo.add_argument("--optimizers", default=DEMO_OPTIMIZERS)
     demo.add_argument("--epochs", type=int, default=20)
-    demo.add_argument("--race-steps", type=int, default=1000)
+    demo.add_argument("--race-steps", type=int, default=2000)
     demo.set_defaults(func=cmd_demo)
     return parser
 

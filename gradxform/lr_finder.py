@@ -61,6 +61,10 @@ class LRRangeTest:
                    label=f"steepest {self.steepest:.2g}")
         ax.axvline(self.min_over_10, color="tab:green", linestyle=":",
                    label=f"min/10 {self.min_over_10:.2g}")
+        finite = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
+        if finite.size:  # keep the divergence spike from flattening the curve
+            low, start = float(finite.min()), float(finite[0])
+            ax.set_ylim(low - 0.1 * abs(start - low), start + 0.5 * abs(start - low) + 1e-12)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
         ax.legend(fontsize=8)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.schedules._warmup import warmup_cosine_decay_schedule
 from gradxform.state_io import load_state_dict, state_dict
 from gradxform.transforms.clipping import clip_by_global_norm
 from gradxform.transforms.gradient import add_noise
@@ -170,7 +169,7 @@ def golden_run():
     params = {"encoder": {"dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
                                     "bias": jnp.zeros(4, jnp.float32)}},
               "head": {"kernel": jnp.asarray(rng.normal(size=(4, 2)), jnp.float32)}}
-    tx = gx.adamw(warmup_cosine_decay_schedule(0.0, 1e-2, warmup_steps=2, decay_steps=10),
+    tx = gx.adamw(gx.warmup_cosine_decay_schedule(0.0, 1e-2, warmup_steps=2, decay_steps=10),
                   weight_decay=1e-2)
     state = tx.init(params)
     for _ in range(3):

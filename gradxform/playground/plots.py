@@ -89,7 +89,7 @@ def plot_losses(trajs: Mapping[str, Trajectory], path: str | pathlib.Path,
 
 
 def animate_race(test_fn: TestFunction, trajs: Mapping[str, Trajectory],
-                 path: str | pathlib.Path, *, frames: int = 40, fps: int = 12) -> pathlib.Path:
+                 path: str | pathlib.Path, *, frames: int = 30, fps: int = 10) -> pathlib.Path:
     """An animated GIF of the optimizers moving at once (matplotlib's Pillow writer)."""
     plt = pyplot()
     from matplotlib.animation import FuncAnimation, PillowWriter
@@ -114,7 +114,7 @@ def animate_race(test_fn: TestFunction, trajs: Mapping[str, Trajectory],
     anim = FuncAnimation(fig, draw, frames=len(cuts), blit=True)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    anim.save(str(path), writer=PillowWriter(fps=fps), dpi=70)
+    anim.save(str(path), writer=PillowWriter(fps=fps), dpi=55)
     plt.close(fig)
     return path
 
