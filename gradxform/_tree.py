@@ -241,6 +241,15 @@ def same_structure(a: chex.ArrayTree, b: chex.ArrayTree) -> bool:
     return bool(a_def == jax.tree.structure(b))
 
 
+def check_params(updates: chex.ArrayTree, params: chex.ArrayTree | None, who: str, *,
+                 allow_complex: bool = True) -> None:
+    """Raise unless ``params`` were given and are laid out like ``updates``."""
+    if params is None:
+        raise ValueError(f"{who} needs the params: call update(updates, state, params)")
+    check_same_layout(updates, params, what="updates", against="params",
+                      allow_complex=allow_complex)
+
+
 def check_same_layout(tree: chex.ArrayTree, reference: chex.ArrayTree, *, what: str,
                       against: str, allow_complex: bool = True) -> None:
     """Raise unless ``tree`` has the structure and leaf shapes of ``reference``.

@@ -208,10 +208,7 @@ def adaptive_grad_clip(clipping: chex.Numeric, eps: chex.Numeric = 1e-3, *,
     _checks.one_of("on_nonfinite", on_nonfinite, _NONFINITE)
 
     def f(updates, params):
-        if params is None:
-            raise ValueError("adaptive_grad_clip needs the params: call update(updates, "
-                             "state, params)")
-        _tree.check_same_layout(updates, params, what="updates", against="params")
+        _tree.check_params(updates, params, "adaptive_grad_clip")
 
         def one(g, p):
             p_norm = unitwise_norm(p)

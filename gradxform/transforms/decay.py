@@ -43,10 +43,7 @@ def add_decayed_weights(weight_decay: chex.Numeric = 0.0,
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("add_decayed_weights needs the params: call update(updates, "
-                             "state, params)")
-        _tree.check_same_layout(updates, params, what="updates", against="params")
+        _tree.check_params(updates, params, "add_decayed_weights")
         decay = _tree.resolve_mask(mask, params, "add_decayed_weights")
 
         def step(u, p, on):

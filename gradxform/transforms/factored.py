@@ -183,11 +183,7 @@ def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransfor
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_param_block_rms needs the params: call update(updates, "
-                             "state, params)")
-        _tree.check_same_layout(updates, params, what="updates", against="params",
-                                allow_complex=False)
+        _tree.check_params(updates, params, "scale_by_param_block_rms", allow_complex=False)
 
         def step(u, p):
             rms = _rms(p)

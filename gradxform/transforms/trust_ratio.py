@@ -53,11 +53,7 @@ def scale_by_trust_ratio(trust_coefficient: chex.Numeric = 1.0, eps: chex.Numeri
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_trust_ratio needs the params: call update(updates, "
-                             "state, params)")
-        _tree.check_same_layout(updates, params, what="updates", against="params",
-                                allow_complex=False)
+        _tree.check_params(updates, params, "scale_by_trust_ratio", allow_complex=False)
         on = _tree.resolve_mask(mask, params, "scale_by_trust_ratio")
 
         def step(u, p, active):

@@ -22,11 +22,6 @@ def _new_params(params: chex.ArrayTree, updates: chex.ArrayTree) -> chex.ArrayTr
     return _tree.map_inexact(add, params, updates)
 
 
-def _need_params(params: Any, who: str) -> None:
-    if params is None:
-        raise ValueError(f"{who} needs the params: call update(updates, state, params)")
-
-
 # ------------------------------------------------------------------------ ema_params
 
 
@@ -86,8 +81,7 @@ def ema_params(decay: chex.Numeric = 0.99, *, warmup: bool = False,
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _need_params(params, "ema_params")
-        _tree.check_same_layout(updates, params, what="updates", against="params")
+        _tree.check_params(updates, params, "ema_params")
         t = state.count.astype(jnp.float32)
         d = jnp.asarray(decay, jnp.float32)
         if warmup:
@@ -161,8 +155,7 @@ def lookahead(fast: Any, sync_period: int = 5, slow_step_size: chex.Numeric = 0.
                               fast_state=fast.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
-        _need_params(params, "lookahead")
-        _tree.check_same_layout(updates, params, what="updates", against="params")
+        _tree.check_params(updates, params, "lookahead")
         fast_updates, fast_state = fast.update(updates, state.fast_state, params,
                                                **(extra_args if forward else {}))
         first = state.count == 0
