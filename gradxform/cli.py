@@ -244,7 +244,8 @@ def _progress(total: int, desc: str) -> Any:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is in the demo extra
         return _NoBar()
-    return tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr)
+    return tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr,
+                disable=None)  # no bar when stderr is not a terminal
 
 
 class _NoBar:
