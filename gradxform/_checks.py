@@ -21,6 +21,8 @@ def _concrete(value: Any) -> float | None:
         return None
     if isinstance(value, bool):
         raise TypeError(f"expected a number, got the bool {value!r}")
+    if isinstance(value, complex | np.complexfloating):
+        raise TypeError(f"expected a real number, got the complex {value!r}")
     if isinstance(value, int | float | np.number):
         return float(value)
     if isinstance(value, jax.core.Tracer):
@@ -28,9 +30,10 @@ def _concrete(value: Any) -> float | None:
     if isinstance(value, jax.Array | np.ndarray):
         if np.ndim(value) != 0:
             raise TypeError(f"expected a scalar, got an array of shape {np.shape(value)}")
-        if not np.issubdtype(np.asarray(value).dtype, np.number):
-            raise TypeError(f"expected a number, got dtype {np.asarray(value).dtype}")
-        return float(np.asarray(value).real)
+        dtype = np.asarray(value).dtype
+        if not np.issubdtype(dtype, np.integer) and not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"expected a real number, got dtype {dtype}")
+        return float(np.asarray(value))
     raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
 
 
@@ -39,7 +42,10 @@ def number(name: str, value: Any, *, low: float | None = None, high: float | Non
            allow_schedule: bool = True) -> None:
     """Check a scalar hyperparameter lies in ``[low, high]`` (or open ends).
 
-    NaN is always rejected. ``allow_schedule=False`` rejects callables.
+    NaN is always rejected, and so is an infinite value unless the interval is
+    closed at that infinity (``high=math.inf`` with ``high_open=False``); an
+    open-ended bound (``high=None``) means "any finite value above ``low``".
+    ``allow_schedule=False`` rejects callables.
     """
     if callable(value) and not allow_schedule:
         raise TypeError(f"{name}={value!r} must be a number, not a schedule")
@@ -51,6 +57,9 @@ def number(name: str, value: Any, *, low: float | None = None, high: float | Non
         return
     if math.isnan(v):
         raise ValueError(f"{name}={value!r} must not be NaN")
+    if math.isinf(v) and not ((v > 0 and high == math.inf and not high_open)
+                              or (v < 0 and low == -math.inf and not low_open)):
+        raise ValueError(f"{name}={value!r} must be finite")
     if low is not None and (v < low or (low_open and v == low)):
         raise ValueError(f"{name}={value!r} must be {_interval(low, high, low_open, high_open)}")
     if high is not None and (v > high or (high_open and v == high)):
@@ -76,8 +85,16 @@ def positive(name: str, value: Any, **kw: Any) -> None:
 
 
 def decay_rate(name: str, value: Any, **kw: Any) -> None:
-    """An EMA decay: ``0 <= value < 1``."""
+    """An EMA decay: ``0 <= value < 1``, and still below 1 once rounded to float32.
+
+    Decays are applied in at least float32; one that rounds to 1 there (``1 - 1e-9``)
+    would freeze the moment and make its bias correction ``1 - decay**t`` zero.
+    """
     number(name, value, low=0.0, high=1.0, high_open=True, **kw)
+    v = _concrete(value)
+    if v is not None and np.float32(v) >= 1:
+        raise ValueError(f"{name}={value!r} must be in [0, 1); it rounds to 1 in float32 "
+                         f"(the largest usable decay is {float(np.nextafter(np.float32(1), 0))})")
 
 
 def finite(name: str, value: Any, **kw: Any) -> None:

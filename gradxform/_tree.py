@@ -155,10 +155,11 @@ def bias_correction(moment: chex.ArrayTree, decay: chex.Numeric,
                     count: chex.Array) -> chex.ArrayTree:
     """Divide a moment estimate by ``1 - decay**count`` (Kingma & Ba, 2015, Alg. 1).
 
-    ``count`` is the number of updates folded into the moment (at least 1).
-    The factor is computed as ``-expm1(count * log1p(decay - 1))`` in at least
-    float32, which is exact to rounding even for ``decay`` within 1e-7 of 1,
-    and the result is returned in at least float32 (callers cast at the end).
+    ``count`` is the number of updates folded into the moment; a count below 1
+    is taken as 1, so the factor is never zero for ``decay < 1``. The factor is
+    computed as ``-expm1(count * log1p(decay - 1))`` in at least float32, which
+    is exact to rounding even for ``decay`` within 1e-7 of 1, and the result is
+    returned in at least float32 (callers cast at the end).
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
@@ -171,7 +172,7 @@ def bias_correction(moment: chex.ArrayTree, decay: chex.Numeric,
         complex_ = jnp.issubdtype(m.dtype, jnp.complexfloating)
         real = jnp.finfo(m.dtype).dtype if complex_ else m.dtype
         d = jnp.asarray(decay, real)
-        t = jnp.asarray(count).astype(real)
+        t = jnp.maximum(jnp.asarray(count).astype(real), jnp.ones([], real))
         factor = -jnp.expm1(t * jnp.log1p(d - 1))
         return m / factor.astype(m.dtype)
 
@@ -257,7 +258,8 @@ def check_same_layout(tree: chex.ArrayTree, reference: chex.ArrayTree, *, what: 
     Runs at trace time (shapes are static), so it costs nothing inside ``jit``.
     The error names the key path of the first offending leaf. A floating-point
     reference leaf must be matched by a floating-point leaf (an integer
-    gradient for a float parameter is an error, not a silent cast).
+    gradient for a float parameter is an error, not a silent cast), and a real
+    reference leaf by a real one (a complex update would lose its imaginary part).
     """
     if not same_structure(tree, reference):
         ours = _leaf_paths(tree)
@@ -293,7 +295,20 @@ def check_same_layout(tree: chex.ArrayTree, reference: chex.ArrayTree, *, what: 
                 f"{what} leaf '{name}' has dtype {_dtype(x)} but {against} is "
                 f"{_dtype(r)}: a floating-point leaf needs a floating-point {what}"
             )
-        if not allow_complex and jnp.issubdtype(_dtype(x), jnp.complexfloating):
+        if (jnp.issubdtype(_dtype(x), jnp.complexfloating)
+                and jnp.issubdtype(_dtype(r), jnp.floating)):
+            raise TypeError(
+                f"{what} leaf '{name}' is complex ({_dtype(x)}) but {against} is real "
+                f"({_dtype(r)}): the imaginary part would be discarded"
+            )
+    if not allow_complex:
+        check_real(tree, what=what)
+
+
+def check_real(tree: chex.ArrayTree, *, what: str) -> None:
+    """Raise a ``TypeError`` naming the key path of the first complex leaf of ``tree``."""
+    for name, x in _leaf_paths(tree):
+        if jnp.issubdtype(_dtype(x), jnp.complexfloating):
             raise TypeError(
                 f"{what} leaf '{name}' is complex ({_dtype(x)}); this transformation "
                 f"supports real leaves only: optimize the real and imaginary parts as "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -69,6 +71,24 @@ def test_wrapped_equals_unwrapped(entry: Entry):
 
     chex.assert_trees_all_close(final_params(wrapped), final_params(plain), rtol=1e-6,
                                 atol=1e-7)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_every_numeric_hyperparameter_is_kept_in_the_state(entry: Entry):
+    """No registered optimizer needs a hyperparameter as a Python number (``float(b2)``)."""
+    signature = inspect.signature(entry.factory)
+    bound = signature.bind(**entry.kwargs)
+    bound.apply_defaults()
+
+    def numeric(name, value):
+        default = signature.parameters[name].default
+        is_count = isinstance(value, int) and isinstance(default, int)
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and not is_count)
+
+    expected = sorted(n for n, v in bound.arguments.items() if numeric(n, v))
+    state = inject_hyperparams(entry.factory)(**entry.kwargs).init(make_params())
+    assert sorted(state.hyperparams) == expected
 
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)

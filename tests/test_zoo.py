@@ -177,6 +177,7 @@ def test_dozat_schedule_closed_form_matches_the_running_product(b1, momentum_dec
 @pytest.mark.parametrize("b2", [0.0, 0.5, 0.9, 0.99, 0.999, 0.9999])
 def test_radam_length_of_sma_is_accurate_in_float32(b2):
     steps = [*range(1, 2000, 7), 10**4, 10**5, 10**7, 2**31 - 1]
+    b2 = float(np.float32(b2))  # b2 as every moment of RAdam sees it (and as a JAX scalar)
     for t in steps:
         rho_inf = 2 / (1 - b2) - 1
         exact = rho_inf - 2 * t * b2**t / (1 - b2**t) if b2 > 0 else 1.0

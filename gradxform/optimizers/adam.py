@@ -35,7 +35,8 @@ def decoupled_decay(learning_rate: ScalarOrSchedule, weight_decay: chex.Numeric,
 
 def adam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
          eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0, *, nesterov: bool = False,
-         eps_uncorrected: bool = False, mu_dtype: Any | None = None) -> GradientTransformation:
+         eps_uncorrected: bool = False, mu_dtype: Any | None = None,
+         nu_dtype: Any | None = None) -> GradientTransformation:
     """Adam (Kingma & Ba, 2015, "Adam: A Method for Stochastic Optimization").
 
     ::
@@ -60,6 +61,7 @@ def adam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
       nesterov: Nesterov first moment (NAdam in optax's simplified form).
       eps_uncorrected: add ``eps`` to ``sqrt(v_t)`` before the bias correction.
       mu_dtype: dtype of the first moment (for example ``jnp.bfloat16`` to save memory).
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax, jax.numpy as jnp, gradxform as gx
@@ -72,7 +74,8 @@ def adam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
       {'w': Array([ 0.9, -0.9], dtype=float32)}
     """
     return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov,
-                               eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype),
+                               eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype,
+nu_dtype=nu_dtype),
                  scale_by_learning_rate(learning_rate))
 
 
@@ -80,7 +83,8 @@ def adamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
           eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0,
           weight_decay: chex.Numeric = 1e-4,
           mask: Mask = None, *, nesterov: bool = False, scale_decay_by_lr: bool = True,
-          eps_uncorrected: bool = False, mu_dtype: Any | None = None) -> GradientTransformation:
+          eps_uncorrected: bool = False, mu_dtype: Any | None = None,
+          nu_dtype: Any | None = None) -> GradientTransformation:
     """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
 
     ::
@@ -108,6 +112,7 @@ def adamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
       scale_decay_by_lr: multiply the decay by the learning rate (see above).
       eps_uncorrected: add ``eps`` to ``sqrt(v_t)`` before the bias correction (keras).
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
@@ -119,7 +124,7 @@ def adamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
     """
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, eps_uncorrected=eps_uncorrected,
-                      mu_dtype=mu_dtype),
+                      mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr),
     )
 
@@ -127,7 +132,8 @@ def adamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
 def amsgrad(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
             eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0, *,
             amsgrad_max: str = "raw", eps_uncorrected: bool = False,
-            mu_dtype: Any | None = None) -> GradientTransformation:
+            mu_dtype: Any | None = None,
+            nu_dtype: Any | None = None) -> GradientTransformation:
     """AMSGrad (Reddi, Kale & Kumar, 2018, "On the Convergence of Adam and Beyond").
 
     ::
@@ -150,6 +156,7 @@ def amsgrad(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nu
       amsgrad_max: the maximum of the ``"raw"`` or of the ``"corrected"`` second moment.
       eps_uncorrected: add ``eps`` to the root before the bias correction (keras).
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -162,13 +169,15 @@ def amsgrad(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nu
       Array([-0.06123724], dtype=float32)
     """
     return chain(scale_by_adam(b1, b2, eps, eps_root, amsgrad=True, amsgrad_max=amsgrad_max,
-                               eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype),
+                               eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype,
+nu_dtype=nu_dtype),
                  scale_by_learning_rate(learning_rate))
 
 
 def adamax(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
            eps: chex.Numeric = 1e-8, *, eps_in_max: bool = False,
-           mu_dtype: Any | None = None) -> GradientTransformation:
+           mu_dtype: Any | None = None,
+           nu_dtype: Any | None = None) -> GradientTransformation:
     """Adamax, Adam with the infinity norm (Kingma & Ba, 2015, section 7.1).
 
     ::
@@ -188,6 +197,7 @@ def adamax(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Num
       eps: non-negative stability term.
       eps_in_max: put ``eps`` inside the maximum (torch).
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -196,14 +206,16 @@ def adamax(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Num
       >>> tx.update(jnp.array([4.0, -0.5]), tx.init(jnp.zeros(2)))[0]  # first step: -eta * sign
       Array([-0.1,  0.1], dtype=float32)
     """
-    return chain(scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype),
+    return chain(scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype,
+                                 nu_dtype=nu_dtype),
                  scale_by_learning_rate(learning_rate))
 
 
 def adamaxw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
             eps: chex.Numeric = 1e-8, weight_decay: chex.Numeric = 1e-4, mask: Mask = None, *,
             eps_in_max: bool = False, scale_decay_by_lr: bool = True,
-            mu_dtype: Any | None = None) -> GradientTransformation:
+            mu_dtype: Any | None = None,
+            nu_dtype: Any | None = None) -> GradientTransformation:
     """Adamax with decoupled weight decay (Kingma & Ba, 2015; Loshchilov & Hutter, 2019).
 
     ::
@@ -224,6 +236,7 @@ def adamaxw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nu
       eps_in_max: put ``eps`` inside the maximum (torch's Adamax).
       scale_decay_by_lr: multiply the decay by the learning rate.
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -233,14 +246,16 @@ def adamaxw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nu
       >>> tx.update(jnp.array([3.0]), tx.init(p), p)[0]  # -0.1 * (1 + 0.5 * 2)
       Array([-0.2], dtype=float32)
     """
-    return chain(scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype),
+    return chain(scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype,
+                                 nu_dtype=nu_dtype),
                  *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr))
 
 
 def nadam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
           eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0, *,
           momentum_schedule: str = "constant", momentum_decay: float = 4e-3,
-          mu_dtype: Any | None = None) -> GradientTransformation:
+          mu_dtype: Any | None = None,
+          nu_dtype: Any | None = None) -> GradientTransformation:
     """NAdam: Adam with Nesterov momentum (Dozat, 2016, "Incorporating Nesterov Momentum into
     Adam").
 
@@ -266,6 +281,7 @@ def nadam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
       momentum_schedule: ``"constant"`` (optax) or ``"dozat"`` (torch, keras).
       momentum_decay: positive rate of Dozat's schedule.
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -276,7 +292,7 @@ def nadam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
     """
     return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=True,
                                momentum_schedule=momentum_schedule,
-                               momentum_decay=momentum_decay, mu_dtype=mu_dtype),
+                               momentum_decay=momentum_decay, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
                  scale_by_learning_rate(learning_rate))
 
 
@@ -284,7 +300,8 @@ def nadamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Num
            eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0,
            weight_decay: chex.Numeric = 1e-4, mask: Mask = None, *,
            momentum_schedule: str = "constant", momentum_decay: float = 4e-3,
-           scale_decay_by_lr: bool = True, mu_dtype: Any | None = None) -> GradientTransformation:
+           scale_decay_by_lr: bool = True, mu_dtype: Any | None = None,
+           nu_dtype: Any | None = None) -> GradientTransformation:
     """NAdam with decoupled weight decay (Dozat, 2016; Loshchilov & Hutter, 2019).
 
     ::
@@ -308,6 +325,7 @@ def nadamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Num
       momentum_decay: positive rate of Dozat's schedule.
       scale_decay_by_lr: multiply the decay by the learning rate.
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -319,13 +337,14 @@ def nadamw(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Num
     """
     return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=True,
                                momentum_schedule=momentum_schedule,
-                               momentum_decay=momentum_decay, mu_dtype=mu_dtype),
+                               momentum_decay=momentum_decay, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
                  *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr))
 
 
 def radam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
           eps: chex.Numeric = 1e-8, eps_root: chex.Numeric = 0.0, threshold: chex.Numeric = 5.0,
           *, eps_uncorrected: bool = False, mu_dtype: Any | None = None,
+          nu_dtype: Any | None = None,
           ) -> GradientTransformation:
     """RAdam, Rectified Adam (Liu et al., 2020, "On the Variance of the Adaptive Learning Rate
     and Beyond").
@@ -349,6 +368,7 @@ def radam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
       threshold: rectify once ``rho_t > threshold`` (at least 4).
       eps_uncorrected: add ``eps`` to ``sqrt(v_t)`` before the bias correction (torch).
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -358,13 +378,15 @@ def radam(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Nume
       Array([-0.3], dtype=float32)
     """
     return chain(scale_by_radam(b1, b2, eps, eps_root, threshold,
-                                eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype),
+                                eps_uncorrected=eps_uncorrected, mu_dtype=mu_dtype,
+nu_dtype=nu_dtype),
                  scale_by_learning_rate(learning_rate))
 
 
 def adabelief(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
               eps: chex.Numeric = 1e-16, eps_root: chex.Numeric = 1e-16, *,
-              mu_dtype: Any | None = None) -> GradientTransformation:
+              mu_dtype: Any | None = None,
+              nu_dtype: Any | None = None) -> GradientTransformation:
     """AdaBelief (Zhuang et al., 2020, "AdaBelief Optimizer: Adapting Stepsizes by the Belief in
     Observed Gradients", Algorithm 2).
 
@@ -383,6 +405,7 @@ def adabelief(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.
       eps: non-negative term added to the root.
       eps_root: non-negative term added to ``s`` at every step.
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -391,14 +414,15 @@ def adabelief(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.
       >>> tx.update(jnp.array([4.0]), tx.init(jnp.zeros(1)))[0]  # -0.1 * 4 / sqrt(4)
       Array([-0.2], dtype=float32)
     """
-    return chain(scale_by_belief(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
+    return chain(scale_by_belief(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
                  scale_by_learning_rate(learning_rate))
 
 
 def yogi(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
          eps: chex.Numeric = 1e-3, eps_root: chex.Numeric = 0.0,
          initial_accumulator_value: chex.Numeric = 1e-6, *,
-         mu_dtype: Any | None = None) -> GradientTransformation:
+         mu_dtype: Any | None = None,
+         nu_dtype: Any | None = None) -> GradientTransformation:
     """Yogi (Zaheer et al., 2018, "Adaptive Methods for Nonconvex Optimization"), with Adam's
     bias correction.
 
@@ -418,6 +442,7 @@ def yogi(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
       eps_root: non-negative term added inside the root.
       initial_accumulator_value: non-negative ``v_0``.
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -427,5 +452,5 @@ def yogi(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
       Array([0.1], dtype=float32)
     """
     return chain(scale_by_yogi(b1, b2, eps, eps_root, initial_accumulator_value,
-                               mu_dtype=mu_dtype),
+                               mu_dtype=mu_dtype, nu_dtype=nu_dtype),
                  scale_by_learning_rate(learning_rate))

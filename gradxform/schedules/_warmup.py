@@ -136,6 +136,7 @@ def warmup_exponential_decay_schedule(init_value: chex.Numeric, peak_value: chex
 
     Reference: Goyal et al., 2017, "Accurate, Large Minibatch SGD" (warmup).
     """
+    _common.check_value("peak_value", peak_value)  # before exponential_decay calls it init_value
     after = exponential_decay(peak_value, transition_steps, decay_rate, transition_begin,
                               staircase, end_value)
     return _with_warmup(init_value, peak_value, warmup_steps, after)

@@ -218,7 +218,6 @@ def scale_by_radam(b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999, eps: chex.N
     _checks.number("threshold", threshold, low=4.0, allow_schedule=False)
     mu_dtype = _tree.canonical_dtype(mu_dtype, "mu_dtype")
     nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
-    rho_inf = 2.0 / (1.0 - float(b2)) - 1.0
 
     def init_fn(params):
         return ScaleByAdamState(count=_tree.zero_count(),
@@ -229,6 +228,9 @@ def scale_by_radam(b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999, eps: chex.N
         del params, extra_args
         check_updates(updates, state.mu, "scale_by_radam")
         count = _tree.safe_increment(state.count)
+        # In float32 from float32(b2), as ema and bias_correction see b2, so that b2 may
+        # be a JAX scalar (inject_hyperparams keeps it in the state).
+        rho_inf = 2 / (1 - jnp.asarray(b2).astype(jnp.float32)) - 1
         mu = _tree.ema(state.mu, updates, b1, 1)
         nu = _tree.ema(state.nu, updates, b2, 2)
         mu_hat = _tree.bias_correction(mu, b1, count)
@@ -265,7 +267,7 @@ def _sma_length(b2: chex.Numeric, count: chex.Array) -> chex.Array:
     cancel while ``-t L < 1``; beyond, ``t - 2 t h(-t L) = 2 / (-L) - 2 t / expm1(-t L)``.
     """
     t = jnp.asarray(count).astype(jnp.float32)
-    y = -jnp.log1p(-jnp.asarray(1.0 - float(b2), jnp.float32))  # -L > 0
+    y = -jnp.log1p(jnp.asarray(b2).astype(jnp.float32) - 1)  # -L > 0
 
     def h_series(x):
         return x / 12 - x**3 / 720 + x**5 / 30240 - x**7 / 1209600

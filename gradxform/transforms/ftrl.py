@@ -90,7 +90,6 @@ def scale_by_ftrl(learning_rate: ScalarOrSchedule, learning_rate_power: chex.Num
         _checks.non_negative(name, value, allow_schedule=False)
     _checks.one_of("proximal_center", proximal_center, ("origin", "params"))
     accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
-    square_root = float(learning_rate_power) == -0.5
 
     def init_fn(params):
         return ScaleByFtrlState(
@@ -112,9 +111,11 @@ def scale_by_ftrl(learning_rate: ScalarOrSchedule, learning_rate_power: chex.Num
         n_new = _tree.ema(state.n, updates, 1.0, 2, weight=1.0)
 
         def root(n):
-            if square_root:
-                return jnp.sqrt(n)
-            return n ** (-jnp.asarray(learning_rate_power).astype(n.dtype))
+            # The paper's power -1/2 as an exact square root; selected, not branched on,
+            # so learning_rate_power may be a JAX scalar (inject_hyperparams keeps it in
+            # the state) and a float and a scalar give bit-identical results.
+            power = jnp.asarray(learning_rate_power).astype(n.dtype)
+            return jnp.where(power == -0.5, jnp.sqrt(n), n ** (-power))
 
         def leaf(g, w, n_old, n, c):
             dtype = _tree.promote(_tree.compute_dtype(n.dtype), _tree.compute_dtype(w.dtype),

@@ -169,7 +169,9 @@ def scale_by_rms(decay: chex.Numeric = 0.9, eps: chex.Numeric = 1e-8, *,
         def step(g, n, m=None):
             s = _tree.to_compute(n)
             if m is not None:
-                s = s - jnp.square(_tree.to_compute(m).astype(s.dtype))
+                # E[g^2] - E[g]^2 can round below zero once both have converged.
+                s = jnp.maximum(s - jnp.square(_tree.to_compute(m).astype(s.dtype)),
+                                jnp.zeros([], s.dtype))
             g32 = _tree.to_compute(g).astype(s.dtype)
             return _out(g32 / _root(s, eps, eps_in_sqrt), g)
 

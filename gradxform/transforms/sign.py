@@ -19,6 +19,9 @@ def scale_by_sign() -> GradientTransformation:
 
         u_t = sign(g_t)        (sign(0) = 0)
 
+    Real leaves only: a complex update raises a ``TypeError`` (``jnp.sign`` of a
+    complex number is ``z / |z|``, not the sign of its real and imaginary parts).
+
     Example:
       >>> import jax.numpy as jnp
       >>> from gradxform.transforms.sign import scale_by_sign
@@ -33,6 +36,8 @@ def scale_by_sign() -> GradientTransformation:
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
+        # jnp.sign(z) = z / |z| for complex z is not the sign of the real view.
+        _tree.check_real(updates, what="scale_by_sign updates")
         return _tree.map_inexact(jnp.sign, updates), state
 
     return GradientTransformation(init_fn, update_fn)

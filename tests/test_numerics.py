@@ -1,0 +1,249 @@
+"""Numerical edge cases: saturating step counters, bias correction, complex parameters."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform as gx
+from gradxform.optimizers.adam import radam
+from gradxform.optimizers.classic import ftrl
+from gradxform.schedules._basic import linear_schedule
+from gradxform.transforms.scaling import scale_by_schedule
+from gradxform.wrappers.hyperparams import inject_hyperparams
+from tests.registry import REGISTRY, Entry
+
+IDS = [e.id for e in REGISTRY]
+INT32_MAX = 2**31 - 1
+
+
+def make_params(dtype=jnp.float32):
+    rng = np.random.default_rng(0)
+    return {"w": jnp.asarray(rng.normal(size=(3, 2)), dtype),
+            "b": jnp.asarray(rng.normal(size=(2,)), dtype)}
+
+
+def grads_like(params, seed):
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+
+
+def _counters(state):
+    return [x for x in jax.tree.leaves(state) if x.dtype == jnp.int32 and x.shape == ()]
+
+
+def _set_counters(state, value):
+    return jax.tree.map(
+        lambda x: jnp.full_like(x, value) if x.dtype == jnp.int32 and x.shape == () else x, state)
+
+
+# ------------------------------------------------------------- step counters
+
+SATURATING = [(i, m) for i, m in [(e.id, e.make) for e in REGISTRY] + [
+    ("inject-hyperparams-sgd", lambda: inject_hyperparams(gx.sgd)(0.01)),
+    ("scale-by-schedule", lambda: scale_by_schedule(linear_schedule(1.0, 0.1, 10))),
+] if _counters(m().init(make_params()))]  # the configurations whose state counts steps
+
+
+@pytest.mark.parametrize("make", [m for _, m in SATURATING], ids=[i for i, _ in SATURATING])
+def test_step_counter_saturates_at_int32_max(make):
+    tx = make()
+    params = make_params()
+    state = _set_counters(tx.init(params), INT32_MAX - 1)
+    step = jax.jit(tx.update)
+    for seed in (1, 2):  # 2**31 - 2 -> 2**31 - 1 -> stays there
+        updates, state = step(grads_like(params, seed), state, params)
+        chex.assert_tree_all_finite(updates)
+        chex.assert_tree_all_finite(state)
+        assert all(int(c) == INT32_MAX for c in _counters(state)), _counters(state)
+        params = gx.apply_updates(params, updates)
+
+
+def test_safe_increment_never_wraps():
+    c = jnp.int32(INT32_MAX - 1)
+    assert int(gx.safe_increment(c)) == INT32_MAX
+    assert int(gx.safe_increment(gx.safe_increment(c))) == INT32_MAX
+    assert gx.safe_increment(c).dtype == jnp.int32
+
+
+# ------------------------------------------------------------- bias correction
+
+LARGEST_DECAY = float(np.nextafter(np.float32(1), np.float32(0)))  # 1 - 2**-24
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32],
+                         ids=["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("decay", [0.0, 0.5, 0.9, 0.999, 0.9999, LARGEST_DECAY])
+def test_bias_correction_never_divides_by_zero(dtype, decay):
+    counts = np.array([0, 1, 2, 10, 1000, 2**20, INT32_MAX], np.int32)
+    moment = jnp.asarray(0.75, dtype)
+    got = np.asarray([gx.bias_correction(moment, decay, jnp.int32(c)) for c in counts])
+    assert np.all(np.isfinite(got)), got
+    d = np.float64(np.float32(decay))
+    t = np.maximum(counts, 1).astype(np.float64)  # a count below 1 is taken as 1
+    with np.errstate(divide="ignore"):  # log1p(-1) = -inf for decay 0: factor 1
+        factor = -np.expm1(t * np.log1p(d - 1))
+    expected = np.float64(np.asarray(moment, np.float32)) / factor
+    np.testing.assert_allclose(got, expected, rtol=2e-6)
+
+
+def test_decay_that_rounds_to_one_in_float32_is_rejected():
+    with pytest.raises(ValueError, match=r"b2=0\.999999999 .*rounds to 1 in float32"):
+        gx.adam(0.1, b2=0.999999999)
+    gx.adam(0.1, b2=LARGEST_DECAY)  # the largest usable decay is accepted
+
+
+NEAR_ONE = [gx.scale_by_adam, gx.scale_by_radam, gx.scale_by_belief, gx.scale_by_yogi,
+            gx.scale_by_adamax]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("factory", NEAR_ONE, ids=lambda f: f.__name__)
+def test_first_steps_finite_with_decays_near_one_in_low_precision(factory, dtype):
+    # float16 storage cannot hold (1 - b) * g**2 = 6e-8 * g**2: keep the moments in
+    # float32 there (bfloat16 has float32's exponent range and needs no knob).
+    state_dtypes = dict(mu_dtype=jnp.float32, nu_dtype=jnp.float32) if dtype == jnp.float16 \
+        else {}
+    tx = factory(b1=LARGEST_DECAY, b2=LARGEST_DECAY, **state_dtypes)
+    params = make_params(dtype)
+    state = tx.init(params)
+    for seed in (1, 2, 3):
+        updates, state = tx.update(grads_like(params, seed), state, params)
+        chex.assert_tree_all_finite(updates)
+        chex.assert_trees_all_equal_dtypes(updates, params)
+
+
+ADAM_FAMILY = [gx.adam, gx.adamw, gx.amsgrad, gx.adamax, gx.adamaxw, gx.nadam, gx.nadamw,
+               gx.radam, gx.adabelief, gx.yogi]
+
+
+@pytest.mark.parametrize("factory", ADAM_FAMILY, ids=lambda f: f.__name__)
+def test_adam_family_keeps_second_moment_in_float32_for_float16_params(factory):
+    """Small float16 gradients: (1 - b2) * g**2 underflows unless nu is stored in float32."""
+    tx = factory(1e-3, mu_dtype=jnp.float32, nu_dtype=jnp.float32)
+    params = make_params(jnp.float16)
+    state = tx.init(params)
+    for seed in (1, 2, 3):
+        g = jax.tree.map(lambda x: (1e-3 * x).astype(jnp.float16), grads_like(params, seed))
+        updates, state = tx.update(g, state, params)
+        chex.assert_tree_all_finite(updates)
+        chex.assert_trees_all_equal_dtypes(updates, params)
+        assert float(jnp.max(jnp.abs(updates["w"].astype(jnp.float32)))) < 0.1
+
+
+def test_centered_rmsprop_constant_gradient_stays_finite():
+    """E[g^2] - E[g]^2 rounds below 0 once both have converged to g**2."""
+    tx = gx.rmsprop(0.01, decay=0.9, centered=True, eps_in_sqrt=False)
+    params = jnp.zeros(4)
+    state = tx.init(params)
+    g = jnp.array([0.1, 1.7, 0.3, 3.0])
+
+    for _ in range(200):  # eagerly: the rounding that goes below 0 is that of plain ops
+        updates, state = tx.update(g, state, params)
+        chex.assert_tree_all_finite(updates)
+
+
+# ------------------------------------------------------------------- complex
+
+# Which optimizers take complex parameters: those that are linear in the gradient follow
+# their real-view twin (the real and imaginary parts optimized as two real parameters)
+# exactly; every other one raises a TypeError naming the key path.
+FOLLOWS_REAL_VIEW = {"sgd"}
+
+
+def _real_view(tree):
+    return jax.tree.map(lambda z: jnp.stack([jnp.real(z), jnp.imag(z)]), tree)
+
+
+def _complex_view(tree):
+    return jax.tree.map(lambda x: jax.lax.complex(x[0], x[1]), tree)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_complex_params_follow_real_view_or_raise(entry: Entry):
+    rng = np.random.default_rng(0)
+
+    def c(*shape):
+        return jnp.asarray(rng.normal(size=shape) + 1j * rng.normal(size=shape), jnp.complex64)
+
+    params = {"layer": {"z": c(3, 2)}, "s": c()}
+    grads = [{"layer": {"z": c(3, 2)}, "s": c()} for _ in range(3)]
+    tx = entry.make()
+    if entry.id not in FOLLOWS_REAL_VIEW:
+        with pytest.raises(TypeError, match=r"'layer/z' is complex"):
+            tx.update(grads[0], tx.init(params), params)
+        return
+    z, state = params, tx.init(params)
+    x, real_state = _real_view(params), tx.init(_real_view(params))
+    for g in grads:
+        u, state = tx.update(g, state, z)
+        v, real_state = tx.update(_real_view(g), real_state, x)
+        z, x = gx.apply_updates(z, u), gx.apply_updates(x, v)
+        chex.assert_trees_all_equal(u, _complex_view(v))
+    chex.assert_trees_all_equal(z, _complex_view(x))
+
+
+# ------------------------------------------------- hyperparameters as JAX scalars
+
+
+@pytest.mark.parametrize("factory,kwargs", [
+    (radam, dict(learning_rate=0.01, b2=0.99)),
+    (radam, dict(learning_rate=0.01, b1=0.8, b2=0.999, threshold=4.0)),
+    (ftrl, dict(learning_rate=0.5, learning_rate_power=-0.5, l1=0.01)),
+    (ftrl, dict(learning_rate=0.5, learning_rate_power=-0.7, beta=0.5)),
+], ids=["radam-b2", "radam-threshold", "ftrl-sqrt", "ftrl-power"])
+def test_jax_scalar_and_traced_hyperparameters_match_python_floats(factory, kwargs):
+    params = make_params()
+    grads = [grads_like(params, s) for s in range(1, 9)]
+    scalars = {k: jnp.float32(v) for k, v in kwargs.items()}
+
+    def run(tx, update=None):
+        update = update or tx.update
+        p, state, out = params, tx.init(params), []
+        for g in grads:
+            u, state = update(g, state, p)
+            p = gx.apply_updates(p, u)
+            out.append(u)
+        return out
+
+    plain = run(factory(**kwargs))
+    chex.assert_trees_all_equal(run(factory(**scalars)), plain)
+
+    @jax.jit
+    def traced(hp, g, state, p):
+        return factory(**hp).update(g, state, p)
+
+    tx = factory(**kwargs)
+    chex.assert_trees_all_close(
+        run(tx, lambda g, s, p: traced(scalars, g, s, p)), plain, rtol=1e-6, atol=1e-7)
+
+
+def test_injected_ftrl_power_and_radam_b2_change_without_retracing():
+    params = make_params()
+    g = grads_like(params, 1)
+    for factory, name, values in [(ftrl, "learning_rate_power", [-0.5, -0.7, -0.3]),
+                                  (radam, "b2", [0.5, 0.9, 0.99])]:
+        tx = inject_hyperparams(factory)(0.1)
+        traces = []
+
+        @jax.jit
+        def step(state, tx=tx, traces=traces):
+            traces.append(1)
+            return tx.update(g, state, params)
+
+        seen = []
+        for value in values:
+            state = gx.set_hyperparams(tx.init(params), **{name: value})
+            for _ in range(6):  # RAdam rectifies from step 6 on with these b2
+                updates, state = step(state)
+            seen.append(np.asarray(updates["w"]))
+            plain = factory(0.1, **{name: value})
+            plain_state = plain.init(params)
+            for _ in range(6):
+                expected, plain_state = plain.update(g, plain_state, params)
+            chex.assert_trees_all_close(updates, expected, rtol=1e-6, atol=1e-7)
+        assert len(traces) == 1, (name, len(traces))
+        assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[1], seen[2])
