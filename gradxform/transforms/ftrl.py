@@ -99,11 +99,8 @@ def scale_by_ftrl(learning_rate: ScalarOrSchedule, learning_rate_power: chex.Num
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_ftrl needs the params: call update(updates, state, params)")
+        _tree.check_params(updates, params, "scale_by_ftrl", allow_complex=False)
         check_updates(updates, state.n, "scale_by_ftrl")
-        _tree.check_same_layout(updates, params, what="updates", against="params",
-                                allow_complex=False)
         first = state.count == 0
         lr = _tree.value_at(learning_rate, state.count)
         lr_before = (_tree.value_at(learning_rate, jnp.maximum(state.count - 1, 0))
