@@ -1,12 +1,13 @@
 # Two commands set everything up on a fresh machine with Python 3.11 and make:
 #   make test   -- create .venv, install gradxform[test], lint, type-check, run the tests
 #   make demo   -- create .venv, install gradxform[demo], run the demo
+#   make bench  -- benchmarks against optax and torch.optim (about 5 minutes)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test demo lint typecheck clean
+.PHONY: test demo bench bench-quick lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	touch $@
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check gradxform tests
+	$(BIN)/ruff check gradxform tests benchmarks
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy gradxform
@@ -31,6 +32,12 @@ test: lint typecheck
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m gradxform demo --out demo_out
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.run --quick
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

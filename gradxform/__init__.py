@@ -21,6 +21,9 @@ from gradxform._tree import bias_correction as bias_correction
 from gradxform._tree import ema as ema
 from gradxform._tree import global_norm as global_norm
 from gradxform._tree import safe_increment as safe_increment
+from gradxform.engine import FlatState as FlatState
+from gradxform.engine import flat as flat
+from gradxform.engine import flatten_params as flatten_params
 from gradxform.lr_finder import LRRangeTest as LRRangeTest
 from gradxform.lr_finder import find_learning_rate as find_learning_rate
 from gradxform.optimizers.adam import adabelief as adabelief
@@ -149,6 +152,7 @@ __all__ = [
     "EmaParamsState",
     "EmptyState",
     "FactoredMoments",
+    "FlatState",
     "GradientTransformation",
     "InjectHyperparamsState",
     "LRRangeTest",
@@ -203,6 +207,8 @@ __all__ = [
     "ema_params",
     "exponential_decay",
     "find_learning_rate",
+    "flat",
+    "flatten_params",
     "freeze",
     "ftrl",
     "global_norm",

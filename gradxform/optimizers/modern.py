@@ -58,7 +58,7 @@ def lion(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
 def lamb(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numeric = 0.999,
          eps: chex.Numeric = 1e-6, eps_root: chex.Numeric = 0.0,
          weight_decay: chex.Numeric = 0.0, mask: Mask = None, *,
-         mu_dtype: Any | None = None) -> GradientTransformation:
+         mu_dtype: Any | None = None, nu_dtype: Any | None = None) -> GradientTransformation:
     """LAMB, layer-wise adaptive moments (You et al., 2020, "Large Batch Optimization for Deep
     Learning: Training BERT in 76 minutes", Algorithm 2).
 
@@ -80,6 +80,7 @@ def lamb(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
       weight_decay: non-negative ``lambda``.
       mask: which leaves to decay (tree of bools or a function of the params).
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
     Example:
       >>> import jax.numpy as jnp
@@ -89,7 +90,7 @@ def lamb(learning_rate: ScalarOrSchedule, b1: chex.Numeric = 0.9, b2: chex.Numer
       >>> tx.update(jnp.array([1.0, -1.0]), tx.init(p), p)[0]  # r = (1, -1): ratio 5 / sqrt(2)
       Array([-0.35355338,  0.35355338], dtype=float32)
     """
-    return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
+    return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
                  add_decayed_weights(weight_decay, mask),
                  scale_by_trust_ratio(),
                  scale_by_learning_rate(learning_rate))

@@ -1,0 +1,521 @@
+"""Optimizer-step timings: gradxform against optax and torch.optim, in one process.
+
+Usage::
+
+    python -m benchmarks.run            # full suite (about 10 minutes on 2 cores)
+    python -m benchmarks.run --quick    # smoke run (about a minute)
+
+Every JAX step is ``jit(step, donate_argnums=(0, 1))`` over
+``(params, state, grads) -> (params + updates, state)``: params and state are
+donated, so the update can be written in place. torch steps are
+``optimizer.step()`` on tensors whose ``.grad`` is set. The implementations of
+one shape are timed in interleaved rounds (each round runs every
+implementation a few steps) so that drift on a shared machine affects them
+alike; the median of all timed steps is reported with its count.
+
+The roofline is measured in the same run, inside every case's rounds: the
+in-place ``a = a + s * b`` on a large float32 array under donation, counting
+12 bytes per element. Adam and
+AdamW must move 28 bytes per parameter (read p, g, m, v; write p, m, v), SGD
+with momentum 20 (read p, g, m; write p, m); the GB/s column divides those
+bytes by the step time.
+
+Writes ``benchmarks/results/latest.json`` and ``benchmarks/results/latest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+import gradxform as gx
+from gradxform import engine
+
+RESULTS = Path(__file__).parent / "results"
+BYTES_PER_PARAM = {"adam": 28, "adamw": 28, "sgd-momentum": 20}
+LR = 1e-3
+
+
+# ------------------------------------------------------------------------- shapes
+
+
+def one_leaf(n: int = 4096 * 4096) -> list[tuple[int, ...]]:
+    return [(n,)]
+
+
+def mlp(width: int = 632, depth: int = 10) -> list[tuple[int, ...]]:
+    """``depth`` dense layers (kernel and bias): 20 leaves, 4.0M parameters."""
+    return [s for _ in range(depth) for s in ((width, width), (width,))]
+
+
+def transformer(layers: int = 12, d: int = 256, vocab: int = 8192,
+                seq: int = 512) -> list[tuple[int, ...]]:
+    """A GPT-style transformer: 148 leaves, 11.7M parameters for the defaults."""
+    shapes: list[tuple[int, ...]] = [(vocab, d), (seq, d)]
+    for _ in range(layers):
+        shapes += [(d,), (d,), (d, 3 * d), (3 * d,), (d, d), (d,),
+                   (d,), (d,), (d, 4 * d), (4 * d,), (4 * d, d), (d,)]
+    return [*shapes, (d,), (d,)]
+
+
+def many_leaves(count: int = 2000, size: int = 1000) -> list[tuple[int, ...]]:
+    return [(size,)] * count
+
+
+# ---------------------------------------------------------------- implementations
+
+
+def gx_tx(name: str) -> gx.GradientTransformation:
+    if name == "adam":
+        return gx.adam(LR)
+    if name == "adamw":
+        return gx.adamw(LR, weight_decay=1e-2)
+    return gx.sgd(LR, momentum=0.9)
+
+
+def optax_tx(name: str) -> Any:
+    if name == "adam":
+        return optax.adam(LR)
+    if name == "adamw":
+        return optax.adamw(LR, weight_decay=1e-2)
+    return optax.sgd(LR, momentum=0.9)
+
+
+def torch_opt(name: str, params: list[torch.Tensor], mode: str) -> torch.optim.Optimizer:
+    kw: dict[str, Any] = {"fused": True} if mode == "fused" else {"foreach": True}
+    if name == "adam":
+        return torch.optim.Adam(params, lr=LR, **kw)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=LR, weight_decay=1e-2, **kw)
+    return torch.optim.SGD(params, lr=LR, momentum=0.9, **kw)
+
+
+@dataclasses.dataclass
+class Impl:
+    """One implementation ready to time: ``run()`` performs one step and waits for it."""
+
+    name: str
+    run: Callable[[], None]
+    compile_s: float
+    state_bytes: int = 0
+
+
+def tree_bytes(tree: Any) -> int:
+    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def jax_impl(name: str, tx: Any, params: Any, grads: Any, *, promotion: str = "strict") -> Impl:
+    """A donated, jitted step of ``tx``; compile time is lowering plus compilation."""
+
+    def step(p, s, g):
+        u, s = tx.update(g, s, p)
+        return gx.apply_updates(p, u), s
+
+    with jax.numpy_dtype_promotion(promotion):
+        state = tx.init(params)
+        params = jax.tree.map(jnp.copy, params)
+        start = time.perf_counter()
+        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+        compile_s = time.perf_counter() - start
+    box = [params, state]
+    state_bytes = tree_bytes(state)
+
+    def run() -> None:
+        box[0], box[1] = compiled(box[0], box[1], grads)
+        jax.block_until_ready(box)
+
+    return Impl(name, run, compile_s, state_bytes)
+
+
+def torch_impl(name: str, opt_name: str, shapes: list[tuple[int, ...]], mode: str) -> Impl:
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=gen)
+    opt = torch_opt(opt_name, params, mode)
+
+    def run() -> None:
+        opt.step()
+
+    return Impl(name, run, 0.0)
+
+
+def build(opt: str, shapes: list[tuple[int, ...]], which: set[str]) -> list[Impl]:
+    rng = np.random.default_rng(0)
+    params = {f"p{i:04d}": jnp.asarray(rng.standard_normal(s, np.float32))
+              for i, s in enumerate(shapes)}
+    grads = {k: jnp.asarray(rng.standard_normal(v.shape, np.float32)) for k, v in params.items()}
+    impls = []
+    if "gradxform" in which:
+        impls.append(jax_impl("gradxform", gx_tx(opt), params, grads))
+    if "gradxform-flat" in which:
+        impls.append(jax_impl("gradxform-flat", engine.flat(gx_tx(opt)), params, grads))
+    if "gradxform-flat-params" in which:
+        flat_params, _ = engine.flatten_params(params)
+        flat_grads, _ = engine.flatten_params(grads)
+        impls.append(jax_impl("gradxform-flat-params", gx_tx(opt), flat_params, flat_grads))
+    if "optax" in which:
+        impls.append(jax_impl("optax", optax_tx(opt), params, grads, promotion="standard"))
+    for mode in ("fused", "foreach"):
+        if f"torch-{mode}" in which:
+            impls.append(torch_impl(f"torch-{mode}", opt, shapes, mode))
+    return impls
+
+
+def time_interleaved(impls: list[Impl], steps: int, warmup: int = 3,
+                     rounds: int = 5) -> dict[str, list[float]]:
+    """Per-step seconds of each implementation, measured in interleaved rounds."""
+    for impl in impls:
+        for _ in range(warmup):
+            impl.run()
+    times: dict[str, list[float]] = {impl.name: [] for impl in impls}
+    per_round = max(1, -(-steps // rounds))
+    for _ in range(rounds):
+        for impl in impls:
+            for _ in range(per_round):
+                start = time.perf_counter()
+                impl.run()
+                times[impl.name].append(time.perf_counter() - start)
+    return times
+
+
+# --------------------------------------------------------------------- roofline
+
+
+class Roofline:
+    """The in-place ``a = a + s * b`` on ``n`` float32 under donation, 12 bytes per element.
+
+    It runs as one more implementation in every case's interleaved rounds, so
+    each case's GB/s are compared with the bandwidth the machine gave in the
+    same seconds (a shared machine's bandwidth varies by 2x over minutes).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.step = jax.jit(lambda a, b: a + jnp.float32(1e-3) * b, donate_argnums=(0,))
+        self.box = [jnp.zeros(n, jnp.float32), jnp.ones(n, jnp.float32)]
+
+    def run(self) -> None:
+        self.box[0] = self.step(self.box[0], self.box[1])
+        self.box[0].block_until_ready()
+
+    def impl(self) -> Impl:
+        return Impl("roofline", self.run, 0.0)
+
+    def gbps(self, seconds: float) -> float:
+        return 12 * self.n / seconds / 1e9
+
+
+def roofline(roof: Roofline, steps: int = 15) -> dict[str, float]:
+    """The roofline alone, at the start of the run."""
+    times = time_interleaved([roof.impl()], steps)["roofline"]
+    median = statistics.median(times)
+    return {"gbps": roof.gbps(median), "best_gbps": roof.gbps(min(times)),
+            "median_ms": median * 1e3, "runs": len(times), "elements": roof.n}
+
+
+# ------------------------------------------------------------------------ suite
+
+
+ALL = {"gradxform", "gradxform-flat", "gradxform-flat-params", "optax",
+       "torch-fused", "torch-foreach"}
+
+
+def run_case(shape_name: str, opt: str, shapes: list[tuple[int, ...]], which: set[str],
+             steps: int, roofline: Roofline) -> list[dict[str, Any]]:
+    n = sum(int(np.prod(s)) for s in shapes)
+    impls = build(opt, shapes, which)
+    times = time_interleaved([*impls, roofline.impl()], steps)
+    roof = roofline.gbps(statistics.median(times["roofline"]))
+    rows = []
+    for impl in impls:
+        median = statistics.median(times[impl.name])
+        gbps = BYTES_PER_PARAM[opt] * n / median / 1e9
+        rows.append({"shape": shape_name, "leaves": len(shapes), "params": n, "opt": opt,
+                     "impl": impl.name, "median_ms": median * 1e3,
+                     "min_ms": min(times[impl.name]) * 1e3,
+                     "runs": len(times[impl.name]), "compile_s": impl.compile_s,
+                     "gbps": gbps, "roofline_gbps": roof, "roofline_frac": gbps / roof,
+                     "state_bytes": impl.state_bytes})
+    del impls
+    return rows
+
+
+def bf16_case(shapes: list[tuple[int, ...]], steps: int,
+              roofline: Roofline) -> list[dict[str, Any]]:
+    """Adam with float32 and with bfloat16 moments (one leaf): time and state bytes."""
+    n = sum(int(np.prod(s)) for s in shapes)
+    rng = np.random.default_rng(0)
+    params = {"w": jnp.asarray(rng.standard_normal(shapes[0], np.float32))}
+    grads = {"w": jnp.asarray(rng.standard_normal(shapes[0], np.float32))}
+    impls = []
+    for label, dtype in (("float32", None), ("bfloat16", jnp.bfloat16)):
+        tx = gx.chain(gx.scale_by_adam(mu_dtype=dtype, nu_dtype=dtype),
+                      gx.scale_by_learning_rate(LR))
+        impls.append(jax_impl(f"gradxform-moments-{label}", tx, params, grads))
+    times = time_interleaved([*impls, roofline.impl()], steps)
+    roof = roofline.gbps(statistics.median(times["roofline"]))
+    rows = []
+    for impl, per_param in zip(impls, (28, 20), strict=True):
+        median = statistics.median(times[impl.name])
+        gbps = per_param * n / median / 1e9
+        rows.append({"shape": "one-leaf", "leaves": 1, "params": n, "opt": "adam",
+                     "impl": impl.name, "median_ms": median * 1e3,
+                     "min_ms": min(times[impl.name]) * 1e3,
+                     "runs": len(times[impl.name]), "compile_s": impl.compile_s,
+                     "gbps": gbps, "roofline_gbps": roof, "roofline_frac": gbps / roof,
+                     "state_bytes": impl.state_bytes})
+    return rows
+
+
+def train_step_case(count: int, total: int, steps: int) -> list[dict[str, Any]]:
+    """A whole training step (gradient of a toy elementwise model, update, apply) on
+    ``count`` leaves: tree params with gradxform and optax, flat params, and ``flat(tx)``."""
+    n = total // count
+    rng = np.random.default_rng(0)
+    params = {f"p{i:04d}": jnp.asarray(rng.standard_normal(n, np.float32))
+              for i in range(count)}
+    x = jnp.asarray(rng.standard_normal(n, np.float32))
+
+    def loss(p: Any) -> jax.Array:
+        return sum((jnp.sum(jnp.tanh(w * x)) for w in jax.tree.leaves(p)), jnp.zeros([]))
+
+    flat_params, unflatten = engine.flatten_params(params)
+    variants: list[tuple[str, Any, Any, Callable[[Any], jax.Array], str]] = [
+        ("gradxform", gx.adam(LR), params, loss, "strict"),
+        ("gradxform-flat", engine.flat(gx.adam(LR)), params, loss, "strict"),
+        ("gradxform-flat-params", gx.adam(LR), flat_params, lambda f: loss(unflatten(f)),
+         "strict"),
+        ("optax", optax.adam(LR), params, loss, "standard"),
+    ]
+    impls = []
+    for name, tx, p, lossf, promotion in variants:
+        def step(p, s, _, tx=tx, lossf=lossf):
+            u, s = tx.update(jax.grad(lossf)(p), s, p)
+            return gx.apply_updates(p, u), s
+
+        with jax.numpy_dtype_promotion(promotion):
+            state = tx.init(p)
+            p = jax.tree.map(jnp.copy, p)
+            start = time.perf_counter()
+            compiled = jax.jit(step, donate_argnums=(0, 1)).lower(p, state, x).compile()
+            compile_s = time.perf_counter() - start
+        box = [p, state]
+
+        def run(box=box, compiled=compiled) -> None:
+            box[0], box[1] = compiled(box[0], box[1], x)
+            jax.block_until_ready(box)
+
+        impls.append(Impl(name, run, compile_s))
+    times = time_interleaved(impls, steps)
+    return [{"shape": f"train-{count}", "leaves": count, "params": n * count, "opt": "adam",
+             "impl": impl.name, "median_ms": statistics.median(times[impl.name]) * 1e3,
+             "min_ms": min(times[impl.name]) * 1e3, "runs": len(times[impl.name]),
+             "compile_s": impl.compile_s} for impl in impls]
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "jax": jax.__version__, "optax": optax.__version__, "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run of about a minute")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per case")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    steps = args.steps or (15 if args.quick else 25)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_start = os.getloadavg()
+    reference = Roofline(16 * 2**20 if args.quick else 64 * 2**20)
+    roof = roofline(reference)
+    print(f"roofline (in-place a += s*b, {roof['elements']} float32): "
+          f"{roof['gbps']:.1f} GB/s, median of {roof['runs']} (best {roof['best_gbps']:.1f})",
+          flush=True)
+
+    if args.quick:
+        cases = [("one-leaf", one_leaf(4 * 2**20)), ("mlp-20", mlp()),
+                 ("leaves-200x1000", many_leaves(200))]
+        opts = ["adam"]
+        sweep_counts = [1, 10, 100, 500]
+        sweep_total = 500_000
+    else:
+        cases = [("one-leaf", one_leaf()), ("mlp-20", mlp()),
+                 ("transformer-148", transformer()), ("leaves-2000x1000", many_leaves())]
+        opts = ["adam", "adamw", "sgd-momentum"]
+        sweep_counts = [1, 10, 100, 1000, 4000]
+        sweep_total = 2_000_000
+
+    rows: list[dict[str, Any]] = []
+    for shape_name, shapes in cases:
+        for opt in opts:
+            which = set(ALL)
+            t0 = time.perf_counter()
+            case = run_case(shape_name, opt, shapes, which, steps, reference)
+            rows += case
+            print(f"{shape_name:18s} {opt:13s} " + "  ".join(
+                f"{r['impl']}={r['median_ms']:.2f}ms" for r in case)
+                + f"  roof={case[0]['roofline_gbps']:.0f}GB/s"
+                + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    sweep: list[dict[str, Any]] = []
+    for count in sweep_counts:
+        shapes = many_leaves(count, sweep_total // count)
+        which = {"gradxform-flat-params", "optax", "torch-fused"}
+        if count <= 1000:
+            which |= {"gradxform", "gradxform-flat"}
+        t0 = time.perf_counter()
+        case = run_case(f"sweep-{count}", "adam", shapes, which, steps, reference)
+        sweep += case
+        print(f"sweep {count:5d} leaves " + "  ".join(
+            f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in case)
+            + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    low_memory = bf16_case(one_leaf(4 * 2**20 if args.quick else 4096 * 4096), steps,
+                           reference)
+    for r in low_memory:
+        print(f"moments {r['impl']:28s} {r['median_ms']:.2f} ms  state "
+              f"{r['state_bytes'] / 2**20:.0f} MiB", flush=True)
+
+    train = train_step_case(*((200, 500_000) if args.quick else (1000, 2_000_000)), steps)
+    print("train step " + "  ".join(
+        f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in train), flush=True)
+
+    result = {"date": started.isoformat(timespec="seconds"), "quick": args.quick,
+              "machine": machine(), "roofline": roof, "steps": steps, "rows": rows,
+              "sweep": sweep, "low_memory": low_memory, "train": train,
+              "load_start": load_start, "load_end": os.getloadavg(),
+              "seconds": (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "quick" if args.quick else "latest"
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    table = markdown(result)
+    (args.out / f"{name}.md").write_text(table)
+    print()
+    print(table)
+    return 0
+
+
+# ---------------------------------------------------------------------- report
+
+
+def _get(rows: list[dict[str, Any]], shape: str, opt: str, impl: str) -> dict[str, Any] | None:
+    for r in rows:
+        if r["shape"] == shape and r["opt"] == opt and r["impl"] == impl:
+            return r
+    return None
+
+
+def _ms(r: dict[str, Any] | None) -> str:
+    return "-" if r is None else f"{r['median_ms']:.2f}"
+
+
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+    return "-" if a is None or b is None else f"{a['median_ms'] / b['median_ms']:.2f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    roof = result["roofline"]
+    lines = [
+        f"Measured {result['date']} on {m['cpu']} ({m['cores']} cores), jax {m['jax']}, "
+        f"optax {m['optax']}, torch {m['torch']} ({m['torch_threads']} threads). "
+        f"Median ms per step over {result['steps']} timed steps after 3 warm-up steps "
+        f"(interleaved rounds), params and state donated. The roofline is the in-place "
+        f"`a += s*b` on {roof['elements']} float32 (12 B/element), run inside every case's "
+        f"rounds; alone at the start it gave {roof['gbps']:.1f} GB/s "
+        f"(best step {roof['best_gbps']:.1f}). GB/s count 28 B/param for Adam(W), 20 for SGD "
+        f"with momentum.",
+        "",
+        "`flat` = `gradxform.engine.flat(tx)` (tree params and grads, flat state); "
+        "`flat-params` = the plain optimizer on `flatten_params` buffers (grads arrive flat).",
+        "",
+        "| shape | opt | gradxform | flat | flat-params | optax | torch fused | torch foreach "
+        "| compile s gx / flat / flat-params / optax | roofline GB/s | best gx GB/s (% roof) "
+        "| flat/optax | flat/torch "
+        "| flat-params/optax | flat-params/torch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    seen = []
+    for r in result["rows"]:
+        if (r["shape"], r["opt"]) not in seen:
+            seen.append((r["shape"], r["opt"]))
+    for shape, opt in seen:
+        rows = result["rows"]
+        g = _get(rows, shape, opt, "gradxform")
+        f = _get(rows, shape, opt, "gradxform-flat")
+        fp = _get(rows, shape, opt, "gradxform-flat-params")
+        o = _get(rows, shape, opt, "optax")
+        tf = _get(rows, shape, opt, "torch-fused")
+        tfe = _get(rows, shape, opt, "torch-foreach")
+        comp = " / ".join("-" if x is None else f"{x['compile_s']:.2f}" for x in (g, f, fp, o))
+        best = min((x for x in (g, f, fp) if x is not None), key=lambda x: x["median_ms"])
+        gb = f"{best['gbps']:.1f} ({100 * best['roofline_frac']:.0f} %)"
+        rl = f"{best['roofline_gbps']:.0f}"
+        leaves = (g or o or {"leaves": "?"})["leaves"]
+        lines.append(f"| {shape} ({leaves} leaves) | {opt} | {_ms(g)} | {_ms(f)} | {_ms(fp)} "
+                     f"| {_ms(o)} | {_ms(tf)} | {_ms(tfe)} | {comp} | {rl} | {gb} | {_ratio(f, o)} "
+                     f"| {_ratio(f, tf)} | {_ratio(fp, o)} | {_ratio(fp, tf)} |")
+    lines += ["", "Per-leaf sweep (Adam, fixed total size; ms per step / compile s):", "",
+              "| leaves | gradxform | flat | flat-params | optax | torch fused |",
+              "|---|---|---|---|---|---|"]
+    counts = sorted({r["leaves"] for r in result["sweep"]})
+    for c in counts:
+        shape = f"sweep-{c}"
+        cells = []
+        for impl in ("gradxform", "gradxform-flat", "gradxform-flat-params", "optax",
+                     "torch-fused"):
+            r = _get(result["sweep"], shape, "adam", impl)
+            cells.append("-" if r is None else
+                         f"{r['median_ms']:.2f} / {r['compile_s']:.2f}"
+                         if impl != "torch-fused" else f"{r['median_ms']:.2f}")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    lines += ["", "Adam moment dtypes (one leaf; GB/s counts 28 B/param for float32 "
+              "moments, 20 for bfloat16):", "",
+              "| moments | ms | state MiB | GB/s | roofline GB/s |", "|---|---|---|---|---|"]
+    for r in result["low_memory"]:
+        lines.append(f"| {r['impl'].rsplit('-', 1)[1]} | {r['median_ms']:.2f} "
+                     f"| {r['state_bytes'] / 2**20:.0f} | {r['gbps']:.1f} "
+                     f"| {r['roofline_gbps']:.0f} |")
+    train = result["train"]
+    lines += ["", f"Whole training step (toy elementwise model, Adam, "
+              f"{train[0]['leaves']} leaves, {train[0]['params']} params):", "",
+              "| implementation | ms per step | compile s |", "|---|---|---|"]
+    for r in train:
+        lines.append(f"| {r['impl']} | {r['median_ms']:.2f} | {r['compile_s']:.2f} |")
+    lines += ["", f"Suite ran in {result['seconds']:.0f} s; load average "
+              f"{result['load_start'][0]:.2f} at the start, {result['load_end'][0]:.2f} at the "
+              f"end (2 cores shared with other work: compare ratios within a row). Medians "
+              f"with their minimums are in the JSON."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
