@@ -15,24 +15,24 @@ import jax.numpy as jnp
 import optax
 
 import gradxform as gx
-from gradxform.optimizers.adam import (
+from gradxform import (
     adabelief,
+    adadelta,
+    adafactor,
     adamax,
     adamaxw,
     amsgrad,
-    nadam,
-    nadamw,
-    radam,
-    yogi,
-)
-from gradxform.optimizers.classic import adadelta, ftrl, sgd_nesterov_lookahead
-from gradxform.optimizers.modern import (
-    adafactor,
+    ftrl,
     lamb,
     lars,
     lion,
+    nadam,
+    nadamw,
+    radam,
+    sgd_nesterov_lookahead,
     sign_sgd,
     signum,
+    yogi,
 )
 from tests import references as ref
 

@@ -21,59 +21,65 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.optimizers.adam import (
+from gradxform import (
+    MultiSteps,
     adabelief,
+    adadelta,
+    adafactor,
     adamax,
     adamaxw,
+    adaptive_grad_clip,
+    add_decayed_weights,
+    add_noise,
     amsgrad,
+    apply_if_finite,
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+    constant_schedule,
+    cosine_decay_schedule,
+    cyclical_schedule,
+    dynamic_loss_scaling,
+    ema_params,
+    exponential_decay,
+    ftrl,
+    inject_hyperparams,
+    inverse_sqrt_schedule,
+    inverse_time_decay,
+    join_schedules,
+    label_by_path,
+    lamb,
+    lars,
+    linear_schedule,
+    lion,
+    load_state_dict,
+    lookahead,
+    masked,
+    multi_transform,
     nadam,
     nadamw,
-    radam,
-    yogi,
-)
-from gradxform.optimizers.classic import adadelta, ftrl, sgd_nesterov_lookahead
-from gradxform.optimizers.modern import adafactor, lamb, lars, lion, sign_sgd, signum
-from gradxform.schedules._basic import (
-    constant_schedule,
-    linear_schedule,
+    one_cycle_momentum_schedule,
+    one_cycle_schedule,
     piecewise_constant_schedule,
     piecewise_interpolate_schedule,
     polynomial_schedule,
-)
-from gradxform.schedules._cosine import cosine_decay_schedule, sgdr_schedule
-from gradxform.schedules._cyclical import (
-    cyclical_schedule,
-    one_cycle_momentum_schedule,
-    one_cycle_schedule,
-)
-from gradxform.schedules._decay import (
-    exponential_decay,
-    inverse_sqrt_schedule,
-    inverse_time_decay,
-)
-from gradxform.schedules._join import join_schedules
-from gradxform.schedules._warmup import (
+    radam,
+    reduce_on_plateau,
+    scale,
+    scale_by_schedule,
+    set_hyperparams,
+    sgd_nesterov_lookahead,
+    sgdr_schedule,
+    sign_sgd,
+    signum,
+    state_dict,
     warmup_constant_schedule,
     warmup_cosine_decay_schedule,
     warmup_exponential_decay_schedule,
     warmup_stable_decay_schedule,
+    yogi,
+    zero_nans,
 )
-from gradxform.state_io import load_state_dict, state_dict
-from gradxform.transforms.clipping import (
-    adaptive_grad_clip,
-    clip,
-    clip_by_block_rms,
-    clip_by_global_norm,
-)
-from gradxform.transforms.decay import add_decayed_weights
-from gradxform.transforms.gradient import add_noise, zero_nans
-from gradxform.transforms.scaling import scale, scale_by_schedule
-from gradxform.wrappers.accumulate import MultiSteps
-from gradxform.wrappers.averaging import ema_params, lookahead
-from gradxform.wrappers.hyperparams import inject_hyperparams, set_hyperparams
-from gradxform.wrappers.masking import label_by_path, masked, multi_transform
-from gradxform.wrappers.plateau import reduce_on_plateau
-from gradxform.wrappers.robust import apply_if_finite, dynamic_loss_scaling
 
 
 class Case(NamedTuple):

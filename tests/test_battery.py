@@ -10,37 +10,10 @@ import pytest
 from absl.testing import parameterized
 
 import gradxform as gx
+from tests._util import grad_sequence, make_params, run, scan_run
 from tests.registry import REGISTRY, Entry
 
 IDS = [e.id for e in REGISTRY]
-STEPS = 12
-
-
-def make_params(dtype=jnp.float32):
-    rng = np.random.default_rng(0)
-    return {
-        "dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), dtype),
-                  "bias": jnp.asarray(rng.normal(size=(4,)), dtype)},
-        "scale": jnp.asarray(rng.normal(), dtype),
-    }
-
-
-def grad_sequence(params, steps=STEPS, seed=1):
-    rng = np.random.default_rng(seed)
-    return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
-            for _ in range(steps)]
-
-
-def run(tx, params, grads, update=None):
-    """Apply ``tx`` along a fixed gradient sequence; return the updates of every step."""
-    update = update or tx.update
-    state = tx.init(params)
-    out = []
-    for g in grads:
-        u, state = update(g, state, params)
-        params = gx.apply_updates(params, u)
-        out.append(u)
-    return out, params, state
 
 
 # ---------------------------------------------------------------------------- numerics
@@ -184,14 +157,7 @@ def test_state_stable_through_scan_and_cond(entry: Entry):
     tx = entry.make()
     state = tx.init(params)
     grads = grad_sequence(params, steps=3)
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *grads)
-
-    def body(carry, g):
-        p, s = carry
-        u, s = tx.update(g, s, p)
-        return (gx.apply_updates(p, u), s), None
-
-    (p_scan, s_scan), _ = jax.lax.scan(body, (params, state), stacked)
+    p_scan, s_scan = scan_run(tx, params, grads)
     chex.assert_trees_all_equal_structs(s_scan, state)
     chex.assert_trees_all_equal_shapes_and_dtypes(s_scan, state)
     _, p_loop, _s_loop = run(tx, params, grads)

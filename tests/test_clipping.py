@@ -11,17 +11,20 @@ import optax
 import pytest
 
 import gradxform as gx
-from gradxform.transforms.clipping import (
+from gradxform import (
     adaptive_grad_clip,
+    add_noise,
+    apply_if_finite,
+    centralize,
     clip,
     clip_by_block_rms,
     clip_by_global_norm,
+    dynamic_loss_scaling,
     unitwise_norm,
+    zero_nans,
 )
-from gradxform.transforms.gradient import add_noise, centralize, zero_nans
-from gradxform.wrappers.robust import apply_if_finite, dynamic_loss_scaling
+from tests._util import grad_sequence, make_params, run
 from tests.registry import REGISTRY, Entry
-from tests.test_battery import grad_sequence, make_params, run
 
 TWO = [e for e in REGISTRY if e.id in ("sgd-momentum", "adam")]
 

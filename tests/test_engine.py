@@ -14,9 +14,14 @@ import optax
 import pytest
 
 import gradxform as gx
-from gradxform.engine import FlatState, Layout, flat, flatten_params
+from gradxform import (
+    FlatState,
+    flat,
+    flatten_params,
+)
+from gradxform.engine import Layout
+from tests._util import grad_sequence, make_params, run, scan_run
 from tests.registry import REGISTRY, Entry
-from tests.test_battery import grad_sequence, make_params
 
 IDS = [e.id for e in REGISTRY]
 STEPS = 6
@@ -26,22 +31,11 @@ PER_LEAF = {"lamb", "lars", "lars-nesterov", "adafactor", "adafactor-unfactored"
 ELEMENTWISE = [e for e in REGISTRY if e.id not in PER_LEAF]
 
 
-def trajectory(tx, params, grads, jit=True):
-    update = jax.jit(tx.update) if jit else tx.update
-    state = tx.init(params)
-    out = []
-    for g in grads:
-        u, state = update(g, state, params)
-        params = gx.apply_updates(params, u)
-        out.append(u)
-    return out, params, state
-
-
 def assert_agree(entry: Entry, elementwise: bool):
     params = make_params()
     grads = grad_sequence(params, steps=STEPS)
-    ours, p_ours, state = trajectory(flat(entry.make(), elementwise=elementwise), params, grads)
-    theirs, p_theirs, _ = trajectory(entry.make(), params, grads)
+    ours, p_ours, state = run(flat(entry.make(), elementwise=elementwise), params, grads, jit=True)
+    theirs, p_theirs, _ = run(entry.make(), params, grads, jit=True)
     assert isinstance(state, FlatState)
     for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         chex.assert_trees_all_close(a, b, rtol=1e-6, atol=1e-7, custom_message=f"step {t + 1}")
@@ -74,8 +68,8 @@ def test_eager_equals_jit():
     params = make_params()
     grads = grad_sequence(params, steps=3)
     tx = flat(gx.adamw(0.01, weight_decay=0.1))
-    eager, _, _ = trajectory(tx, params, grads, jit=False)
-    jitted, _, _ = trajectory(tx, params, grads, jit=True)
+    eager, _, _ = run(tx, params, grads)
+    jitted, _, _ = run(tx, params, grads, jit=True)
     chex.assert_trees_all_close(eager, jitted, rtol=1e-6, atol=1e-8)
 
 
@@ -105,16 +99,9 @@ def test_state_stable_through_scan():
     tx = flat(gx.adam(0.01))
     state = tx.init(params)
     grads = grad_sequence(params, steps=3)
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *grads)
-
-    def body(carry, g):
-        p, s = carry
-        u, s = tx.update(g, s, p)
-        return (gx.apply_updates(p, u), s), None
-
-    (p_scan, s_scan), _ = jax.lax.scan(body, (params, state), stacked)
+    p_scan, s_scan = scan_run(tx, params, grads)
     chex.assert_trees_all_equal_shapes_and_dtypes(s_scan, state)
-    _, p_loop, _ = trajectory(gx.adam(0.01), params, grads)
+    _, p_loop, _ = run(gx.adam(0.01), params, grads, jit=True)
     chex.assert_trees_all_close(p_scan, p_loop, rtol=1e-6, atol=1e-7)
 
 

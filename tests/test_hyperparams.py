@@ -11,41 +11,20 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.schedules._basic import constant_schedule, linear_schedule
-from gradxform.schedules._cyclical import one_cycle_momentum_schedule, one_cycle_schedule
-from gradxform.wrappers.hyperparams import (
+from gradxform import (
     InjectHyperparamsState,
+    constant_schedule,
     inject_hyperparams,
+    linear_schedule,
+    one_cycle_momentum_schedule,
+    one_cycle_schedule,
+    reduce_on_plateau,
     set_hyperparams,
 )
-from gradxform.wrappers.plateau import reduce_on_plateau
+from tests._util import grad_sequence, make_params, run
 from tests.registry import REGISTRY, Entry
 
 IDS = [e.id for e in REGISTRY]
-
-
-def make_params(dtype=jnp.float32):
-    rng = np.random.default_rng(0)
-    return {"w": jnp.asarray(rng.normal(size=(3, 2)), dtype),
-            "b": jnp.asarray(rng.normal(size=(2,)), dtype)}
-
-
-def grad_sequence(params, steps=4, seed=1):
-    rng = np.random.default_rng(seed)
-    return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
-            for _ in range(steps)]
-
-
-def trajectory(tx, params, grads, jit=True):
-    """The updates of every step (with one jitted update function, or eagerly)."""
-    update = jax.jit(tx.update) if jit else tx.update
-    state = tx.init(params)
-    out = []
-    for g in grads:
-        u, state = update(g, state, params)
-        params = gx.apply_updates(params, u)
-        out.append(u)
-    return out, state
 
 
 # ------------------------------------------------------------- same updates
@@ -57,8 +36,8 @@ def test_wrapped_equals_unwrapped(entry: Entry):
     grads = grad_sequence(params, steps=2)
     plain, wrapped = entry.make(), inject_hyperparams(entry.factory)(**entry.kwargs)
     # Eagerly both run the same operations on the same values: bitwise equal.
-    ours, state = trajectory(wrapped, params, grads, jit=False)
-    chex.assert_trees_all_equal(ours, trajectory(plain, params, grads, jit=False)[0])
+    ours, _, state = run(wrapped, params, grads, jit=False)
+    chex.assert_trees_all_equal(ours, run(plain, params, grads, jit=False)[0])
     assert isinstance(state, InjectHyperparamsState)
     assert state.hyperparams["learning_rate"] == np.float32(entry.kwargs["learning_rate"])
     assert int(state.count) == len(grads)
@@ -66,7 +45,7 @@ def test_wrapped_equals_unwrapped(entry: Entry):
     # (a division becomes a multiplication by the reciprocal): the parameters
     # agree to float32 rounding.
     def final_params(tx):
-        updates, _ = trajectory(tx, params, grads)
+        updates, _, _ = run(tx, params, grads, jit=True)
         return jax.tree.map(lambda p, *us: p + sum(us), params, *updates)
 
     chex.assert_trees_all_close(final_params(wrapped), final_params(plain), rtol=1e-6,
@@ -95,24 +74,24 @@ def test_every_numeric_hyperparameter_is_kept_in_the_state(entry: Entry):
 def test_constant_schedule_gives_exactly_the_scalar_result(entry: Entry):
     params = make_params()
     grads = grad_sequence(params, steps=2)
-    scalar, _ = trajectory(entry.make(), params, grads, jit=False)
+    scalar, _, _ = run(entry.make(), params, grads, jit=False)
     lr = entry.kwargs["learning_rate"]
     schedule = constant_schedule(lr)
-    scheduled, _ = trajectory(entry.make(learning_rate=schedule), params, grads, jit=False)
+    scheduled, _, _ = run(entry.make(learning_rate=schedule), params, grads, jit=False)
     chex.assert_trees_all_equal(scheduled, scalar)
     # Under jit too: the schedule's value is as much a constant as the float.
     chex.assert_trees_all_equal(
-        trajectory(entry.make(learning_rate=schedule), params, grads[:1])[0],
-        trajectory(entry.make(), params, grads[:1])[0])
+        run(entry.make(learning_rate=schedule), params, grads[:1], jit=True)[0],
+        run(entry.make(), params, grads[:1], jit=True)[0])
 
 
 @pytest.mark.parametrize("factory", [gx.adam, gx.sgd])
 def test_wrapped_equals_unwrapped_in_float64(factory):
     with jax.enable_x64(True):
         params = make_params(jnp.float64)
-        grads = grad_sequence(params)
-        plain, _ = trajectory(factory(0.01, 0.5), params, grads)
-        wrapped, state = trajectory(inject_hyperparams(factory)(0.01, 0.5), params, grads)
+        grads = grad_sequence(params, steps=4)
+        plain, _, _ = run(factory(0.01, 0.5), params, grads, jit=True)
+        wrapped, _, state = run(inject_hyperparams(factory)(0.01, 0.5), params, grads, jit=True)
         assert state.hyperparams["learning_rate"].dtype == jnp.float64
         chex.assert_trees_all_close(wrapped, plain, rtol=1e-14, atol=0)
 
@@ -121,10 +100,10 @@ def test_wrapped_equals_unwrapped_in_float64(factory):
                          ids=["scalar-type", "np-dtype", "string"])
 def test_dtype_arguments_do_not_break_wrapping(mu_dtype):
     params = make_params()
-    grads = grad_sequence(params)
-    plain, _ = trajectory(gx.adam(0.1, mu_dtype=mu_dtype), params, grads)
-    wrapped, state = trajectory(inject_hyperparams(gx.adam)(0.1, mu_dtype=mu_dtype), params,
-                                grads)
+    grads = grad_sequence(params, steps=4)
+    plain, _, _ = run(gx.adam(0.1, mu_dtype=mu_dtype), params, grads, jit=True)
+    wrapped, _, state = run(inject_hyperparams(gx.adam)(0.1, mu_dtype=mu_dtype), params,
+                                grads, jit=True)
     chex.assert_trees_all_equal(wrapped, plain)
     assert "mu_dtype" not in state.hyperparams
     mu = state.inner_state[0].mu
@@ -269,10 +248,10 @@ def test_callable_that_is_not_a_schedule_needs_static_args():
     with pytest.raises(TypeError, match="static_args"):
         inject_hyperparams(gx.adamw)(0.1, mask=mask)
     params = make_params()
-    grads = grad_sequence(params)
+    grads = grad_sequence(params, steps=4)
     tx = inject_hyperparams(gx.adamw, static_args="mask")(0.1, weight_decay=0.5, mask=mask)
-    wrapped, state = trajectory(tx, params, grads)
-    plain, _ = trajectory(gx.adamw(0.1, weight_decay=0.5, mask=mask), params, grads)
+    wrapped, _, state = run(tx, params, grads, jit=True)
+    plain, _, _ = run(gx.adamw(0.1, weight_decay=0.5, mask=mask), params, grads, jit=True)
     chex.assert_trees_all_equal(wrapped, plain)
     assert sorted(state.hyperparams) == ["b1", "b2", "eps", "eps_root", "learning_rate",
                                          "weight_decay"]
@@ -285,8 +264,8 @@ def test_hyperparams_needed_as_python_numbers_are_passed_through():
     tx = inject_hyperparams(sgd_with_float_momentum)(0.1, 0.5)
     state = tx.init(jnp.zeros(2))
     assert sorted(state.hyperparams) == ["learning_rate"]
-    wrapped, _ = trajectory(tx, jnp.zeros(2), [jnp.ones(2)] * 3)
-    plain, _ = trajectory(gx.sgd(0.1, momentum=0.5), jnp.zeros(2), [jnp.ones(2)] * 3)
+    wrapped, _, _ = run(tx, jnp.zeros(2), [jnp.ones(2)] * 3, jit=True)
+    plain, _, _ = run(gx.sgd(0.1, momentum=0.5), jnp.zeros(2), [jnp.ones(2)] * 3, jit=True)
     chex.assert_trees_all_equal(wrapped, plain)
     with pytest.raises(TypeError, match=r"momentum=.*cannot be a schedule"):
         inject_hyperparams(sgd_with_float_momentum)(0.1, lambda t: jnp.float32(0.5))
@@ -300,7 +279,7 @@ def test_hyperparams_needed_as_python_numbers_are_passed_through():
 
     tx = inject_hyperparams(scale_in_update)(0.1, 3.0)
     assert sorted(tx.init(jnp.zeros(2)).hyperparams) == ["learning_rate"]
-    wrapped, _ = trajectory(tx, jnp.zeros(2), [jnp.ones(2)])
+    wrapped, _, _ = run(tx, jnp.zeros(2), [jnp.ones(2)], jit=True)
     chex.assert_trees_all_close(wrapped, [jnp.full(2, -0.3)])
 
 

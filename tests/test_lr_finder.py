@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.lr_finder import find_learning_rate, range_schedule
+from gradxform import (
+    find_learning_rate,
+)
+from gradxform.lr_finder import range_schedule
 
 
 def test_range_schedule_endpoints():

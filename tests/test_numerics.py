@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.optimizers.adam import radam
-from gradxform.optimizers.classic import ftrl
-from gradxform.schedules._basic import linear_schedule
-from gradxform.transforms.scaling import scale_by_schedule
-from gradxform.wrappers.hyperparams import inject_hyperparams
+from gradxform import (
+    ftrl,
+    inject_hyperparams,
+    linear_schedule,
+    radam,
+    scale_by_schedule,
+)
 from tests.registry import REGISTRY, Entry
 
 IDS = [e.id for e in REGISTRY]

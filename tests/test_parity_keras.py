@@ -18,9 +18,18 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.optimizers.adam import adamax, adamaxw, amsgrad, nadam, nadamw
-from gradxform.optimizers.classic import adadelta, ftrl
-from gradxform.optimizers.modern import adafactor, lamb, lion
+from gradxform import (
+    adadelta,
+    adafactor,
+    adamax,
+    adamaxw,
+    amsgrad,
+    ftrl,
+    lamb,
+    lion,
+    nadam,
+    nadamw,
+)
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 keras = pytest.importorskip("keras", reason="keras is not installed: no keras parity")

@@ -17,13 +17,17 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.optimizers.adam import adamax, amsgrad, nadam, nadamw, radam
-from gradxform.optimizers.classic import (
+from gradxform import (
     adadelta,
+    adamax,
+    amsgrad,
+    nadam,
+    nadamw,
     nesterov_lookahead_point,
+    radam,
+    scale_by_radam,
     sgd_nesterov_lookahead,
 )
-from gradxform.transforms.adaptive import scale_by_radam
 
 torch = pytest.importorskip("torch", reason="torch is not installed: no torch.optim parity")
 

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.wrappers.plateau import ReduceLROnPlateauState, reduce_on_plateau
+from gradxform import (
+    ReduceLROnPlateauState,
+    reduce_on_plateau,
+)
 
 
 def loss_sequence():

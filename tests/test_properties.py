@@ -19,32 +19,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import gradxform as gx
-from gradxform.schedules._basic import (
+from gradxform import (
     constant_schedule,
-    linear_schedule,
-    piecewise_constant_schedule,
-    piecewise_interpolate_schedule,
-    polynomial_schedule,
-)
-from gradxform.schedules._cosine import cosine_decay_schedule, sgdr_schedule
-from gradxform.schedules._cyclical import (
+    cosine_decay_schedule,
     cyclical_schedule,
-    one_cycle_momentum_schedule,
-    one_cycle_schedule,
-)
-from gradxform.schedules._decay import (
     exponential_decay,
     inverse_sqrt_schedule,
     inverse_time_decay,
-)
-from gradxform.schedules._join import join_schedules
-from gradxform.schedules._warmup import (
+    join_schedules,
+    linear_schedule,
+    one_cycle_momentum_schedule,
+    one_cycle_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
     warmup_constant_schedule,
     warmup_cosine_decay_schedule,
     warmup_exponential_decay_schedule,
     warmup_stable_decay_schedule,
 )
+from tests._util import run, scan_run
 from tests.registry import REGISTRY, Entry
 
 IDS = [e.id for e in REGISTRY]
@@ -109,17 +104,6 @@ def _no_decay(entry: Entry) -> dict[str, Any]:
     return {k: 0.0 for k in ("weight_decay", "l1", "l2", "l2_shrinkage") if k in entry.kwargs}
 
 
-def run(tx: Any, params: Any, grads: list[Any], update: Callable[..., Any] | None = None):
-    update = update or tx.update
-    state = tx.init(params)
-    out = []
-    for g in grads:
-        u, state = update(g, state, params)
-        params = gx.apply_updates(params, u)
-        out.append(u)
-    return out, state
-
-
 # ------------------------------------------------------------ optimizer properties
 
 
@@ -130,8 +114,8 @@ def test_jit_equals_eager(entry: Entry, layout, seed, data):
     tx = entry.make(**data.draw(hyperparams(entry)))
     params = build(layout, seed, jnp.float32)
     grads = [build(layout, seed + i + 1, jnp.float32) for i in range(2)]
-    eager, _ = run(tx, params, grads)
-    jitted, _ = run(tx, params, grads, jax.jit(tx.update))
+    eager, _, _ = run(tx, params, grads)
+    jitted, _, _ = run(tx, params, grads, jit=True)
     chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-7)
 
 
@@ -144,7 +128,7 @@ def test_zero_gradient_without_decay_gives_exactly_zero_update(entry: Entry, lay
     tx = entry.make(**{**data.draw(hyperparams(entry)), **_no_decay(entry)})
     params = build(layout, seed, dtype)
     zeros = jax.tree.map(jnp.zeros_like, params)
-    updates, state = run(tx, params, [zeros, zeros])
+    updates, _, state = run(tx, params, [zeros, zeros])
     for u in updates:
         chex.assert_trees_all_equal(u, zeros)
     chex.assert_tree_all_finite(state)
@@ -166,7 +150,7 @@ def test_finite_in_every_float_dtype(entry: Entry, layout, seed, data, dtype, sc
         tx = entry.make(**hp)
         params = build(layout, seed, dtype)
         grads = [build(layout, seed + i + 1, dtype, scale) for i in range(3)]
-        updates, state = run(tx, params, grads)
+        updates, _, state = run(tx, params, grads)
         for u, g in zip(updates, grads, strict=True):
             chex.assert_trees_all_equal_dtypes(u, g)
             chex.assert_tree_all_finite(u)
@@ -194,15 +178,8 @@ def test_state_structure_stable_through_scan(entry: Entry, layout, seed, data):
     tx = entry.make(**data.draw(hyperparams(entry)))
     params = build(layout, seed, jnp.float32)
     state = tx.init(params)
-    grads = jax.tree.map(lambda *xs: jnp.stack(xs),
-                         *[build(layout, seed + i + 1, jnp.float32) for i in range(3)])
-
-    def body(carry, g):
-        p, s = carry
-        u, s = tx.update(g, s, p)
-        return (gx.apply_updates(p, u), s), None
-
-    (_, final), _ = jax.lax.scan(body, (params, state), grads)
+    grads = [build(layout, seed + i + 1, jnp.float32) for i in range(3)]
+    _, final = scan_run(tx, params, grads)
     chex.assert_trees_all_equal_structs(final, state)
     chex.assert_trees_all_equal_shapes_and_dtypes(final, state)
 

@@ -13,26 +13,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradxform.schedules._basic import (
+from gradxform import (
     constant_schedule,
-    linear_schedule,
-    piecewise_constant_schedule,
-    piecewise_interpolate_schedule,
-    polynomial_schedule,
-)
-from gradxform.schedules._cosine import cosine_decay_schedule, sgdr_schedule
-from gradxform.schedules._cyclical import (
+    cosine_decay_schedule,
     cyclical_schedule,
-    one_cycle_momentum_schedule,
-    one_cycle_schedule,
-)
-from gradxform.schedules._decay import (
     exponential_decay,
     inverse_sqrt_schedule,
     inverse_time_decay,
-)
-from gradxform.schedules._join import join_schedules
-from gradxform.schedules._warmup import (
+    join_schedules,
+    linear_schedule,
+    one_cycle_momentum_schedule,
+    one_cycle_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
     warmup_constant_schedule,
     warmup_cosine_decay_schedule,
     warmup_exponential_decay_schedule,

@@ -22,8 +22,11 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import gradxform as gx
-from gradxform import _tree
-from gradxform.sharding import state_shardings, zero1_shardings
+from gradxform import (
+    _tree,
+    state_shardings,
+    zero1_shardings,
+)
 from tests import _sharding_checks
 from tests.registry import REGISTRY
 

@@ -11,15 +11,22 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.state_io import load_state_dict, state_dict
-from gradxform.transforms.clipping import clip_by_global_norm
-from gradxform.transforms.gradient import add_noise
-from gradxform.wrappers.accumulate import MultiSteps
-from gradxform.wrappers.averaging import ema_params, lookahead
-from gradxform.wrappers.masking import label_by_path, masked, multi_transform
-from gradxform.wrappers.robust import apply_if_finite, dynamic_loss_scaling
+from gradxform import (
+    MultiSteps,
+    add_noise,
+    apply_if_finite,
+    clip_by_global_norm,
+    dynamic_loss_scaling,
+    ema_params,
+    label_by_path,
+    load_state_dict,
+    lookahead,
+    masked,
+    multi_transform,
+    state_dict,
+)
+from tests._util import grad_sequence, make_params
 from tests.registry import REGISTRY, Entry
-from tests.test_battery import grad_sequence, make_params
 
 IDS = [e.id for e in REGISTRY]
 GOLDEN = pathlib.Path(__file__).resolve().parent / "data" / "adamw_schedule_state.npz"

@@ -13,20 +13,22 @@ import optax
 import pytest
 
 import gradxform as gx
-from gradxform.state_io import state_dict
-from gradxform.wrappers.accumulate import MultiSteps
-from gradxform.wrappers.averaging import ema_params, lookahead
-from gradxform.wrappers.masking import (
+from gradxform import (
     MaskedNode,
+    MultiSteps,
+    apply_if_finite,
+    dynamic_loss_scaling,
+    ema_params,
     freeze,
     label_by_path,
+    lookahead,
     mask_by_path,
     masked,
     multi_transform,
+    state_dict,
 )
-from gradxform.wrappers.robust import apply_if_finite, dynamic_loss_scaling
+from tests._util import grad_sequence, make_params, run
 from tests.registry import REGISTRY, Entry
-from tests.test_battery import grad_sequence, make_params, run
 
 IDS = [e.id for e in REGISTRY]
 TWO = [e for e in REGISTRY if e.id in ("sgd-momentum", "adam")]

@@ -9,40 +9,36 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.optimizers.adam import (
+from gradxform import (
+    FactoredMoments,
     adabelief,
+    adadelta,
+    adafactor,
     adamax,
     adamaxw,
     amsgrad,
-    nadam,
-    nadamw,
-    radam,
-    yogi,
-)
-from gradxform.optimizers.classic import (
-    adadelta,
     ftrl,
-    nesterov_lookahead_point,
-    sgd_nesterov_lookahead,
-)
-from gradxform.optimizers.modern import (
-    adafactor,
     lamb,
     lars,
     lion,
+    nadam,
+    nadamw,
+    nesterov_lookahead_point,
+    radam,
+    scale_by_adamax,
+    scale_by_factored_rms,
+    scale_by_ftrl,
+    scale_by_lion,
+    scale_by_param_block_rms,
+    scale_by_radam,
+    scale_by_trust_ratio,
+    sgd_nesterov_lookahead,
     sign_sgd,
     signum,
+    yogi,
 )
-from gradxform.transforms.adaptive import _sma_length, scale_by_adamax, scale_by_radam
-from gradxform.transforms.factored import (
-    FactoredMoments,
-    scale_by_factored_rms,
-    scale_by_param_block_rms,
-)
-from gradxform.transforms.ftrl import scale_by_ftrl
+from gradxform.transforms.adaptive import _sma_length
 from gradxform.transforms.moments import dozat_momentum
-from gradxform.transforms.sign import scale_by_lion
-from gradxform.transforms.trust_ratio import scale_by_trust_ratio
 from tests import references as ref
 
 # ------------------------------------------------------------------- Nesterov, two forms
