@@ -454,7 +454,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"(best step {roof['best_gbps']:.1f}). GB/s count 28 B/param for Adam(W), 20 for SGD "
         f"with momentum.",
         "",
-        "`flat` = `gradxform.engine.flat(tx)` (tree params and grads, flat state); "
+        "`flat` = `gradxform.flat(tx)` (tree params and grads, flat state); "
         "`flat-params` = the plain optimizer on `flatten_params` buffers (grads arrive flat).",
         "",
         "| shape | opt | gradxform | flat | flat-params | optax | torch fused | torch foreach "

@@ -30,7 +30,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import gradxform as gx
-from gradxform.sharding import state_shardings, zero1_shardings
+from gradxform import state_shardings, zero1_shardings
 
 AXIS = "data"
 BATCH = 64

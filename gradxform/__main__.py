@@ -1,3 +1,3 @@
-from gradxform.cli import main
+from gradxform.playground.cli import main
 
 raise SystemExit(main())

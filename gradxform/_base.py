@@ -34,6 +34,9 @@ Schedule: TypeAlias = Callable[[chex.Numeric], chex.Numeric]
 """A pure function ``step -> value``."""
 ScalarOrSchedule: TypeAlias = float | jax.Array | Schedule
 """A constant (Python float or JAX scalar) or a :data:`Schedule`."""
+Mask: TypeAlias = chex.ArrayTree | Callable[[Any], Any] | None
+"""Which leaves a transformation acts on: a tree of bools shaped like the params, a
+function of the params returning one, or ``None`` for every leaf."""
 
 
 class TransformInitFn(Protocol):

@@ -37,9 +37,16 @@ def _concrete(value: Any) -> float | None:
     raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
 
 
-def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-           low_open: bool = False, high_open: bool = False,
-           allow_schedule: bool = True) -> None:
+def number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_schedule: bool = True,
+) -> None:
     """Check a scalar hyperparameter lies in ``[low, high]`` (or open ends).
 
     NaN is always rejected, and so is an infinite value unless the interval is
@@ -57,8 +64,10 @@ def number(name: str, value: Any, *, low: float | None = None, high: float | Non
         return
     if math.isnan(v):
         raise ValueError(f"{name}={value!r} must not be NaN")
-    if math.isinf(v) and not ((v > 0 and high == math.inf and not high_open)
-                              or (v < 0 and low == -math.inf and not low_open)):
+    if math.isinf(v) and not (
+        (v > 0 and high == math.inf and not high_open)
+        or (v < 0 and low == -math.inf and not low_open)
+    ):
         raise ValueError(f"{name}={value!r} must be finite")
     if low is not None and (v < low or (low_open and v == low)):
         raise ValueError(f"{name}={value!r} must be {_interval(low, high, low_open, high_open)}")
@@ -93,8 +102,10 @@ def decay_rate(name: str, value: Any, **kw: Any) -> None:
     number(name, value, low=0.0, high=1.0, high_open=True, **kw)
     v = _concrete(value)
     if v is not None and np.float32(v) >= 1:
-        raise ValueError(f"{name}={value!r} must be in [0, 1); it rounds to 1 in float32 "
-                         f"(the largest usable decay is {float(np.nextafter(np.float32(1), 0))})")
+        raise ValueError(
+            f"{name}={value!r} must be in [0, 1); it rounds to 1 in float32 "
+            f"(the largest usable decay is {float(np.nextafter(np.float32(1), 0))})"
+        )
 
 
 def finite(name: str, value: Any, **kw: Any) -> None:
@@ -119,5 +130,12 @@ def one_of(name: str, value: Any, choices: tuple[Any, ...]) -> None:
 def transformation(name: str, value: Any) -> None:
     """``value`` has callable ``init`` and ``update`` (a gradxform or optax transformation)."""
     if not (callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))):
-        raise TypeError(f"{name}={value!r} must be a gradient transformation: an object with "
-                        f"callable `init` and `update` attributes")
+        raise TypeError(
+            f"{name}={value!r} must be a gradient transformation: an object with "
+            f"callable `init` and `update` attributes"
+        )
+
+
+def is_literal_zero(value: Any) -> bool:
+    """Whether a hyperparameter is the Python number 0 (so its transformation can be skipped)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0

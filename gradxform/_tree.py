@@ -103,6 +103,17 @@ def full_like(params: chex.ArrayTree, value: float, dtype: Any | None = None) ->
     return jax.tree.map(full, params)
 
 
+def cast_like(x: chex.Array, like: chex.Array) -> chex.Array:
+    """``x`` cast to the dtype of ``like`` (an update is returned in its gradient's dtype)."""
+    return x.astype(jnp.asarray(like).dtype)
+
+
+def sqrt_eps(x: chex.Array, eps: chex.Numeric, eps_in_sqrt: bool) -> chex.Array:
+    """``sqrt(x + eps)`` or ``sqrt(x) + eps`` in ``x``'s (compute) dtype."""
+    e = jnp.asarray(eps).astype(x.dtype)
+    return jnp.sqrt(x + e) if eps_in_sqrt else jnp.sqrt(x) + e
+
+
 # ------------------------------------------------------------------------ leaf mapping
 
 
@@ -122,8 +133,14 @@ def map_inexact(f: Callable[..., Any], *trees: chex.ArrayTree, keep: int = 0) ->
 # ------------------------------------------------------------------------ moments
 
 
-def ema(moments: chex.ArrayTree, updates: chex.ArrayTree, decay: chex.Numeric,
-        order: int = 1, *, weight: chex.Numeric | None = None) -> chex.ArrayTree:
+def ema(
+    moments: chex.ArrayTree,
+    updates: chex.ArrayTree,
+    decay: chex.Numeric,
+    order: int = 1,
+    *,
+    weight: chex.Numeric | None = None,
+) -> chex.ArrayTree:
     """Moment update ``m <- decay * m + weight * g**order``, ``weight = 1 - decay`` by default.
 
     With the default weight this is the exponential moving average of
@@ -151,8 +168,9 @@ def ema(moments: chex.ArrayTree, updates: chex.ArrayTree, decay: chex.Numeric,
     return map_inexact(step, moments, updates)
 
 
-def bias_correction(moment: chex.ArrayTree, decay: chex.Numeric,
-                    count: chex.Array) -> chex.ArrayTree:
+def bias_correction(
+    moment: chex.ArrayTree, decay: chex.Numeric, count: chex.Array
+) -> chex.ArrayTree:
     """Divide a moment estimate by ``1 - decay**count`` (Kingma & Ba, 2015, Alg. 1).
 
     ``count`` is the number of updates folded into the moment; a count below 1
@@ -242,17 +260,36 @@ def same_structure(a: chex.ArrayTree, b: chex.ArrayTree) -> bool:
     return bool(a_def == jax.tree.structure(b))
 
 
-def check_params(updates: chex.ArrayTree, params: chex.ArrayTree | None, who: str, *,
-                 allow_complex: bool = True) -> None:
+def check_params(
+    updates: chex.ArrayTree, params: chex.ArrayTree | None, who: str, *, allow_complex: bool = True
+) -> None:
     """Raise unless ``params`` were given and are laid out like ``updates``."""
     if params is None:
         raise ValueError(f"{who} needs the params: call update(updates, state, params)")
-    check_same_layout(updates, params, what="updates", against="params",
-                      allow_complex=allow_complex)
+    check_same_layout(
+        updates, params, what="updates", against="params", allow_complex=allow_complex
+    )
 
 
-def check_same_layout(tree: chex.ArrayTree, reference: chex.ArrayTree, *, what: str,
-                      against: str, allow_complex: bool = True) -> None:
+def check_updates(updates: chex.ArrayTree, reference: chex.ArrayTree, who: str) -> None:
+    """Raise, naming the key path, unless ``updates`` is laid out like a state moment."""
+    check_same_layout(
+        updates,
+        reference,
+        what="updates",
+        against=f"the params given to {who}.init",
+        allow_complex=False,
+    )
+
+
+def check_same_layout(
+    tree: chex.ArrayTree,
+    reference: chex.ArrayTree,
+    *,
+    what: str,
+    against: str,
+    allow_complex: bool = True,
+) -> None:
     """Raise unless ``tree`` has the structure and leaf shapes of ``reference``.
 
     Runs at trace time (shapes are static), so it costs nothing inside ``jit``.
@@ -272,8 +309,7 @@ def check_same_layout(tree: chex.ArrayTree, reference: chex.ArrayTree, *, what: 
                 )
         if len(ours) < len(theirs):
             raise ValueError(
-                f"{what} does not match {against}: {what} lacks the leaf "
-                f"'{theirs[len(ours)][0]}'"
+                f"{what} does not match {against}: {what} lacks the leaf '{theirs[len(ours)][0]}'"
             )
         if len(ours) > len(theirs):
             raise ValueError(
@@ -295,8 +331,9 @@ def check_same_layout(tree: chex.ArrayTree, reference: chex.ArrayTree, *, what: 
                 f"{what} leaf '{name}' has dtype {_dtype(x)} but {against} is "
                 f"{_dtype(r)}: a floating-point leaf needs a floating-point {what}"
             )
-        if (jnp.issubdtype(_dtype(x), jnp.complexfloating)
-                and jnp.issubdtype(_dtype(r), jnp.floating)):
+        if jnp.issubdtype(_dtype(x), jnp.complexfloating) and jnp.issubdtype(
+            _dtype(r), jnp.floating
+        ):
             raise TypeError(
                 f"{what} leaf '{name}' is complex ({_dtype(x)}) but {against} is real "
                 f"({_dtype(r)}): the imaginary part would be discarded"
@@ -332,14 +369,14 @@ def resolve_mask(mask: Any, params: chex.ArrayTree, who: str) -> chex.ArrayTree:
     # A callable is a mask function unless it already is a tree of bools shaped
     # like the params (an Equinox module holding bools is callable, yet a tree).
     is_tree = same_structure(mask, params) and all(
-        isinstance(m, bool | np.bool_) for m in jax.tree.leaves(mask))
+        isinstance(m, bool | np.bool_) for m in jax.tree.leaves(mask)
+    )
     tree = mask(params) if callable(mask) and not is_tree else mask
     if not same_structure(tree, params):
         check_same_layout(tree, params, what=f"{who} mask", against="params")
     for path, m in jax.tree_util.tree_flatten_with_path(tree)[0]:
         if not isinstance(m, bool | np.bool_):
             raise TypeError(
-                f"{who} mask leaf '{path_name(path)}' must be a Python bool, got "
-                f"{type(m).__name__}"
+                f"{who} mask leaf '{path_name(path)}' must be a Python bool, got {type(m).__name__}"
             )
     return tree

@@ -82,7 +82,7 @@ def check_state_shardings() -> dict[str, Any]:
     from jax.sharding import AxisType, NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from gradxform.sharding import state_shardings
+    from gradxform import state_shardings
 
     checked = 0
     for axis_types in (AxisType.Explicit, AxisType.Auto):
@@ -143,7 +143,7 @@ def check_key_path_fallback() -> dict[str, Any]:
     from jax.sharding import PartitionSpec as P
 
     import gradxform as gx
-    from gradxform.sharding import state_shardings
+    from gradxform import state_shardings
 
     class State(NamedTuple):
         count: jax.Array
@@ -176,7 +176,7 @@ def check_zero1() -> dict[str, Any]:
     from jax.sharding import PartitionSpec as P
 
     import gradxform as gx
-    from gradxform.sharding import state_shardings, zero1_shardings
+    from gradxform import state_shardings, zero1_shardings
 
     mesh = jax.make_mesh((N_DEVICES,), ("data",))
     replicated = NamedSharding(mesh, P())
@@ -263,7 +263,7 @@ def check_orbax_checkpoint() -> dict[str, Any]:
     from jax.sharding import PartitionSpec as P
 
     import gradxform as gx
-    from gradxform.sharding import zero1_shardings
+    from gradxform import zero1_shardings
 
     mesh = jax.make_mesh((4, 2), ("data", "model"))
     param_shardings = {"w": NamedSharding(mesh, P(None, "model")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gradxform import cli
+from gradxform.playground import cli
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")

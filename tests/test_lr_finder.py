@@ -11,16 +11,17 @@ import gradxform as gx
 from gradxform import (
     find_learning_rate,
 )
-from gradxform.lr_finder import range_schedule
 
 
-def test_range_schedule_endpoints():
-    s = range_schedule(1e-4, 1.0, 5, "exp")
-    lrs = np.asarray(jax.vmap(s)(jnp.arange(5, dtype=jnp.int32)))
-    np.testing.assert_allclose(lrs, [1e-4, 1e-3, 1e-2, 1e-1, 1.0], rtol=1e-5)
-    s = range_schedule(0.1, 0.5, 5, "linear")
-    lrs = np.asarray(jax.vmap(s)(jnp.arange(5, dtype=jnp.int32)))
-    np.testing.assert_allclose(lrs, [0.1, 0.2, 0.3, 0.4, 0.5], rtol=1e-6)
+@pytest.mark.parametrize(("mode", "low", "high", "expected"), [
+    ("exp", 1e-4, 1.0, [1e-4, 1e-3, 1e-2, 1e-1, 1.0]),
+    ("linear", 0.1, 0.5, [0.1, 0.2, 0.3, 0.4, 0.5]),
+])
+def test_range_test_learning_rates_span_the_range(mode, low, high, expected):
+    loss = lambda p, b: jnp.sum((p - b) ** 2)
+    r = find_learning_rate(loss, jnp.ones(2), jnp.zeros((1, 2)), gx.sgd, min_lr=low,
+                           max_lr=high, num_steps=5, mode=mode)
+    np.testing.assert_allclose(np.asarray(r.learning_rates), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("curvature", [1.0, 4.0, 20.0])
@@ -62,16 +63,16 @@ def test_bad_arguments():
 
 def test_digits_suggestion_trains_to_97_percent(tmp_path):
     pytest.importorskip("sklearn")
-    from gradxform import _digits
+    from gradxform import playground
 
-    data = _digits.load_digits()
-    params = _digits.init_mlp(jax.random.key(0))
+    data = playground.load_digits()
+    params = playground.init_mlp(jax.random.key(0))
     bs = 64
     n = len(data.x_train) // bs * bs
     batches = (data.x_train[:n].reshape(-1, bs, 64), data.y_train[:n].reshape(-1, bs))
-    loss = lambda p, b: _digits.cross_entropy(p, b[0], b[1])
+    loss = lambda p, b: playground.cross_entropy(p, b[0], b[1])
     r = find_learning_rate(loss, params, batches, gx.adam, num_steps=100)
-    result = _digits.train(gx.adam(r.suggestion), data, epochs=20)
+    result = playground.train_digits(gx.adam(r.suggestion), data, epochs=20)
     assert result.test_accuracy >= 0.97, (r.suggestion, result.test_accuracy)
     pytest.importorskip("matplotlib")
     r.plot(tmp_path / "lr.png")

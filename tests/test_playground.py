@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.playground import functions as F
-from gradxform.playground.trajectories import steps_to_tolerance, trajectories, trajectory
+from gradxform import playground as F
+from gradxform.playground import steps_to_tolerance, trajectories, trajectory
 
 
 @pytest.mark.parametrize("name", list(F.FUNCTIONS))
@@ -91,7 +91,7 @@ def test_bad_trajectory_arguments():
 
 
 def test_plots_write_non_empty_images(tmp_path):
-    plots = pytest.importorskip("gradxform.playground.plots")
+    plots = F
     pytest.importorskip("matplotlib")
     f = F.FUNCTIONS["rosenbrock"]
     runs = trajectories(f.fn, {"adam": gx.adam(0.05), "sgd": gx.sgd(1e-3, momentum=0.9)},

@@ -1,0 +1,202 @@
+"""The Adam core: first and second moments, their bias correction and the denominator.
+
+Adam, AMSGrad and NAdam are here; RAdam, AdaBelief, Yogi and Adamax, which
+reuse the core, are in ``adam_variants``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+import jax.numpy as jnp
+
+from gradxform import _checks, _tree
+from gradxform._base import (
+    GradientTransformation,
+)
+
+
+class ScaleByAdamState(NamedTuple):
+    """Step count, the moment estimates ``mu`` and ``nu``, and AMSGrad's running maximum.
+
+    ``nu_max`` is ``None`` unless ``amsgrad=True``.
+    """
+
+    count: chex.Array
+    mu: chex.ArrayTree
+    nu: chex.ArrayTree
+    nu_max: chex.ArrayTree = None
+
+
+def scale_by_adam(
+    b1: chex.Numeric = 0.9,
+    b2: chex.Numeric = 0.999,
+    eps: chex.Numeric = 1e-8,
+    eps_root: chex.Numeric = 0.0,
+    *,
+    nesterov: bool = False,
+    momentum_schedule: str = "constant",
+    momentum_decay: float = 4e-3,
+    amsgrad: bool = False,
+    amsgrad_max: str = "raw",
+    eps_uncorrected: bool = False,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Adam's moment scaling (Kingma & Ba, 2015, "Adam: A Method for Stochastic Optimization").
+
+    ::
+
+        m_t = b1 * m_{t-1} + (1 - b1) * g_t
+        v_t = b2 * v_{t-1} + (1 - b2) * g_t**2
+        m^_t = m_t / (1 - b1**t),    v^_t = v_t / (1 - b2**t)
+        u_t = m^_t / (sqrt(v^_t + eps_root) + eps)
+
+    Variants, each selected by one flag:
+
+    * ``nesterov=True`` (NAdam, Dozat 2016). With ``momentum_schedule="constant"``
+      the simplified form optax uses,
+      ``m^_t = b1 * m_t / (1 - b1**(t+1)) + (1 - b1) * g_t / (1 - b1**t)``.
+      With ``momentum_schedule="dozat"`` Dozat's warming momentum
+      ``mu_t = b1 * (1 - 0.5 * 0.96**(t * momentum_decay))`` and its running
+      product ``P_t = mu_1 * ... * mu_t`` give
+      ``m^_t = mu_{t+1} * m_t / (1 - P_{t+1}) + (1 - mu_t) * g_t / (1 - P_t)``
+      (torch.optim.NAdam with the same ``momentum_decay``; keras' Nadam is
+      ``momentum_decay=1``). ``P_t`` is evaluated in closed form from ``t``
+      (a rapidly converging series for ``log P_t``), so it needs no state.
+    * ``amsgrad=True`` (Reddi, Kale & Kumar, 2018, "On the Convergence of Adam
+      and Beyond") keeps the running maximum of the second moment and uses it
+      in place of ``v^_t``: ``amsgrad_max="raw"`` takes the maximum of the raw
+      ``v_t`` and bias-corrects it (torch, keras), ``"corrected"`` takes the
+      maximum of ``v^_t`` (optax).
+    * ``eps_uncorrected=True`` adds ``eps`` to ``sqrt(v_t)`` before the bias
+      correction (the "epsilon hat" of Kingma & Ba, section 2, as keras' Adam
+      computes it): ``u_t = m^_t / (sqrt(v^_t) + eps / sqrt(1 - b2**t))``.
+
+    Args:
+      b1: decay of the first moment, in ``[0, 1)``.
+      b2: decay of the second moment, in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root (keeps gradients of
+        the update finite when differentiating through it, as in meta-learning).
+      nesterov: use the Nesterov-accelerated first moment.
+      momentum_schedule: ``"constant"`` or ``"dozat"`` (needs ``nesterov=True``).
+      momentum_decay: positive rate of Dozat's momentum schedule (torch: 4e-3).
+      amsgrad: divide by the running maximum of the second moment.
+      amsgrad_max: ``"raw"`` or ``"corrected"`` (see above).
+      eps_uncorrected: add ``eps`` before the bias correction of ``v``.
+      mu_dtype: dtype of ``m``; default: each parameter's dtype.
+      nu_dtype: dtype of ``v`` (and of its maximum); default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.scale_by_adam()
+      >>> tx.update(jnp.array([0.5, -2.0]), tx.init(jnp.zeros(2)))[0]
+      Array([ 1., -1.], dtype=float32)
+    """
+    _checks.decay_rate("b1", b1, allow_schedule=False)
+    _checks.decay_rate("b2", b2, allow_schedule=False)
+    _checks.non_negative("eps", eps, allow_schedule=False)
+    _checks.non_negative("eps_root", eps_root, allow_schedule=False)
+    _checks.one_of("momentum_schedule", momentum_schedule, ("constant", "dozat"))
+    _checks.positive("momentum_decay", momentum_decay, allow_schedule=False)
+    _checks.one_of("amsgrad_max", amsgrad_max, ("raw", "corrected"))
+    if momentum_schedule == "dozat" and not nesterov:
+        raise ValueError("momentum_schedule='dozat' is NAdam's schedule: it needs nesterov=True")
+    mu_dtype = _tree.canonical_dtype(mu_dtype, "mu_dtype")
+    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
+
+    def init_fn(params):
+        return ScaleByAdamState(
+            count=_tree.zero_count(),
+            mu=_tree.zeros_like(params, mu_dtype),
+            nu=_tree.zeros_like(params, nu_dtype),
+            nu_max=_tree.zeros_like(params, nu_dtype) if amsgrad else None,
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_updates(updates, state.mu, "scale_by_adam")
+        count = _tree.safe_increment(state.count)
+        mu = _tree.ema(state.mu, updates, b1, 1)
+        nu = _tree.ema(state.nu, updates, b2, 2)
+        if nesterov and momentum_schedule == "dozat":
+            mu_now, mu_next, prod_now, prod_next = dozat_momentum(b1, momentum_decay, count)
+            mu_hat = _tree.ema(
+                _tree.map_inexact(_tree.to_compute, mu),
+                updates,
+                mu_next / (1 - prod_next),
+                weight=(1 - mu_now) / (1 - prod_now),
+            )
+        elif nesterov:
+            mu_hat = _tree.ema(
+                _tree.bias_correction(mu, b1, _tree.safe_increment(count)),
+                _tree.bias_correction(_tree.cast_tree(updates, None), b1, count),
+                b1,
+            )
+        else:
+            mu_hat = _tree.bias_correction(mu, b1, count)
+        nu_max = state.nu_max
+        if amsgrad and amsgrad_max == "raw":
+            nu_max = _tree.map_inexact(_running_max, state.nu_max, nu)
+            nu_hat = _tree.bias_correction(nu_max, b2, count)
+        elif amsgrad:
+            nu_hat = _tree.map_inexact(
+                _running_max,
+                _tree.map_inexact(_tree.to_compute, nu_max),
+                _tree.bias_correction(nu, b2, count),
+            )
+            nu_max = _tree.map_inexact(lambda new, old: new.astype(old.dtype), nu_hat, nu_max)
+        else:
+            nu_hat = _tree.bias_correction(nu, b2, count)
+        eps_t = eps * jnp.sqrt(bias_factor(b2, count)) if eps_uncorrected else eps
+
+        def step(g, m, v):
+            dtype = _tree.promote(m.dtype, v.dtype)
+            v = v.astype(dtype) + jnp.asarray(eps_root).astype(dtype)
+            return _tree.cast_like(m.astype(dtype) / _tree.sqrt_eps(v, eps_t, False), g)
+
+        out = _tree.map_inexact(step, updates, mu_hat, nu_hat)
+        return out, ScaleByAdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def _running_max(old: chex.Array, new: chex.Array) -> chex.Array:
+    """``max(old, new)`` elementwise, in the dtype of ``old``."""
+    return jnp.maximum(old, new.astype(old.dtype))
+
+
+def bias_factor(decay: chex.Numeric, count: chex.Array) -> chex.Array:
+    """The float32 scalar ``1 / (1 - decay**count)`` (by :func:`gradxform.bias_correction`)."""
+    return _tree.bias_correction(jnp.ones([], jnp.float32), decay, count)
+
+
+_DOZAT_TERMS = 40
+
+
+def dozat_momentum(
+    b1: chex.Numeric, momentum_decay: chex.Numeric, count: chex.Array
+) -> tuple[chex.Array, chex.Array, chex.Array, chex.Array]:
+    """Dozat's NAdam momentum ``mu_t``, ``mu_{t+1}`` and products ``P_t``, ``P_{t+1}`` (float32).
+
+    ``mu_s = b1 * (1 - 0.5 * c**s)`` with ``c = 0.96**momentum_decay`` and
+    ``P_t = mu_1 * ... * mu_t``. With ``log1p(-x) = -sum_k x**k / k`` the
+    product has the closed form
+    ``log P_t = t * log(b1) - sum_k (0.5**k / k) * c**k * (1 - c**(k t)) / (1 - c**k)``,
+    whose terms shrink like ``0.5**k``; 40 of them are exact in float32.
+    """
+    t = jnp.asarray(count).astype(jnp.float32)
+    b1 = jnp.asarray(b1, jnp.float32)
+    log_c = jnp.asarray(momentum_decay, jnp.float32) * jnp.log(jnp.float32(0.96))
+    k = jnp.arange(1, _DOZAT_TERMS + 1, dtype=jnp.float32)
+    ratio = 0.5**k / k * jnp.exp(k * log_c) / jnp.expm1(k * log_c)
+
+    def mu(s):
+        return b1 * (1 - 0.5 * jnp.exp(s * log_c))
+
+    def product(s):
+        return jnp.exp(s * jnp.log(b1) - jnp.sum(ratio * jnp.expm1(k * s * log_c)))
+
+    return mu(t), mu(t + 1), product(t), product(t + 1)

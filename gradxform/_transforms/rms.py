@@ -1,0 +1,226 @@
+"""RMS-type second moments: RMSProp, AdaGrad and AdaDelta.
+
+Each divides the gradient by a running root of its squares; denominators are
+formed in at least float32 and each update is returned in its gradient's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+import jax.numpy as jnp
+
+from gradxform import _checks, _tree
+from gradxform._base import (
+    GradientTransformation,
+)
+
+
+class ScaleByRmsState(NamedTuple):
+    """Step count, first moment ``mu`` (``None`` unless centered) and second moment ``nu``."""
+
+    count: chex.Array
+    mu: chex.ArrayTree
+    nu: chex.ArrayTree
+
+
+def scale_by_rms(
+    decay: chex.Numeric = 0.9,
+    eps: chex.Numeric = 1e-8,
+    *,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    initial_scale: chex.Numeric = 0.0,
+    bias_correction: bool = False,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Divide by a running root mean square of the gradients (RMSProp; Tieleman & Hinton, 2012).
+
+    ::
+
+        nu_t = decay * nu_{t-1} + (1 - decay) * g_t**2       (nu_0 = initial_scale)
+        centered:  mu_t = decay * mu_{t-1} + (1 - decay) * g_t,  s_t = nu_t - mu_t**2
+        otherwise: s_t = nu_t
+        u_t = g_t / sqrt(s_t + eps)      (eps_in_sqrt=True, as optax and keras)
+        u_t = g_t / (sqrt(s_t) + eps)    (eps_in_sqrt=False, as torch.optim.RMSprop)
+
+    The centered variant is Graves (2013). With ``bias_correction`` the
+    moments are divided by ``1 - decay**t`` first.
+
+    Args:
+      decay: averaging decay in ``[0, 1)``.
+      eps: non-negative term added for numerical stability.
+      eps_in_sqrt: where ``eps`` goes (see above).
+      centered: subtract the squared mean gradient (an estimate of the variance).
+      initial_scale: initial value of ``nu`` (torch 0, TF1 1).
+      bias_correction: divide the moments by ``1 - decay**t``.
+      nu_dtype: dtype of the moments; default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.scale_by_rms(decay=0.75, eps=0.0)
+      >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0]  # 2 / sqrt(0.25 * 4)
+      Array([2.], dtype=float32)
+    """
+    _checks.decay_rate("decay", decay, allow_schedule=False)
+    _checks.non_negative("eps", eps, allow_schedule=False)
+    _checks.non_negative("initial_scale", initial_scale, allow_schedule=False)
+    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
+
+    def init_fn(params):
+        return ScaleByRmsState(
+            count=_tree.zero_count(),
+            mu=_tree.zeros_like(params, nu_dtype) if centered else None,
+            nu=_tree.full_like(params, initial_scale, nu_dtype),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_updates(updates, state.nu, "scale_by_rms")
+        count = _tree.safe_increment(state.count)
+        nu = _tree.ema(state.nu, updates, decay, 2)
+        mu = _tree.ema(state.mu, updates, decay, 1) if centered else None
+        nu_hat = _tree.bias_correction(nu, decay, count) if bias_correction else nu
+        mu_hat = _tree.bias_correction(mu, decay, count) if bias_correction and centered else mu
+
+        def step(g, n, m=None):
+            s = _tree.to_compute(n)
+            if m is not None:
+                # E[g^2] - E[g]^2 can round below zero once both have converged.
+                s = jnp.maximum(
+                    s - jnp.square(_tree.to_compute(m).astype(s.dtype)), jnp.zeros([], s.dtype)
+                )
+            g32 = _tree.to_compute(g).astype(s.dtype)
+            return _tree.cast_like(g32 / _tree.sqrt_eps(s, eps, eps_in_sqrt), g)
+
+        if centered:
+            out = _tree.map_inexact(step, updates, nu_hat, mu_hat)
+        else:
+            out = _tree.map_inexact(step, updates, nu_hat)
+        return out, ScaleByRmsState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+class ScaleByAdagradState(NamedTuple):
+    """The running sum of squared gradients."""
+
+    sum_of_squares: chex.ArrayTree
+
+
+def scale_by_adagrad(
+    initial_accumulator_value: chex.Numeric = 0.1,
+    eps: chex.Numeric = 1e-7,
+    *,
+    eps_in_sqrt: bool = True,
+    accumulator_dtype: Any | None = None,
+) -> GradientTransformation:
+    """AdaGrad's per-coordinate scaling (Duchi, Hazan & Singer, 2011).
+
+    ::
+
+        s_t = s_{t-1} + g_t**2          (s_0 = initial_accumulator_value)
+        u_t = g_t / sqrt(s_t + eps)      (eps_in_sqrt=True, as optax)
+        u_t = g_t / (sqrt(s_t) + eps)    (eps_in_sqrt=False, as torch.optim.Adagrad)
+
+    Args:
+      initial_accumulator_value: non-negative starting value of ``s``.
+      eps: non-negative term added for numerical stability.
+      eps_in_sqrt: where ``eps`` goes (see above).
+      accumulator_dtype: dtype of ``s``; default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.scale_by_adagrad(initial_accumulator_value=0.0, eps=0.0)
+      >>> tx.update(jnp.array([-3.0]), tx.init(jnp.zeros(1)))[0]
+      Array([-1.], dtype=float32)
+    """
+    _checks.non_negative(
+        "initial_accumulator_value", initial_accumulator_value, allow_schedule=False
+    )
+    _checks.non_negative("eps", eps, allow_schedule=False)
+    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+
+    def init_fn(params):
+        return ScaleByAdagradState(
+            sum_of_squares=_tree.full_like(params, initial_accumulator_value, accumulator_dtype)
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_updates(updates, state.sum_of_squares, "scale_by_adagrad")
+        s = _tree.ema(state.sum_of_squares, updates, 1.0, 2, weight=1.0)
+
+        def step(g, acc):
+            a = _tree.to_compute(acc)
+            return _tree.cast_like(
+                _tree.to_compute(g).astype(a.dtype) / _tree.sqrt_eps(a, eps, eps_in_sqrt), g
+            )
+
+        return _tree.map_inexact(step, updates, s), ScaleByAdagradState(sum_of_squares=s)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+class ScaleByAdadeltaState(NamedTuple):
+    """Running averages of the squared gradients ``e_g`` and squared steps ``e_x``."""
+
+    e_g: chex.ArrayTree
+    e_x: chex.ArrayTree
+
+
+def scale_by_adadelta(
+    rho: chex.Numeric = 0.9, eps: chex.Numeric = 1e-6, *, accumulator_dtype: Any | None = None
+) -> GradientTransformation:
+    """AdaDelta's unit-corrected scaling (Zeiler, 2012, "ADADELTA", Algorithm 1).
+
+    ::
+
+        E[g^2]_t  = rho * E[g^2]_{t-1}  + (1 - rho) * g_t**2
+        d_t       = sqrt(E[dx^2]_{t-1} + eps) / sqrt(E[g^2]_t + eps) * g_t
+        E[dx^2]_t = rho * E[dx^2]_{t-1} + (1 - rho) * d_t**2
+
+    The step is ``-d_t`` (times a learning rate, 1 in the paper).
+
+    Args:
+      rho: averaging decay in ``[0, 1)``.
+      eps: positive stability term (it also sets the size of the first steps).
+      accumulator_dtype: dtype of both averages; default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import scale_by_adadelta
+      >>> tx = scale_by_adadelta(rho=0.5, eps=0.25)
+      >>> tx.update(jnp.array([1.0]), tx.init(jnp.zeros(1)))[0]  # sqrt(0.25) / sqrt(0.75)
+      Array([0.57735026], dtype=float32)
+    """
+    _checks.decay_rate("rho", rho, allow_schedule=False)
+    _checks.positive("eps", eps, allow_schedule=False)
+    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+
+    def init_fn(params):
+        return ScaleByAdadeltaState(
+            e_g=_tree.zeros_like(params, accumulator_dtype),
+            e_x=_tree.zeros_like(params, accumulator_dtype),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_updates(updates, state.e_g, "scale_by_adadelta")
+        e_g = _tree.ema(state.e_g, updates, rho, 2)
+
+        def step(g, eg, ex):
+            dtype = _tree.promote(
+                _tree.compute_dtype(eg.dtype), ex.dtype, _tree.compute_dtype(jnp.asarray(g).dtype)
+            )
+            e = jnp.asarray(eps).astype(dtype)
+            scale = jnp.sqrt(ex.astype(dtype) + e) / jnp.sqrt(eg.astype(dtype) + e)
+            return scale * g.astype(dtype)
+
+        delta = _tree.map_inexact(step, updates, e_g, state.e_x)
+        e_x = _tree.ema(state.e_x, delta, rho, 2)
+        out = _tree.map_inexact(_tree.cast_like, delta, updates)
+        return out, ScaleByAdadeltaState(e_g=e_g, e_x=e_x)
+
+    return GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,193 @@
+"""Averaging of weights: Polyak/EMA averaging (``ema_params``) and Lookahead."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from gradxform import _checks, _tree
+from gradxform._base import GradientTransformation, accepts_extra_args
+
+
+def _new_params(params: chex.ArrayTree, updates: chex.ArrayTree) -> chex.ArrayTree:
+    """``params + updates`` in at least float32 (integer leaves: the params)."""
+
+    def add(p, u):
+        dtype = _tree.promote(_tree.compute_dtype(p.dtype), u.dtype)
+        return p.astype(dtype) + u.astype(dtype)
+
+    return _tree.map_inexact(add, params, updates)
+
+
+# ------------------------------------------------------------------------ ema_params
+
+
+class EmaParamsState(NamedTuple):
+    """Number of updates averaged and the moving average of the parameters."""
+
+    count: chex.Array
+    ema: chex.ArrayTree
+
+
+def ema_params(
+    decay: chex.Numeric = 0.99, *, warmup: bool = False, ema_dtype: Any | None = None
+) -> GradientTransformation:
+    """Exponential moving average (Polyak averaging) of the parameters; updates pass through.
+
+    With ``theta_t = theta_{t-1} + u_t`` the parameters after the ``t``-th
+    update (``t = 1, 2, ...``)::
+
+        ema_1 = theta_1
+        ema_t = d_t * ema_{t-1} + (1 - d_t) * theta_t
+        d_t = decay                                   (default, as keras ``use_ema``)
+        d_t = min(decay, t / (t + 9))                 (warmup=True)
+
+    The first update copies the parameters, as keras' ``use_ema=True`` does
+    (``ema_momentum=decay``); ``warmup`` ramps the decay up from 0.1 at the
+    second update, as ``tf.train.ExponentialMovingAverage(num_updates=...)``,
+    so that early averages forget the initial weights faster. The average is
+    read from ``state.ema`` (evaluate with it, keep training with the params).
+    Place this transformation *last* in a chain, after the learning rate, so
+    that ``params + updates`` is the new parameters. Until the first update
+    ``state.ema`` is zeros (``init`` sees shapes only). Integer leaves hold the
+    current parameter. A non-finite update makes the average non-finite: wrap
+    the whole chain in :func:`gradxform.apply_if_finite`.
+
+    Args:
+      decay: averaging decay in ``[0, 1)`` (keras' ``ema_momentum``).
+      warmup: ramp the decay up over the first steps.
+      ema_dtype: dtype of the average; default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import ema_params
+      >>> tx = ema_params(0.5)
+      >>> p = jnp.array([0.0])
+      >>> state = tx.init(p)
+      >>> for _ in range(2):
+      ...     u, state = tx.update(jnp.array([2.0]), state, p)
+      ...     p = p + u
+      >>> p, state.ema                      # ema: 2, then 0.5 * 2 + 0.5 * 4
+      (Array([4.], dtype=float32), Array([3.], dtype=float32))
+    """
+    _checks.decay_rate("decay", decay, allow_schedule=False)
+    ema_dtype = _tree.canonical_dtype(ema_dtype, "ema_dtype")
+
+    def init_fn(params):
+        return EmaParamsState(count=_tree.zero_count(), ema=_tree.zeros_like(params, ema_dtype))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        _tree.check_params(updates, params, "ema_params")
+        t = state.count.astype(jnp.float32)
+        d = jnp.asarray(decay, jnp.float32)
+        if warmup:
+            d = jnp.minimum(d, (1 + t) / (10 + t))
+        d = jnp.where(state.count == 0, jnp.float32(0), d)
+        new = _tree.ema(state.ema, _new_params(params, updates), d)
+        new = jax.tree.map(lambda e, p: e if _tree.is_inexact(p) else p, new, params)
+        return updates, EmaParamsState(count=_tree.safe_increment(state.count), ema=new)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+# ------------------------------------------------------------------------- lookahead
+
+
+class LookaheadState(NamedTuple):
+    """Fast steps since the last sync, the slow weights, and the fast optimizer's state."""
+
+    count: chex.Array
+    slow: chex.ArrayTree
+    fast_state: Any
+
+
+def lookahead(
+    fast: Any,
+    sync_period: int = 5,
+    slow_step_size: chex.Numeric = 0.5,
+    *,
+    slow_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Lookahead (Zhang, Lucas, Hinton & Ba, 2019, "Lookahead Optimizer: k steps
+    forward, 1 step back").
+
+    The parameters are the *fast* weights ``theta``, moved by ``fast``; the
+    state keeps the *slow* weights ``phi`` (``phi = theta_0`` at the first
+    update). Every ``k = sync_period`` fast steps::
+
+        phi <- phi + alpha * (theta_k - phi)          (alpha = slow_step_size)
+        theta <- phi
+
+    i.e. on a sync step the returned update is ``phi_new - theta``, so that
+    ``apply_updates`` lands on the new slow weights (up to the rounding of one
+    addition in the parameters' dtype). The fast optimizer's state carries
+    over the sync, as in the paper's experiments. Non-finite fast updates
+    propagate into the slow weights at the next sync; wrap the result in
+    :func:`gradxform.apply_if_finite` to skip such steps.
+
+    Args:
+      fast: the inner ("fast") optimizer.
+      sync_period: ``k``, the number of fast steps between syncs (int >= 1).
+      slow_step_size: ``alpha`` in ``[0, 1]``.
+      slow_dtype: dtype of the slow weights; default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import scale
+      >>> from gradxform import lookahead
+      >>> tx = lookahead(scale(-1.0), sync_period=2, slow_step_size=0.5)
+      >>> p = jnp.array([0.0])
+      >>> state = tx.init(p)
+      >>> for _ in range(2):
+      ...     u, state = tx.update(jnp.array([1.0]), state, p)
+      ...     p = p + u
+      >>> p                                 # fast weights reach -2; slow: 0 + 0.5 * (-2 - 0)
+      Array([-1.], dtype=float32)
+    """
+    _checks.transformation("fast", fast)
+    _checks.integer("sync_period", sync_period, low=1)
+    _checks.number("slow_step_size", slow_step_size, low=0.0, high=1.0, allow_schedule=False)
+    slow_dtype = _tree.canonical_dtype(slow_dtype, "slow_dtype")
+    forward = accepts_extra_args(fast.update)
+
+    def init_fn(params):
+        return LookaheadState(
+            count=_tree.zero_count(),
+            slow=_tree.zeros_like(params, slow_dtype),
+            fast_state=fast.init(params),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        _tree.check_params(updates, params, "lookahead")
+        fast_updates, fast_state = fast.update(
+            updates, state.fast_state, params, **(extra_args if forward else {})
+        )
+        first = state.count == 0
+        sync = (state.count % sync_period) == sync_period - 1
+
+        def compute(u, p, s):
+            dtype = _tree.promote(_tree.compute_dtype(p.dtype), u.dtype, s.dtype)
+            p32 = p.astype(dtype)
+            slow = jnp.where(first, p32, s.astype(dtype))
+            alpha = jnp.asarray(slow_step_size).astype(dtype)
+            new_slow = jnp.where(sync, slow + alpha * (p32 + u.astype(dtype) - slow), slow)
+            return p32, new_slow
+
+        def out_leaf(u, p, s):
+            p32, new_slow = compute(u, p, s)
+            return jnp.where(sync, new_slow - p32, u.astype(p32.dtype)).astype(u.dtype)
+
+        def slow_leaf(s, u, p):
+            return compute(u, p, s)[1].astype(s.dtype)
+
+        out = _tree.map_inexact(out_leaf, fast_updates, params, state.slow)
+        slow = _tree.map_inexact(slow_leaf, state.slow, fast_updates, params)
+        return out, LookaheadState(
+            count=_tree.safe_increment(state.count), slow=slow, fast_state=fast_state
+        )
+
+    return GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,412 @@
+"""Command line: ``python -m gradxform {race,schedules,lr-find,train,demo}``.
+
+Every subcommand writes its pictures under ``--out`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gradxform
+
+# The named optimizers the CLI offers, each with a learning rate that works for the
+# digits MLP and as a starting point elsewhere; ``momentum`` and ``nesterov`` are SGD.
+DEFAULT_LR = {
+    "sgd": 0.1,
+    "momentum": 0.05,
+    "nesterov": 0.05,
+    "adagrad": 0.05,
+    "rmsprop": 1e-3,
+    "adam": 3e-3,
+    "adamw": 3e-3,
+    "adamax": 1e-2,
+    "adamaxw": 3e-3,
+    "nadam": 3e-3,
+    "nadamw": 3e-3,
+    "amsgrad": 3e-3,
+    "radam": 1e-2,
+    "adadelta": 1.0,
+    "lion": 1e-3,
+    "lamb": 3e-3,
+    "lars": 0.5,
+    "adafactor": 1e-2,
+    "ftrl": 0.1,
+    "sign_sgd": 1e-3,
+    "signum": 1e-3,
+    "adabelief": 3e-3,
+    "yogi": 3e-3,
+}
+
+
+class CliError(Exception):
+    """A bad command-line value; the message is printed without a traceback."""
+
+
+def optimizer_factories() -> dict[str, Callable[..., Any]]:
+    """Every optimizer of :data:`DEFAULT_LR` by name (``momentum``, ``nesterov``: SGD's forms)."""
+    out: dict[str, Callable[..., Any]] = {
+        name: getattr(gradxform, name)
+        for name in DEFAULT_LR
+        if name not in ("momentum", "nesterov")
+    }
+    out["momentum"] = lambda learning_rate: gradxform.sgd(learning_rate, momentum=0.9)
+    out["nesterov"] = lambda learning_rate: gradxform.sgd(
+        learning_rate, momentum=0.9, nesterov=True
+    )
+    return dict(sorted(out.items()))
+
+
+def make_optimizer(name: str, learning_rate: Any) -> gradxform.GradientTransformation:
+    factories = optimizer_factories()
+    if name not in factories:
+        raise CliError(f"unknown optimizer {name!r}; choose one of: {', '.join(factories)}")
+    return factories[name](learning_rate)
+
+
+def parse_specs(text: str) -> list[tuple[str, float | None]]:
+    """``"adam:0.01,sgd"`` -> ``[("adam", 0.01), ("sgd", None)]``."""
+    specs = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, lr = item.partition(":")
+        try:
+            specs.append((name, float(lr) if lr else None))
+        except ValueError:
+            raise CliError(
+                f"bad learning rate {lr!r} in {item!r}: expected NAME or NAME:LR"
+            ) from None
+    if not specs:
+        raise CliError("no optimizer given")
+    return specs
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    print("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- race
+
+RACE_DEFAULTS = {
+    "rosenbrock": "sgd:0.002,momentum:0.002,nesterov:0.001,rmsprop:0.001,adam:0.05",
+    "valley": "sgd:0.07,momentum:0.03,nesterov:0.03,rmsprop:0.05,adam:0.1",
+    "beale": "sgd:0.002,momentum:0.001,rmsprop:0.01,adam:0.05",
+    "himmelblau": "sgd:0.005,momentum:0.002,rmsprop:0.05,adam:0.1",
+    "local_minimum": "sgd:0.1,momentum:0.1,nesterov:0.1,adam:0.1",
+    "saddle": "sgd:0.05,momentum:0.02,rmsprop:0.01,adam:0.05",
+}
+
+
+def cmd_race(args: argparse.Namespace) -> list[list[Any]]:
+    from gradxform import playground
+
+    fn = _lookup(playground.get_function, args.function)
+    specs = parse_specs(args.optimizers or RACE_DEFAULTS[fn.name])
+    optimizers = {
+        f"{n} lr={lr if lr is not None else DEFAULT_LR.get(n, 1e-3):g}": make_optimizer(
+            n, lr if lr is not None else DEFAULT_LR.get(n, 1e-3)
+        )
+        for n, lr in specs
+    }
+    import jax.numpy as jnp
+
+    runs = playground.trajectories(fn.fn, optimizers, jnp.asarray(fn.x0), args.steps)
+    out = pathlib.Path(args.out)
+    images = [
+        playground.plot_paths(fn, runs, out / f"race_{fn.name}.png"),
+        playground.plot_losses(runs, out / f"race_{fn.name}_loss.png", fn.minimum_value),
+        playground.animate_race(fn, runs, out / f"race_{fn.name}.gif"),
+    ]
+    rows = []
+    for name, t in runs.items():
+        reached = playground.steps_to_tolerance(t, fn.minimum_value, args.tol)
+        rows.append([name, "-" if reached is None else reached, f"{float(t.losses[-1]):.3g}"])
+    print(f"race on {fn.name} ({fn.description}) from {fn.x0}, {args.steps} steps")
+    print_table(["optimizer", f"steps to f-f*<={args.tol:g}", "final loss"], rows)
+    print("wrote " + ", ".join(str(p) for p in images))
+    return rows
+
+
+def _lookup(get: Callable[[str], Any], name: str) -> Any:
+    try:
+        return get(name)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+# ------------------------------------------------------------------------ schedules
+
+
+def default_schedules(steps: int) -> dict[str, Any]:
+    gx = gradxform
+    return {
+        "exponential_decay": gx.exponential_decay(0.1, steps // 10, 0.7),
+        "piecewise_constant": gx.piecewise_constant_schedule(
+            0.1, {steps // 2: 0.1, 3 * steps // 4: 0.1}
+        ),
+        "cosine_decay": gx.cosine_decay_schedule(0.1, steps),
+        "sgdr (t_mul=2)": gx.sgdr_schedule(0.1, steps // 7, t_mul=2.0),
+        "warmup_cosine": gx.warmup_cosine_decay_schedule(0.0, 0.1, steps // 10, steps),
+        "warmup_stable_decay": gx.warmup_stable_decay_schedule(
+            0.0, 0.1, steps // 10, steps, decay_fraction=0.2
+        ),
+        "inverse_sqrt (Noam)": gx.inverse_sqrt_schedule(0.0, 0.1, steps // 10),
+        "cyclical triangular2": gx.cyclical_schedule(0.01, 0.1, steps // 8, mode="triangular2"),
+        "one_cycle": gx.one_cycle_schedule(steps, 0.1),
+    }
+
+
+def cmd_schedules(args: argparse.Namespace) -> list[list[Any]]:
+    import jax.numpy as jnp
+
+    from gradxform import playground
+
+    schedules = default_schedules(args.steps)
+    path = playground.plot_schedules(
+        schedules, args.steps, pathlib.Path(args.out) / "schedules.png"
+    )
+    rows = []
+    for name, s in schedules.items():
+        rows.append(
+            [
+                name,
+                f"{float(s(jnp.int32(0))):.4g}",
+                f"{float(s(jnp.int32(args.steps // 2))):.4g}",
+                f"{float(s(jnp.int32(args.steps - 1))):.4g}",
+            ]
+        )
+    print_table(["schedule", "step 0", f"step {args.steps // 2}", f"step {args.steps - 1}"], rows)
+    print(f"wrote {path}")
+    return rows
+
+
+# --------------------------------------------------------------------------- lr-find
+
+
+def cmd_lr_find(args: argparse.Namespace) -> float:
+    import jax
+
+    from gradxform import playground
+
+    make_optimizer(args.optimizer, 1e-3)  # validates the name
+    factories = optimizer_factories()
+    data = playground.load_digits()
+    params = playground.init_mlp(jax.random.key(0))
+    bs = 64
+    n = len(data.x_train) // bs * bs
+    batches = (data.x_train[:n].reshape(-1, bs, 64), data.y_train[:n].reshape(-1, bs))
+    result = gradxform.find_learning_rate(
+        lambda p, b: playground.cross_entropy(p, b[0], b[1]),
+        params,
+        batches,
+        factories[args.optimizer],
+        num_steps=args.steps,
+    )
+    path = pathlib.Path(args.out) / f"lr_find_{args.optimizer}.png"
+    result.plot(path)
+    print(
+        f"LR range test, {args.optimizer} on digits, {len(result.learning_rates)} steps "
+        f"(diverged at step {result.diverged_at})"
+    )
+    print_table(
+        ["rule", "learning rate"],
+        [
+            ["steepest descent", f"{result.suggestion:.3g}"],
+            ["minimum / 10", f"{result.min_over_10:.3g}"],
+        ],
+    )
+    print(f"wrote {path}")
+    return result.suggestion
+
+
+# ----------------------------------------------------------------------------- train
+
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "one_cycle", "cyclical")
+
+
+def make_schedule(kind: str, peak: float, total_steps: int) -> Any:
+    gx = gradxform
+    if kind == "constant":
+        return peak
+    if kind == "cosine":
+        return gx.cosine_decay_schedule(peak, total_steps)
+    if kind == "warmup_cosine":
+        return gx.warmup_cosine_decay_schedule(
+            peak / 100, peak, max(total_steps // 10, 1), total_steps
+        )
+    if kind == "one_cycle":
+        return gx.one_cycle_schedule(total_steps, peak)
+    if kind == "cyclical":
+        return gx.cyclical_schedule(peak / 10, peak, max(total_steps // 6, 1))
+    raise CliError(f"unknown schedule {kind!r}; choose one of: {', '.join(SCHEDULES)}")
+
+
+def cmd_train(args: argparse.Namespace) -> list[list[Any]]:
+    from gradxform import playground
+
+    specs = parse_specs(args.optimizers)
+    for name, _ in specs:
+        make_optimizer(name, 1e-3)
+    make_schedule(args.schedule, 1.0, 10)
+    data = playground.load_digits()
+    steps_per_epoch = len(data.x_train) // 64
+    rows = []
+    for name, lr in specs:
+        lr = lr if lr is not None else DEFAULT_LR.get(name, 1e-3)
+        tx = make_optimizer(name, make_schedule(args.schedule, lr, args.epochs * steps_per_epoch))
+        bar = _progress(args.epochs, f"{name:>10}")
+
+        def on_epoch(epoch: int, loss: float, bar: Any = bar) -> None:
+            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update(1)
+
+        start = time.perf_counter()
+        result = playground.train_digits(tx, data, epochs=args.epochs, on_epoch=on_epoch)
+        seconds = time.perf_counter() - start
+        bar.set_postfix(loss=f"{result.final_loss:.4f}", test_acc=f"{result.test_accuracy:.3f}")
+        bar.close()
+        rows.append(
+            [
+                name,
+                f"{lr:g}",
+                args.schedule,
+                f"{result.final_loss:.4f}",
+                f"{result.test_accuracy:.4f}",
+                f"{seconds:.1f}",
+            ]
+        )
+    print(
+        f"digits: {len(data.x_train)} train / {len(data.x_test)} test images, "
+        f"{args.epochs} epochs, batch 64"
+    )
+    print_table(
+        [
+            "optimizer",
+            "peak lr",
+            "schedule",
+            "train loss",
+            "test accuracy",
+            "wall s (incl. compile)",
+        ],
+        rows,
+    )
+    return rows
+
+
+def _progress(total: int, desc: str) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is in the demo extra
+        return _NoBar()
+    return tqdm(
+        total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr, disable=None
+    )  # no bar when stderr is not a terminal
+
+
+class _NoBar:
+    def set_postfix(self, **kw: Any) -> None:
+        del kw
+
+    def update(self, n: int) -> None:
+        del n
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------ demo
+
+DEMO_OPTIMIZERS = (
+    "adamw,adam,nadam,radam,lion,lamb,adafactor,adabelief,nesterov,rmsprop,adagrad,sgd"
+)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = pathlib.Path(args.out)
+    print("== race: optimizers on Rosenbrock's valley ==")
+    cmd_race(
+        argparse.Namespace(
+            function="rosenbrock", optimizers=None, steps=args.race_steps, tol=1e-4, out=out
+        )
+    )
+    print("\n== race: escaping a local minimum ==")
+    cmd_race(
+        argparse.Namespace(function="local_minimum", optimizers=None, steps=300, tol=1e-4, out=out)
+    )
+    print("\n== schedule gallery ==")
+    cmd_schedules(argparse.Namespace(steps=300, out=out))
+    print("\n== learning-rate range test ==")
+    cmd_lr_find(argparse.Namespace(optimizer="adamw", steps=100, out=out))
+    print("\n== training on digits ==")
+    cmd_train(
+        argparse.Namespace(optimizers=args.optimizers, schedule="warmup_cosine", epochs=args.epochs)
+    )
+    images = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".gif"))
+    print(f"\nimages in {out.resolve()}: {', '.join(images)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gradxform", description="gradxform: see optimizers at work"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    race = sub.add_parser("race", help="optimizers on a 2-D test function")
+    race.add_argument("--function", default="rosenbrock")
+    race.add_argument(
+        "--optimizers",
+        default=None,
+        help="comma-separated NAME[:LR] (default: a set tuned per function)",
+    )
+    race.add_argument("--steps", type=int, default=500)
+    race.add_argument("--tol", type=float, default=1e-4)
+    race.add_argument("--out", default="demo_out")
+    race.set_defaults(func=cmd_race)
+
+    sched = sub.add_parser("schedules", help="picture of the learning-rate schedules")
+    sched.add_argument("--steps", type=int, default=300)
+    sched.add_argument("--out", default="demo_out")
+    sched.set_defaults(func=cmd_schedules)
+
+    lrf = sub.add_parser("lr-find", help="learning-rate range test on the digits data")
+    lrf.add_argument("--optimizer", default="adamw")
+    lrf.add_argument("--steps", type=int, default=100)
+    lrf.add_argument("--out", default="demo_out")
+    lrf.set_defaults(func=cmd_lr_find)
+
+    train = sub.add_parser("train", help="train an MLP on the scikit-learn digits data")
+    train.add_argument(
+        "--optimizers", "--optimizer", default="adamw", help="comma-separated NAME[:LR]"
+    )
+    train.add_argument("--schedule", default="warmup_cosine", help="|".join(SCHEDULES))
+    train.add_argument("--epochs", type=int, default=20)
+    train.set_defaults(func=cmd_train)
+
+    demo = sub.add_parser("demo", help="all of the above with sensible defaults")
+    demo.add_argument("--out", default="demo_out")
+    demo.add_argument("--optimizers", default=DEMO_OPTIMIZERS)
+    demo.add_argument("--epochs", type=int, default=20)
+    demo.add_argument("--race-steps", type=int, default=2000)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
