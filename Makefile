@@ -41,3 +41,13 @@ bench-quick: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache
+
+# make docs   -- install gradxform[docs], build the documentation into build/docs/html
+#                (Sphinx; every warning is an error)
+.PHONY: docs
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/python -m sphinx -b html -E -W --keep-going -q docs build/docs/html -d build/docs/doctrees
