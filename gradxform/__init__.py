@@ -8,6 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from gradxform._base import EmptyState as EmptyState
 from gradxform._base import GradientTransformation as GradientTransformation
+from gradxform._base import GradientTransformationExtraArgs as GradientTransformationExtraArgs
+from gradxform._base import Mask as Mask
 from gradxform._base import OptState as OptState
 from gradxform._base import Params as Params
 from gradxform._base import ScalarOrSchedule as ScalarOrSchedule
@@ -16,7 +18,9 @@ from gradxform._base import Updates as Updates
 from gradxform._base import apply_updates as apply_updates
 from gradxform._base import chain as chain
 from gradxform._base import identity as identity
+from gradxform._base import init_empty_state as init_empty_state
 from gradxform._base import stateless as stateless
+from gradxform._base import with_extra_args_support as with_extra_args_support
 from gradxform._lr_finder import LRRangeTest as LRRangeTest
 from gradxform._lr_finder import find_learning_rate as find_learning_rate
 from gradxform._optimizers.adam import adam as adam
@@ -70,8 +74,11 @@ from gradxform._transforms.layerwise import ScaleByFactoredRmsState as ScaleByFa
 from gradxform._transforms.layerwise import scale_by_factored_rms as scale_by_factored_rms
 from gradxform._transforms.layerwise import scale_by_param_block_rms as scale_by_param_block_rms
 from gradxform._transforms.layerwise import scale_by_trust_ratio as scale_by_trust_ratio
+from gradxform._transforms.momentum import EmaState as EmaState
 from gradxform._transforms.momentum import TraceState as TraceState
+from gradxform._transforms.momentum import ema as ema
 from gradxform._transforms.momentum import scale_by_momentum as scale_by_momentum
+from gradxform._transforms.momentum import trace as trace
 from gradxform._transforms.plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
 from gradxform._transforms.plateau import reduce_on_plateau as reduce_on_plateau
 from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdadeltaState
@@ -89,7 +96,6 @@ from gradxform._transforms.sign import scale_by_lion as scale_by_lion
 from gradxform._transforms.sign import scale_by_sign as scale_by_sign
 from gradxform._transforms.weight_decay import add_decayed_weights as add_decayed_weights
 from gradxform._tree import bias_correction as bias_correction
-from gradxform._tree import ema as ema
 from gradxform._tree import global_norm as global_norm
 from gradxform._tree import safe_increment as safe_increment
 from gradxform._wrappers.accumulate import MultiSteps as MultiSteps
@@ -150,13 +156,16 @@ __all__ = [
     "ApplyIfFiniteState",
     "DynamicLossScaleState",
     "EmaParamsState",
+    "EmaState",
     "EmptyState",
     "FactoredMoments",
     "FlatState",
     "GradientTransformation",
+    "GradientTransformationExtraArgs",
     "InjectHyperparamsState",
     "LRRangeTest",
     "LookaheadState",
+    "Mask",
     "MaskedNode",
     "MaskedState",
     "MultiSteps",
@@ -213,6 +222,7 @@ __all__ = [
     "ftrl",
     "global_norm",
     "identity",
+    "init_empty_state",
     "inject_hyperparams",
     "inverse_sqrt_schedule",
     "inverse_time_decay",
@@ -267,11 +277,13 @@ __all__ = [
     "state_dict",
     "state_shardings",
     "stateless",
+    "trace",
     "unitwise_norm",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
     "warmup_stable_decay_schedule",
+    "with_extra_args_support",
     "yogi",
     "zero1_shardings",
     "zero_nans",

@@ -15,7 +15,7 @@ through ``jax.jit``, ``lax.scan``, checkpointing and sharding unchanged.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
 import chex
@@ -61,11 +61,109 @@ class GradientTransformation(NamedTuple):
     update: TransformUpdateFn
 
 
+class GradientTransformationExtraArgs(GradientTransformation):
+    """A transformation whose ``update`` accepts extra keyword arguments (``value=loss``, ...).
+
+    Every gradxform transformation is one; :func:`with_extra_args_support`
+    makes one of any transformation. The class exists under optax's name so
+    that code checking ``isinstance(tx, GradientTransformationExtraArgs)`` works.
+    """
+
+    __slots__ = ()
+
+
 class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
 
 
-def identity() -> GradientTransformation:
+def init_empty_state(params: Params) -> EmptyState:
+    """The ``init`` of a stateless transformation: :class:`EmptyState` whatever the params."""
+    del params
+    return EmptyState()
+
+
+# ------------------------------------------------------------------ declared properties
+
+# The property ``flat`` reads, recorded on a transformation's ``update`` function: the
+# names of the members that need a statistic of each leaf (a trust ratio, a factored
+# moment, a per-leaf norm, a mask over the params' leaves), () when the transformation
+# treats every coordinate alike or the whole tree at once, absent when undeclared.
+_PER_LEAF = "__gradxform_per_leaf__"
+
+
+def transformation(
+    init_fn: TransformInitFn,
+    update_fn: TransformUpdateFn,
+    *,
+    per_leaf: str | None = None,
+    inner: Sequence[Any] = (),
+) -> GradientTransformationExtraArgs:
+    """Build a transformation and declare whether it needs each leaf's own statistics.
+
+    Every gradxform transformation is made here. ``per_leaf`` names a
+    transformation that computes a statistic of each leaf (so it cannot run on
+    leaves concatenated into one buffer); a wrapper passes its ``inner``
+    transformations and needs what they need. Neither: the transformation acts
+    on each coordinate independently or on the whole tree at once.
+    """
+    members: tuple[str, ...] | None = (per_leaf,) if per_leaf is not None else ()
+    for t in inner:
+        theirs = per_leaf_members(t)
+        members = None if members is None or theirs is None else members + theirs
+    if members is not None:
+        setattr(update_fn, _PER_LEAF, tuple(dict.fromkeys(members)))
+    return GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def per_leaf_members(tx: Any) -> tuple[str, ...] | None:
+    """The members of ``tx`` that need per-leaf statistics; ``None`` if ``tx`` declares nothing."""
+    return getattr(tx.update, _PER_LEAF, None)
+
+
+def accepts_extra_args(update: Callable[..., Any]) -> bool:
+    """Whether an ``update`` function takes ``**extra_args``."""
+    try:
+        parameters = inspect.signature(update).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def with_extra_args_support(tx: Any) -> GradientTransformationExtraArgs:
+    """``tx`` as a transformation whose ``update`` accepts (and may ignore) extra arguments.
+
+    Wrappers and :func:`chain` call this once, at construction, and then always
+    forward extra keyword arguments. A transformation whose ``update`` takes
+    ``**extra_args`` is returned as it is; any other gets an ``update`` that
+    drops them. Declared properties are kept.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> plain = gx.GradientTransformation(lambda p: (), lambda u, s, p=None: (u, s))
+      >>> tx = gx.with_extra_args_support(plain)
+      >>> tx.update(jnp.ones(1), (), value=jnp.float32(3.0))[0]
+      Array([1.], dtype=float32)
+    """
+    _checks.transformation("tx", tx)
+    if isinstance(tx, GradientTransformationExtraArgs):
+        return tx
+    if accepts_extra_args(tx.update):
+        return GradientTransformationExtraArgs(tx.init, tx.update)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        return tx.update(updates, state, params)
+
+    members = per_leaf_members(tx)
+    if members is not None:
+        setattr(update_fn, _PER_LEAF, members)
+    return GradientTransformationExtraArgs(tx.init, update_fn)
+
+
+# ------------------------------------------------------------------ building blocks
+
+
+def identity() -> GradientTransformationExtraArgs:
     """The transformation that returns its updates unchanged.
 
     Example:
@@ -75,21 +173,28 @@ def identity() -> GradientTransformation:
       Array([1., 1.], dtype=float32)
     """
 
-    def init_fn(params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         return updates, state
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_empty_state, update_fn)
+
+
+def _stateless_update(f: Callable[[Updates, Params | None], Updates]) -> TransformUpdateFn:
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        return f(updates, params), state
+
+    return update_fn
 
 
 def stateless(
     f: Callable[[Updates, Params | None], Updates],
-) -> GradientTransformation:
+) -> GradientTransformationExtraArgs:
     """A transformation from a pure function ``f(updates, params) -> updates``.
+
+    Nothing is assumed about ``f``: under :func:`gradxform.flat` it runs on the
+    per-leaf tree unless ``flat(..., elementwise=True)`` says otherwise.
 
     Example:
       >>> import jax, jax.numpy as jnp, gradxform as gx
@@ -97,34 +202,23 @@ def stateless(
       >>> halve.update(jnp.ones(2), halve.init(jnp.zeros(2)))[0]
       Array([0.5, 0.5], dtype=float32)
     """
-
-    def init_fn(params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def update_fn(updates, state, params=None, **extra_args):
-        del extra_args
-        return f(updates, params), state
-
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformationExtraArgs(init_empty_state, _stateless_update(f))
 
 
-def accepts_extra_args(update: Callable[..., Any]) -> bool:
-    """Whether an ``update`` function takes ``**extra_args`` (so wrappers may forward them)."""
-    try:
-        parameters = inspect.signature(update).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+def from_function(
+    f: Callable[[Updates, Params | None], Updates], *, per_leaf: str | None = None
+) -> GradientTransformationExtraArgs:
+    """:func:`stateless` for gradxform's own transformations, with the property declared."""
+    return transformation(init_empty_state, _stateless_update(f), per_leaf=per_leaf)
 
 
-def chain(*transforms: Any) -> GradientTransformation:
+def chain(*transforms: Any) -> GradientTransformationExtraArgs:
     """Apply transformations one after the other; the state is a tuple of theirs.
 
     Each member may be a gradxform transformation or any object with ``init``
     and ``update`` (optax transformations included). Extra keyword arguments
-    given to ``update`` (``value=loss``, for example) are passed to each member
-    whose ``update`` accepts ``**extra_args``.
+    given to ``update`` (``value=loss``, for example) reach every member
+    (see :func:`with_extra_args_support`).
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
@@ -135,25 +229,24 @@ def chain(*transforms: Any) -> GradientTransformation:
     """
     for i, t in enumerate(transforms):
         _checks.transformation(f"chain argument {i}", t)
-    forwards = tuple(accepts_extra_args(t.update) for t in transforms)
+    members = tuple(with_extra_args_support(t) for t in transforms)
 
     def init_fn(params):
-        return tuple(t.init(params) for t in transforms)
+        return tuple(t.init(params) for t in members)
 
     def update_fn(updates, state, params=None, **extra_args):
-        if not isinstance(state, tuple) or len(state) != len(transforms):
+        if not isinstance(state, tuple) or len(state) != len(members):
             raise ValueError(
-                f"chain of {len(transforms)} transformations got a state that is not a "
-                f"tuple of {len(transforms)} states: {type(state).__name__}"
+                f"chain of {len(members)} transformations got a state that is not a "
+                f"tuple of {len(members)} states: {type(state).__name__}"
             )
         new_state = []
-        for t, s, forward in zip(transforms, state, forwards, strict=True):
-            extra = extra_args if forward else {}
-            updates, s = t.update(updates, s, params, **extra)
+        for t, s in zip(members, state, strict=True):
+            updates, s = t.update(updates, s, params, **extra_args)
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, inner=members)
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:

@@ -131,7 +131,7 @@ def find_learning_rate(
         updates, new_state = tx.update(grads, state, params)
         new_params = apply_updates(params, updates)
         loss32 = jnp.asarray(loss).astype(jnp.float32)
-        avg = _tree.ema(avg, loss32, smoothing)
+        avg = _tree.update_moment(avg, loss32, smoothing)
         smooth = _tree.bias_correction(avg, smoothing, _tree.safe_increment(t))
         now_diverged = diverged | ~jnp.isfinite(loss32) | (smooth > diverge_threshold * best)
         best = jnp.where(now_diverged, best, jnp.minimum(best, smooth))

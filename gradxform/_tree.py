@@ -1,6 +1,6 @@
 """Tree math shared by every transformation: one implementation of each piece.
 
-Moment estimates (``ema``), their bias correction (``bias_correction``), the
+Moment estimates (``update_moment``, ``lincomb``), their bias correction (``bias_correction``), the
 saturating step counter, norms, dtype handling and layout checks live here and
 nowhere else.
 
@@ -28,10 +28,11 @@ INT32_MAX = np.iinfo(np.int32).max
 
 def is_inexact(x: Any) -> bool:
     """Whether a leaf (array, scalar or ``ShapeDtypeStruct``) is floating point or complex."""
-    return bool(jnp.issubdtype(_dtype(x), jnp.inexact))
+    return bool(jnp.issubdtype(dtype_of(x), jnp.inexact))
 
 
-def _dtype(x: Any) -> np.dtype:
+def dtype_of(x: Any) -> np.dtype:
+    """The dtype of a leaf: an array, a scalar or a ``ShapeDtypeStruct``."""
     dtype = getattr(x, "dtype", None)
     return np.dtype(dtype) if dtype is not None else jnp.asarray(x).dtype
 
@@ -51,13 +52,6 @@ def to_compute(x: chex.Array) -> chex.Array:
     """Cast a leaf to its :func:`compute_dtype`."""
     x = jnp.asarray(x)
     return x.astype(compute_dtype(x.dtype))
-
-
-def cast_tree(tree: chex.ArrayTree, dtype: Any | None) -> chex.ArrayTree:
-    """Cast every floating-point leaf to ``dtype`` (``None`` leaves the tree unchanged)."""
-    if dtype is None:
-        return tree
-    return jax.tree.map(lambda x: x.astype(dtype) if is_inexact(x) else x, tree)
 
 
 def canonical_dtype(dtype: Any | None, name: str) -> np.dtype | None:
@@ -86,7 +80,7 @@ def zeros_like(params: chex.ArrayTree, dtype: Any | None = None) -> chex.ArrayTr
     """
 
     def zeros(p):
-        own = _dtype(p)
+        own = dtype_of(p)
         return jnp.zeros_like(p, dtype if dtype is not None and is_inexact(p) else own)
 
     return jax.tree.map(zeros, params)
@@ -97,8 +91,8 @@ def full_like(params: chex.ArrayTree, value: float, dtype: Any | None = None) ->
 
     def full(p):
         if not is_inexact(p):
-            return jnp.zeros_like(p, _dtype(p))
-        return jnp.full_like(p, value, dtype if dtype is not None else _dtype(p))
+            return jnp.zeros_like(p, dtype_of(p))
+        return jnp.full_like(p, value, dtype if dtype is not None else dtype_of(p))
 
     return jax.tree.map(full, params)
 
@@ -133,39 +127,35 @@ def map_inexact(f: Callable[..., Any], *trees: chex.ArrayTree, keep: int = 0) ->
 # ------------------------------------------------------------------------ moments
 
 
-def ema(
-    moments: chex.ArrayTree,
-    updates: chex.ArrayTree,
-    decay: chex.Numeric,
-    order: int = 1,
-    *,
-    weight: chex.Numeric | None = None,
+def lincomb(
+    a: chex.Numeric, x: chex.ArrayTree, b: chex.Numeric, y: chex.ArrayTree, order: int = 1
 ) -> chex.ArrayTree:
-    """Moment update ``m <- decay * m + weight * g**order``, ``weight = 1 - decay`` by default.
+    """``a * x + b * y**order`` leaf by leaf, computed in at least float32, stored in ``x``'s dtype.
 
-    With the default weight this is the exponential moving average of
-    ``g**order`` used by every adaptive method; ``weight=1`` gives the
-    heavy-ball trace ``m <- decay * m + g`` and, with ``decay=1``, the running
-    sum of AdaGrad. Computed in at least float32 and stored in each moment's
-    own dtype, so the square of a float16 gradient cannot underflow before it
-    is averaged.
-
-    Example:
-      >>> import jax.numpy as jnp, gradxform as gx
-      >>> gx.ema(jnp.array([1.0]), jnp.array([3.0]), 0.5)
-      Array([2.], dtype=float32)
+    The one linear combination behind every moment: a heavy-ball trace is
+    ``lincomb(decay, v, 1, g)``, AdaGrad's running sum ``lincomb(1, s, 1, g, 2)``,
+    a running mean ``lincomb(n / (n + 1), m, 1 / (n + 1), g)``. The square of
+    a float16 gradient is taken in float32, so it cannot underflow first.
     """
 
-    def step(m, g):
-        g32 = to_compute(g)
-        dtype = promote(compute_dtype(m.dtype), g32.dtype)
-        g32 = g32.astype(dtype)
-        d = jnp.asarray(decay).astype(dtype)
-        w = (1 - d) if weight is None else jnp.asarray(weight).astype(dtype)
-        new = w * (g32**order) + d * m.astype(dtype)
-        return new.astype(m.dtype)
+    def step(xi, yi):
+        y32 = to_compute(yi)
+        dtype = promote(compute_dtype(xi.dtype), y32.dtype)
+        ca, cb = jnp.asarray(a).astype(dtype), jnp.asarray(b).astype(dtype)
+        return (ca * xi.astype(dtype) + cb * y32.astype(dtype) ** order).astype(xi.dtype)
 
-    return map_inexact(step, moments, updates)
+    return map_inexact(step, x, y)
+
+
+def update_moment(
+    moments: chex.ArrayTree, updates: chex.ArrayTree, decay: chex.Numeric, order: int = 1
+) -> chex.ArrayTree:
+    """The exponential moving average ``m <- decay * m + (1 - decay) * g**order``.
+
+    Every adaptive method's moment estimate; stored in each moment's own dtype.
+    """
+    d = jnp.asarray(decay)
+    return lincomb(d, moments, 1 - d, updates, order)
 
 
 def bias_correction(
@@ -328,15 +318,15 @@ def check_same_layout(
             )
         if is_inexact(r) and not is_inexact(x):
             raise TypeError(
-                f"{what} leaf '{name}' has dtype {_dtype(x)} but {against} is "
-                f"{_dtype(r)}: a floating-point leaf needs a floating-point {what}"
+                f"{what} leaf '{name}' has dtype {dtype_of(x)} but {against} is "
+                f"{dtype_of(r)}: a floating-point leaf needs a floating-point {what}"
             )
-        if jnp.issubdtype(_dtype(x), jnp.complexfloating) and jnp.issubdtype(
-            _dtype(r), jnp.floating
+        if jnp.issubdtype(dtype_of(x), jnp.complexfloating) and jnp.issubdtype(
+            dtype_of(r), jnp.floating
         ):
             raise TypeError(
-                f"{what} leaf '{name}' is complex ({_dtype(x)}) but {against} is real "
-                f"({_dtype(r)}): the imaginary part would be discarded"
+                f"{what} leaf '{name}' is complex ({dtype_of(x)}) but {against} is real "
+                f"({dtype_of(r)}): the imaginary part would be discarded"
             )
     if not allow_complex:
         check_real(tree, what=what)
@@ -345,9 +335,9 @@ def check_same_layout(
 def check_real(tree: chex.ArrayTree, *, what: str) -> None:
     """Raise a ``TypeError`` naming the key path of the first complex leaf of ``tree``."""
     for name, x in _leaf_paths(tree):
-        if jnp.issubdtype(_dtype(x), jnp.complexfloating):
+        if jnp.issubdtype(dtype_of(x), jnp.complexfloating):
             raise TypeError(
-                f"{what} leaf '{name}' is complex ({_dtype(x)}); this transformation "
+                f"{what} leaf '{name}' is complex ({dtype_of(x)}); this transformation "
                 f"supports real leaves only: optimize the real and imaginary parts as "
                 f"separate real parameters"
             )

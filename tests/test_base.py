@@ -150,20 +150,27 @@ def test_schedule_sees_step_zero_first():
 # ---------------------------------------------------------------------- tree math
 
 
-def test_ema_matches_formula_and_keeps_moment_dtype():
-    m = jnp.array([1.0, 2.0], jnp.bfloat16)
-    g = jnp.array([3.0, -1.0], jnp.float32)
-    out = gx.ema(m, g, 0.75, order=2)
-    assert out.dtype == jnp.bfloat16
-    np.testing.assert_allclose(np.asarray(out, np.float32),
-                               [0.75 * 1 + 0.25 * 9, 0.75 * 2 + 0.25 * 1], rtol=1e-2)
+@pytest.mark.parametrize("debias", [True, False])
+def test_ema_transformation_matches_formula_and_keeps_dtypes(debias):
+    tx = gx.ema(0.75, debias=debias, accumulator_dtype=jnp.bfloat16)
+    state = tx.init(jnp.zeros(2))
+    e = np.zeros(2)
+    for t, g in enumerate([[3.0, -1.0], [1.0, 2.0], [-2.0, 0.5]], start=1):
+        u, state = tx.update(jnp.asarray(g, jnp.float32), state)
+        e = 0.75 * np.asarray(e, np.float32).astype(jnp.bfloat16).astype(np.float64) + 0.25 * np.asarray(g)
+        expected = e / (1 - 0.75**t) if debias else e
+        assert u.dtype == jnp.float32 and state.ema.dtype == jnp.bfloat16
+        np.testing.assert_allclose(np.asarray(u), expected, rtol=1e-2)
+    assert int(state.count) == 3
 
 
-def test_ema_second_moment_does_not_underflow_in_float16():
+def test_second_moment_does_not_underflow_in_float16():
     g = jnp.array([1e-4], jnp.float16)  # g**2 = 1e-8 underflows in float16 arithmetic
-    out = gx.ema(jnp.zeros(1, jnp.float32), g, 0.0, order=2)
-    assert float(out[0]) > 0
-    assert float((g * g)[0]) == 0.0  # which is why the helper works in float32
+    assert float((g * g)[0]) == 0.0
+    tx = gx.scale_by_rms(decay=0.0, eps=0.0, nu_dtype=jnp.float32)
+    u, state = tx.update(g, tx.init(jnp.zeros(1, jnp.float16)))
+    np.testing.assert_allclose(float(state.nu[0]), 1e-8, rtol=1e-3)  # squared in float32
+    assert float(u[0]) == 1.0
 
 
 @pytest.mark.parametrize("decay,count", [(0.9, 1), (0.999, 3), (0.9999999, 2), (0.5, 40)])

@@ -24,13 +24,12 @@ from tests.registry import REGISTRY, Entry
 
 IDS = [e.id for e in REGISTRY]
 STEPS = 6
-# Optimizers with a per-leaf statistic (trust ratio, factored or per-leaf RMS): on
-# concatenated buffers they would see one leaf per dtype, so they need elementwise=False.
+# The registry entries with a statistic per leaf (trust ratio, factored or per-leaf RMS);
+# each declares it, so flat() keeps them on the per-leaf tree.
 PER_LEAF = {"lamb", "lars", "lars-nesterov", "adafactor", "adafactor-unfactored"}
-ELEMENTWISE = [e for e in REGISTRY if e.id not in PER_LEAF]
 
 
-def assert_agree(entry: Entry, elementwise: bool):
+def assert_agree(entry: Entry, elementwise: bool | None):
     params = make_params()
     grads = grad_sequence(params, steps=STEPS)
     ours, p_ours, state = run(flat(entry.make(), elementwise=elementwise), params, grads, jit=True)
@@ -41,14 +40,69 @@ def assert_agree(entry: Entry, elementwise: bool):
     chex.assert_trees_all_close(p_ours, p_theirs, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("entry", ELEMENTWISE, ids=[e.id for e in ELEMENTWISE])
-def test_flat_matches_per_leaf(entry: Entry):
-    assert_agree(entry, elementwise=True)
+def concatenates(tx) -> bool:
+    """Whether flat(tx) runs tx on concatenated buffers rather than packing its per-leaf state.
+
+    Concatenated, the inner state is tx's own state over the buffers; packed, it is
+    a dict of one buffer per dtype of tx's per-leaf state.
+    """
+    state = flat(tx).init({"a": jnp.ones(3), "b": jnp.ones(2)})
+    return not isinstance(state.inner, dict)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_flat_matches_per_leaf_by_default(entry: Entry):
+    # elementwise=None reads what the optimizer declares: always the per-leaf result.
+    assert_agree(entry, elementwise=None)
+    assert concatenates(entry.make()) == (entry.id not in PER_LEAF)
 
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
 def test_packed_matches_per_leaf(entry: Entry):
     assert_agree(entry, elementwise=False)
+
+
+PER_LEAF_TRANSFORMS = {
+    "lamb": (lambda: gx.lamb(0.01, weight_decay=0.1), "scale_by_trust_ratio"),
+    "lars": (lambda: gx.lars(0.5, weight_decay=0.1), "scale_by_trust_ratio"),
+    "adafactor": (lambda: gx.adafactor(0.05, min_dim_size_to_factor=1), "scale_by_factored_rms"),
+    "clip_by_block_rms": (lambda: gx.chain(gx.clip_by_block_rms(0.5), gx.sgd(0.1)),
+                          "clip_by_block_rms"),
+    "masked": (lambda: gx.masked(gx.sgd(0.1), lambda p: jax.tree.map(lambda x: x.ndim > 1, p)),
+               "masked"),
+}
+
+
+@pytest.mark.parametrize("name", PER_LEAF_TRANSFORMS)
+def test_per_leaf_transformations_get_per_leaf_results(name):
+    make, member = PER_LEAF_TRANSFORMS[name]
+    params = make_params()
+    grads = grad_sequence(params, steps=STEPS)
+    ours, _, _ = run(flat(make()), params, grads, jit=True)
+    theirs, _, _ = run(make(), params, grads, jit=True)
+    for a, b in zip(ours, theirs, strict=True):
+        chex.assert_trees_all_close(a, b, rtol=1e-6, atol=1e-7)
+    # concatenating would change the statistic: an error that names the member
+    with pytest.raises(ValueError, match=member):
+        flat(make(), elementwise=True)
+    # and it really would change it (so the check above guards something)
+    tx = make()
+    undeclared = gx.GradientTransformation(tx.init, lambda u, s, p=None: tx.update(u, s, p))
+    forced = flat(undeclared, elementwise=True)
+    wrong, _, _ = run(forced, params, grads, jit=True)
+    assert not all(
+        np.allclose(np.asarray(x), np.asarray(y), rtol=1e-4)
+        for a, b in zip(wrong, theirs, strict=True)
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+def test_undeclared_transformations_take_the_exact_path():
+    plain = gx.stateless(lambda u, p: jax.tree.map(lambda x: x / jnp.linalg.norm(x), u))
+    assert not concatenates(plain)
+    assert not concatenates(optax.sgd(0.1))
+    assert concatenates(gx.sgd(0.1)) and concatenates(gx.adamw(0.1))
+    assert not concatenates(gx.adamw(0.1, mask=lambda p: jax.tree.map(lambda _: True, p)))
 
 
 def test_flat_state_is_one_buffer_per_dtype():
@@ -138,7 +192,7 @@ def test_init_from_shape_dtype_structs_and_second_step_no_retrace():
 
 def test_wraps_optax_and_mismatch_names_key_path():
     params = {"a": jnp.ones(2), "b": {"c": jnp.ones(3)}}
-    tx = flat(optax.sgd(0.1, momentum=0.9))
+    tx = flat(optax.sgd(0.1, momentum=0.9), elementwise=True)
     state = tx.init(params)
     with jax.numpy_dtype_promotion("standard"):
         updates, _ = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
@@ -146,7 +200,7 @@ def test_wraps_optax_and_mismatch_names_key_path():
     bad = {"a": jnp.ones(2), "b": {"c": jnp.ones(1)}}
     with pytest.raises(ValueError, match=r"b/c.*\(1,\).*\(3,\)"):
         tx.update(bad, state, params)
-    with pytest.raises(TypeError, match="elementwise"):
+    with pytest.raises(TypeError, match="elementwise=1"):
         flat(gx.sgd(0.1), elementwise=1)  # type: ignore[arg-type]
 
 

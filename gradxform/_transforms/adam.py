@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from gradxform import _checks, _tree
 from gradxform._base import (
     GradientTransformation,
+    transformation,
 )
 
 
@@ -119,20 +120,20 @@ def scale_by_adam(
         del params, extra_args
         _tree.check_updates(updates, state.mu, "scale_by_adam")
         count = _tree.safe_increment(state.count)
-        mu = _tree.ema(state.mu, updates, b1, 1)
-        nu = _tree.ema(state.nu, updates, b2, 2)
+        mu = _tree.update_moment(state.mu, updates, b1, 1)
+        nu = _tree.update_moment(state.nu, updates, b2, 2)
         if nesterov and momentum_schedule == "dozat":
             mu_now, mu_next, prod_now, prod_next = dozat_momentum(b1, momentum_decay, count)
-            mu_hat = _tree.ema(
-                _tree.map_inexact(_tree.to_compute, mu),
-                updates,
+            mu_hat = _tree.lincomb(
                 mu_next / (1 - prod_next),
-                weight=(1 - mu_now) / (1 - prod_now),
+                _tree.map_inexact(_tree.to_compute, mu),
+                (1 - mu_now) / (1 - prod_now),
+                updates,
             )
         elif nesterov:
-            mu_hat = _tree.ema(
+            mu_hat = _tree.update_moment(
                 _tree.bias_correction(mu, b1, _tree.safe_increment(count)),
-                _tree.bias_correction(_tree.cast_tree(updates, None), b1, count),
+                _tree.bias_correction(updates, b1, count),
                 b1,
             )
         else:
@@ -160,7 +161,7 @@ def scale_by_adam(
         out = _tree.map_inexact(step, updates, mu_hat, nu_hat)
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 def _running_max(old: chex.Array, new: chex.Array) -> chex.Array:

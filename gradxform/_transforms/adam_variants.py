@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradxform import _checks, _tree
 from gradxform._base import (
     GradientTransformation,
+    transformation,
 )
 from gradxform._transforms.adam import ScaleByAdamState, bias_factor
 
@@ -79,7 +80,7 @@ def scale_by_adamax(
         del params, extra_args
         _tree.check_updates(updates, state.mu, "scale_by_adamax")
         count = _tree.safe_increment(state.count)
-        mu = _tree.ema(state.mu, updates, b1, 1)
+        mu = _tree.update_moment(state.mu, updates, b1, 1)
         mu_hat = _tree.bias_correction(mu, b1, count)
 
         def norm(u, g):
@@ -103,7 +104,7 @@ def scale_by_adamax(
         nu = _tree.map_inexact(lambda old, new: new.astype(old.dtype), state.nu, nu32)
         return out, ScaleByAdamaxState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 def scale_by_radam(
@@ -173,8 +174,8 @@ def scale_by_radam(
         # In float32 from float32(b2), as ema and bias_correction see b2, so that b2 may
         # be a JAX scalar (inject_hyperparams keeps it in the state).
         rho_inf = 2 / (1 - jnp.asarray(b2).astype(jnp.float32)) - 1
-        mu = _tree.ema(state.mu, updates, b1, 1)
-        nu = _tree.ema(state.nu, updates, b2, 2)
+        mu = _tree.update_moment(state.mu, updates, b1, 1)
+        nu = _tree.update_moment(state.nu, updates, b2, 2)
         mu_hat = _tree.bias_correction(mu, b1, count)
         nu_hat = _tree.bias_correction(nu, b2, count)
         rho_t = _sma_length(b2, count)
@@ -197,7 +198,7 @@ def scale_by_radam(
         out = _tree.map_inexact(step, updates, mu_hat, nu_hat)
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 def _sma_length(b2: chex.Numeric, count: chex.Array) -> chex.Array:
@@ -280,7 +281,7 @@ def scale_by_belief(
         del params, extra_args
         _tree.check_updates(updates, state.mu, "scale_by_belief")
         count = _tree.safe_increment(state.count)
-        mu = _tree.ema(state.mu, updates, b1, 1)
+        mu = _tree.update_moment(state.mu, updates, b1, 1)
         surprise = _tree.map_inexact(
             lambda g, m: (
                 _tree.to_compute(g) - _tree.to_compute(m).astype(_tree.compute_dtype(g.dtype))
@@ -288,7 +289,7 @@ def scale_by_belief(
             updates,
             mu,
         )
-        nu32 = _tree.ema(_tree.map_inexact(_tree.to_compute, state.nu), surprise, b2, 2)
+        nu32 = _tree.update_moment(_tree.map_inexact(_tree.to_compute, state.nu), surprise, b2, 2)
         nu32 = _tree.map_inexact(lambda s: s + jnp.asarray(eps_root).astype(s.dtype), nu32)
         mu_hat = _tree.bias_correction(mu, b1, count)
         nu_hat = _tree.bias_correction(nu32, b2, count)
@@ -303,7 +304,7 @@ def scale_by_belief(
         nu = _tree.map_inexact(lambda old, new: new.astype(old.dtype), state.nu, nu32)
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 def scale_by_yogi(
@@ -365,7 +366,7 @@ def scale_by_yogi(
         del params, extra_args
         _tree.check_updates(updates, state.mu, "scale_by_yogi")
         count = _tree.safe_increment(state.count)
-        mu = _tree.ema(state.mu, updates, b1, 1)
+        mu = _tree.update_moment(state.mu, updates, b1, 1)
 
         def second(v, g):
             g32 = _tree.to_compute(g)
@@ -386,4 +387,4 @@ def scale_by_yogi(
         nu = _tree.map_inexact(lambda old, new: new.astype(old.dtype), state.nu, nu32)
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -26,7 +26,7 @@ import chex
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, stateless
+from gradxform._base import GradientTransformation, from_function
 
 _NONFINITE = ("zero", "nan")
 
@@ -75,7 +75,7 @@ def clip(max_delta: chex.Numeric) -> GradientTransformation:
 
         return _tree.map_inexact(one, updates)
 
-    return stateless(f)
+    return from_function(f)
 
 
 def clip_by_global_norm(
@@ -113,7 +113,7 @@ def clip_by_global_norm(
         norm = _tree.global_norm(updates)
         return _tree.map_inexact(lambda u: _rescaled(u, norm, max_norm, on_nonfinite), updates)
 
-    return stateless(f)
+    return from_function(f)
 
 
 def _rms(x: chex.Array) -> chex.Array:
@@ -152,7 +152,7 @@ def clip_by_block_rms(
         del params
         return _tree.map_inexact(lambda u: _rescaled(u, _rms(u), threshold, on_nonfinite), updates)
 
-    return stateless(f)
+    return from_function(f, per_leaf="clip_by_block_rms")
 
 
 def unitwise_norm(x: chex.Array) -> chex.Array:
@@ -221,4 +221,4 @@ def adaptive_grad_clip(
 
         return _tree.map_inexact(one, updates, params)
 
-    return stateless(f)
+    return from_function(f, per_leaf="adaptive_grad_clip")

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, ScalarOrSchedule
+from gradxform._base import GradientTransformation, ScalarOrSchedule, transformation
 
 
 class ScaleByFtrlState(NamedTuple):
@@ -116,7 +116,7 @@ def scale_by_ftrl(
             if callable(learning_rate)
             else lr
         )
-        n_new = _tree.ema(state.n, updates, 1.0, 2, weight=1.0)
+        n_new = _tree.lincomb(1.0, state.n, 1.0, updates, 2)
 
         def root(n):
             # The paper's power -1/2 as an exact square root; selected, not branched on,
@@ -174,4 +174,4 @@ def scale_by_ftrl(
             ),
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, stateless
+from gradxform._base import GradientTransformation, from_function, transformation
 
 
 def _check_structure(updates: chex.ArrayTree, reference: chex.ArrayTree, who: str) -> None:
@@ -60,7 +60,7 @@ def zero_nans() -> GradientTransformation:
         )
         return out, ZeroNansState(found_nan=jax.tree.map(found, updates))
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 # ------------------------------------------------------------------------ add_noise
@@ -130,7 +130,8 @@ def add_noise(eta: chex.Numeric, gamma: chex.Numeric, seed: int) -> GradientTran
         )
         return jax.tree.unflatten(treedef, out), state
 
-    return GradientTransformation(init_fn, update_fn)
+    # Each leaf draws its own noise from its own key: not the noise of one concatenated buffer.
+    return transformation(init_fn, update_fn, per_leaf="add_noise")
 
 
 # ----------------------------------------------------------------------- centralize
@@ -171,4 +172,4 @@ def centralize() -> GradientTransformation:
 
         return _tree.map_inexact(one, updates)
 
-    return stateless(f)
+    return from_function(f, per_leaf="centralize")

@@ -16,8 +16,9 @@ import jax.numpy as jnp
 
 from gradxform import _checks, _tree
 from gradxform._base import (
-    EmptyState,
     GradientTransformation,
+    init_empty_state,
+    transformation,
 )
 
 
@@ -128,8 +129,8 @@ def scale_by_factored_rms(
             g32 = _tree.to_compute(g)
             g2 = jnp.square(g32) + jnp.asarray(eps).astype(g32.dtype)
             if isinstance(v, FactoredMoments):
-                r = _tree.ema(_tree.to_compute(v.v_row), jnp.mean(g2, axis=-1), decay)
-                c = _tree.ema(_tree.to_compute(v.v_col), jnp.mean(g2, axis=-2), decay)
+                r = _tree.update_moment(_tree.to_compute(v.v_row), jnp.mean(g2, axis=-1), decay)
+                c = _tree.update_moment(_tree.to_compute(v.v_col), jnp.mean(g2, axis=-2), decay)
                 dtype = _tree.promote(r.dtype, c.dtype, g32.dtype)
                 r, c = r.astype(dtype), c.astype(dtype)
                 v_hat = (r / jnp.mean(r, axis=-1, keepdims=True))[..., :, None] * c[..., None, :]
@@ -137,7 +138,7 @@ def scale_by_factored_rms(
                 return u.astype(g.dtype), FactoredMoments(
                     r.astype(v.v_row.dtype), c.astype(v.v_col.dtype)
                 )
-            full = _tree.ema(_tree.to_compute(v), g2, decay)
+            full = _tree.update_moment(_tree.to_compute(v), g2, decay)
             u = g32.astype(full.dtype) / jnp.sqrt(full)
             return u.astype(g.dtype), full.astype(v.dtype)
 
@@ -152,7 +153,7 @@ def scale_by_factored_rms(
         v = treedef.unflatten([p[1] for p in pairs])
         return u, ScaleByFactoredRmsState(count=count, v=v)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, per_leaf="scale_by_factored_rms")
 
 
 def _is_factored_leaf(x: Any) -> bool:
@@ -191,10 +192,6 @@ def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransfor
     """
     _checks.non_negative("min_scale", min_scale, allow_schedule=False)
 
-    def init_fn(params):
-        del params
-        return EmptyState()
-
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         _tree.check_params(updates, params, "scale_by_param_block_rms", allow_complex=False)
@@ -207,7 +204,7 @@ def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransfor
 
         return _tree.map_inexact(step, updates, params), state
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_empty_state, update_fn, per_leaf="scale_by_param_block_rms")
 
 
 def _norm(x: chex.Array) -> chex.Array:
@@ -247,10 +244,6 @@ def scale_by_trust_ratio(
     _checks.positive("trust_coefficient", trust_coefficient, allow_schedule=False)
     _checks.non_negative("eps", eps, allow_schedule=False)
 
-    def init_fn(params):
-        del params
-        return EmptyState()
-
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         _tree.check_params(updates, params, "scale_by_trust_ratio", allow_complex=False)
@@ -272,4 +265,4 @@ def scale_by_trust_ratio(
 
         return _tree.map_inexact(step, updates, params, on), state
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_empty_state, update_fn, per_leaf="scale_by_trust_ratio")

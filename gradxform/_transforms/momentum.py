@@ -1,4 +1,4 @@
-"""Momentum: the heavy-ball and Nesterov traces."""
+"""Momentum: the heavy-ball and Nesterov traces, and the debiased moving average ``ema``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradxform import _checks, _tree
 from gradxform._base import (
     GradientTransformation,
+    transformation,
 )
 
 
@@ -59,7 +60,6 @@ def scale_by_momentum(
     """
     _checks.decay_rate("decay", decay, allow_schedule=False)
     accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
-    weight = None if ema else 1.0
 
     def init_fn(params):
         return TraceState(trace=_tree.zeros_like(params, accumulator_dtype))
@@ -67,18 +67,84 @@ def scale_by_momentum(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_updates(updates, state.trace, "scale_by_momentum")
-        trace = _tree.ema(state.trace, updates, decay, weight=weight)
+        weight = 1 - jnp.asarray(decay) if ema else 1.0
+        trace = _tree.lincomb(decay, state.trace, weight, updates)
         if nesterov:
-            out = _tree.map_inexact(lambda g, t: _nesterov_out(g, t, decay, weight), updates, trace)
+            out = _tree.lincomb(weight, updates, decay, trace)  # in each gradient's dtype
         else:
             out = _tree.map_inexact(lambda g, t: _tree.cast_like(t, g), updates, trace)
         return out, TraceState(trace=trace)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
-def _nesterov_out(g, v, decay, weight):
-    g32 = _tree.to_compute(g)
-    d = jnp.asarray(decay).astype(g32.dtype)
-    w = (1 - d) if weight is None else jnp.asarray(weight).astype(g32.dtype)
-    return _tree.cast_like(d * v.astype(g32.dtype) + w * g32, g)
+def trace(
+    decay: chex.Numeric,
+    nesterov: bool = False,
+    accumulator_dtype: Any | None = None,
+) -> GradientTransformation:
+    """optax's name for heavy-ball momentum: :func:`scale_by_momentum` in its summing form.
+
+    ::
+
+        v_t = decay * v_{t-1} + g_t,   u_t = v_t   (nesterov: u_t = g_t + decay * v_t)
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.trace(0.5)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> u, state = tx.update(jnp.ones(1), state)
+      >>> tx.update(jnp.ones(1), state)[0]
+      Array([1.5], dtype=float32)
+    """
+    return scale_by_momentum(decay, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+
+
+class EmaState(NamedTuple):
+    """Step count and the moving average of the updates."""
+
+    count: chex.Array
+    ema: chex.ArrayTree
+
+
+def ema(
+    decay: chex.Numeric, debias: bool = True, accumulator_dtype: Any | None = None
+) -> GradientTransformation:
+    """Replace the updates by their exponential moving average (optionally debiased).
+
+    ::
+
+        e_t = decay * e_{t-1} + (1 - decay) * g_t,    u_t = e_t / (1 - decay**t)   (debias)
+
+    Args:
+      decay: averaging decay in ``[0, 1)``.
+      debias: divide by ``1 - decay**t`` (Kingma & Ba, 2015), so early averages
+        are not biased toward the zero start.
+      accumulator_dtype: dtype of ``e``; default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.ema(0.5)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> u, state = tx.update(jnp.array([2.0]), state)
+      >>> u  # (0.5 * 2) / (1 - 0.5)
+      Array([2.], dtype=float32)
+    """
+    _checks.decay_rate("decay", decay, allow_schedule=False)
+    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+
+    def init_fn(params):
+        return EmaState(count=_tree.zero_count(), ema=_tree.zeros_like(params, accumulator_dtype))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_same_layout(
+            updates, state.ema, what="updates", against="the params given to ema.init"
+        )
+        count = _tree.safe_increment(state.count)
+        new = _tree.update_moment(state.ema, updates, decay)
+        out = _tree.bias_correction(new, decay, count) if debias else new
+        out = _tree.map_inexact(_tree.cast_like, out, updates)
+        return out, EmaState(count=count, ema=new)
+
+    return transformation(init_fn, update_fn)

@@ -9,7 +9,7 @@ import chex
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation
+from gradxform._base import GradientTransformation, transformation
 from gradxform.schedules._common import float_dtype
 
 
@@ -162,4 +162,4 @@ def reduce_on_plateau(
         )
         return _tree.scale_tree(updates, state.scale), state
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

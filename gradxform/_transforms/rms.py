@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from gradxform import _checks, _tree
 from gradxform._base import (
     GradientTransformation,
+    transformation,
 )
 
 
@@ -79,8 +80,8 @@ def scale_by_rms(
         del params, extra_args
         _tree.check_updates(updates, state.nu, "scale_by_rms")
         count = _tree.safe_increment(state.count)
-        nu = _tree.ema(state.nu, updates, decay, 2)
-        mu = _tree.ema(state.mu, updates, decay, 1) if centered else None
+        nu = _tree.update_moment(state.nu, updates, decay, 2)
+        mu = _tree.update_moment(state.mu, updates, decay, 1) if centered else None
         nu_hat = _tree.bias_correction(nu, decay, count) if bias_correction else nu
         mu_hat = _tree.bias_correction(mu, decay, count) if bias_correction and centered else mu
 
@@ -100,7 +101,7 @@ def scale_by_rms(
             out = _tree.map_inexact(step, updates, nu_hat)
         return out, ScaleByRmsState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -150,7 +151,7 @@ def scale_by_adagrad(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_updates(updates, state.sum_of_squares, "scale_by_adagrad")
-        s = _tree.ema(state.sum_of_squares, updates, 1.0, 2, weight=1.0)
+        s = _tree.lincomb(1.0, state.sum_of_squares, 1.0, updates, 2)
 
         def step(g, acc):
             a = _tree.to_compute(acc)
@@ -160,7 +161,7 @@ def scale_by_adagrad(
 
         return _tree.map_inexact(step, updates, s), ScaleByAdagradState(sum_of_squares=s)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -208,7 +209,7 @@ def scale_by_adadelta(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_updates(updates, state.e_g, "scale_by_adadelta")
-        e_g = _tree.ema(state.e_g, updates, rho, 2)
+        e_g = _tree.update_moment(state.e_g, updates, rho, 2)
 
         def step(g, eg, ex):
             dtype = _tree.promote(
@@ -219,8 +220,8 @@ def scale_by_adadelta(
             return scale * g.astype(dtype)
 
         delta = _tree.map_inexact(step, updates, e_g, state.e_x)
-        e_x = _tree.ema(state.e_x, delta, rho, 2)
+        e_x = _tree.update_moment(state.e_x, delta, rho, 2)
         out = _tree.map_inexact(_tree.cast_like, delta, updates)
         return out, ScaleByAdadeltaState(e_g=e_g, e_x=e_x)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -7,7 +7,13 @@ from typing import NamedTuple
 import chex
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, ScalarOrSchedule, Schedule, stateless
+from gradxform._base import (
+    GradientTransformation,
+    ScalarOrSchedule,
+    Schedule,
+    from_function,
+    transformation,
+)
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -28,7 +34,7 @@ def scale(step_size: chex.Numeric) -> GradientTransformation:
       Array([-2., -2.], dtype=float32)
     """
     _checks.finite("step_size", step_size, allow_schedule=False)
-    return stateless(lambda updates, params: _tree.scale_tree(updates, step_size))
+    return from_function(lambda updates, params: _tree.scale_tree(updates, step_size))
 
 
 def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
@@ -58,7 +64,7 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
         updates = _tree.scale_tree(updates, step_size_fn(state.count))
         return updates, ScaleByScheduleState(count=_tree.safe_increment(state.count))
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 def scale_by_learning_rate(

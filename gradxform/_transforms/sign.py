@@ -8,7 +8,7 @@ import chex
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import EmptyState, GradientTransformation
+from gradxform._base import GradientTransformation, init_empty_state, transformation
 
 
 def scale_by_sign() -> GradientTransformation:
@@ -29,17 +29,13 @@ def scale_by_sign() -> GradientTransformation:
       Array([-1.,  0.,  1.], dtype=float32)
     """
 
-    def init_fn(params):
-        del params
-        return EmptyState()
-
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         # jnp.sign(z) = z / |z| for complex z is not the sign of the real view.
         _tree.check_real(updates, what="scale_by_sign updates")
         return _tree.map_inexact(jnp.sign, updates), state
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_empty_state, update_fn)
 
 
 class ScaleByLionState(NamedTuple):
@@ -85,8 +81,10 @@ def scale_by_lion(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_updates(updates, state.mu, "scale_by_lion")
-        interpolated = _tree.ema(_tree.map_inexact(_tree.to_compute, state.mu), updates, b1)
+        interpolated = _tree.update_moment(
+            _tree.map_inexact(_tree.to_compute, state.mu), updates, b1
+        )
         out = _tree.map_inexact(lambda g, c: jnp.sign(c).astype(g.dtype), updates, interpolated)
-        return out, ScaleByLionState(mu=_tree.ema(state.mu, updates, b2))
+        return out, ScaleByLionState(mu=_tree.update_moment(state.mu, updates, b2))
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

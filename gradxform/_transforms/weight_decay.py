@@ -6,7 +6,13 @@ import chex
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import EmptyState, GradientTransformation, Mask, ScalarOrSchedule
+from gradxform._base import (
+    GradientTransformation,
+    Mask,
+    ScalarOrSchedule,
+    init_empty_state,
+    transformation,
+)
 from gradxform._transforms.scaling import scale, scale_by_learning_rate
 
 
@@ -35,10 +41,6 @@ def add_decayed_weights(
     """
     _checks.non_negative("weight_decay", weight_decay, allow_schedule=False)
 
-    def init_fn(params):
-        del params
-        return EmptyState()
-
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         _tree.check_params(updates, params, "add_decayed_weights")
@@ -53,7 +55,8 @@ def add_decayed_weights(
 
         return _tree.map_inexact(step, updates, params, decay), state
 
-    return GradientTransformation(init_fn, update_fn)
+    per_leaf = None if mask is None else "add_decayed_weights(mask=...)"
+    return transformation(init_empty_state, update_fn, per_leaf=per_leaf)
 
 
 def decoupled_decay(

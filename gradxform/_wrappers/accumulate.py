@@ -10,7 +10,11 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, accepts_extra_args
+from gradxform._base import (
+    GradientTransformation,
+    transformation,
+    with_extra_args_support,
+)
 
 
 class MultiStepsState(NamedTuple):
@@ -76,10 +80,10 @@ def MultiSteps(
       Array([-2.], dtype=float32)
     """
     _checks.transformation("inner", inner)
+    inner = with_extra_args_support(inner)
     if not callable(every_k_schedule):
         _checks.integer("every_k_schedule", every_k_schedule, low=1)
     accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
-    forward = accepts_extra_args(inner.update)
 
     def k_at(step):
         if callable(every_k_schedule):
@@ -99,14 +103,13 @@ def MultiSteps(
             updates, state.acc_grads, what="updates", against="the params given to MultiSteps.init"
         )
         n = state.mini_step.astype(jnp.float32)
-        acc = _tree.ema(state.acc_grads, updates, n / (n + 1))
+        acc = _tree.lincomb(n / (n + 1), state.acc_grads, 1 / (n + 1), updates)
         mean = jax.tree.map(
             lambda g, a: a.astype(g.dtype) if _tree.is_inexact(g) else g, updates, acc
         )
-        extra = extra_args if forward else {}
 
         def apply(mean, inner_state):
-            return inner.update(mean, inner_state, params, **extra)
+            return inner.update(mean, inner_state, params, **extra_args)
 
         out_shapes = jax.eval_shape(apply, mean, state.inner_state)
 
@@ -134,4 +137,4 @@ def MultiSteps(
             acc_grads=acc,
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, inner=(inner,))

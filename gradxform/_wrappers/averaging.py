@@ -9,7 +9,11 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, accepts_extra_args
+from gradxform._base import (
+    GradientTransformation,
+    transformation,
+    with_extra_args_support,
+)
 
 
 def _new_params(params: chex.ArrayTree, updates: chex.ArrayTree) -> chex.ArrayTree:
@@ -87,11 +91,11 @@ def ema_params(
         if warmup:
             d = jnp.minimum(d, (1 + t) / (10 + t))
         d = jnp.where(state.count == 0, jnp.float32(0), d)
-        new = _tree.ema(state.ema, _new_params(params, updates), d)
+        new = _tree.update_moment(state.ema, _new_params(params, updates), d)
         new = jax.tree.map(lambda e, p: e if _tree.is_inexact(p) else p, new, params)
         return updates, EmaParamsState(count=_tree.safe_increment(state.count), ema=new)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 # ------------------------------------------------------------------------- lookahead
@@ -149,10 +153,10 @@ def lookahead(
       Array([-1.], dtype=float32)
     """
     _checks.transformation("fast", fast)
+    fast = with_extra_args_support(fast)
     _checks.integer("sync_period", sync_period, low=1)
     _checks.number("slow_step_size", slow_step_size, low=0.0, high=1.0, allow_schedule=False)
     slow_dtype = _tree.canonical_dtype(slow_dtype, "slow_dtype")
-    forward = accepts_extra_args(fast.update)
 
     def init_fn(params):
         return LookaheadState(
@@ -163,9 +167,7 @@ def lookahead(
 
     def update_fn(updates, state, params=None, **extra_args):
         _tree.check_params(updates, params, "lookahead")
-        fast_updates, fast_state = fast.update(
-            updates, state.fast_state, params, **(extra_args if forward else {})
-        )
+        fast_updates, fast_state = fast.update(updates, state.fast_state, params, **extra_args)
         first = state.count == 0
         sync = (state.count % sync_period) == sync_period - 1
 
@@ -190,4 +192,4 @@ def lookahead(
             count=_tree.safe_increment(state.count), slow=slow, fast_state=fast_state
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, inner=(fast,))

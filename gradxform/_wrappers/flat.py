@@ -44,7 +44,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, OptState, Params, Updates
+from gradxform._base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    per_leaf_members,
+    transformation,
+    with_extra_args_support,
+)
 
 __all__ = ["DEFAULT_MAX_LEAF_SIZE", "FlatState", "Layout", "flat", "flatten_params"]
 
@@ -133,7 +141,7 @@ class Layout:
         ``rest``).
         """
         leaves = list(jax.tree.leaves(rest))
-        dtypes = [_dtype_of(x) for x in jax.tree.leaves(rest if like is None else like)]
+        dtypes = [_tree.dtype_of(x) for x in jax.tree.leaves(rest if like is None else like)]
         for key, idx in self.groups:
             buf = buffers[key]
             if len(idx) == 1:
@@ -144,11 +152,6 @@ class Layout:
             for i, part in zip(idx, jnp.split(buf, offsets), strict=True):
                 leaves[i] = part.reshape(self.shapes[i]).astype(dtypes[i])
         return jax.tree.unflatten(self.treedef, leaves)
-
-
-def _dtype_of(x: Any) -> np.dtype:
-    dtype = getattr(x, "dtype", None)
-    return np.dtype(dtype) if dtype is not None else jnp.asarray(x).dtype
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -205,29 +208,37 @@ class FlatState(NamedTuple):
 
 
 def flat(
-    tx: Any, *, elementwise: bool = True, max_leaf_size: int | None = DEFAULT_MAX_LEAF_SIZE
+    tx: Any, *, elementwise: bool | None = None, max_leaf_size: int | None = DEFAULT_MAX_LEAF_SIZE
 ) -> GradientTransformation:
     """Keep ``tx``'s state in one flat buffer per dtype and update all leaves in one pass.
 
-    With ``elementwise=True`` (the fast path) ``tx`` is applied to the
-    gradients raveled and concatenated per dtype, and its updates are split
-    back into the leaves: one kernel per dtype instead of one per leaf. This
-    gives ``tx``'s own results when ``tx`` treats every coordinate alike (all
-    the moment methods, momentum, global-norm clipping, schedules). With
-    ``elementwise=False`` the per-leaf state tree is packed into one buffer per
-    dtype between steps and ``tx`` runs on the original tree, which is exact
-    for every transformation (trust ratios, factored moments, per-leaf
-    clipping) but saves no kernels.
+    On the fast path ``tx`` is applied to the gradients raveled and
+    concatenated per dtype, and its updates are split back into the leaves:
+    one kernel per dtype instead of one per leaf. That gives ``tx``'s own
+    results only when ``tx`` treats every coordinate alike or the whole tree at
+    once (the moment methods, momentum, global-norm clipping, schedules). A
+    transformation that needs a statistic of each leaf (LAMB's and LARS' trust
+    ratios, Adafactor's factored moments, ``clip_by_block_rms``, masks) instead
+    runs on the per-leaf tree, with its state packed into one buffer per dtype
+    between steps: exact, but it saves no kernels.
+
+    Every gradxform transformation declares which it is, and ``flat`` reads
+    that (``elementwise=None``): the result is always the per-leaf one. A
+    transformation that declares nothing (an optax one, or one built with
+    :func:`gradxform.stateless`) takes the exact packed path unless
+    ``elementwise=True`` says it is safe to concatenate; ``elementwise=True``
+    on a transformation that declares a per-leaf member is an error naming it.
+    ``elementwise=False`` always takes the packed path.
 
     Concatenating copies the gradients and splitting copies the updates, which
-    for a large leaf costs more than the kernel launch it saves; so with
-    ``elementwise=True`` leaves of more than ``max_leaf_size`` elements keep
-    a buffer of their own (the leaf itself, not copied) and only the smaller
-    ones are concatenated.
+    for a large leaf costs more than the kernel launch it saves; so on the fast
+    path leaves of more than ``max_leaf_size`` elements keep a buffer of their
+    own (the leaf itself, not copied) and only the smaller ones are concatenated.
 
     Args:
       tx: any transformation (gradxform or optax).
-      elementwise: whether ``tx`` acts on each coordinate independently (see above).
+      elementwise: ``None`` (read what ``tx`` declares), ``True`` (concatenate;
+        an error if ``tx`` declares a per-leaf member) or ``False`` (per-leaf tree).
       max_leaf_size: leaves with more elements keep their own buffer; ``None``
         concatenates every leaf of a dtype.
 
@@ -236,9 +247,8 @@ def flat(
 
     Example:
       >>> import jax, jax.numpy as jnp, gradxform as gx
-      >>> from gradxform import flat
       >>> params = {"b": jnp.zeros(2), "w": jnp.ones((2, 2))}
-      >>> tx = flat(gx.adam(0.1))
+      >>> tx = gx.flat(gx.adam(0.1))
       >>> state = tx.init(params)
       >>> state.inner[0].mu["float32"].shape  # one buffer for both leaves
       (6,)
@@ -249,11 +259,20 @@ def flat(
              [-0.1, -0.1]], dtype=float32)
     """
     _checks.transformation("tx", tx)
-    if not isinstance(elementwise, bool):
-        raise TypeError(f"elementwise={elementwise!r} must be a bool")
+    if elementwise is not None and not isinstance(elementwise, bool):
+        raise TypeError(f"elementwise={elementwise!r} must be None, True or False")
     if max_leaf_size is not None:
         _checks.integer("max_leaf_size", max_leaf_size, low=1)
-    if elementwise:
+    members = per_leaf_members(tx)
+    if elementwise and members:
+        raise ValueError(
+            f"flat(tx, elementwise=True): {', '.join(members)} in tx computes a statistic of "
+            f"each leaf, which a concatenated buffer would change; leave elementwise=None to "
+            f"run it on the per-leaf tree"
+        )
+    concatenate = members == () if elementwise is None else elementwise
+    tx = with_extra_args_support(tx)
+    if concatenate:
         return _flat_elementwise(tx, max_leaf_size)
     return _flat_packed(tx)
 
@@ -278,12 +297,14 @@ def _flat_elementwise(tx: Any, max_leaf_size: int | None) -> GradientTransformat
         new_updates, inner = tx.update(flat_updates, state.inner, flat_params, **extra_args)
         return layout.unflatten(new_updates, updates), FlatState(inner=inner)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, inner=(tx,))
 
 
 def _flat_packed(tx: Any) -> GradientTransformation:
     def state_layout(params: Params) -> _PackedLayout:
-        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), _dtype_of(x)), params)
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(np.shape(x), _tree.dtype_of(x)), params
+        )
         return _PackedLayout.of(jax.eval_shape(tx.init, abstract))
 
     def init_fn(params: Params) -> FlatState:
@@ -298,7 +319,7 @@ def _flat_packed(tx: Any) -> GradientTransformation:
         new_updates, inner = tx.update(updates, inner, params, **extra_args)
         return new_updates, FlatState(inner=packing.pack(inner))
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, inner=(tx,))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform import _tree
-from gradxform._base import GradientTransformation, OptState, accepts_extra_args
+from gradxform._base import (
+    GradientTransformation,
+    OptState,
+    transformation,
+    with_extra_args_support,
+)
 from gradxform.schedules._common import float_dtype
 
 
@@ -229,7 +234,7 @@ def inject_hyperparams(
             return {name: _as_hyperparam(v, first[name]) for name, v in values.items()}
 
         initial = {name: _as_hyperparam(v, v) for name, v in first.items()}
-        build(initial)  # validates every value now
+        example = build(initial)  # validates every value now
         for name in _needs_python_number(build, initial):
             if name in schedules:
                 raise TypeError(
@@ -248,16 +253,15 @@ def inject_hyperparams(
 
         def update_fn(updates, state, params=None, **extra_args):
             hyperparams = current(state)
-            inner = build(hyperparams)
-            extra = extra_args if accepts_extra_args(inner.update) else {}
-            updates, inner_state = inner.update(updates, state.inner_state, params, **extra)
+            inner = with_extra_args_support(build(hyperparams))
+            updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
             return updates, InjectHyperparamsState(
                 count=_tree.safe_increment(state.count),
                 hyperparams=hyperparams,
                 inner_state=inner_state,
             )
 
-        return GradientTransformation(init_fn, update_fn)
+        return transformation(init_fn, update_fn, inner=(example,))
 
     return wrapped
 

@@ -21,9 +21,10 @@ import jax.numpy as jnp
 from gradxform import _checks, _tree
 from gradxform._base import (
     GradientTransformation,
-    accepts_extra_args,
+    from_function,
     identity,
-    stateless,
+    transformation,
+    with_extra_args_support,
 )
 
 MaskOrFn: TypeAlias = chex.ArrayTree | Callable[[Any], Any]
@@ -60,7 +61,6 @@ def _init_selected(inner: Any, params: chex.ArrayTree, mask: chex.ArrayTree) -> 
 
 def _update_selected(
     inner: Any,
-    forward: bool,
     updates: chex.ArrayTree,
     inner_state: Any,
     params: chex.ArrayTree | None,
@@ -69,9 +69,7 @@ def _update_selected(
 ) -> tuple[list[Any], Any]:
     """Run ``inner`` on the selected leaves; return their new values in leaf order."""
     sub_params = None if params is None else _select(params, mask)
-    new, inner_state = inner.update(
-        _select(updates, mask), inner_state, sub_params, **(extra_args if forward else {})
-    )
+    new, inner_state = inner.update(_select(updates, mask), inner_state, sub_params, **extra_args)
     return jax.tree.leaves(new), inner_state
 
 
@@ -100,7 +98,8 @@ def masked(inner: Any, mask: MaskOrFn) -> GradientTransformation:
       >>> tx.update(g, tx.init(g))[0]
       {'b': Array([1.], dtype=float32), 'w': Array([10.], dtype=float32)}
     """
-    forward = accepts_extra_args(inner.update)
+    _checks.transformation("inner", inner)
+    inner = with_extra_args_support(inner)
 
     def init_fn(params):
         return MaskedState(
@@ -111,14 +110,14 @@ def masked(inner: Any, mask: MaskOrFn) -> GradientTransformation:
         m = _tree.resolve_mask(mask, updates if params is None else params, "masked")
         _check_tree(updates, m, "updates", "the masked mask")
         new, inner_state = _update_selected(
-            inner, forward, updates, state.inner_state, params, m, extra_args
+            inner, updates, state.inner_state, params, m, extra_args
         )
         it = iter(new)
         leaves, treedef = jax.tree.flatten(updates)
         out = [next(it) if on else u for u, on in zip(leaves, jax.tree.leaves(m), strict=True)]
         return jax.tree.unflatten(treedef, out), MaskedState(inner_state=inner_state)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, per_leaf="masked")
 
 
 def _resolve_labels(
@@ -167,8 +166,7 @@ def multi_transform(transforms: Mapping[str, Any], param_labels: Any) -> Gradien
         if not isinstance(label, str):
             raise TypeError(f"transforms label {label!r} must be a str")
         _checks.transformation(f"transforms[{label!r}]", t)
-    transforms = dict(transforms)
-    forwards = {k: accepts_extra_args(t.update) for k, t in transforms.items()}
+    transforms = {k: with_extra_args_support(t) for k, t in transforms.items()}
 
     def masks(labels):
         return {k: jax.tree.map(lambda lab, k=k: lab == k, labels) for k in transforms}
@@ -188,14 +186,14 @@ def multi_transform(transforms: Mapping[str, Any], param_labels: Any) -> Gradien
         new_states = {}
         for k, m in masks(labels).items():
             new, new_states[k] = _update_selected(
-                transforms[k], forwards[k], updates, state.inner_states[k], params, m, extra_args
+                transforms[k], updates, state.inner_states[k], params, m, extra_args
             )
             positions = [i for i, lab in enumerate(flat_labels) if lab == k]
             for i, u in zip(positions, new, strict=True):
                 out[i] = u
         return jax.tree.unflatten(treedef, out), MultiTransformState(inner_states=new_states)
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, per_leaf="multi_transform")
 
 
 def set_to_zero() -> GradientTransformation:
@@ -207,7 +205,7 @@ def set_to_zero() -> GradientTransformation:
       >>> set_to_zero().update(jnp.array([jnp.nan, 2.0]), None)[0]
       Array([0., 0.], dtype=float32)
     """
-    return stateless(lambda updates, params: _tree.map_inexact(jnp.zeros_like, updates))
+    return from_function(lambda updates, params: _tree.map_inexact(jnp.zeros_like, updates))
 
 
 def freeze(mask: MaskOrFn, inner: Any | None = None) -> GradientTransformation:

@@ -16,7 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, accepts_extra_args
+from gradxform._base import (
+    GradientTransformation,
+    transformation,
+    with_extra_args_support,
+)
 
 
 def _select_updates(take_new: jax.Array, updates: chex.ArrayTree) -> chex.ArrayTree:
@@ -73,8 +77,8 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
       (Array([0., 0.], dtype=float32), Array(1, dtype=int32))
     """
     _checks.transformation("inner", inner)
+    inner = with_extra_args_support(inner)
     _checks.integer("max_consecutive_errors", max_consecutive_errors, low=0)
-    forward = accepts_extra_args(inner.update)
 
     def init_fn(params):
         return ApplyIfFiniteState(
@@ -85,9 +89,7 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        new_updates, new_inner = inner.update(
-            updates, state.inner_state, params, **(extra_args if forward else {})
-        )
+        new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra_args)
         finite = _tree.all_finite(updates) & _tree.all_finite(new_updates)
         notfinite_count = jnp.where(
             finite, jnp.int32(0), _tree.safe_increment(state.notfinite_count)
@@ -103,7 +105,7 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
             inner_state=_tree.select_tree(apply, new_inner, state.inner_state),
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, inner=(inner,))
 
 
 # ------------------------------------------------------------- dynamic loss scaling
@@ -178,6 +180,7 @@ def dynamic_loss_scaling(
       (Array([0.], dtype=float32), Array(4., dtype=float32))
     """
     _checks.transformation("inner", inner)
+    inner = with_extra_args_support(inner)
     _checks.positive("initial_scale", initial_scale, allow_schedule=False)
     _checks.finite("initial_scale", initial_scale, allow_schedule=False)
     _checks.integer("growth_interval", growth_interval, low=1)
@@ -194,7 +197,6 @@ def dynamic_loss_scaling(
     _checks.positive("min_scale", min_scale, allow_schedule=False)
     if min_scale > initial_scale:
         raise ValueError(f"min_scale={min_scale!r} must be <= initial_scale={initial_scale!r}")
-    forward = accepts_extra_args(inner.update)
     f32_max = jnp.float32(np.finfo(np.float32).max)
 
     def init_fn(params):
@@ -213,9 +215,7 @@ def dynamic_loss_scaling(
             return (g32 / s.astype(g32.dtype)).astype(g.dtype)
 
         unscaled = _tree.map_inexact(unscale, updates)
-        new_updates, new_inner = inner.update(
-            unscaled, state.inner_state, params, **(extra_args if forward else {})
-        )
+        new_updates, new_inner = inner.update(unscaled, state.inner_state, params, **extra_args)
         finite = _tree.all_finite(updates) & _tree.all_finite(new_updates)
         good = jnp.where(finite, _tree.safe_increment(state.good_steps), jnp.int32(0))
         grow = finite & (good >= growth_interval)
@@ -231,4 +231,4 @@ def dynamic_loss_scaling(
             inner_state=_tree.select_tree(finite, new_inner, state.inner_state),
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn, inner=(inner,))
