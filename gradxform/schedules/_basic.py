@@ -38,8 +38,13 @@ def constant_schedule(value: chex.Numeric) -> Schedule:
     return schedule
 
 
-def polynomial_schedule(init_value: chex.Numeric, end_value: chex.Numeric, power: chex.Numeric,
-                        transition_steps: int, transition_begin: int = 0) -> Schedule:
+def polynomial_schedule(
+    init_value: chex.Numeric,
+    end_value: chex.Numeric,
+    power: chex.Numeric,
+    transition_steps: int,
+    transition_begin: int = 0,
+) -> Schedule:
     """Polynomial decay from ``init_value`` to ``end_value`` over ``transition_steps``.
 
     ``s(t) = E + (I - E) * (1 - min(max(t - B, 0), T) / T) ** power``
@@ -71,20 +76,32 @@ def polynomial_schedule(init_value: chex.Numeric, end_value: chex.Numeric, power
     """
     _common.check_value("init_value", init_value)
     _common.check_value("end_value", end_value)
-    _checks.number("power", power, low=0.0, high=math.inf, low_open=True, high_open=True,
-                   allow_schedule=False)
+    _checks.number(
+        "power", power, low=0.0, high=math.inf, low_open=True, high_open=True, allow_schedule=False
+    )
     _common.check_steps("transition_steps", transition_steps)
     _common.check_steps("transition_begin", transition_begin, low=0)
 
     def schedule(count: chex.Numeric) -> jax.Array:
-        return _common.ramp(_common.as_step(count), init_value, end_value, transition_steps,
-                            transition_begin, "linear", power)
+        return _common.ramp(
+            _common.as_step(count),
+            init_value,
+            end_value,
+            transition_steps,
+            transition_begin,
+            "linear",
+            power,
+        )
 
     return schedule
 
 
-def linear_schedule(init_value: chex.Numeric, end_value: chex.Numeric, transition_steps: int,
-                    transition_begin: int = 0) -> Schedule:
+def linear_schedule(
+    init_value: chex.Numeric,
+    end_value: chex.Numeric,
+    transition_steps: int,
+    transition_begin: int = 0,
+) -> Schedule:
     """Linear interpolation from ``init_value`` to ``end_value`` over ``transition_steps``.
 
     ``s(t) = I + (E - I) * min(max(t - B, 0), T) / T``
@@ -109,9 +126,10 @@ def linear_schedule(init_value: chex.Numeric, end_value: chex.Numeric, transitio
     return polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin)
 
 
-def piecewise_constant_schedule(init_value: chex.Numeric,
-                                boundaries_and_scales: dict[int, float] | None = None,
-                                ) -> Schedule:
+def piecewise_constant_schedule(
+    init_value: chex.Numeric,
+    boundaries_and_scales: dict[int, float] | None = None,
+) -> Schedule:
     """A step function: ``init_value`` times every scale whose boundary has been reached.
 
     ``s(t) = I * prod(scale_b for b in boundaries if t >= b)``
@@ -139,8 +157,9 @@ def piecewise_constant_schedule(init_value: chex.Numeric,
     (the learning rate divided by 10 at fixed iterations).
     """
     _common.check_value("init_value", init_value)
-    bounds, scales = _common.check_boundaries_and_scales("boundaries_and_scales",
-                                                         boundaries_and_scales)
+    bounds, scales = _common.check_boundaries_and_scales(
+        "boundaries_and_scales", boundaries_and_scales
+    )
     factors = list(_cumulative_products(scales))[1:]
 
     def schedule(count: chex.Numeric) -> jax.Array:
@@ -148,15 +167,17 @@ def piecewise_constant_schedule(init_value: chex.Numeric,
         init = _common.as_value(init_value)
         out = jnp.broadcast_to(init, t.shape)
         for b, factor in zip(bounds, factors, strict=True):
-            out = jnp.where(t >= b, init * factor, out)
+            out = jnp.where(t >= float(b), init * factor, out)
         return out
 
     return schedule
 
 
-def piecewise_interpolate_schedule(interpolate_type: str, init_value: chex.Numeric,
-                                   boundaries_and_scales: dict[int, float] | None = None,
-                                   ) -> Schedule:
+def piecewise_interpolate_schedule(
+    interpolate_type: str,
+    init_value: chex.Numeric,
+    boundaries_and_scales: dict[int, float] | None = None,
+) -> Schedule:
     """Interpolation between the values of :func:`piecewise_constant_schedule` at its boundaries.
 
     ``s(b_k) = I * s_1 * ... * s_k`` at each boundary ``b_k`` (and ``s(0) = I``);
@@ -181,15 +202,17 @@ def piecewise_interpolate_schedule(interpolate_type: str, init_value: chex.Numer
     """
     _checks.one_of("interpolate_type", interpolate_type, ("linear", "cosine"))
     _common.check_value("init_value", init_value)
-    bounds, scales = _common.check_boundaries_and_scales("boundaries_and_scales",
-                                                         boundaries_and_scales)
+    bounds, scales = _common.check_boundaries_and_scales(
+        "boundaries_and_scales", boundaries_and_scales
+    )
     factors = list(_cumulative_products(scales))
     points = (0.0, *map(float, bounds))
 
     def schedule(count: chex.Numeric) -> jax.Array:
         init = _common.as_value(init_value)
-        return _common.interpolate(_common.as_step(count), points,
-                                   [init * f for f in factors], interpolate_type)
+        return _common.interpolate(
+            _common.as_step(count), points, [init * f for f in factors], interpolate_type
+        )
 
     return schedule
 

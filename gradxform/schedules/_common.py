@@ -45,6 +45,16 @@ def as_value(x: Any) -> jax.Array:
     return jnp.asarray(x, float_dtype())
 
 
+def as_float(x: Any) -> Any:
+    """A Python (or NumPy) int as a Python float, anything else unchanged.
+
+    JAX turns a Python int operand into an int32 constant and overflows
+    beyond ``2**31 - 1``; a float operand has no such limit, so step counts
+    (``decay_steps``, boundaries) pass through this before any arithmetic.
+    """
+    return float(x) if _is_python_int(x) else x
+
+
 def _is_python_int(count: Any) -> bool:
     return isinstance(count, int | np.integer) and not isinstance(count, bool)
 
@@ -83,8 +93,8 @@ def cycle_position(count: chex.Numeric, period: int) -> tuple[jax.Array, jax.Arr
         steps = jnp.maximum(steps, 0)
         return as_step(steps // period), as_step(steps % period)
     t = as_step(steps)
-    quotient = jnp.floor(t / period)
-    return quotient, jnp.clip(t - quotient * period, 0.0, float(period))
+    quotient = jnp.floor(t / float(period))
+    return quotient, jnp.clip(t - quotient * float(period), 0.0, float(period))
 
 
 def keep_fraction(shape: str, frac: jax.Array) -> jax.Array:
@@ -107,21 +117,29 @@ def blend(start: Any, end: Any, keep: jax.Array) -> jax.Array:
     return as_value(start) * keep + as_value(end) * (1.0 - keep)
 
 
-def ramp(t: jax.Array, start: Any, end: Any, steps: float, begin: float = 0.0,
-         shape: str = "linear", exponent: Any = 1.0) -> jax.Array:
+def ramp(
+    t: jax.Array,
+    start: Any,
+    end: Any,
+    steps: float,
+    begin: float = 0.0,
+    shape: str = "linear",
+    exponent: Any = 1.0,
+) -> jax.Array:
     """Anneal from ``start`` to ``end`` over ``[begin, begin + steps]``, constant outside.
 
     ``value = blend(start, end, keep(clip((t - begin) / steps, 0, 1)) ** exponent)``.
     """
-    frac = jnp.clip((t - begin) / steps, 0.0, 1.0)
+    frac = jnp.clip((t - as_float(begin)) / as_float(steps), 0.0, 1.0)
     keep = keep_fraction(shape, frac)
     if not (isinstance(exponent, int | float) and exponent == 1):
         keep = keep ** as_value(exponent)
     return blend(start, end, keep)
 
 
-def interpolate(t: jax.Array, bounds: Sequence[float], values: Sequence[Any],
-                shape: str) -> jax.Array:
+def interpolate(
+    t: jax.Array, bounds: Sequence[float], values: Sequence[Any], shape: str
+) -> jax.Array:
     """The curve through ``(bounds[i], values[i])``, annealed with ``shape`` between points.
 
     ``bounds`` must increase strictly; before the first point the value is
@@ -160,8 +178,10 @@ def check_boundaries(name: str, boundaries: Iterable[Any]) -> tuple[int, ...]:
     return tuple(int(b) for b in out)
 
 
-def check_boundaries_and_scales(name: str, boundaries_and_scales: Any,
-                                ) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def check_boundaries_and_scales(
+    name: str,
+    boundaries_and_scales: Any,
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """A ``{step: scale}`` mapping: steps ints >= 1, scales finite and >= 0. Sorted by step."""
     if boundaries_and_scales is None:
         return (), ()
@@ -170,8 +190,9 @@ def check_boundaries_and_scales(name: str, boundaries_and_scales: Any,
     items = sorted(boundaries_and_scales.items())
     bounds = check_boundaries(name, (b for b, _ in items))
     for b, s in items:
-        _checks.number(f"{name}[{b}]", s, low=0.0, high=math.inf, high_open=True,
-                       allow_schedule=False)
+        _checks.number(
+            f"{name}[{b}]", s, low=0.0, high=math.inf, high_open=True, allow_schedule=False
+        )
     return bounds, tuple(float(s) for _, s in items)
 
 

@@ -19,17 +19,24 @@ def _progress(count: chex.Numeric, steps: int, begin: int, staircase: bool) -> j
     shifted = _common.shift(count, begin)
     if staircase:
         return _common.cycle_position(shifted, steps)[0]
-    return _common.as_step(shifted) / steps
+    return _common.as_step(shifted) / float(steps)
 
 
-def exponential_decay(init_value: chex.Numeric, transition_steps: int, decay_rate: float,
-                      transition_begin: int = 0, staircase: bool = False,
-                      end_value: chex.Numeric | None = None) -> Schedule:
+def exponential_decay(
+    init_value: chex.Numeric,
+    transition_steps: int,
+    decay_rate: float,
+    transition_begin: int = 0,
+    staircase: bool = False,
+    end_value: chex.Numeric | None = None,
+) -> Schedule:
     """Exponential decay (or growth) by ``decay_rate`` every ``transition_steps`` steps.
 
     ``s(t) = I * r ** (max(t - B, 0) / T)``  (the exponent floored when ``staircase``)
 
-    bounded below by ``end_value`` when ``r < 1`` and above when ``r > 1``. As
+    bounded below by ``end_value`` when ``r < 1`` and above when ``r >= 1``
+    (with ``r = 1`` the value is ``min(init_value, end_value)`` at every step,
+    as in optax). As
     keras ``ExponentialDecay(I, T, r, staircase)``; torch ``ExponentialLR(r)``
     is ``T = 1`` and torch ``StepLR(T, r)`` is ``staircase=True``.
 
@@ -58,8 +65,15 @@ def exponential_decay(init_value: chex.Numeric, transition_steps: int, decay_rat
     """
     _common.check_value("init_value", init_value)
     _common.check_steps("transition_steps", transition_steps)
-    _checks.number("decay_rate", decay_rate, low=0.0, high=math.inf, low_open=True,
-                   high_open=True, allow_schedule=False)
+    _checks.number(
+        "decay_rate",
+        decay_rate,
+        low=0.0,
+        high=math.inf,
+        low_open=True,
+        high_open=True,
+        allow_schedule=False,
+    )
     _common.check_steps("transition_begin", transition_begin, low=0)
     rate = _common.concrete(decay_rate)
     if rate is None:
@@ -74,11 +88,13 @@ def exponential_decay(init_value: chex.Numeric, transition_steps: int, decay_rat
         p = _progress(count, transition_steps, transition_begin, staircase)
         init = _common.as_value(init_value)
         r = _common.as_value(rate)
-        if end_value is None or rate == 1:
+        if end_value is None:
             return init * r**p
         end = _common.as_value(end_value)
         if rate < 1:
             return jnp.maximum(init * r**p, end)
+        if rate == 1:
+            return jnp.minimum(init * r**p, end)
         # Past p_end the value is end_value; capping p keeps r**p finite.
         p_end = jnp.log(end / init) / jnp.log(r)
         return jnp.minimum(init * r ** jnp.minimum(p, p_end), end)
@@ -91,16 +107,23 @@ def _check_order(init_value: Any, end_value: Any, *, decreasing: bool, growing: 
     if init is None or end is None:
         return
     if decreasing and end > init:
-        raise ValueError(f"end_value={end_value!r} must be <= init_value={init_value!r} "
-                         f"when decaying")
+        raise ValueError(
+            f"end_value={end_value!r} must be <= init_value={init_value!r} when decaying"
+        )
     if growing and (end < init or init <= 0):
-        raise ValueError(f"end_value={end_value!r} must be >= init_value={init_value!r} > 0 "
-                         f"when growing")
+        raise ValueError(
+            f"end_value={end_value!r} must be >= init_value={init_value!r} > 0 when growing"
+        )
 
 
-def inverse_time_decay(init_value: chex.Numeric, decay_steps: int,
-                       decay_rate: chex.Numeric = 1.0, power: chex.Numeric = 1.0, *,
-                       staircase: bool = False) -> Schedule:
+def inverse_time_decay(
+    init_value: chex.Numeric,
+    decay_steps: int,
+    decay_rate: chex.Numeric = 1.0,
+    power: chex.Numeric = 1.0,
+    *,
+    staircase: bool = False,
+) -> Schedule:
     """Inverse-time ("power") decay: ``init_value / (1 + decay_rate * t / decay_steps) ** power``.
 
     ``s(t) = I / (1 + r * t / T) ** c``  (``t / T`` floored when ``staircase``)
@@ -128,10 +151,12 @@ def inverse_time_decay(init_value: chex.Numeric, decay_steps: int,
     """
     _common.check_value("init_value", init_value)
     _common.check_steps("decay_steps", decay_steps)
-    _checks.number("decay_rate", decay_rate, low=0.0, high=math.inf, high_open=True,
-                   allow_schedule=False)
-    _checks.number("power", power, low=0.0, high=math.inf, low_open=True, high_open=True,
-                   allow_schedule=False)
+    _checks.number(
+        "decay_rate", decay_rate, low=0.0, high=math.inf, high_open=True, allow_schedule=False
+    )
+    _checks.number(
+        "power", power, low=0.0, high=math.inf, low_open=True, high_open=True, allow_schedule=False
+    )
 
     def schedule(count: chex.Numeric) -> jax.Array:
         p = _progress(count, decay_steps, 0, staircase)
@@ -141,8 +166,9 @@ def inverse_time_decay(init_value: chex.Numeric, decay_steps: int,
     return schedule
 
 
-def inverse_sqrt_schedule(init_value: chex.Numeric, peak_value: chex.Numeric,
-                          warmup_steps: int) -> Schedule:
+def inverse_sqrt_schedule(
+    init_value: chex.Numeric, peak_value: chex.Numeric, warmup_steps: int
+) -> Schedule:
     """Linear warmup, then decay as ``1 / sqrt(t)`` (the Transformer's "Noam" schedule).
 
     ``s(t) = I + (P - I) * t / W`` for ``t < W``, ``P * sqrt(W / t)`` from ``t = W`` on.
@@ -174,9 +200,9 @@ def inverse_sqrt_schedule(init_value: chex.Numeric, peak_value: chex.Numeric,
 
     def schedule(count: chex.Numeric) -> jax.Array:
         t = _common.as_step(count)
-        warmup = _common.ramp(t, init_value, peak_value, warmup_steps)
-        decay = _common.as_value(peak_value) * jnp.sqrt(
-            warmup_steps / jnp.maximum(t, warmup_steps))
-        return jnp.where(t < warmup_steps, warmup, decay)
+        w = float(warmup_steps)
+        warmup = _common.ramp(t, init_value, peak_value, w)
+        decay = _common.as_value(peak_value) * jnp.sqrt(w / jnp.maximum(t, w))
+        return jnp.where(t < w, warmup, decay)
 
     return schedule

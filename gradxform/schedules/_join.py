@@ -43,18 +43,22 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
             raise TypeError(f"schedules[{i}]={s!r} must be callable (a schedule)")
     bounds = _common.check_boundaries("boundaries", boundaries)
     if len(bounds) != len(schedules) - 1:
-        raise ValueError(f"boundaries={bounds!r} must hold len(schedules) - 1 = "
-                         f"{len(schedules) - 1} steps, got {len(bounds)}")
+        raise ValueError(
+            f"boundaries={bounds!r} must hold len(schedules) - 1 = "
+            f"{len(schedules) - 1} steps, got {len(bounds)}"
+        )
 
     def schedule(count: chex.Numeric) -> jax.Array:
         values = [jnp.asarray(schedules[0](count))]
-        values += [jnp.asarray(s(_common.shift(count, b)))
-                   for s, b in zip(schedules[1:], bounds, strict=True)]
+        values += [
+            jnp.asarray(s(_common.shift(count, b)))
+            for s, b in zip(schedules[1:], bounds, strict=True)
+        ]
         dtype = _tree.promote(*(v.dtype for v in values))
         out = values[0].astype(dtype)
         reached = _common.as_step(count)
         for b, v in zip(bounds, values[1:], strict=True):
-            out = jnp.where(reached >= b, v.astype(dtype), out)
+            out = jnp.where(reached >= float(b), v.astype(dtype), out)
         return out
 
     return schedule

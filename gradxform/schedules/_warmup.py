@@ -6,6 +6,7 @@ import math
 
 import chex
 import jax
+import jax.numpy as jnp
 
 from gradxform import _checks
 from gradxform._base import Schedule
@@ -15,20 +16,23 @@ from gradxform.schedules._decay import exponential_decay
 from gradxform.schedules._join import join_schedules
 
 
-def _with_warmup(init_value: chex.Numeric, peak_value: chex.Numeric, warmup_steps: int,
-                 after: Schedule) -> Schedule:
+def _with_warmup(
+    init_value: chex.Numeric, peak_value: chex.Numeric, warmup_steps: int, after: Schedule
+) -> Schedule:
     """Linearly from ``init_value`` to ``peak_value`` in ``warmup_steps``, then ``after``."""
     _common.check_value("init_value", init_value)
     _common.check_value("peak_value", peak_value)
     _common.check_steps("warmup_steps", warmup_steps, low=0)
     if warmup_steps == 0:
         return after
-    return join_schedules([linear_schedule(init_value, peak_value, warmup_steps), after],
-                          [warmup_steps])
+    return join_schedules(
+        [linear_schedule(init_value, peak_value, warmup_steps), after], [warmup_steps]
+    )
 
 
-def warmup_constant_schedule(init_value: chex.Numeric, peak_value: chex.Numeric,
-                             warmup_steps: int) -> Schedule:
+def warmup_constant_schedule(
+    init_value: chex.Numeric, peak_value: chex.Numeric, warmup_steps: int
+) -> Schedule:
     """Linear warmup from ``init_value`` to ``peak_value``, then constant.
 
     ``s(t) = I + (P - I) * min(t, W) / W``
@@ -56,16 +60,22 @@ def warmup_constant_schedule(init_value: chex.Numeric, peak_value: chex.Numeric,
     return _with_warmup(init_value, peak_value, warmup_steps, constant_schedule(peak_value))
 
 
-def warmup_cosine_decay_schedule(init_value: chex.Numeric, peak_value: chex.Numeric,
-                                 warmup_steps: int, decay_steps: int,
-                                 end_value: chex.Numeric = 0.0,
-                                 exponent: chex.Numeric = 1.0) -> Schedule:
+def warmup_cosine_decay_schedule(
+    init_value: chex.Numeric,
+    peak_value: chex.Numeric,
+    warmup_steps: int,
+    decay_steps: int,
+    end_value: chex.Numeric = 0.0,
+    exponent: chex.Numeric = 1.0,
+) -> Schedule:
     """Linear warmup to ``peak_value``, then cosine decay to ``end_value`` by ``decay_steps``.
 
     ``s(t) = I + (P - I) * t / W`` for ``t < W``, then
     ``E + (P - E) * ((1 + cos(pi * min(t - W, D - W) / (D - W))) / 2) ** exponent``
 
-    ``decay_steps`` counts the warmup, as in optax. keras
+    ``decay_steps`` counts the warmup, as in optax. With ``P = 0`` the decay
+    phase is 0 whatever ``E`` (optax's definition, ``E`` being taken as the
+    fraction ``E / P`` of the peak). keras
     ``CosineDecay(I, D - W, alpha=E / P, warmup_target=P, warmup_steps=W)``
     is the same schedule.
 
@@ -93,23 +103,42 @@ def warmup_cosine_decay_schedule(init_value: chex.Numeric, peak_value: chex.Nume
     _common.check_steps("warmup_steps", warmup_steps, low=0)
     _common.check_steps("decay_steps", decay_steps)
     if decay_steps <= warmup_steps:
-        raise ValueError(f"decay_steps={decay_steps!r} must be > warmup_steps={warmup_steps!r} "
-                         f"(decay_steps counts the warmup)")
-    _checks.number("exponent", exponent, low=0.0, high=math.inf, low_open=True,
-                   high_open=True, allow_schedule=False)
+        raise ValueError(
+            f"decay_steps={decay_steps!r} must be > warmup_steps={warmup_steps!r} "
+            f"(decay_steps counts the warmup)"
+        )
+    _checks.number(
+        "exponent",
+        exponent,
+        low=0.0,
+        high=math.inf,
+        low_open=True,
+        high_open=True,
+        allow_schedule=False,
+    )
 
     def decay(count: chex.Numeric) -> jax.Array:
-        return _common.ramp(_common.as_step(count), peak_value, end_value,
-                            decay_steps - warmup_steps, 0.0, "cosine", exponent)
+        peak = _common.as_value(peak_value)
+        # As in optax, the decay is the cosine factor times peak_value (end_value enters
+        # as the fraction end_value / peak_value), so a zero peak decays to 0, not end_value.
+        end = jnp.where(peak == 0, peak, _common.as_value(end_value))
+        return _common.ramp(
+            _common.as_step(count), peak, end, decay_steps - warmup_steps, 0.0, "cosine", exponent
+        )
 
     return _with_warmup(init_value, peak_value, warmup_steps, decay)
 
 
-def warmup_exponential_decay_schedule(init_value: chex.Numeric, peak_value: chex.Numeric,
-                                      warmup_steps: int, transition_steps: int,
-                                      decay_rate: float, transition_begin: int = 0,
-                                      staircase: bool = False,
-                                      end_value: chex.Numeric | None = None) -> Schedule:
+def warmup_exponential_decay_schedule(
+    init_value: chex.Numeric,
+    peak_value: chex.Numeric,
+    warmup_steps: int,
+    transition_steps: int,
+    decay_rate: float,
+    transition_begin: int = 0,
+    staircase: bool = False,
+    end_value: chex.Numeric | None = None,
+) -> Schedule:
     """Linear warmup to ``peak_value``, then :func:`exponential_decay` from it.
 
     ``s(t) = I + (P - I) * t / W`` for ``t < W``, then
@@ -137,15 +166,22 @@ def warmup_exponential_decay_schedule(init_value: chex.Numeric, peak_value: chex
     Reference: Goyal et al., 2017, "Accurate, Large Minibatch SGD" (warmup).
     """
     _common.check_value("peak_value", peak_value)  # before exponential_decay calls it init_value
-    after = exponential_decay(peak_value, transition_steps, decay_rate, transition_begin,
-                              staircase, end_value)
+    after = exponential_decay(
+        peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value
+    )
     return _with_warmup(init_value, peak_value, warmup_steps, after)
 
 
-def warmup_stable_decay_schedule(init_value: chex.Numeric, peak_value: chex.Numeric,
-                                 warmup_steps: int, total_steps: int,
-                                 decay_fraction: float = 0.2, end_value: chex.Numeric = 0.0, *,
-                                 decay_shape: str = "linear") -> Schedule:
+def warmup_stable_decay_schedule(
+    init_value: chex.Numeric,
+    peak_value: chex.Numeric,
+    warmup_steps: int,
+    total_steps: int,
+    decay_fraction: float = 0.2,
+    end_value: chex.Numeric = 0.0,
+    *,
+    decay_shape: str = "linear",
+) -> Schedule:
     """Warmup-stable-decay (WSD): warm up, hold ``peak_value`` for long, then decay briefly.
 
     With ``D = round(decay_fraction * N)`` decay steps and the decay starting at ``N - D``:
@@ -185,19 +221,22 @@ def warmup_stable_decay_schedule(init_value: chex.Numeric, peak_value: chex.Nume
     _common.check_value("end_value", end_value)
     _common.check_steps("warmup_steps", warmup_steps, low=0)
     _common.check_steps("total_steps", total_steps)
-    _checks.number("decay_fraction", decay_fraction, low=0.0, high=1.0, low_open=True,
-                   allow_schedule=False)
+    _checks.number(
+        "decay_fraction", decay_fraction, low=0.0, high=1.0, low_open=True, allow_schedule=False
+    )
     _checks.one_of("decay_shape", decay_shape, _common.SHAPES)
     decay_steps = max(1, round(float(decay_fraction) * total_steps))
     if warmup_steps + decay_steps > total_steps:
         raise ValueError(
             f"warmup_steps={warmup_steps!r} plus the {decay_steps} decay steps "
             f"(decay_fraction={decay_fraction!r} of total_steps={total_steps!r}) exceed "
-            f"total_steps")
+            f"total_steps"
+        )
     stable_steps = total_steps - decay_steps - warmup_steps
 
     def stable_then_decay(count: chex.Numeric) -> jax.Array:
-        return _common.ramp(_common.as_step(count), peak_value, end_value, decay_steps,
-                            stable_steps, decay_shape)
+        return _common.ramp(
+            _common.as_step(count), peak_value, end_value, decay_steps, stable_steps, decay_shape
+        )
 
     return _with_warmup(init_value, peak_value, warmup_steps, stable_then_decay)

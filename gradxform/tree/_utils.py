@@ -1,0 +1,760 @@
+"""Pytree utilities with optax's names and semantics (``optax.tree_utils`` / ``optax.tree``).
+
+Arithmetic, reductions, norms, dtype helpers, random trees and the helpers that
+find and replace values inside optimizer states by key or field name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from gradxform import _tree
+
+PyTree = Any
+KeyEntry = Any
+KeyPath = tuple[KeyEntry, ...]
+Filter = Callable[[KeyPath, Any], bool]
+
+# ------------------------------------------------------------------------ arithmetic
+
+
+def tree_add(tree_x: PyTree, tree_y: PyTree, *other_trees: PyTree) -> PyTree:
+    """Leafwise sum of two or more trees of the same structure.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import tree
+      >>> tree.tree_add({"a": jnp.ones(2)}, {"a": jnp.ones(2)}, {"a": jnp.ones(2)})
+      {'a': Array([3., 3.], dtype=float32)}
+    """
+    return jax.tree.map(
+        lambda *xs: functools.reduce(operator.add, xs), tree_x, tree_y, *other_trees
+    )
+
+
+def tree_sub(tree_x: PyTree, tree_y: PyTree) -> PyTree:
+    """Leafwise difference ``tree_x - tree_y``."""
+    return jax.tree.map(operator.sub, tree_x, tree_y)
+
+
+def tree_mul(tree_x: PyTree, tree_y: PyTree) -> PyTree:
+    """Leafwise product ``tree_x * tree_y``."""
+    return jax.tree.map(operator.mul, tree_x, tree_y)
+
+
+def tree_div(tree_x: PyTree, tree_y: PyTree) -> PyTree:
+    """Leafwise true division ``tree_x / tree_y``."""
+    return jax.tree.map(operator.truediv, tree_x, tree_y)
+
+
+def tree_scale(scalar: chex.Numeric, tree: PyTree) -> PyTree:
+    """Every leaf multiplied by ``scalar``: ``scalar * tree``."""
+    return jax.tree.map(lambda x: scalar * x, tree)
+
+
+def tree_add_scale(tree_x: PyTree, scalar: chex.Numeric, tree_y: PyTree) -> PyTree:
+    """``tree_x + scalar * tree_y``; a ``None`` in ``tree_x`` stays ``None``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import tree
+      >>> tree.tree_add_scale(jnp.ones(2), 0.5, jnp.array([2.0, 4.0]))
+      Array([2., 3.], dtype=float32)
+    """
+    s = jnp.asarray(scalar)
+    return jax.tree.map(
+        lambda x, y: None if x is None else x + s * y, tree_x, tree_y, is_leaf=lambda x: x is None
+    )
+
+
+def tree_conj(tree: PyTree) -> PyTree:
+    """The complex conjugate of every leaf."""
+    return jax.tree.map(jnp.conj, tree)
+
+
+def tree_real(tree: PyTree) -> PyTree:
+    """The real part of every leaf."""
+    return jax.tree.map(jnp.real, tree)
+
+
+def tree_clip(
+    tree: PyTree, min_value: chex.Numeric | None = None, max_value: chex.Numeric | None = None
+) -> PyTree:
+    """Every leaf clipped to ``[min_value, max_value]`` (``None``: no bound on that side)."""
+    return jax.tree.map(lambda x: jnp.clip(x, min_value, max_value), tree)
+
+
+def tree_where(condition: chex.Array, tree_x: PyTree, tree_y: PyTree) -> PyTree:
+    """``jnp.where(condition, x, y)`` leaf by leaf: ``tree_x`` where true, ``tree_y`` elsewhere."""
+    return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
+
+
+def tree_batch_shape(tree: PyTree, shape: tuple[int, ...] = ()) -> PyTree:
+    """Every leaf broadcast to ``(*shape, *leaf.shape)``: leading batch dimensions added."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (*shape, *jnp.shape(x))), tree)
+
+
+# ------------------------------------------------------------------------ reductions
+
+
+def _inner(a: Any, b: Any) -> jax.Array:
+    """``jnp.vdot(a, b)`` (``a`` conjugated) at the highest matmul precision."""
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"tree_vdot needs leaves of equal shapes, got {a.shape} and {b.shape}")
+    return jnp.vdot(a, b, precision=jax.lax.Precision.HIGHEST)
+
+
+def tree_vdot(tree_x: PyTree, tree_y: PyTree) -> chex.Numeric:
+    """The inner product of two trees, conjugating ``tree_x`` (as ``jnp.vdot``).
+
+    Args:
+      tree_x: the first tree; its complex leaves are conjugated.
+      tree_y: a tree of the same structure and leaf shapes.
+
+    Returns:
+      A scalar (``0`` for trees without leaves).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import tree
+      >>> tree.tree_vdot({"a": jnp.array([1.0, 2.0])}, {"a": jnp.array([3.0, 4.0])})
+      Array(11., dtype=float32)
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        return _total(jax.tree.leaves(jax.tree.map(_inner, tree_x, tree_y)))
+
+
+def tree_sum(tree: PyTree, associative_reduction: bool = False) -> chex.Numeric:
+    """The sum of every entry of every leaf (``0`` for a tree without leaves).
+
+    Args:
+      tree: a tree of arrays or numbers.
+      associative_reduction: add the leaf sums pairwise as a balanced tree
+        rather than left to right (a shallower graph for trees with many
+        leaves; the rounding may differ in the last bits).
+    """
+    return _total([jnp.sum(x) for x in jax.tree.leaves(tree)], balanced=associative_reduction)
+
+
+def _total(values: list[Any], balanced: bool = False) -> chex.Numeric:
+    """``0 + v_1 + v_2 + ...``, promoting across leaves by JAX's standard rules.
+
+    Leaves of different dtypes are summed whatever ``jax_numpy_dtype_promotion``
+    says; ``balanced`` adds pairwise as a balanced tree instead of left to right.
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        if not balanced or not values:
+            return functools.reduce(operator.add, values, 0)
+        while len(values) > 1:
+            pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+            values = pairs + ([values[-1]] if len(values) % 2 else [])
+        return values[0]
+
+
+def _extremum(
+    tree: PyTree, reduce: Callable[..., Any], combine: Callable[..., Any], start: float
+) -> chex.Numeric:
+    """Combine the ``reduce`` of every non-empty leaf, starting from ``start``."""
+    out: Any = start
+    with jax.numpy_dtype_promotion("standard"):
+        for x in jax.tree.leaves(tree):
+            if jnp.size(x):
+                out = combine(out, reduce(x))
+    return out
+
+
+def tree_max(tree: PyTree) -> chex.Numeric:
+    """The largest entry of the tree; empty leaves are skipped (``-inf`` if all are empty)."""
+    return _extremum(tree, jnp.max, jnp.maximum, -float("inf"))
+
+
+def tree_min(tree: PyTree) -> chex.Numeric:
+    """The smallest entry of the tree; empty leaves are skipped (``inf`` if all are empty)."""
+    return _extremum(tree, jnp.min, jnp.minimum, float("inf"))
+
+
+def tree_size(tree: PyTree) -> int:
+    """The number of entries in all leaves together."""
+    return sum(int(jnp.size(x)) for x in jax.tree.leaves(tree))
+
+
+def _abs_sq(x: Any) -> jax.Array:
+    """``|x|**2`` of a real or complex leaf, as a real array."""
+    x = jnp.asarray(x)
+    return jnp.square(jnp.real(x)) + jnp.square(jnp.imag(x))
+
+
+def tree_norm(
+    tree: PyTree, ord: int | float | str | None = None, squared: bool = False
+) -> jax.Array:
+    """The vector norm of all leaves taken together.
+
+    Args:
+      tree: a tree of real or complex arrays.
+      ord: ``None`` or ``2`` (euclidean), ``1`` (sum of absolute values), or
+        ``jnp.inf`` / ``"inf"`` / ``"infinity"`` (largest absolute value).
+      squared: return the square of the norm.
+
+    Returns:
+      A scalar array.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import tree
+      >>> t = {"a": jnp.array([3.0]), "b": jnp.array([-4.0])}
+      >>> tree.tree_norm(t), tree.tree_norm(t, ord=1), tree.tree_norm(t, ord="inf")
+      (Array(5., dtype=float32), Array(7., dtype=float32), Array(4., dtype=float32))
+    """
+    if ord is None or (not isinstance(ord, str) and ord == 2):
+        total = tree_sum(jax.tree.map(_abs_sq, tree))
+        return jnp.asarray(total if squared else jnp.sqrt(total))
+    if not isinstance(ord, str) and ord == 1:
+        out = tree_sum(jax.tree.map(jnp.abs, tree))
+    elif ord in ("inf", "infinity") or (not isinstance(ord, str) and ord == jnp.inf):
+        out = tree_max(jax.tree.map(jnp.abs, tree))
+    else:
+        raise ValueError(f"Unsupported ord: {ord!r}; use None, 1, 2 or inf")
+    return jnp.asarray(_abs_sq(out) if squared else out)
+
+
+def tree_l1_norm(tree: PyTree, squared: bool = False) -> jax.Array:
+    """``tree_norm(tree, ord=1, squared=squared)``."""
+    return tree_norm(tree, ord=1, squared=squared)
+
+
+def tree_l2_norm(tree: PyTree, squared: bool = False) -> jax.Array:
+    """``tree_norm(tree, ord=2, squared=squared)``."""
+    return tree_norm(tree, ord=2, squared=squared)
+
+
+def tree_linf_norm(tree: PyTree, squared: bool = False) -> jax.Array:
+    """``tree_norm(tree, ord="inf", squared=squared)``."""
+    return tree_norm(tree, ord="inf", squared=squared)
+
+
+def tree_allclose(
+    a: PyTree,
+    b: PyTree,
+    rtol: chex.Numeric = 1e-05,
+    atol: chex.Numeric = 1e-08,
+    equal_nan: bool = False,
+) -> Any:
+    """Whether every leaf of ``a`` is ``jnp.allclose`` to the matching leaf of ``b``.
+
+    Returns ``True`` for trees without leaves, else a boolean scalar array.
+    """
+    close = jax.tree.map(
+        lambda x, y: jnp.allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan), a, b
+    )
+    return functools.reduce(operator.and_, jax.tree.leaves(close), True)
+
+
+# ------------------------------------------------------------------------ constructors
+
+
+def tree_zeros_like(tree: PyTree, dtype: Any | None = None) -> PyTree:
+    """Zeros shaped like every leaf, in ``dtype`` or the leaf's own dtype."""
+    return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
+
+
+def tree_ones_like(tree: PyTree, dtype: Any | None = None) -> PyTree:
+    """Ones shaped like every leaf, in ``dtype`` or the leaf's own dtype."""
+    return jax.tree.map(lambda x: jnp.ones_like(x, dtype=dtype), tree)
+
+
+def tree_full_like(tree: PyTree, fill_value: chex.Numeric, dtype: Any | None = None) -> PyTree:
+    """``fill_value`` shaped like every leaf, in ``dtype`` or the leaf's own dtype."""
+    return jax.tree.map(lambda x: jnp.full_like(x, fill_value, dtype=dtype), tree)
+
+
+# ------------------------------------------------------------------------ moments
+
+
+def _skip_none(f: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda g, m: None if g is None else f(g, m)
+
+
+def tree_update_moment(updates: PyTree, moments: PyTree, decay: chex.Numeric, order: int) -> PyTree:
+    """The exponential moving average ``(1 - decay) * g**order + decay * m``.
+
+    ``None`` leaves of ``updates`` stay ``None``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import tree
+      >>> tree.tree_update_moment(jnp.array([2.0]), jnp.array([1.0]), 0.5, 2)
+      Array([2.5], dtype=float32)
+    """
+    return jax.tree.map(
+        _skip_none(lambda g, m: (1 - decay) * (g**order) + decay * m),
+        updates,
+        moments,
+        is_leaf=lambda x: x is None,
+    )
+
+
+def tree_update_infinity_moment(
+    updates: PyTree, moments: PyTree, decay: chex.Numeric, eps: chex.Numeric
+) -> PyTree:
+    """The decaying maximum ``max(|g| + eps, decay * m)`` (Adamax's infinity norm)."""
+    return jax.tree.map(
+        _skip_none(lambda g, m: jnp.maximum(jnp.abs(g) + eps, decay * m)),
+        updates,
+        moments,
+        is_leaf=lambda x: x is None,
+    )
+
+
+def tree_update_moment_per_elem_norm(
+    updates: PyTree, moments: PyTree, decay: chex.Numeric, order: int
+) -> PyTree:
+    """The moving average of ``|g|**order`` entry by entry (``g**order`` for real ``g``).
+
+    For complex leaves the modulus is used, so the second moment stays real.
+    """
+
+    def power(g: Any) -> Any:
+        if not jnp.iscomplexobj(g):
+            return g**order
+        half = order / 2
+        return _abs_sq(g) ** (int(half) if float(half).is_integer() else half)
+
+    return jax.tree.map(
+        _skip_none(lambda g, m: (1 - decay) * power(g) + decay * m),
+        updates,
+        moments,
+        is_leaf=lambda x: x is None,
+    )
+
+
+def tree_bias_correction(moment: PyTree, decay: chex.Numeric, count: chex.Numeric) -> PyTree:
+    """A moment divided by ``1 - decay**count``, each leaf in its own dtype.
+
+    The factor is computed in at least float32 (``decay**count`` rounds to 1
+    in bfloat16) and cast to each leaf's dtype for the division.
+    """
+    count = jnp.asarray(count)
+    real = _tree.compute_dtype(jnp.asarray(decay).dtype)
+    factor = 1 - jnp.asarray(decay, real) ** count.astype(real)
+    return jax.tree.map(lambda m: m / factor.astype(m.dtype), moment)
+
+
+# ------------------------------------------------------------------------ dtypes
+
+
+def tree_cast(tree: PyTree, dtype: Any | None) -> PyTree:
+    """Every leaf cast to ``dtype``; ``None`` returns the tree unchanged.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import tree
+      >>> tree.tree_cast({"a": jnp.ones(2)}, jnp.bfloat16)
+      {'a': Array([1, 1], dtype=bfloat16)}
+    """
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda x: _astype(x, dtype), tree)
+
+
+def tree_cast_like(tree: PyTree, other_tree: PyTree) -> PyTree:
+    """Every leaf cast to the dtype of the matching leaf of ``other_tree`` (if it has one)."""
+    return jax.tree.map(
+        lambda x, o: _astype(x, o.dtype) if hasattr(o, "dtype") else x, tree, other_tree
+    )
+
+
+def _astype(x: Any, dtype: Any) -> Any:
+    return x.astype(dtype) if hasattr(x, "astype") else jnp.asarray(x).astype(dtype)
+
+
+def _standard(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``f`` with the standard promotion lattice, whatever ``jax_numpy_dtype_promotion`` says."""
+
+    @functools.wraps(f)
+    def g(*args: Any) -> Any:
+        with jax.numpy_dtype_promotion("standard"):
+            return f(*args)
+
+    return g
+
+
+@_standard
+def _lower(a: Any, b: Any) -> Any:
+    joined = jnp.promote_types(a, b)
+    if joined == a:
+        return b
+    if joined == b:
+        return a
+    raise ValueError(f"Cannot compare dtypes {a} and {b}: neither promotes to the other")
+
+
+@_standard
+def _higher(a: Any, b: Any) -> Any:
+    return b if _lower(a, b) == a else a
+
+
+def tree_dtype(tree: PyTree, mixed_dtype_handler: str | None = None) -> Any:
+    """The dtype of the leaves of a tree.
+
+    Args:
+      tree: a tree of arrays or numbers. An empty tree gives JAX's default
+        float dtype.
+      mixed_dtype_handler: what to do when the leaves differ. ``None``: raise
+        a ``ValueError``; ``"promote"``: their promoted dtype; ``"highest"`` /
+        ``"lowest"``: the largest / smallest in the promotion order (a
+        ``ValueError`` when two of them are not ordered, such as int32 and uint32).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import tree
+      >>> t = {"a": jnp.ones(1, jnp.float16), "b": jnp.ones(1, jnp.float32)}
+      >>> tree.tree_dtype(t, "lowest"), tree.tree_dtype(t, "highest")
+      (dtype('float16'), dtype('float32'))
+    """
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.asarray([]).dtype
+    dtypes = [jnp.asarray(x).dtype for x in leaves]
+    if mixed_dtype_handler is None:
+        flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+        wrong = [
+            f"Expected dtype={dtypes[0]} for {jax.tree_util.keystr(p)} but got {d}."
+            for (p, _), d in zip(flat, dtypes, strict=True)
+            if d != dtypes[0]
+        ]
+        if wrong:
+            raise ValueError("\n".join(wrong))
+        return dtypes[0]
+    if mixed_dtype_handler == "promote":
+        return functools.reduce(_standard(jnp.promote_types), dtypes)
+    if mixed_dtype_handler == "highest":
+        return functools.reduce(_higher, dtypes)
+    if mixed_dtype_handler == "lowest":
+        return functools.reduce(_lower, dtypes)
+    raise ValueError(
+        f"Invalid value for mixed_dtype_handler={mixed_dtype_handler!r}, "
+        f"possible values are: None, 'promote', 'highest', 'lowest'."
+    )
+
+
+# ------------------------------------------------------------------------ random trees
+
+
+def tree_split_key_like(rng_key: chex.PRNGKey, target_tree: PyTree) -> PyTree:
+    """One fresh key per leaf of ``target_tree``, in a tree of the same structure."""
+    leaves, treedef = jax.tree.flatten(target_tree)
+    return jax.tree.unflatten(treedef, list(jax.random.split(rng_key, len(leaves))))
+
+
+def tree_random_like(
+    rng_key: chex.PRNGKey,
+    target_tree: PyTree,
+    sampler: Callable[..., Any] = jax.random.normal,
+    dtype: Any | None = None,
+) -> PyTree:
+    """A tree of random arrays shaped (and sharded) like the leaves of ``target_tree``.
+
+    Args:
+      rng_key: the key to split, one key per leaf.
+      target_tree: a tree of arrays.
+      sampler: ``sampler(key, shape, dtype)`` (optionally with an
+        ``out_sharding`` keyword), ``jax.random.normal`` by default.
+      dtype: the dtype of the samples; ``None`` uses each leaf's dtype.
+    """
+    keys = tree_split_key_like(rng_key, target_tree)
+    try:
+        sharded = "out_sharding" in inspect.signature(sampler).parameters
+    except (TypeError, ValueError):
+        sharded = False
+
+    def sample(leaf: Any, key: Any) -> Any:
+        d = dtype or leaf.dtype
+        if sharded:
+            return sampler(key, leaf.shape, d, out_sharding=jax.typeof(leaf).sharding)
+        return sampler(key, leaf.shape, d)
+
+    return jax.tree.map(sample, target_tree, keys)
+
+
+def tree_unwrap_random_key_data(input_tree: PyTree) -> PyTree:
+    """Typed PRNG keys replaced by their raw ``jax.random.key_data`` (for comparisons)."""
+
+    def unwrap(x: Any) -> Any:
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.key_data(x)
+        return x
+
+    return jax.tree.map(unwrap, input_tree)
+
+
+# ------------------------------------------------------------------------ state access
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedTupleKey:
+    """A key-path entry for the field ``name`` of a NamedTuple of class ``tuple_name``.
+
+    The paths that :func:`tree_get_all_with_path` returns (and that the
+    ``filtering`` functions of :func:`tree_get` and :func:`tree_set` receive)
+    use it instead of ``jax.tree_util.GetAttrKey`` for NamedTuple fields, so a
+    filter can tell ``ScaleByAdamState.count`` from ``ScaleByLionState.count``.
+    """
+
+    tuple_name: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.tuple_name}.{self.name}"
+
+
+def _is_namedtuple(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(x, "_fields")
+
+
+def _has_key(node: Any, keys: Iterable[Any]) -> bool:
+    """Whether a dict holds one of ``keys``, or a NamedTuple has it as a field or class name."""
+    if _is_namedtuple(node):
+        return any(k in node._fields or k == type(node).__name__ for k in keys)
+    if isinstance(node, dict):
+        return any(k in node for k in keys)
+    return False
+
+
+def _children(path: KeyPath, node: Any) -> list[tuple[KeyPath, Any, Any]]:
+    """``(path, key, child)`` for the fields of a NamedTuple or the items of a dict."""
+    if _is_namedtuple(node):
+        name = type(node).__name__
+        return [((*path, NamedTupleKey(name, f)), f, getattr(node, f)) for f in node._fields]
+    if isinstance(node, dict):
+        return [((*path, jax.tree_util.DictKey(k)), k, v) for k, v in node.items()]
+    raise ValueError(f"Subtree must be a dict or a NamedTuple. Got {type(node)}")
+
+
+def _outermost(
+    tree: PyTree, stop: Callable[[Any], bool], path: KeyPath = ()
+) -> list[tuple[KeyPath, Any]]:
+    """The nodes where ``stop`` holds and the leaves outside them, with NamedTuple-aware paths."""
+    out: list[tuple[KeyPath, Any]] = []
+    flat = jax.tree_util.tree_flatten_with_path(
+        tree, is_leaf=lambda x: stop(x) or _is_namedtuple(x)
+    )[0]
+    for p, node in flat:
+        if _is_namedtuple(node) and not stop(node):
+            for child_path, _, child in _children((*path, *p), node):
+                out += _outermost(child, stop, child_path)
+        else:
+            out.append(((*path, *p), node))
+    return out
+
+
+def _find(tree: PyTree, key: Any, path: KeyPath = ()) -> list[tuple[KeyPath, Any]]:
+    """Every match of ``key``: the outermost ones first, then those nested in each."""
+    has = functools.partial(_has_key, keys=(key,))
+    tops = [(p, n) for p, n in _outermost(tree, has, path) if has(n)]
+    found = []
+    for p, node in tops:
+        if _is_namedtuple(node) and type(node).__name__ == key:
+            found.append((p, node))
+        elif _is_namedtuple(node):
+            found.append(((*p, NamedTupleKey(type(node).__name__, key)), getattr(node, key)))
+        else:
+            found.append(((*p, jax.tree_util.DictKey(key)), node[key]))
+    for p, node in tops:
+        for child_path, _, child in _children(p, node):
+            found += _find(child, key, child_path)
+    return found
+
+
+def tree_get_all_with_path(
+    tree: PyTree, key: Any, filtering: Filter | None = None
+) -> list[tuple[KeyPath, Any]]:
+    """Every value of ``key`` in ``tree``, with its path.
+
+    A value matches when it is the entry ``key`` of a dict, the field ``key``
+    of a NamedTuple, or a NamedTuple whose class is named ``key``. Paths are
+    tuples of ``jax.tree_util`` key entries, with :class:`NamedTupleKey` for
+    NamedTuple fields; ``jax.tree_util.keystr`` prints them.
+
+    Args:
+      tree: the tree to search (an optimizer state, typically).
+      key: the dict key, field name or NamedTuple class name to look for.
+      filtering: an optional ``filtering(path, value) -> bool`` that keeps a
+        match only when it returns true.
+
+    Returns:
+      A list of ``(path, value)``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, gradxform as gx
+      >>> from gradxform import tree
+      >>> state = gx.adam(1e-3).init(jnp.zeros(2))
+      >>> [(jax.tree_util.keystr(p), v) for p, v in tree.tree_get_all_with_path(state, "count")]
+      [('[0]ScaleByAdamState.count', Array(0, dtype=int32))]
+    """
+    found = _find(tree, key)
+    if filtering is not None:
+        found = [(p, v) for p, v in found if filtering(p, v)]
+    return found
+
+
+def tree_get(
+    tree: PyTree, key: Any, default: Any | None = None, filtering: Filter | None = None
+) -> Any:
+    """The single value of ``key`` in ``tree`` (see :func:`tree_get_all_with_path`).
+
+    Returns ``default`` when there is none and raises ``KeyError`` when there
+    are several (narrow them with ``filtering``).
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> from gradxform import tree
+      >>> tree.tree_get(gx.adam(1e-3).init(jnp.zeros(2)), "count")
+      Array(0, dtype=int32)
+    """
+    found = tree_get_all_with_path(tree, key, filtering=filtering)
+    if len(found) > 1:
+        raise KeyError(f"Found multiple values for '{key}' in {tree}.")
+    return found[0][1] if found else default
+
+
+def _one_level(node: Any) -> tuple[list[tuple[KeyPath, Any]], Any] | None:
+    """The direct children of a pytree node with their key entries, or ``None`` for a leaf."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    if len(flat) == 1 and flat[0][0] == () and flat[0][1] is node:
+        return None
+    return flat, treedef
+
+
+def tree_set(tree: PyTree, filtering: Filter | None = None, /, **kwargs: Any) -> PyTree:
+    """A copy of ``tree`` with the values of the given keys replaced.
+
+    Every value found by :func:`tree_get_all_with_path` for a keyword (and
+    kept by ``filtering``) is replaced by the keyword's value; a keyword
+    naming a NamedTuple class replaces the whole NamedTuple.
+
+    Args:
+      tree: the tree to copy.
+      filtering: an optional ``filtering(path, value) -> bool`` restricting
+        which matches are replaced (positional only).
+      **kwargs: ``key=new_value`` pairs.
+
+    Returns:
+      A tree of the same structure.
+
+    Raises:
+      KeyError: when a key matches nothing (after ``filtering``).
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> from gradxform import tree
+      >>> state = tree.tree_set(gx.adam(1e-3).init(jnp.zeros(2)), count=jnp.asarray(5))
+      >>> tree.tree_get(state, "count")
+      Array(5, dtype=int32, weak_type=True)
+    """
+    for key in kwargs:
+        if not tree_get_all_with_path(tree, key, filtering):
+            how = " given the filtering operation" if filtering else ""
+            raise KeyError(f"Found no values matching '{key}'{how} in {tree}")
+
+    def keep(path: KeyPath, value: Any) -> bool:
+        return filtering is None or filtering(path, value)
+
+    def rebuild(path: KeyPath, node: Any) -> Any:
+        if _is_namedtuple(node) and type(node).__name__ in kwargs and keep(path, node):
+            return kwargs[type(node).__name__]
+        if _has_key(node, kwargs):
+            new = {}
+            for child_path, k, child in _children(path, node):
+                new[k] = (
+                    kwargs[k]
+                    if k in kwargs and keep(child_path, child)
+                    else rebuild(child_path, child)
+                )
+            if _is_namedtuple(node):
+                return node._replace(**new)
+            return new if type(node) is dict else type(node)(new)
+        level = _one_level(node)
+        if level is None:
+            return node
+        flat, treedef = level
+        if _is_namedtuple(node):
+            name = type(node).__name__
+            entries = [(*path, NamedTupleKey(name, f)) for f in node._fields]
+        else:
+            entries = [(*path, *p) for p, _ in flat]
+        return jax.tree.unflatten(
+            treedef, [rebuild(e, c) for e, (_, c) in zip(entries, flat, strict=True)]
+        )
+
+    return rebuild((), tree)
+
+
+@jax.tree_util.register_pytree_node_class
+class _ParamsMarker:
+    """An empty pytree standing for the params when an optimizer is initialized symbolically."""
+
+    def tree_flatten(self) -> tuple[tuple[()], None]:
+        return (), None
+
+    @classmethod
+    def tree_unflatten(cls, aux: Any, children: Any) -> _ParamsMarker:
+        del aux, children
+        return cls()
+
+
+def tree_map_params(
+    initable: Any,
+    f: Callable[..., Any],
+    state: PyTree,
+    /,
+    *rest: PyTree,
+    transform_non_params: Callable[..., Any] | None = None,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> PyTree:
+    """Apply ``f`` to every copy of the params held in an optimizer state.
+
+    The state layout is found by calling ``initable`` (an ``init`` function or
+    an object with an ``init`` method) on a marker instead of the params:
+    every part of the state that ``init`` built from the params is mapped
+    with ``jax.tree.map(f, part, *rest, is_leaf=is_leaf)``; every other leaf
+    is passed to ``transform_non_params`` when given, or kept. Useful to
+    derive shardings or partition specs of a state from those of the params.
+
+    Args:
+      initable: ``init(params) -> state`` or an object with such an ``init``.
+      f: the function mapped over the params-shaped parts of the state.
+      state: the state.
+      *rest: trees shaped like the params, passed to ``f`` alongside.
+      transform_non_params: an optional function for the other leaves.
+      is_leaf: passed to ``jax.tree.map`` over the params-shaped parts.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> from gradxform import tree
+      >>> opt = gx.adam(1e-3)
+      >>> state = opt.init({"w": jnp.ones(2)})
+      >>> shapes = tree.tree_map_params(opt, lambda p: p.shape, state,
+      ...                               transform_non_params=lambda _: None)
+      >>> shapes[0].mu, shapes[0].count
+      ({'w': (2,)}, None)
+    """
+    marker = _ParamsMarker()
+    init = initable.init if hasattr(initable, "init") else initable
+    layout = init(marker)
+
+    def visit(slot: Any, value: Any) -> Any:
+        if isinstance(slot, _ParamsMarker):
+            return jax.tree.map(f, value, *rest, is_leaf=is_leaf)
+        return value if transform_non_params is None else transform_non_params(value)
+
+    return jax.tree.map(visit, layout, state, is_leaf=lambda x: isinstance(x, _ParamsMarker))
