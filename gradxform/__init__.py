@@ -51,8 +51,9 @@ from gradxform._sharding import zero1_shardings as zero1_shardings
 from gradxform._state_io import load_state_dict as load_state_dict
 from gradxform._state_io import state_dict as state_dict
 from gradxform._transforms.adam import ScaleByAdamState as ScaleByAdamState
+from gradxform._transforms.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradxform._transforms.adam import scale_by_adam as scale_by_adam
-from gradxform._transforms.adam_variants import ScaleByAdamaxState as ScaleByAdamaxState
+from gradxform._transforms.adam import scale_by_amsgrad as scale_by_amsgrad
 from gradxform._transforms.adam_variants import scale_by_adamax as scale_by_adamax
 from gradxform._transforms.adam_variants import scale_by_belief as scale_by_belief
 from gradxform._transforms.adam_variants import scale_by_radam as scale_by_radam
@@ -178,7 +179,7 @@ __all__ = [
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
-    "ScaleByAdamaxState",
+    "ScaleByAmsgradState",
     "ScaleByFactoredRmsState",
     "ScaleByFtrlState",
     "ScaleByLionState",
@@ -254,6 +255,7 @@ __all__ = [
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_amsgrad",
     "scale_by_belief",
     "scale_by_factored_rms",
     "scale_by_ftrl",

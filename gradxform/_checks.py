@@ -139,3 +139,14 @@ def transformation(name: str, value: Any) -> None:
 def is_literal_zero(value: Any) -> bool:
     """Whether a hyperparameter is the Python number 0 (so its transformation can be skipped)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+
+
+def unused_unless(name: str, value: Any, default: float, needs: str, used: bool) -> None:
+    """Refuse a non-default ``value`` for an argument that only acts when ``needs`` holds.
+
+    Values compare at float32 precision (a hyperparameter kept in an
+    ``inject_hyperparams`` state is a float32 array); tracers are not checked.
+    """
+    v = None if used else _concrete(value)
+    if v is not None and np.float32(v) != np.float32(default):
+        raise ValueError(f"{name}={value!r} has no effect unless {needs}")

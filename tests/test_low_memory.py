@@ -25,7 +25,7 @@ LOSS_TOLERANCE = 0.10
 PRIMITIVES = {
     "adam": gx.scale_by_adam,
     "adam-nesterov": functools.partial(gx.scale_by_adam, nesterov=True),
-    "amsgrad": functools.partial(gx.scale_by_adam, amsgrad=True),
+    "amsgrad": gx.scale_by_amsgrad,
     "adamax": gx.scale_by_adamax,
     "radam": gx.scale_by_radam,
     "adabelief": gx.scale_by_belief,

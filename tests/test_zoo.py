@@ -208,17 +208,19 @@ def test_radam_rectifies_only_past_the_threshold():
 # --------------------------------------------------------------------------- AMSGrad
 
 
-def test_amsgrad_state_is_only_there_when_asked_for():
+def test_amsgrad_has_its_own_state_with_optax_fields():
     p = jnp.zeros(3)
-    assert gx.scale_by_adam().init(p).nu_max is None
-    state = gx.scale_by_adam(amsgrad=True).init(p)
+    assert gx.ScaleByAdamState._fields == ("count", "mu", "nu")
+    state = gx.scale_by_amsgrad().init(p)
+    assert isinstance(state, gx.ScaleByAmsgradState)
+    assert gx.ScaleByAmsgradState._fields == ("count", "mu", "nu", "nu_max")
     chex.assert_trees_all_equal(state.nu_max, jnp.zeros(3))
 
 
 @pytest.mark.parametrize("amsgrad_max", ["raw", "corrected"])
 def test_amsgrad_never_takes_a_larger_denominator_step_back(amsgrad_max):
     """The running maximum never decreases, whatever the gradients do."""
-    tx = gx.scale_by_adam(amsgrad=True, amsgrad_max=amsgrad_max)
+    tx = gx.scale_by_amsgrad(amsgrad_max=amsgrad_max)
     state = tx.init(jnp.zeros(2))
     previous = state.nu_max
     for g in [10.0, 0.1, 0.1, 5.0, 0.0, 0.0]:

@@ -12,7 +12,7 @@ from gradxform._base import (
     ScalarOrSchedule,
     chain,
 )
-from gradxform._transforms.adam import scale_by_adam
+from gradxform._transforms.adam import scale_by_adam, scale_by_amsgrad
 from gradxform._transforms.scaling import scale_by_learning_rate
 from gradxform._transforms.weight_decay import decoupled_decay
 
@@ -194,12 +194,11 @@ def amsgrad(
       Array([-0.06123724], dtype=float32)
     """
     return chain(
-        scale_by_adam(
+        scale_by_amsgrad(
             b1,
             b2,
             eps,
             eps_root,
-            amsgrad=True,
             amsgrad_max=amsgrad_max,
             eps_uncorrected=eps_uncorrected,
             mu_dtype=mu_dtype,

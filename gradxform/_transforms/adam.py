@@ -1,7 +1,9 @@
 """The Adam core: first and second moments, their bias correction and the denominator.
 
-Adam, AMSGrad and NAdam are here; RAdam, AdaBelief, Yogi and Adamax, which
-reuse the core, are in ``adam_variants``.
+``scale_by_adam`` (with its NAdam forms) and ``scale_by_amsgrad`` are here, with
+the pieces every Adam-family primitive shares: argument checks, the moment
+state, and the direction ``m^ / (sqrt(v^ + eps_root) + eps)``. RAdam,
+AdaBelief, Yogi and Adamax, built on these, are in ``adam_variants``.
 """
 
 from __future__ import annotations
@@ -10,24 +12,88 @@ from typing import Any, NamedTuple
 
 import chex
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks, _tree
-from gradxform._base import (
-    GradientTransformation,
-    transformation,
-)
+from gradxform._base import GradientTransformation, transformation
 
 
 class ScaleByAdamState(NamedTuple):
-    """Step count, the moment estimates ``mu`` and ``nu``, and AMSGrad's running maximum.
-
-    ``nu_max`` is ``None`` unless ``amsgrad=True``.
-    """
+    """Step count and the moment estimates ``mu`` and ``nu``."""
 
     count: chex.Array
     mu: chex.ArrayTree
     nu: chex.ArrayTree
-    nu_max: chex.ArrayTree = None
+
+
+class ScaleByAmsgradState(NamedTuple):
+    """Step count, the moment estimates ``mu`` and ``nu``, and the running maximum ``nu_max``."""
+
+    count: chex.Array
+    mu: chex.ArrayTree
+    nu: chex.ArrayTree
+    nu_max: chex.ArrayTree
+
+
+# ------------------------------------------------------------------------ the shared core
+
+
+def check_moment_args(
+    b1: Any, b2: Any, eps: Any, eps_root: Any, mu_dtype: Any, nu_dtype: Any
+) -> tuple[np.dtype | None, np.dtype | None]:
+    """Validate the arguments every Adam-family primitive shares; return the moment dtypes."""
+    _checks.decay_rate("b1", b1, allow_schedule=False)
+    _checks.decay_rate("b2", b2, allow_schedule=False)
+    _checks.non_negative("eps", eps, allow_schedule=False)
+    _checks.non_negative("eps_root", eps_root, allow_schedule=False)
+    return (
+        _tree.canonical_dtype(mu_dtype, "mu_dtype"),
+        _tree.canonical_dtype(nu_dtype, "nu_dtype"),
+    )
+
+
+def init_moments(
+    params: chex.ArrayTree, mu_dtype: Any, nu_dtype: Any, nu_init: chex.Numeric = 0.0
+) -> ScaleByAdamState:
+    """A zero step count, ``mu = 0`` and ``nu = nu_init``, shaped like the params."""
+    return ScaleByAdamState(
+        count=_tree.zero_count(),
+        mu=_tree.zeros_like(params, mu_dtype),
+        nu=_tree.full_like(params, nu_init, nu_dtype),
+    )
+
+
+def direction(
+    updates: chex.ArrayTree,
+    mu_hat: chex.ArrayTree,
+    nu_hat: chex.ArrayTree,
+    eps: chex.Numeric,
+    eps_root: chex.Numeric,
+) -> chex.ArrayTree:
+    """``m^ / (sqrt(v^ + eps_root) + eps)`` leaf by leaf, in each gradient's dtype.
+
+    Formed in the wider of the moments' (at least float32) dtypes.
+    """
+
+    def step(g, m, v):
+        dtype = _tree.promote(m.dtype, v.dtype)
+        v = v.astype(dtype) + jnp.asarray(eps_root).astype(dtype)
+        return _tree.cast_like(m.astype(dtype) / _tree.sqrt_eps(v, eps, False), g)
+
+    return _tree.map_inexact(step, updates, mu_hat, nu_hat)
+
+
+def bias_factor(decay: chex.Numeric, count: chex.Array) -> chex.Array:
+    """The float32 scalar ``1 / (1 - decay**count)`` (by :func:`gradxform.bias_correction`)."""
+    return _tree.bias_correction(jnp.ones([], jnp.float32), decay, count)
+
+
+def uncorrected_eps(eps: chex.Numeric, b2: chex.Numeric, count: chex.Array) -> chex.Array:
+    """``eps / sqrt(1 - b2**t)``: ``eps`` added to ``sqrt(v_t)`` before the bias correction."""
+    return eps * jnp.sqrt(bias_factor(b2, count))
+
+
+# ----------------------------------------------------------------------------- Adam, NAdam
 
 
 def scale_by_adam(
@@ -35,14 +101,12 @@ def scale_by_adam(
     b2: chex.Numeric = 0.999,
     eps: chex.Numeric = 1e-8,
     eps_root: chex.Numeric = 0.0,
+    mu_dtype: Any | None = None,
     *,
     nesterov: bool = False,
     momentum_schedule: str = "constant",
     momentum_decay: float = 4e-3,
-    amsgrad: bool = False,
-    amsgrad_max: str = "raw",
     eps_uncorrected: bool = False,
-    mu_dtype: Any | None = None,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     """Adam's moment scaling (Kingma & Ba, 2015, "Adam: A Method for Stochastic Optimization").
@@ -54,7 +118,7 @@ def scale_by_adam(
         m^_t = m_t / (1 - b1**t),    v^_t = v_t / (1 - b2**t)
         u_t = m^_t / (sqrt(v^_t + eps_root) + eps)
 
-    Variants, each selected by one flag:
+    Variants that change the numerics, not the state:
 
     * ``nesterov=True`` (NAdam, Dozat 2016). With ``momentum_schedule="constant"``
       the simplified form optax uses,
@@ -66,14 +130,11 @@ def scale_by_adam(
       (torch.optim.NAdam with the same ``momentum_decay``; keras' Nadam is
       ``momentum_decay=1``). ``P_t`` is evaluated in closed form from ``t``
       (a rapidly converging series for ``log P_t``), so it needs no state.
-    * ``amsgrad=True`` (Reddi, Kale & Kumar, 2018, "On the Convergence of Adam
-      and Beyond") keeps the running maximum of the second moment and uses it
-      in place of ``v^_t``: ``amsgrad_max="raw"`` takes the maximum of the raw
-      ``v_t`` and bias-corrects it (torch, keras), ``"corrected"`` takes the
-      maximum of ``v^_t`` (optax).
     * ``eps_uncorrected=True`` adds ``eps`` to ``sqrt(v_t)`` before the bias
       correction (the "epsilon hat" of Kingma & Ba, section 2, as keras' Adam
       computes it): ``u_t = m^_t / (sqrt(v^_t) + eps / sqrt(1 - b2**t))``.
+
+    AMSGrad keeps a running maximum in its state: it is :func:`scale_by_amsgrad`.
 
     Args:
       b1: decay of the first moment, in ``[0, 1)``.
@@ -81,14 +142,13 @@ def scale_by_adam(
       eps: non-negative term added to the root.
       eps_root: non-negative term added inside the root (keeps gradients of
         the update finite when differentiating through it, as in meta-learning).
+      mu_dtype: dtype of ``m``; default: each parameter's dtype.
       nesterov: use the Nesterov-accelerated first moment.
       momentum_schedule: ``"constant"`` or ``"dozat"`` (needs ``nesterov=True``).
-      momentum_decay: positive rate of Dozat's momentum schedule (torch: 4e-3).
-      amsgrad: divide by the running maximum of the second moment.
-      amsgrad_max: ``"raw"`` or ``"corrected"`` (see above).
+      momentum_decay: positive rate of Dozat's momentum schedule (torch: 4e-3;
+        only with ``momentum_schedule="dozat"``).
       eps_uncorrected: add ``eps`` before the bias correction of ``v``.
-      mu_dtype: dtype of ``m``; default: each parameter's dtype.
-      nu_dtype: dtype of ``v`` (and of its maximum); default: each parameter's dtype.
+      nu_dtype: dtype of ``v``; default: each parameter's dtype.
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
@@ -96,25 +156,21 @@ def scale_by_adam(
       >>> tx.update(jnp.array([0.5, -2.0]), tx.init(jnp.zeros(2)))[0]
       Array([ 1., -1.], dtype=float32)
     """
-    _checks.decay_rate("b1", b1, allow_schedule=False)
-    _checks.decay_rate("b2", b2, allow_schedule=False)
-    _checks.non_negative("eps", eps, allow_schedule=False)
-    _checks.non_negative("eps_root", eps_root, allow_schedule=False)
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, eps_root, mu_dtype, nu_dtype)
     _checks.one_of("momentum_schedule", momentum_schedule, ("constant", "dozat"))
     _checks.positive("momentum_decay", momentum_decay, allow_schedule=False)
-    _checks.one_of("amsgrad_max", amsgrad_max, ("raw", "corrected"))
     if momentum_schedule == "dozat" and not nesterov:
         raise ValueError("momentum_schedule='dozat' is NAdam's schedule: it needs nesterov=True")
-    mu_dtype = _tree.canonical_dtype(mu_dtype, "mu_dtype")
-    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
+    _checks.unused_unless(
+        "momentum_decay",
+        momentum_decay,
+        4e-3,
+        "momentum_schedule='dozat'",
+        used=momentum_schedule == "dozat",
+    )
 
     def init_fn(params):
-        return ScaleByAdamState(
-            count=_tree.zero_count(),
-            mu=_tree.zeros_like(params, mu_dtype),
-            nu=_tree.zeros_like(params, nu_dtype),
-            nu_max=_tree.zeros_like(params, nu_dtype) if amsgrad else None,
-        )
+        return init_moments(params, mu_dtype, nu_dtype)
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -138,28 +194,81 @@ def scale_by_adam(
             )
         else:
             mu_hat = _tree.bias_correction(mu, b1, count)
-        nu_max = state.nu_max
-        if amsgrad and amsgrad_max == "raw":
+        nu_hat = _tree.bias_correction(nu, b2, count)
+        eps_t = uncorrected_eps(eps, b2, count) if eps_uncorrected else eps
+        out = direction(updates, mu_hat, nu_hat, eps_t, eps_root)
+        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return transformation(init_fn, update_fn)
+
+
+# --------------------------------------------------------------------------------- AMSGrad
+
+
+def scale_by_amsgrad(
+    b1: chex.Numeric = 0.9,
+    b2: chex.Numeric = 0.999,
+    eps: chex.Numeric = 1e-8,
+    eps_root: chex.Numeric = 0.0,
+    mu_dtype: Any | None = None,
+    *,
+    amsgrad_max: str = "corrected",
+    eps_uncorrected: bool = False,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """AMSGrad's scaling (Reddi, Kale & Kumar, 2018, "On the Convergence of Adam and Beyond").
+
+    Adam with the running maximum of the second moment in place of ``v^_t``::
+
+        amsgrad_max="corrected":  v~_t = vmax_t = max(vmax_{t-1}, v_t / (1 - b2**t))   (optax)
+        amsgrad_max="raw":        vmax_t = max(vmax_{t-1}, v_t),  v~_t = vmax_t / (1 - b2**t)
+                                  (torch.optim.Adam(amsgrad=True), keras)
+        u_t = m^_t / (sqrt(v~_t + eps_root) + eps)
+
+    Args:
+      b1: decay of the first moment, in ``[0, 1)``.
+      b2: decay of the second moment, in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      mu_dtype: dtype of ``m``; default: each parameter's dtype.
+      amsgrad_max: the maximum of the ``"corrected"`` or of the ``"raw"`` second moment.
+      eps_uncorrected: add ``eps`` to ``sqrt(v~_t)`` before the bias correction (keras).
+      nu_dtype: dtype of ``v`` and of its maximum; default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.scale_by_amsgrad(b1=0.0, b2=0.5, eps=0.0)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> u, state = tx.update(jnp.array([2.0]), state)
+      >>> tx.update(jnp.array([1.0]), state)[0]  # v~ = max(4, (0.5 * 2 + 0.5) / 0.75) = 4
+      Array([0.5], dtype=float32)
+    """
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, eps_root, mu_dtype, nu_dtype)
+    _checks.one_of("amsgrad_max", amsgrad_max, ("corrected", "raw"))
+
+    def init_fn(params):
+        count, mu, nu = init_moments(params, mu_dtype, nu_dtype)
+        return ScaleByAmsgradState(count, mu, nu, nu_max=_tree.zeros_like(params, nu_dtype))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_updates(updates, state.mu, "scale_by_amsgrad")
+        count = _tree.safe_increment(state.count)
+        mu = _tree.update_moment(state.mu, updates, b1, 1)
+        nu = _tree.update_moment(state.nu, updates, b2, 2)
+        if amsgrad_max == "raw":
             nu_max = _tree.map_inexact(_running_max, state.nu_max, nu)
             nu_hat = _tree.bias_correction(nu_max, b2, count)
-        elif amsgrad:
+        else:
             nu_hat = _tree.map_inexact(
                 _running_max,
-                _tree.map_inexact(_tree.to_compute, nu_max),
+                _tree.map_inexact(_tree.to_compute, state.nu_max),
                 _tree.bias_correction(nu, b2, count),
             )
-            nu_max = _tree.map_inexact(lambda new, old: new.astype(old.dtype), nu_hat, nu_max)
-        else:
-            nu_hat = _tree.bias_correction(nu, b2, count)
-        eps_t = eps * jnp.sqrt(bias_factor(b2, count)) if eps_uncorrected else eps
-
-        def step(g, m, v):
-            dtype = _tree.promote(m.dtype, v.dtype)
-            v = v.astype(dtype) + jnp.asarray(eps_root).astype(dtype)
-            return _tree.cast_like(m.astype(dtype) / _tree.sqrt_eps(v, eps_t, False), g)
-
-        out = _tree.map_inexact(step, updates, mu_hat, nu_hat)
-        return out, ScaleByAdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+            nu_max = _tree.map_inexact(_tree.cast_like, nu_hat, state.nu_max)
+        eps_t = uncorrected_eps(eps, b2, count) if eps_uncorrected else eps
+        out = direction(updates, _tree.bias_correction(mu, b1, count), nu_hat, eps_t, eps_root)
+        return out, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
     return transformation(init_fn, update_fn)
 
@@ -167,11 +276,6 @@ def scale_by_adam(
 def _running_max(old: chex.Array, new: chex.Array) -> chex.Array:
     """``max(old, new)`` elementwise, in the dtype of ``old``."""
     return jnp.maximum(old, new.astype(old.dtype))
-
-
-def bias_factor(decay: chex.Numeric, count: chex.Array) -> chex.Array:
-    """The float32 scalar ``1 / (1 - decay**count)`` (by :func:`gradxform.bias_correction`)."""
-    return _tree.bias_correction(jnp.ones([], jnp.float32), decay, count)
 
 
 _DOZAT_TERMS = 40

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import chex
 import jax.numpy as jnp
@@ -12,15 +12,13 @@ from gradxform._base import (
     GradientTransformation,
     transformation,
 )
-from gradxform._transforms.adam import ScaleByAdamState, bias_factor
-
-
-class ScaleByAdamaxState(NamedTuple):
-    """Step count, first moment ``mu`` and infinity-norm moment ``nu``."""
-
-    count: chex.Array
-    mu: chex.ArrayTree
-    nu: chex.ArrayTree
+from gradxform._transforms.adam import (
+    ScaleByAdamState,
+    check_moment_args,
+    direction,
+    init_moments,
+    uncorrected_eps,
+)
 
 
 def scale_by_adamax(
@@ -63,18 +61,10 @@ def scale_by_adamax(
       >>> [round(x, 4) for x in d.tolist()]  # m = 0.28, u = max(1.998, 1), m / 0.19 / u
       [0.7376]
     """
-    _checks.decay_rate("b1", b1, allow_schedule=False)
-    _checks.decay_rate("b2", b2, allow_schedule=False)
-    _checks.non_negative("eps", eps, allow_schedule=False)
-    mu_dtype = _tree.canonical_dtype(mu_dtype, "mu_dtype")
-    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, 0.0, mu_dtype, nu_dtype)
 
     def init_fn(params):
-        return ScaleByAdamaxState(
-            count=_tree.zero_count(),
-            mu=_tree.zeros_like(params, mu_dtype),
-            nu=_tree.zeros_like(params, nu_dtype),
-        )
+        return init_moments(params, mu_dtype, nu_dtype)
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -101,8 +91,8 @@ def scale_by_adamax(
             return _tree.cast_like(m.astype(dtype) / denom, g)
 
         out = _tree.map_inexact(step, updates, mu_hat, nu32)
-        nu = _tree.map_inexact(lambda old, new: new.astype(old.dtype), state.nu, nu32)
-        return out, ScaleByAdamaxState(count=count, mu=mu, nu=nu)
+        nu = _tree.map_inexact(_tree.cast_like, nu32, state.nu)
+        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return transformation(init_fn, update_fn)
 
@@ -152,20 +142,11 @@ def scale_by_radam(
       >>> tx.update(jnp.array([0.5]), tx.init(jnp.zeros(1)))[0].round(6)  # rho_1 = 1: m^_1
       Array([0.5], dtype=float32)
     """
-    _checks.decay_rate("b1", b1, allow_schedule=False)
-    _checks.decay_rate("b2", b2, allow_schedule=False)
-    _checks.non_negative("eps", eps, allow_schedule=False)
-    _checks.non_negative("eps_root", eps_root, allow_schedule=False)
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, eps_root, mu_dtype, nu_dtype)
     _checks.number("threshold", threshold, low=4.0, allow_schedule=False)
-    mu_dtype = _tree.canonical_dtype(mu_dtype, "mu_dtype")
-    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
 
     def init_fn(params):
-        return ScaleByAdamState(
-            count=_tree.zero_count(),
-            mu=_tree.zeros_like(params, mu_dtype),
-            nu=_tree.zeros_like(params, nu_dtype),
-        )
+        return init_moments(params, mu_dtype, nu_dtype)
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -184,18 +165,11 @@ def scale_by_radam(
         r_t = jnp.sqrt(
             (safe_rho - 4) * (safe_rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe_rho)
         )
-        eps_t = eps * jnp.sqrt(bias_factor(b2, count)) if eps_uncorrected else eps
-
-        def step(g, m, v):
-            dtype = _tree.promote(m.dtype, v.dtype)
-            m, v = m.astype(dtype), v.astype(dtype)
-            root = jnp.sqrt(v + jnp.asarray(eps_root).astype(dtype)) + jnp.asarray(eps_t).astype(
-                dtype
-            )
-            rectified = r_t.astype(dtype) * m / root
-            return _tree.cast_like(jnp.where(rectify, rectified, m), g)
-
-        out = _tree.map_inexact(step, updates, mu_hat, nu_hat)
+        eps_t = uncorrected_eps(eps, b2, count) if eps_uncorrected else eps
+        rectified = direction(updates, _tree.scale_tree(mu_hat, r_t), nu_hat, eps_t, eps_root)
+        out = _tree.map_inexact(
+            lambda g, d, m: jnp.where(rectify, d, _tree.cast_like(m, g)), updates, rectified, mu_hat
+        )
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return transformation(init_fn, update_fn)
@@ -263,19 +237,10 @@ def scale_by_belief(
       >>> tx.update(jnp.array([4.0]), tx.init(jnp.zeros(1)))[0]  # m^ = 4, s^ = (4 - 2)**2
       Array([2.], dtype=float32)
     """
-    _checks.decay_rate("b1", b1, allow_schedule=False)
-    _checks.decay_rate("b2", b2, allow_schedule=False)
-    _checks.non_negative("eps", eps, allow_schedule=False)
-    _checks.non_negative("eps_root", eps_root, allow_schedule=False)
-    mu_dtype = _tree.canonical_dtype(mu_dtype, "mu_dtype")
-    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, eps_root, mu_dtype, nu_dtype)
 
     def init_fn(params):
-        return ScaleByAdamState(
-            count=_tree.zero_count(),
-            mu=_tree.zeros_like(params, mu_dtype),
-            nu=_tree.zeros_like(params, nu_dtype),
-        )
+        return init_moments(params, mu_dtype, nu_dtype)
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -294,14 +259,8 @@ def scale_by_belief(
         mu_hat = _tree.bias_correction(mu, b1, count)
         nu_hat = _tree.bias_correction(nu32, b2, count)
 
-        def step(g, m, s):
-            dtype = _tree.promote(m.dtype, s.dtype)
-            return _tree.cast_like(
-                m.astype(dtype) / (jnp.sqrt(s.astype(dtype)) + jnp.asarray(eps).astype(dtype)), g
-            )
-
-        out = _tree.map_inexact(step, updates, mu_hat, nu_hat)
-        nu = _tree.map_inexact(lambda old, new: new.astype(old.dtype), state.nu, nu32)
+        out = direction(updates, mu_hat, nu_hat, eps, 0.0)  # eps_root is already in s
+        nu = _tree.map_inexact(_tree.cast_like, nu32, state.nu)
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return transformation(init_fn, update_fn)
@@ -345,22 +304,13 @@ def scale_by_yogi(
       >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0].round(6)  # v = 1, v^ = 4
       Array([1.], dtype=float32)
     """
-    _checks.decay_rate("b1", b1, allow_schedule=False)
-    _checks.decay_rate("b2", b2, allow_schedule=False)
-    _checks.non_negative("eps", eps, allow_schedule=False)
-    _checks.non_negative("eps_root", eps_root, allow_schedule=False)
+    mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, eps_root, mu_dtype, nu_dtype)
     _checks.non_negative(
         "initial_accumulator_value", initial_accumulator_value, allow_schedule=False
     )
-    mu_dtype = _tree.canonical_dtype(mu_dtype, "mu_dtype")
-    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
 
     def init_fn(params):
-        return ScaleByAdamState(
-            count=_tree.zero_count(),
-            mu=_tree.zeros_like(params, mu_dtype),
-            nu=_tree.full_like(params, initial_accumulator_value, nu_dtype),
-        )
+        return init_moments(params, mu_dtype, nu_dtype, initial_accumulator_value)
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -378,13 +328,8 @@ def scale_by_yogi(
         mu_hat = _tree.bias_correction(mu, b1, count)
         nu_hat = _tree.bias_correction(nu32, b2, count)
 
-        def step(g, m, v):
-            dtype = _tree.promote(m.dtype, v.dtype)
-            root = jnp.sqrt(v.astype(dtype) + jnp.asarray(eps_root).astype(dtype))
-            return _tree.cast_like(m.astype(dtype) / (root + jnp.asarray(eps).astype(dtype)), g)
-
-        out = _tree.map_inexact(step, updates, mu_hat, nu_hat)
-        nu = _tree.map_inexact(lambda old, new: new.astype(old.dtype), state.nu, nu32)
+        out = direction(updates, mu_hat, nu_hat, eps, eps_root)
+        nu = _tree.map_inexact(_tree.cast_like, nu32, state.nu)
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return transformation(init_fn, update_fn)
