@@ -124,6 +124,22 @@ def map_inexact(f: Callable[..., Any], *trees: chex.ArrayTree, keep: int = 0) ->
     return jax.tree.map(g, *trees)
 
 
+def map_unzip(
+    f: Callable[..., tuple[Any, ...]], tree: chex.ArrayTree, *rest: chex.ArrayTree
+) -> tuple[chex.ArrayTree, ...]:
+    """Map ``f`` returning a tuple over the leaves of ``tree``; return one tree per element.
+
+    The other trees are flattened up to ``tree``'s structure, so a state node
+    that stands for one parameter (``FactoredMoments``, say) reaches ``f`` whole.
+    """
+    treedef: Any = jax.tree.structure(tree)  # typed loosely: the stub lacks flatten_up_to
+    columns = [treedef.flatten_up_to(t) for t in (tree, *rest)]
+    results = [f(*leaves) for leaves in zip(*columns, strict=True)]
+    if not results:
+        return ()
+    return tuple(treedef.unflatten(list(r)) for r in zip(*results, strict=True))
+
+
 # ------------------------------------------------------------------------ moments
 
 
@@ -212,13 +228,29 @@ def select_tree(pred: chex.Array, new: chex.ArrayTree, old: chex.ArrayTree) -> c
     return jax.tree.map(lambda n, o: jnp.where(pred, n, o).astype(jnp.asarray(o).dtype), new, old)
 
 
+def abs_sq(x: chex.Array) -> chex.Array:
+    """``|x|**2`` in at least float32 (the real part of ``x * conj(x)``: complex leaves count)."""
+    x = to_compute(x)
+    return jnp.real(x * jnp.conj(x))
+
+
+def leaf_norm(x: chex.Array, axis: Any = None, keepdims: bool = False) -> chex.Array:
+    """The l2 norm of one leaf (over ``axis``), in at least float32."""
+    return jnp.sqrt(jnp.sum(abs_sq(x), axis=axis, keepdims=keepdims))
+
+
+def leaf_rms(x: chex.Array) -> chex.Array:
+    """The root mean square of one leaf, in at least float32."""
+    return jnp.sqrt(jnp.mean(abs_sq(x)))
+
+
 def global_norm(tree: chex.ArrayTree) -> chex.Array:
     """The l2 norm of all floating-point leaves taken together, in at least float32."""
     leaves = [to_compute(x) for x in jax.tree.leaves(tree) if is_inexact(x)]
     if not leaves:
         return jnp.zeros([], jnp.float32)
     dtype = promote(*(x.dtype for x in leaves))
-    squares = [jnp.sum(jnp.real(x * jnp.conj(x))).astype(jnp.finfo(dtype).dtype) for x in leaves]
+    squares = [jnp.sum(abs_sq(x)).astype(jnp.finfo(dtype).dtype) for x in leaves]
     return jnp.sqrt(sum(squares[1:], squares[0]))
 
 

@@ -116,11 +116,6 @@ def clip_by_global_norm(
     return from_function(f)
 
 
-def _rms(x: chex.Array) -> chex.Array:
-    x = _tree.to_compute(x)
-    return jnp.sqrt(jnp.mean(jnp.real(x * jnp.conj(x))))
-
-
 def clip_by_block_rms(
     threshold: chex.Numeric, *, on_nonfinite: str = "zero"
 ) -> GradientTransformation:
@@ -150,7 +145,9 @@ def clip_by_block_rms(
 
     def f(updates, params):
         del params
-        return _tree.map_inexact(lambda u: _rescaled(u, _rms(u), threshold, on_nonfinite), updates)
+        return _tree.map_inexact(
+            lambda u: _rescaled(u, _tree.leaf_rms(u), threshold, on_nonfinite), updates
+        )
 
     return from_function(f, per_leaf="clip_by_block_rms")
 
@@ -168,10 +165,8 @@ def unitwise_norm(x: chex.Array) -> chex.Array:
       >>> unitwise_norm(jnp.array([[3.0, 0.0], [4.0, 1.0]]))
       Array([[5., 1.]], dtype=float32)
     """
-    x = _tree.to_compute(x)
-    squares = jnp.real(x * jnp.conj(x))
-    axes: Any = None if x.ndim <= 1 else tuple(range(x.ndim - 1))
-    return jnp.sqrt(jnp.sum(squares, axis=axes, keepdims=True))
+    axes: Any = None if jnp.ndim(x) <= 1 else tuple(range(jnp.ndim(x) - 1))
+    return _tree.leaf_norm(x, axis=axes, keepdims=True)
 
 
 def adaptive_grad_clip(

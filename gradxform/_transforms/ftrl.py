@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import chex
-import jax
 import jax.numpy as jnp
 
 from gradxform import _checks, _tree
@@ -154,24 +153,13 @@ def scale_by_ftrl(
             u = jnp.where(inside, -w, (edge - a) / q)
             return u, jnp.where(inside, z, edge)
 
-        out = _tree.map_inexact(leaf, updates, params, state.n, n_new, state.z_clipped)
-        treedef: Any = jax.tree.structure(updates)  # typed loosely: the stub lacks flatten_up_to
-        pairs = treedef.flatten_up_to(out)
-        leaves = treedef.flatten_up_to(updates)
-        old = treedef.flatten_up_to(state.z_clipped)
-        u = [
-            p[0].astype(g.dtype) if _tree.is_inexact(g) else g
-            for p, g in zip(pairs, leaves, strict=True)
-        ]
-        c = [
-            p[1].astype(o.dtype) if _tree.is_inexact(g) else o
-            for p, g, o in zip(pairs, leaves, old, strict=True)
-        ]
-        return (
-            treedef.unflatten(u),
-            ScaleByFtrlState(
-                count=_tree.safe_increment(state.count), n=n_new, z_clipped=treedef.unflatten(c)
-            ),
-        )
+        def leaf_in_dtypes(g, w, n_old, n, c):
+            if not _tree.is_inexact(g):
+                return g, c
+            u, c_new = leaf(g, w, n_old, n, c)
+            return u.astype(g.dtype), c_new.astype(c.dtype)
+
+        u, c = _tree.map_unzip(leaf_in_dtypes, updates, params, state.n, n_new, state.z_clipped)
+        return u, ScaleByFtrlState(count=_tree.safe_increment(state.count), n=n_new, z_clipped=c)
 
     return transformation(init_fn, update_fn)

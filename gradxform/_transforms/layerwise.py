@@ -22,11 +22,6 @@ from gradxform._base import (
 )
 
 
-def _rms(x: chex.Array) -> chex.Array:
-    x32 = _tree.to_compute(x)
-    return jnp.sqrt(jnp.mean(jnp.square(x32)))
-
-
 class FactoredMoments(NamedTuple):
     """Row and column averages of the squared gradient of one matrix (or stack of matrices).
 
@@ -142,15 +137,7 @@ def scale_by_factored_rms(
             u = g32.astype(full.dtype) / jnp.sqrt(full)
             return u.astype(g.dtype), full.astype(v.dtype)
 
-        treedef: Any = jax.tree.structure(updates)  # typed loosely: the stub lacks flatten_up_to
-        pairs = [
-            leaf(g, v)
-            for g, v in zip(
-                treedef.flatten_up_to(updates), treedef.flatten_up_to(state.v), strict=True
-            )
-        ]
-        u = treedef.unflatten([p[0] for p in pairs])
-        v = treedef.unflatten([p[1] for p in pairs])
+        u, v = _tree.map_unzip(leaf, updates, state.v)
         return u, ScaleByFactoredRmsState(count=count, v=v)
 
     return transformation(init_fn, update_fn, per_leaf="scale_by_factored_rms")
@@ -197,7 +184,7 @@ def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransfor
         _tree.check_params(updates, params, "scale_by_param_block_rms", allow_complex=False)
 
         def step(u, p):
-            rms = _rms(p)
+            rms = _tree.leaf_rms(p)
             dtype = _tree.promote(rms.dtype, _tree.compute_dtype(u.dtype))
             factor = jnp.maximum(jnp.asarray(min_scale).astype(dtype), rms.astype(dtype))
             return (u.astype(dtype) * factor).astype(u.dtype)
@@ -205,11 +192,6 @@ def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransfor
         return _tree.map_inexact(step, updates, params), state
 
     return transformation(init_empty_state, update_fn, per_leaf="scale_by_param_block_rms")
-
-
-def _norm(x: chex.Array) -> chex.Array:
-    x32 = _tree.to_compute(x)
-    return jnp.sqrt(jnp.sum(jnp.square(x32)))
 
 
 def scale_by_trust_ratio(
@@ -252,7 +234,7 @@ def scale_by_trust_ratio(
         def step(u, p, active):
             if not active:
                 return u
-            p_norm, u_norm = _norm(p), _norm(u)
+            p_norm, u_norm = _tree.leaf_norm(p), _tree.leaf_norm(u)
             dtype = _tree.promote(p_norm.dtype, u_norm.dtype)
             p_norm, u_norm = p_norm.astype(dtype), u_norm.astype(dtype)
             ratio = (

@@ -171,23 +171,18 @@ def lookahead(
         first = state.count == 0
         sync = (state.count % sync_period) == sync_period - 1
 
-        def compute(u, p, s):
+        def step(u, p, s):
+            if not _tree.is_inexact(u):
+                return u, s
             dtype = _tree.promote(_tree.compute_dtype(p.dtype), u.dtype, s.dtype)
             p32 = p.astype(dtype)
             slow = jnp.where(first, p32, s.astype(dtype))
             alpha = jnp.asarray(slow_step_size).astype(dtype)
             new_slow = jnp.where(sync, slow + alpha * (p32 + u.astype(dtype) - slow), slow)
-            return p32, new_slow
+            out = jnp.where(sync, new_slow - p32, u.astype(dtype))
+            return out.astype(u.dtype), new_slow.astype(s.dtype)
 
-        def out_leaf(u, p, s):
-            p32, new_slow = compute(u, p, s)
-            return jnp.where(sync, new_slow - p32, u.astype(p32.dtype)).astype(u.dtype)
-
-        def slow_leaf(s, u, p):
-            return compute(u, p, s)[1].astype(s.dtype)
-
-        out = _tree.map_inexact(out_leaf, fast_updates, params, state.slow)
-        slow = _tree.map_inexact(slow_leaf, state.slow, fast_updates, params)
+        out, slow = _tree.map_unzip(step, fast_updates, params, state.slow)
         return out, LookaheadState(
             count=_tree.safe_increment(state.count), slow=slow, fast_state=fast_state
         )
