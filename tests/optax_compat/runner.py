@@ -195,6 +195,10 @@ def _environment_key() -> str:
     return digest.hexdigest()[:16]
 
 
+def _cache_path(args: argparse.Namespace) -> Path:
+    return args.out / f"baseline-cache-{_environment_key()}.jsonl"
+
+
 def _baseline(args: argparse.Namespace, wanted: list[str]) -> report.Run:
     """Baseline results for ``wanted`` (node ids, or modules meant whole), cached per environment.
 
@@ -202,7 +206,7 @@ def _baseline(args: argparse.Namespace, wanted: list[str]) -> report.Run:
     results are kept in ``--out`` and reused by later runs (``--fresh-baseline``
     discards them).
     """
-    cache = args.out / f"baseline-cache-{_environment_key()}.jsonl"
+    cache = _cache_path(args)
     if args.fresh_baseline and cache.exists() and not args.report_only:
         cache.unlink()
     known = report.load(cache)
@@ -243,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         if not run.tests:
             print("[compat] no results: pytest did not run (see -v)", file=sys.stderr)
             return 2
+        if not args.report_only and not args.keyword:  # a full run: keep it for later runs
+            complete = "".join(
+                json.dumps({"kind": "complete", "module": m}) + "\n" for m in sorted(run.modules())
+            )
+            _cache_path(args).write_text(
+                results.read_text(encoding="utf-8") + complete, encoding="utf-8"
+            )
         text = report.baseline_report(run, _header("baseline: every name resolves to optax"))
         _emit(args.out / "report-baseline.md", text)
         return 0
