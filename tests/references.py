@@ -7,6 +7,8 @@ state dict. ``step(g, state, p) -> (update, state)`` returns the additive update
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -52,28 +54,36 @@ class Adagrad(Reference):
 
 
 class RMSProp(Reference):
-    """Tieleman & Hinton 2012; Graves 2013 centered; momentum on the lr-scaled step."""
+    """Tieleman & Hinton 2012; Graves 2013 centered; momentum on the lr-scaled step.
+
+    bias_correction: both moments divided by ``1 - decay**t`` before they are used.
+    """
 
     def __init__(self, learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
-                 centered=False, momentum=None, nesterov=False):
+                 centered=False, momentum=None, nesterov=False, *, bias_correction=False):
         self.lr, self.rho, self.eps, self.nu0 = learning_rate, decay, eps, initial_scale
         self.inside, self.centered, self.mom, self.nesterov = (eps_in_sqrt, centered, momentum,
                                                                nesterov)
+        self.corrected = bias_correction
 
     def init(self, p):
-        return {"nu": np.full_like(p, self.nu0), "mu": np.zeros_like(p), "b": np.zeros_like(p)}
+        return {"nu": np.full_like(p, self.nu0), "mu": np.zeros_like(p), "b": np.zeros_like(p),
+                "t": 0}
 
     def step(self, g, s, p):
+        t = s["t"] + 1
         nu = self.rho * s["nu"] + (1 - self.rho) * g * g
         mu = self.rho * s["mu"] + (1 - self.rho) * g
-        var = nu - mu * mu if self.centered else nu
+        correction = 1 - self.rho**t if self.corrected else 1.0
+        nu_hat, mu_hat = nu / correction, mu / correction
+        var = nu_hat - mu_hat * mu_hat if self.centered else nu_hat
         denom = np.sqrt(var + self.eps) if self.inside else np.sqrt(var) + self.eps
         d = self.lr * g / denom
         b = s["b"]
         if self.mom is not None:
             b = self.mom * b + d
             d = d + self.mom * b if self.nesterov else b
-        return -d, {"nu": nu, "mu": mu, "b": b}
+        return -d, {"nu": nu, "mu": mu, "b": b, "t": t}
 
 
 class Adam(Reference):
@@ -288,20 +298,24 @@ class LAMB(Reference):
 
 
 class LARS(Reference):
-    """You et al. 2017, Algorithm 1 with heavy-ball (or Nesterov) momentum on the scaled step."""
+    """You et al. 2017, Algorithm 1 with heavy-ball (or Nesterov) momentum on the scaled step.
+
+    trust_ratio=False: the leaf takes the global rate alone (local rate 1).
+    """
 
     def __init__(self, learning_rate, weight_decay=0.0, weight_decay_mask=None,
                  trust_coefficient=1e-3, eps=0.0, trust_ratio_mask=None, momentum=0.9,
-                 nesterov=False):
+                 nesterov=False, *, trust_ratio=True):
         self.lr, self.wd, self.tc, self.eps = learning_rate, weight_decay, trust_coefficient, eps
-        self.mu, self.nesterov = momentum, nesterov
+        self.mu, self.nesterov, self.trust_ratio = momentum, nesterov, trust_ratio
 
     def init(self, p):
         return {"v": np.zeros_like(p)}
 
     def step(self, g, s, p):
         d = g + self.wd * p
-        step = -self.lr * _trust(p, d, self.tc, self.eps) * d
+        local = _trust(p, d, self.tc, self.eps) if self.trust_ratio else 1.0
+        step = -self.lr * local * d
         v = self.mu * s["v"] + step
         return (step + self.mu * v if self.nesterov else v), {"v": v}
 
@@ -410,3 +424,601 @@ class Yogi(Reference):
         d = m / (1 - self.b1**t) / (np.sqrt(v / (1 - self.b2**t) + self.eps_root) + self.eps)
         return -self.lr * d, {"m": m, "v": v, "t": t}
 
+
+
+# --------------------------------------------------------------------- primitives
+#
+# A ``scale_by_*`` primitive returns the direction an optimizer steps along; the
+# optimizers above return ``-learning_rate`` times it. ``Negated(Opt(1.0, ...))`` is
+# therefore the primitive's reference; the ones below have no optimizer around them.
+
+
+class Negated(Reference):
+    """``-step`` of a reference optimizer (built with learning rate 1): its direction."""
+
+    def __init__(self, reference):
+        self.ref = reference
+
+    def init(self, p):
+        return self.ref.init(p)
+
+    def step(self, g, s, p):
+        u, s = self.ref.step(g, s, p)
+        return -u, s
+
+
+class Identity(Reference):
+    def init(self, p):
+        return {}
+
+    def step(self, g, s, p):
+        return g, s
+
+
+class SetToZero(Identity):
+    def step(self, g, s, p):
+        return np.zeros_like(g), s
+
+
+class Sign(Identity):
+    """Bernstein et al. 2018: sign(g), sign(0) = 0."""
+
+    def step(self, g, s, p):
+        return np.sign(g), s
+
+
+class ZeroNans(Identity):
+    def step(self, g, s, p):
+        return np.where(np.isnan(g), 0.0, g), s
+
+
+class Scale(Identity):
+    def __init__(self, step_size):
+        self.c = step_size
+
+    def step(self, g, s, p):
+        return self.c * g, s
+
+
+class ScaleBySchedule(Reference):
+    """``eta(t) * g`` with ``t`` the number of earlier updates (0 at the first)."""
+
+    def __init__(self, step_size_fn):
+        self.fn = step_size_fn
+
+    def init(self, p):
+        return {"t": 0}
+
+    def step(self, g, s, p):
+        return float(self.fn(s["t"])) * g, {"t": s["t"] + 1}
+
+
+class ScaleByLearningRate(ScaleBySchedule):
+    """``-eta(t) g`` (``flip_sign``) or ``eta(t) g``; ``eta`` a number or a schedule."""
+
+    def __init__(self, learning_rate, flip_sign=True):
+        sign = -1.0 if flip_sign else 1.0
+        lr = learning_rate
+        super().__init__(lambda t: sign * (float(lr(t)) if callable(lr) else lr))
+
+
+class Ema(Reference):
+    """The updates' exponential moving average, debiased as Kingma & Ba 2015 (Alg. 1)."""
+
+    def __init__(self, decay, debias=True):
+        self.d, self.debias = decay, debias
+
+    def init(self, p):
+        return {"e": np.zeros_like(p), "t": 0}
+
+    def step(self, g, s, p):
+        t = s["t"] + 1
+        e = self.d * s["e"] + (1 - self.d) * g
+        return (e / (1 - self.d**t) if self.debias else e), {"e": e, "t": t}
+
+
+class Momentum(Reference):
+    """Polyak 1964 heavy ball ``v = mu v + g``; ``ema``: ``v = mu v + (1 - mu) g``.
+    Nesterov (Sutskever et al. 2013, in the form of Bengio et al. 2013): the step is
+    ``g + mu v`` (``ema``: ``mu v + (1 - mu) g``)."""
+
+    def __init__(self, decay=0.9, nesterov=False, ema=False):
+        self.mu, self.nesterov, self.w = decay, nesterov, (1 - decay) if ema else 1.0
+
+    def init(self, p):
+        return {"v": np.zeros_like(p)}
+
+    def step(self, g, s, p):
+        v = self.mu * s["v"] + self.w * g
+        return (self.mu * v + self.w * g if self.nesterov else v), {"v": v}
+
+
+class AddDecayedWeights(Identity):
+    """``g + lambda theta`` (Loshchilov & Hutter 2019 when placed before the learning rate)."""
+
+    def __init__(self, weight_decay=0.0):
+        self.wd = weight_decay
+
+    def step(self, g, s, p):
+        return g + self.wd * p, s
+
+
+class TrustRatio(Identity):
+    """You et al. 2017/2020: ``g * coefficient ||theta|| / (||g|| + eps)``, 1 if a norm is 0."""
+
+    def __init__(self, trust_coefficient=1.0, eps=0.0, *, active=True):
+        self.tc, self.eps, self.active = trust_coefficient, eps, active
+
+    def step(self, g, s, p):
+        return (g * _trust(p, g, self.tc, self.eps) if self.active else g), s
+
+
+class ParamBlockRMS(Identity):
+    """Shazeer & Stern 2018, Algorithm 4: the step times ``max(eps2, RMS(theta))``."""
+
+    def __init__(self, min_scale=1e-3):
+        self.eps2 = min_scale
+
+    def step(self, g, s, p):
+        return g * max(self.eps2, np.sqrt(np.mean(p * p))), s
+
+
+def _rescale(g, norm, limit, on_nonfinite):
+    """``g * limit / norm`` where ``norm > limit``; a non-finite norm zeroes (or NaNs) ``g``."""
+    if not np.isfinite(norm):
+        return np.zeros_like(g) if on_nonfinite == "zero" else np.full_like(g, np.nan)
+    return g * (limit / norm) if norm > limit else g
+
+
+class Clip(Identity):
+    def __init__(self, max_delta):
+        self.d = max_delta
+
+    def step(self, g, s, p):
+        return np.clip(g, -self.d, self.d), s
+
+
+class ClipByBlockRMS(Identity):
+    """Shazeer & Stern 2018, update clipping: ``g / max(1, RMS(g) / d)`` per leaf."""
+
+    def __init__(self, threshold, on_nonfinite="zero"):
+        self.d, self.nonfinite = threshold, on_nonfinite
+
+    def step(self, g, s, p):
+        return _rescale(g, np.sqrt(np.mean(g * g)), self.d, self.nonfinite), s
+
+
+def _units(x):
+    """The output units of a leaf: slices along its last axis (the whole leaf if ndim <= 1)."""
+    if x.ndim <= 1:
+        return [(Ellipsis,)]
+    return [(Ellipsis, j) for j in range(x.shape[-1])]
+
+
+class AdaptiveGradClip(Identity):
+    """Brock et al. 2021, eq. 3: per unit, ``g`` rescaled to norm at most
+    ``clipping * max(||theta||, eps)``."""
+
+    def __init__(self, clipping, eps=1e-3, on_nonfinite="zero"):
+        self.lam, self.eps, self.nonfinite = clipping, eps, on_nonfinite
+
+    def step(self, g, s, p):
+        out = np.array(g, np.float64)
+        for unit in _units(g):
+            limit = self.lam * max(np.linalg.norm(p[unit]), self.eps)
+            out[unit] = _rescale(g[unit], np.linalg.norm(g[unit]), limit, self.nonfinite)
+        return out, s
+
+
+class Centralize(Identity):
+    """Yong et al. 2020: a matrix's (or kernel's) mean over each output unit subtracted."""
+
+    def step(self, g, s, p):
+        if g.ndim < 2:
+            return g, s
+        return g - g.mean(axis=tuple(range(g.ndim - 1)), keepdims=True), s
+
+
+# ------------------------------------------------------------ references over trees
+#
+# Some transformations couple the leaves (a global norm) or wrap another one. Their
+# references work on the list of leaves: ``init(ps)``, ``step(gs, s, ps, **extra) ->
+# (updates, s)`` and ``observe(s)``, the state quantities a test compares (a loss
+# scale, an average of the weights).
+
+
+class TreeReference:
+    def init(self, ps):
+        raise NotImplementedError
+
+    def step(self, gs, s, ps, **extra):
+        raise NotImplementedError
+
+    def observe(self, s):
+        return []
+
+
+class PerLeaf(TreeReference):
+    """One leaf reference per leaf (each may have its own settings, e.g. a mask)."""
+
+    def __init__(self, refs):
+        self.refs = list(refs)
+
+    def init(self, ps):
+        return [r.init(p) for r, p in zip(self.refs, ps, strict=True)]
+
+    def step(self, gs, s, ps, **extra):
+        out = [r.step(g, si, p) for r, g, si, p in zip(self.refs, gs, s, ps, strict=True)]
+        return [u for u, _ in out], [si for _, si in out]
+
+
+class ClipByGlobalNorm(TreeReference):
+    """Pascanu et al. 2013: every leaf times ``max_norm / ||g||`` when ``||g|| > max_norm``."""
+
+    def __init__(self, max_norm, on_nonfinite="zero"):
+        self.c, self.nonfinite = max_norm, on_nonfinite
+
+    def init(self, ps):
+        return ()
+
+    def step(self, gs, s, ps, **extra):
+        norm = np.sqrt(sum(float(np.sum(g * g)) for g in gs))
+        return [_rescale(g, norm, self.c, self.nonfinite) for g in gs], s
+
+
+def _finite(xs):
+    return all(np.all(np.isfinite(x)) for x in xs)
+
+
+class ApplyIfFinite(TreeReference):
+    """Skip a step (zero update, inner state kept) whose gradients or updates are not all
+    finite, unless more than ``max_consecutive_errors`` were skipped in a row."""
+
+    def __init__(self, inner, max_consecutive_errors):
+        self.inner, self.limit = inner, max_consecutive_errors
+
+    def init(self, ps):
+        return {"inner": self.inner.init(ps), "bad": 0, "total": 0}
+
+    def step(self, gs, s, ps, **extra):
+        us, inner = self.inner.step(gs, s["inner"], ps, **extra)
+        finite = _finite(gs) and _finite(us)
+        bad = 0 if finite else s["bad"] + 1
+        if not (finite or bad > self.limit):
+            us, inner = [np.zeros_like(u) for u in us], s["inner"]
+        return us, {"inner": inner, "bad": bad, "total": s["total"] + (not finite)}
+
+    def observe(self, s):
+        return [np.float64(s["bad"]), np.float64(s["total"])]
+
+
+class DynamicLossScaling(TreeReference):
+    """Micikevicius et al. 2018, section 3.2: gradients divided by the scale ``S``; an
+    overflowing step is skipped and ``S`` backs off (not below ``min_scale``); after
+    ``growth_interval`` finite steps in a row ``S`` grows."""
+
+    def __init__(self, inner, initial_scale=2.0**15, growth_interval=2000, growth_factor=2.0,
+                 backoff_factor=0.5, min_scale=1.0):
+        self.inner, self.s0, self.interval = inner, initial_scale, growth_interval
+        self.up, self.down, self.floor = growth_factor, backoff_factor, min_scale
+
+    def init(self, ps):
+        return {"inner": self.inner.init(ps), "S": float(self.s0), "good": 0}
+
+    def step(self, gs, s, ps, **extra):
+        scale = s["S"]
+        us, inner = self.inner.step([g / scale for g in gs], s["inner"], ps, **extra)
+        if _finite(gs) and _finite(us):
+            good = s["good"] + 1
+            if good >= self.interval:
+                scale, good = min(scale * self.up, float(np.finfo(np.float32).max)), 0
+            return us, {"inner": inner, "S": scale, "good": good}
+        zeros = [np.zeros_like(u) for u in us]
+        return zeros, {"inner": s["inner"], "S": max(scale * self.down, self.floor), "good": 0}
+
+    def observe(self, s):
+        return [np.float64(s["S"])]
+
+
+class MultiSteps(TreeReference):
+    """Gradient accumulation: the inner step on the mean of ``k`` gradients, zero between."""
+
+    def __init__(self, inner, every_k_schedule):
+        self.inner, self.k = inner, every_k_schedule
+
+    def init(self, ps):
+        return {"inner": self.inner.init(ps), "acc": [np.zeros_like(p) for p in ps], "n": 0,
+                "steps": 0}
+
+    def step(self, gs, s, ps, **extra):
+        k = int(self.k(s["steps"])) if callable(self.k) else self.k
+        n = s["n"] + 1
+        acc = [a + (g - a) / n for a, g in zip(s["acc"], gs, strict=True)]
+        if n < max(k, 1):
+            return [np.zeros_like(g) for g in gs], {**s, "acc": acc, "n": n}
+        us, inner = self.inner.step(acc, s["inner"], ps, **extra)
+        return us, {"inner": inner, "acc": [np.zeros_like(a) for a in acc], "n": 0,
+                    "steps": s["steps"] + 1}
+
+
+class EmaParams(TreeReference):
+    """Polyak averaging of the weights after ``inner``'s update: ``ema_1 = theta_1``,
+    ``ema_t = d_t ema_{t-1} + (1 - d_t) theta_t``, ``d_t = decay`` or, with warmup (as
+    tf.train.ExponentialMovingAverage with num_updates), ``min(decay, t / (t + 9))``."""
+
+    def __init__(self, inner, decay=0.99, warmup=False):
+        self.inner, self.decay, self.warmup = inner, decay, warmup
+
+    def init(self, ps):
+        return {"inner": self.inner.init(ps), "ema": None, "t": 0}
+
+    def step(self, gs, s, ps, **extra):
+        us, inner = self.inner.step(gs, s["inner"], ps, **extra)
+        theta = [p + u for p, u in zip(ps, us, strict=True)]
+        t = s["t"] + 1
+        d = min(self.decay, t / (t + 9)) if self.warmup else self.decay
+        ema = theta if t == 1 else [d * e + (1 - d) * x
+                                    for e, x in zip(s["ema"], theta, strict=True)]
+        return us, {"inner": inner, "ema": ema, "t": t}
+
+    def observe(self, s):
+        return list(s["ema"])
+
+
+class Lookahead(TreeReference):
+    """Zhang et al. 2019, Algorithm 1: ``k`` fast steps, then ``phi += alpha (theta - phi)``
+    and the fast weights restart from ``phi``."""
+
+    def __init__(self, inner, sync_period=5, slow_step_size=0.5):
+        self.inner, self.k, self.alpha = inner, sync_period, slow_step_size
+
+    def init(self, ps):
+        return {"inner": self.inner.init(ps), "slow": [np.array(p) for p in ps], "t": 0}
+
+    def step(self, gs, s, ps, **extra):
+        us, inner = self.inner.step(gs, s["inner"], ps, **extra)
+        t, slow = s["t"] + 1, s["slow"]
+        if t % self.k == 0:
+            slow = [phi + self.alpha * (p + u - phi) for phi, p, u in zip(slow, ps, us,
+                                                                          strict=True)]
+            us = [phi - p for phi, p in zip(slow, ps, strict=True)]
+        return us, {"inner": inner, "slow": slow, "t": t}
+
+
+class ReduceOnPlateau(TreeReference):
+    """torch.optim.lr_scheduler.ReduceLROnPlateau on a scale that starts at 1, deciding on
+    the mean of every ``accumulation_size`` values; the updates are times the scale."""
+
+    def __init__(self, factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 mode="min", cooldown=0, min_scale=0.0, accumulation_size=1):
+        self.factor, self.patience, self.threshold = factor, patience, threshold
+        self.rel, self.min, self.cooldown = threshold_mode == "rel", mode == "min", cooldown
+        self.floor, self.size = min_scale, accumulation_size
+
+    def init(self, ps):
+        return {"scale": 1.0, "best": np.inf if self.min else -np.inf, "bad": 0, "cool": 0,
+                "values": []}
+
+    def _better(self, a, best):
+        if self.min:
+            return a < (best * (1 - self.threshold) if self.rel else best - self.threshold)
+        return a > (best * (1 + self.threshold) if self.rel else best + self.threshold)
+
+    def step(self, gs, s, ps, *, value, **extra):
+        s = {**s, "values": [*s["values"], float(value)]}
+        if len(s["values"]) == self.size:
+            v = float(np.mean(s["values"]))
+            s["values"] = []
+            if self._better(v, s["best"]):
+                s["best"], s["bad"] = v, 0
+            else:
+                s["bad"] += 1
+            if s["cool"] > 0:
+                s["cool"], s["bad"] = s["cool"] - 1, 0
+            if s["bad"] > self.patience:
+                s["scale"] = max(s["scale"] * self.factor, self.floor)
+                s["cool"], s["bad"] = self.cooldown, 0
+        return [s["scale"] * g for g in gs], s
+
+    def observe(self, s):
+        return [np.float64(s["scale"])]
+
+
+# ---------------------------------------------------------------------- schedules
+#
+# Each takes a step ``t`` (a Python int, 0 at the first update) and the schedule's
+# arguments by the names gradxform uses, and returns a float (float64 throughout).
+
+
+def _keep(shape, frac):
+    """The fraction of the start value left at progress ``frac`` of an annealing."""
+    return {"linear": 1 - frac, "cosine": (1 + np.cos(np.pi * frac)) / 2,
+            "1-sqrt": 1 - np.sqrt(frac)}[shape]
+
+
+def constant_schedule(t, value):
+    return value
+
+
+def polynomial_schedule(t, init_value, end_value, power, transition_steps, transition_begin=0):
+    """Chen et al. 2018 ("poly"), keras PolynomialDecay, with a delayed start."""
+    done = min(max(t - transition_begin, 0), transition_steps) / transition_steps
+    return end_value + (init_value - end_value) * (1 - done) ** power
+
+
+def linear_schedule(t, init_value, end_value, transition_steps, transition_begin=0):
+    done = min(max(t - transition_begin, 0), transition_steps) / transition_steps
+    return init_value + (end_value - init_value) * done
+
+
+def piecewise_constant_schedule(t, init_value, boundaries_and_scales=None):
+    """torch MultiStepLR: the value times every scale whose boundary has been reached."""
+    value = init_value
+    for b, scale in sorted((boundaries_and_scales or {}).items()):
+        if t >= b:
+            value *= scale
+    return value
+
+
+def piecewise_interpolate_schedule(t, interpolate_type, init_value, boundaries_and_scales=None):
+    points, value = [(0, init_value)], init_value
+    for b, scale in sorted((boundaries_and_scales or {}).items()):
+        value *= scale
+        points.append((b, value))
+    for (b0, v0), (b1, v1) in itertools.pairwise(points):
+        if b0 <= t < b1:
+            frac = (t - b0) / (b1 - b0)
+            return v1 + (v0 - v1) * _keep("linear" if interpolate_type == "linear"
+                                          else "cosine", frac)
+    return points[-1][1]
+
+
+def cosine_decay_schedule(t, init_value, decay_steps, alpha=0.0, exponent=1.0):
+    """Loshchilov & Hutter 2017 (keras CosineDecay) with an exponent on the cosine factor."""
+    cosine = _keep("cosine", min(t, decay_steps) / decay_steps) ** exponent
+    return init_value * (alpha + (1 - alpha) * cosine)
+
+
+def sgdr_schedule(t, cosine_kwargs=None, *, init_value=None, first_decay_steps=None,
+                  t_mul=2.0, m_mul=1.0, alpha=0.0):
+    """Loshchilov & Hutter 2017 (eq. 5 with restarts): optax's form, one
+    warmup-cosine cycle per entry of ``cosine_kwargs`` run back to back, or keras'
+    CosineDecayRestarts (geometric cycles)."""
+    if cosine_kwargs is not None:
+        start = 0
+        for i, kwargs in enumerate(cosine_kwargs):
+            if t < start + kwargs["decay_steps"] or i == len(cosine_kwargs) - 1:
+                return warmup_cosine_decay_schedule(t - start, **kwargs)
+            start += kwargs["decay_steps"]
+    frac = t / first_decay_steps
+    if t_mul == 1:
+        i = np.floor(frac)
+        frac -= i
+    else:
+        i = np.floor(np.log(1 - frac * (1 - t_mul)) / np.log(t_mul))
+        done = (1 - t_mul**i) / (1 - t_mul)
+        frac = (frac - done) / t_mul**i
+    cosine = 0.5 * m_mul**i * (1 + np.cos(np.pi * frac))
+    return init_value * ((1 - alpha) * cosine + alpha)
+
+
+def exponential_decay(t, init_value, transition_steps, decay_rate, transition_begin=0,
+                      staircase=False, end_value=None):
+    """keras ExponentialDecay with a delayed start, bounded by ``end_value``."""
+    p = max(t - transition_begin, 0) / transition_steps
+    with np.errstate(over="ignore"):  # growth beyond float64: inf, then bounded
+        value = init_value * np.float64(decay_rate) ** (np.floor(p) if staircase else p)
+    if end_value is not None:
+        value = max(value, end_value) if decay_rate < 1 else min(value, end_value)
+    return value
+
+
+def inverse_time_decay(t, init_value, decay_steps, decay_rate=1.0, power=1.0, *,
+                       staircase=False):
+    """keras InverseTimeDecay raised to ``power`` (Senior et al. 2013, power scheduling)."""
+    p = t / decay_steps
+    return init_value / (1 + decay_rate * (np.floor(p) if staircase else p)) ** power
+
+
+def inverse_sqrt_schedule(t, init_value, peak_value, warmup_steps):
+    """Vaswani et al. 2017, section 5.3: linear warmup, then ``peak * sqrt(W / t)``."""
+    if t < warmup_steps:
+        return init_value + (peak_value - init_value) * t / warmup_steps
+    return peak_value * np.sqrt(warmup_steps / t)
+
+
+def cyclical_schedule(t, base_value, max_value, step_size, mode="triangular", gamma=1.0, *,
+                      step_size_down=None):
+    """Smith 2017, as torch CyclicLR computes it."""
+    down = step_size if step_size_down is None else step_size_down
+    total = step_size + down
+    cycle = np.floor(1 + t / total)
+    x = 1 + t / total - cycle
+    ratio = step_size / total
+    height = (max_value - base_value) * (x / ratio if x <= ratio else (x - 1) / (ratio - 1))
+    if mode == "triangular2":
+        height *= np.exp2(1 - cycle)
+    elif mode == "exp_range":
+        height *= np.float64(gamma) ** t
+    return base_value + height
+
+
+def _one_cycle(t, total_steps, pct_start, anneal_strategy, three_phase, values):
+    """torch OneCycleLR's phase walk, held at the last value from ``total_steps - 1`` on."""
+    ends = ([pct_start * total_steps - 1, 2 * pct_start * total_steps - 2, total_steps - 1]
+            if three_phase else [pct_start * total_steps - 1, total_steps - 1])
+    t = min(t, total_steps - 1)
+    start = 0.0
+    for i, end in enumerate(ends):
+        if t <= end or i == len(ends) - 1:
+            pct = (t - start) / (end - start)
+            a, b = values[i], values[i + 1]
+            if anneal_strategy == "cos":
+                return b + (a - b) / 2 * (np.cos(np.pi * pct) + 1)
+            return (b - a) * pct + a
+        start = end
+    raise AssertionError("unreachable")
+
+
+def one_cycle_schedule(t, total_steps, max_value, pct_start=0.3, anneal_strategy="cos",
+                       div_factor=25.0, final_div_factor=1e4, *, three_phase=False):
+    """Smith & Topin 2019, as torch OneCycleLR computes it."""
+    start = max_value / div_factor
+    final = start / final_div_factor
+    values = [start, max_value, start, final] if three_phase else [start, max_value, final]
+    return _one_cycle(t, total_steps, pct_start, anneal_strategy, three_phase, values)
+
+
+def one_cycle_momentum_schedule(t, total_steps, base_momentum=0.85, max_momentum=0.95,
+                                pct_start=0.3, anneal_strategy="cos", *, three_phase=False):
+    """Smith 2018, section 4: the momentum of torch OneCycleLR(cycle_momentum=True)."""
+    values = ([max_momentum, base_momentum, max_momentum, max_momentum] if three_phase
+              else [max_momentum, base_momentum, max_momentum])
+    return _one_cycle(t, total_steps, pct_start, anneal_strategy, three_phase, values)
+
+
+def _warmup(t, init_value, peak_value, warmup_steps):
+    return init_value + (peak_value - init_value) * t / warmup_steps
+
+
+def warmup_constant_schedule(t, init_value, peak_value, warmup_steps):
+    """Goyal et al. 2017, gradual warmup."""
+    return _warmup(t, init_value, peak_value, warmup_steps) if t < warmup_steps else peak_value
+
+
+def warmup_cosine_decay_schedule(t, init_value, peak_value, warmup_steps, decay_steps,
+                                 end_value=0.0, exponent=1.0):
+    if t < warmup_steps:
+        return _warmup(t, init_value, peak_value, warmup_steps)
+    span = decay_steps - warmup_steps
+    cosine = _keep("cosine", min(t - warmup_steps, span) / span) ** exponent
+    return end_value + (peak_value - end_value) * cosine
+
+
+def warmup_exponential_decay_schedule(t, init_value, peak_value, warmup_steps,
+                                      transition_steps, decay_rate, transition_begin=0,
+                                      staircase=False, end_value=None):
+    if t < warmup_steps:
+        return _warmup(t, init_value, peak_value, warmup_steps)
+    return exponential_decay(t - warmup_steps, peak_value, transition_steps, decay_rate,
+                             transition_begin, staircase, end_value)
+
+
+def warmup_stable_decay_schedule(t, init_value, peak_value, warmup_steps, total_steps,
+                                 decay_fraction=0.2, end_value=0.0, *, decay_shape="linear"):
+    """Hu et al. 2024 (MiniCPM), Hägele et al. 2024: warmup, a long constant phase, then a
+    decay over the last ``round(decay_fraction * total_steps)`` steps."""
+    decay = max(1, round(decay_fraction * total_steps))
+    if t < warmup_steps:
+        return _warmup(t, init_value, peak_value, warmup_steps)
+    if t < total_steps - decay:
+        return peak_value
+    frac = min((t - (total_steps - decay)) / decay, 1.0)
+    return end_value + (peak_value - end_value) * _keep(decay_shape, frac)
+
+
+def join_schedules(t, schedules, boundaries):
+    """The ``k``-th schedule from ``boundaries[k - 1]`` on, counting its steps from there."""
+    k = sum(t >= b for b in boundaries)
+    start = boundaries[k - 1] if k else 0
+    return float(schedules[k](t - start))

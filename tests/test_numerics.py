@@ -16,7 +16,9 @@ from gradxform import (
     radam,
     scale_by_schedule,
 )
+from tests import references
 from tests.registry import REGISTRY, Entry
+from tests.test_hyperparams_sweep import BY_NAME, make_reference
 
 IDS = [e.id for e in REGISTRY]
 INT32_MAX = 2**31 - 1
@@ -44,23 +46,65 @@ def _set_counters(state, value):
 
 # ------------------------------------------------------------- step counters
 
-SATURATING = [(i, m) for i, m in [(e.id, e.make) for e in REGISTRY] + [
-    ("inject-hyperparams-sgd", lambda: inject_hyperparams(gx.sgd)(0.01)),
-    ("scale-by-schedule", lambda: scale_by_schedule(linear_schedule(1.0, 0.1, 10))),
+SATURATING = [(i, m, r) for i, m, r in [(e.id, e.make, e.make_reference) for e in REGISTRY] + [
+    ("inject-hyperparams-sgd", lambda: inject_hyperparams(gx.sgd)(0.01),
+     lambda: references.SGD(0.01)),
+    ("scale-by-schedule", lambda: scale_by_schedule(linear_schedule(1.0, 0.1, 10)),
+     lambda: references.ScaleBySchedule(lambda t: references.linear_schedule(t, 1.0, 0.1, 10))),
 ] if _counters(m().init(make_params()))]  # the configurations whose state counts steps
 
 
-@pytest.mark.parametrize("make", [m for _, m in SATURATING], ids=[i for i, _ in SATURATING])
-def test_step_counter_saturates_at_int32_max(make):
+def _reference_at(reference, p, count):
+    """A reference leaf state as after ``count`` updates of zero moments (as the test sets
+    the counters of a fresh state)."""
+    state = reference.init(p)
+    if "t" in state:
+        state["t"] = count
+    if "P" in state:  # Dozat's product of momenta: b1**t (1 - ...) underflows to 0
+        state["P"] = 0.0
+    if isinstance(reference, references.FTRL):
+        # gradxform keeps clip(z, -l1, l1) and takes the rest of z from the weights, as
+        # the previous iterate: z = clip(z) - q w. Its zero state after `count` updates
+        # is the reference's z = -q w.
+        q = (reference.beta + state["n"] ** reference.p) / reference.a + 2 * reference.l2
+        state["z"] = -q * p
+    return state
+
+
+# scale_by_factored_rms forms its decay b_t = 1 - t**-c in float32 and averages with the
+# weight 1 - b_t: past t = 2**24**(1/c) the weight of the newest gradient is 2**-24, not
+# t**-c (at t = 2**31, 6.0e-8 instead of 3.6e-8). Adafactor's update clipping hides it;
+# without clipping the update is off by 24%.
+FACTORED_WEIGHT_BUG = pytest.mark.xfail(
+    strict=True, reason="bug: scale_by_factored_rms computes the new-gradient weight "
+    "t**-decay_rate as 1 - (1 - t**-decay_rate) in float32 (cancellation late in training)")
+
+
+@pytest.mark.parametrize("make,reference", [
+    pytest.param(m, r, id=i, marks=[FACTORED_WEIGHT_BUG] if i == "adafactor-unfactored" else [])
+    for i, m, r in SATURATING])
+def test_step_counter_saturates_at_int32_max(make, reference):
     tx = make()
     params = make_params()
     state = _set_counters(tx.init(params), INT32_MAX - 1)
+    refs = [reference() for _ in jax.tree.leaves(params)]
+    ps = [np.asarray(p, np.float64) for p in jax.tree.leaves(params)]
+    ref_states = [_reference_at(r, p, INT32_MAX - 1) for r, p in zip(refs, ps, strict=True)]
     step = jax.jit(tx.update)
     for seed in (1, 2):  # 2**31 - 2 -> 2**31 - 1 -> stays there
-        updates, state = step(grads_like(params, seed), state, params)
+        g = grads_like(params, seed)
+        updates, state = step(g, state, params)
         chex.assert_tree_all_finite(updates)
         chex.assert_tree_all_finite(state)
         assert all(int(c) == INT32_MAX for c in _counters(state)), _counters(state)
+        # The values of a step that late: the reference one or two steps past 2**31 - 2
+        # (every bias correction and schedule has long reached its limit).
+        out = [r.step(np.asarray(x, np.float64), s, p)
+               for r, x, s, p in zip(refs, jax.tree.leaves(g), ref_states, ps, strict=True)]
+        ref_states = [s for _, s in out]
+        for got, (want, _) in zip(jax.tree.leaves(updates), out, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+        ps = [p + u for p, (u, _) in zip(ps, out, strict=True)]
         params = gx.apply_updates(params, updates)
 
 
@@ -112,10 +156,40 @@ def test_first_steps_finite_with_decays_near_one_in_low_precision(factory, dtype
     tx = factory(b1=LARGEST_DECAY, b2=LARGEST_DECAY, **state_dtypes)
     params = make_params(dtype)
     state = tx.init(params)
-    for seed in (1, 2, 3):
-        updates, state = tx.update(grads_like(params, seed), state, params)
+    grads = [grads_like(params, seed) for seed in (1, 2, 3)]
+    want = _reference_updates(factory.__name__, dict(b1=LARGEST_DECAY, b2=LARGEST_DECAY),
+                              params, grads)
+    for g, w in zip(grads, want, strict=True):
+        updates, state = tx.update(g, state, params)
         chex.assert_tree_all_finite(updates)
         chex.assert_trees_all_equal_dtypes(updates, params)
+        # Moments stored in bfloat16 carry its rounding (2**-8) into the update; float32
+        # moments leave only the final rounding to float16.
+        _assert_close_in(dtype, updates, w, ulps=4 if dtype == jnp.bfloat16 else 2)
+
+
+def _reference_updates(name, kwargs, params, grads):
+    """The NumPy reference's updates (float64) of ``gradxform.<name>(**kwargs)`` along
+    ``grads``, at fixed ``params`` (the factory's defaults filled in)."""
+    reference = make_reference(BY_NAME[name], kwargs, params)
+    ps = [np.asarray(p, np.float64) for p in jax.tree.leaves(params)]
+    state = reference.init(ps)
+    out = []
+    for g in grads:
+        us, state = reference.step([np.asarray(x, np.float64) for x in jax.tree.leaves(g)],
+                                   state, ps)
+        out.append(us)
+    return out
+
+
+def _assert_close_in(dtype, updates, want, *, ulps):
+    """Equal to ``want`` within ``ulps`` units of the last place of ``dtype`` (of the
+    subnormal spacing, for updates that small)."""
+    info = jnp.finfo(dtype)
+    tol = ulps * float(info.eps)
+    for got, w in zip(jax.tree.leaves(updates), want, strict=True):
+        np.testing.assert_allclose(np.asarray(got, np.float64), w, rtol=tol,
+                                   atol=ulps * float(info.smallest_subnormal))
 
 
 ADAM_FAMILY = [gx.adam, gx.adamw, gx.amsgrad, gx.adamax, gx.adamaxw, gx.nadam, gx.nadamw,
@@ -128,12 +202,14 @@ def test_adam_family_keeps_second_moment_in_float32_for_float16_params(factory):
     tx = factory(1e-3, mu_dtype=jnp.float32, nu_dtype=jnp.float32)
     params = make_params(jnp.float16)
     state = tx.init(params)
-    for seed in (1, 2, 3):
-        g = jax.tree.map(lambda x: (1e-3 * x).astype(jnp.float16), grads_like(params, seed))
+    grads = [jax.tree.map(lambda x: (1e-3 * x).astype(jnp.float16), grads_like(params, seed))
+             for seed in (1, 2, 3)]
+    want = _reference_updates(factory.__name__, dict(learning_rate=1e-3), params, grads)
+    for g, w in zip(grads, want, strict=True):
         updates, state = tx.update(g, state, params)
         chex.assert_tree_all_finite(updates)
         chex.assert_trees_all_equal_dtypes(updates, params)
-        assert float(jnp.max(jnp.abs(updates["w"].astype(jnp.float32)))) < 0.1
+        _assert_close_in(jnp.float16, updates, w, ulps=2)
 
 
 def test_centered_rmsprop_constant_gradient_stays_finite():
@@ -142,10 +218,18 @@ def test_centered_rmsprop_constant_gradient_stays_finite():
     params = jnp.zeros(4)
     state = tx.init(params)
     g = jnp.array([0.1, 1.7, 0.3, 3.0])
+    reference = references.RMSProp(0.01, decay=0.9, centered=True, eps_in_sqrt=False)
+    ref_state = reference.init(np.zeros(4))
 
-    for _ in range(200):  # eagerly: the rounding that goes below 0 is that of plain ops
+    for t in range(200):  # eagerly: the rounding that goes below 0 is that of plain ops
         updates, state = tx.update(g, state, params)
         chex.assert_tree_all_finite(updates)
+        want, ref_state = reference.step(np.asarray(g, np.float64), ref_state, np.zeros(4))
+        # The variance is g**2 0.9**t (1 - 0.9**t): for 25 steps (down to 0.07 g**2) the
+        # float32 cancellation in E[g^2] - E[g]^2 moves the update by less than 5e-6;
+        # later the rounding grows (1e-4 at step 55) and only finiteness is defined.
+        if t < 25:
+            np.testing.assert_allclose(updates, want, rtol=1e-5, err_msg=f"step {t + 1}")
 
 
 # ------------------------------------------------------------------- complex

@@ -8,7 +8,6 @@ in float32. Keras runs on its JAX backend.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -30,9 +29,9 @@ from gradxform import (
     nadam,
     nadamw,
 )
+from tests._require import require_keras
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-keras = pytest.importorskip("keras", reason="keras is not installed: no keras parity")
+keras = require_keras("jax", why="keras parity")
 
 STEPS = 25
 RTOL, ATOL = 1e-5, 1e-6

@@ -28,8 +28,9 @@ from gradxform import (
     scale_by_radam,
     sgd_nesterov_lookahead,
 )
+from tests._require import require
 
-torch = pytest.importorskip("torch", reason="torch is not installed: no torch.optim parity")
+torch = require("torch", why="torch.optim parity")
 
 STEPS = 25
 RTOL, ATOL = 1e-5, 1e-6

@@ -7,6 +7,7 @@ derandomized, so every run checks the same examples.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import gradxform as gx
 from gradxform import (
     constant_schedule,
     cosine_decay_schedule,
@@ -39,6 +41,7 @@ from gradxform import (
     warmup_exponential_decay_schedule,
     warmup_stable_decay_schedule,
 )
+from tests import references
 from tests._util import run, scan_run
 from tests.registry import REGISTRY, Entry
 
@@ -46,9 +49,12 @@ IDS = [e.id for e in REGISTRY]
 INT32_MAX = 2**31 - 1
 
 
-def _settings(n: int) -> Any:
+def _settings(n: int, *, shrink: bool = True) -> Any:
+    # Without shrinking, a failure reports the first failing example at once instead of
+    # spending minutes minimizing it (for the reference comparisons, which print it all).
+    phases = [p for p in Phase if shrink or p is not Phase.shrink]
     return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+                    suppress_health_check=[HealthCheck.too_slow], phases=phases)
 
 
 # ------------------------------------------------------------------ strategies
@@ -116,7 +122,12 @@ def test_jit_equals_eager(entry: Entry, layout, seed, data):
     grads = [build(layout, seed + i + 1, jnp.float32) for i in range(2)]
     eager, _, _ = run(tx, params, grads)
     jitted, _, _ = run(tx, params, grads, jit=True)
-    chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-7)
+    # jit may fuse and reorder float32 arithmetic: a few ulps, of the entry or (for an
+    # entry that is a difference of larger terms, e.g. a step minus a decay) of the
+    # largest entry of the step.
+    for a, b in zip(jitted, eager, strict=True):
+        scale = max([float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(b) if x.size] + [0.0])
+        chex.assert_trees_all_close(a, b, rtol=1e-6, atol=1e-6 * scale + 1e-30)
 
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
@@ -230,7 +241,8 @@ SCHEDULES: dict[str, Callable[[Any], tuple[Callable[[Any], Any], float, float]]]
         cosine_decay_schedule(i, d(steps_), a, d(st.floats(0.1, 5.0))), i * a, i))(
             d(values), d(fractions)),
     "sgdr": lambda d: (lambda i: (
-        sgdr_schedule(i, d(small_steps), d(st.floats(1.0, 3.0)), d(fractions), d(fractions)),
+        sgdr_schedule(init_value=i, first_decay_steps=d(small_steps), t_mul=d(st.floats(1.0, 3.0)),
+                      m_mul=d(fractions), alpha=d(fractions)),
         0.0, i))(d(values)),
     "exponential_decay": lambda d: (lambda i, e: (
         exponential_decay(i, d(steps_), d(decays), d(begins), d(st.booleans()), e),
@@ -296,3 +308,167 @@ def test_schedule_finite_and_within_bounds(name, data, steps):
     # A step given alone and in a batch agree to rounding (XLA may vectorize differently).
     np.testing.assert_allclose(one_by_one, values[[0, 1, 2, -2, -1]], rtol=1e-6, atol=1e-7)
     assert math.isfinite(float(schedule(INT32_MAX)))
+
+
+# ------------------------------------------------- drawn hyperparameters vs references
+
+# Valid ranges for every numeric hyperparameter the registry's factories take (the
+# registry sets only some of them; the rest are drawn here too).
+REFERENCE_RANGES: dict[str, Any] = {
+    "learning_rate": st.floats(1e-3, 0.5),
+    "b1": st.floats(0.0, 0.99), "b2": st.floats(0.0, 0.999),
+    "eps": st.floats(-8.0, 0.0).map(lambda e: 10.0**e),
+    "eps_root": st.floats(0.0, 0.5),
+    "decay": st.floats(0.1, 0.99), "rho": st.floats(0.0, 0.99),
+    "momentum": st.floats(0.0, 0.99), "weight_decay": st.floats(0.0, 0.5),
+    "l1": st.floats(0.0, 0.1), "l2": st.floats(0.0, 0.1), "l2_shrinkage": st.floats(0.0, 0.1),
+    "beta": st.floats(0.0, 1.0), "trust_coefficient": st.floats(1e-3, 0.1),
+    "initial_accumulator_value": st.floats(0.0, 1.0), "initial_scale": st.floats(0.0, 1.0),
+    "threshold": st.floats(4.0, 10.0), "learning_rate_power": st.floats(-1.0, -0.1),
+    "momentum_decay": st.floats(1e-3, 1.0), "decay_rate": st.floats(0.5, 1.0),
+    "clipping_threshold": st.floats(0.5, 2.0), "min_scale": st.floats(1e-3, 2.0),
+}
+# No zero-size leaves here: the references take means and norms of whole leaves.
+REFERENCE_SHAPES = [(), (1,), (3,), (2, 3), (4, 1)]
+
+
+# Hyperparameters that only exist in some configurations (the factory refuses them
+# elsewhere).
+APPLIES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "momentum_decay": lambda kwargs: kwargs.get("momentum_schedule") == "dozat",
+}
+
+
+@st.composite
+def reference_hyperparams(draw: Any, entry: Entry) -> dict[str, float]:
+    names = sorted(set(inspect.signature(entry.factory).parameters) & set(REFERENCE_RANGES))
+    return {n: draw(REFERENCE_RANGES[n]) for n in names
+            if APPLIES.get(n, lambda _: True)(entry.kwargs)}
+
+
+@st.composite
+def reference_layouts(draw: Any) -> Any:
+    names = draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=3, unique=True))
+    return {n: draw(st.sampled_from(REFERENCE_SHAPES)) for n in names}
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+@_settings(3, shrink=False)
+@given(layout=reference_layouts(), seed=st.integers(0, 2**16), data=st.data())
+def test_matches_reference_at_drawn_hyperparameters(entry: Entry, layout, seed, data):
+    """Any valid hyperparameters, not only the registry's, give the reference's updates.
+
+    In float64 (x64), so that the comparison is limited by gradxform's float32 scalars
+    (bias factors, RAdam's rho_t), not by the conditioning of the drawn configuration.
+    """
+    kwargs = {**entry.kwargs, **data.draw(reference_hyperparams(entry))}
+    with jax.enable_x64(True):
+        params = build(layout, seed, jnp.float64)
+        grads = [build(layout, seed + i + 1, jnp.float64) for i in range(4)]
+        updates, _, _ = run(entry.factory(**kwargs), params, grads)
+    leaves = [np.asarray(p, np.float64) for p in jax.tree.leaves(params)]
+    refs = [entry.reference(**kwargs) for _ in leaves]
+    states = [r.init(p) for r, p in zip(refs, leaves, strict=True)]
+    for t, g in enumerate(grads):
+        steps = [r.step(np.asarray(x, np.float64), s, p)
+                 for r, x, s, p in zip(refs, jax.tree.leaves(g), states, leaves, strict=True)]
+        want = [u for u, _ in steps]
+        states = [s for _, s in steps]
+        scale = max(float(np.max(np.abs(u))) for u in want if u.size)
+        for got, w in zip(jax.tree.leaves(updates[t]), want, strict=True):
+            np.testing.assert_allclose(np.asarray(got), w, rtol=1e-6, atol=1e-6 * scale,
+                                       err_msg=f"{entry.id}({kwargs}), step {t + 1}")
+        leaves = [p + u for p, u in zip(leaves, want, strict=True)]
+
+
+def _line(scale: float, slope: float) -> Callable[[Any], Any]:
+    """A join_schedules piece ``scale + slope * t`` (Python and JAX steps)."""
+    return lambda t: scale + slope * jnp.asarray(t, jnp.float32)
+
+
+def _bounds(draw: Any, low: int = 1, high: int = 10**6) -> dict[int, float]:
+    bounds = draw(st.lists(st.integers(low, high), min_size=1, max_size=4, unique=True))
+    return {b: draw(st.floats(0.0, 2.0)) for b in sorted(bounds)}
+
+
+# name -> a strategy of keyword arguments (the schedule's and its reference's).
+SCHEDULE_ARGS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "constant_schedule": lambda d: dict(value=d(signed)),
+    "linear_schedule": lambda d: dict(init_value=d(signed), end_value=d(signed),
+                                      transition_steps=d(steps_), transition_begin=d(begins)),
+    "polynomial_schedule": lambda d: dict(init_value=d(signed), end_value=d(signed),
+                                          power=d(st.floats(0.1, 5.0)),
+                                          transition_steps=d(steps_),
+                                          transition_begin=d(begins)),
+    "piecewise_constant_schedule": lambda d: dict(init_value=d(values),
+                                                  boundaries_and_scales=_bounds(d)),
+    "piecewise_interpolate_schedule": lambda d: dict(
+        interpolate_type=d(st.sampled_from(["linear", "cosine"])), init_value=d(values),
+        boundaries_and_scales=_bounds(d)),
+    "cosine_decay_schedule": lambda d: dict(init_value=d(values), decay_steps=d(steps_),
+                                            alpha=d(fractions),
+                                            exponent=d(st.floats(0.1, 5.0))),
+    "sgdr_schedule": lambda d: dict(init_value=d(values), first_decay_steps=d(small_steps),
+                                    t_mul=d(st.sampled_from([1.0, 1.5, 2.0, 3.0])),
+                                    m_mul=d(fractions), alpha=d(fractions)),
+    "exponential_decay": lambda d: dict(init_value=d(values), transition_steps=d(steps_),
+                                        decay_rate=d(decays), transition_begin=d(begins),
+                                        staircase=d(st.booleans()),
+                                        end_value=d(st.none() | st.floats(0.0, 1e-3))),
+    "inverse_time_decay": lambda d: dict(init_value=d(values), decay_steps=d(steps_),
+                                         decay_rate=d(st.floats(0.0, 10.0)),
+                                         power=d(st.floats(0.1, 3.0)),
+                                         staircase=d(st.booleans())),
+    "inverse_sqrt_schedule": lambda d: dict(init_value=d(values), peak_value=d(values),
+                                            warmup_steps=d(steps_)),
+    "cyclical_schedule": lambda d: dict(
+        base_value=d(values), max_value=d(values), step_size=d(small_steps),
+        mode=d(st.sampled_from(["triangular", "triangular2", "exp_range"])),
+        gamma=d(st.floats(0.9, 1.0)), step_size_down=d(st.none() | small_steps)),
+    "one_cycle_schedule": lambda d: dict(
+        total_steps=d(st.integers(100, 10**6)), max_value=d(values),
+        pct_start=d(st.floats(0.05, 0.45)), anneal_strategy=d(st.sampled_from(["cos", "linear"])),
+        div_factor=d(st.floats(1.0, 100.0)), final_div_factor=d(st.floats(1.0, 1e4)),
+        three_phase=d(st.booleans())),
+    "one_cycle_momentum_schedule": lambda d: dict(
+        total_steps=d(st.integers(100, 10**6)), base_momentum=d(decays),
+        max_momentum=d(decays), pct_start=d(st.floats(0.05, 0.45)),
+        anneal_strategy=d(st.sampled_from(["cos", "linear"])), three_phase=d(st.booleans())),
+    "warmup_constant_schedule": lambda d: dict(init_value=d(values), peak_value=d(values),
+                                               warmup_steps=d(st.integers(0, 10**6))),
+    "warmup_cosine_decay_schedule": lambda d: (lambda w: dict(
+        init_value=d(values), peak_value=d(values), warmup_steps=w,
+        decay_steps=w + d(steps_), end_value=d(values),
+        exponent=d(st.floats(0.1, 5.0))))(d(st.integers(0, 10**6))),
+    "warmup_exponential_decay_schedule": lambda d: dict(
+        init_value=d(values), peak_value=d(values), warmup_steps=d(st.integers(0, 10**6)),
+        transition_steps=d(steps_), decay_rate=d(decays), transition_begin=d(begins),
+        staircase=d(st.booleans())),
+    "warmup_stable_decay_schedule": lambda d: (lambda w, k: dict(
+        init_value=d(values), peak_value=d(values), warmup_steps=w, total_steps=w + k,
+        decay_fraction=d(st.floats(0.01, 1.0)) * k / (w + k), end_value=d(values),
+        decay_shape=d(st.sampled_from(["linear", "cosine", "1-sqrt"]))))(
+            d(st.integers(0, 10**5)), d(st.integers(1, 10**6))),
+    "join_schedules": lambda d: dict(
+        schedules=[_line(d(signed), d(st.floats(-1e-3, 1e-3))), _line(d(signed), 0.0)],
+        boundaries=[d(st.integers(1, 10**6))]),
+}
+# Exact in float32, where the schedules count (as JAX does without x64).
+EXACT_STEPS = st.integers(0, 2**24)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_ARGS))
+@_settings(8, shrink=False)
+@given(data=st.data(), steps=st.lists(EXACT_STEPS, min_size=1, max_size=8))
+def test_schedule_matches_reference_at_drawn_arguments(name, data, steps):
+    kwargs = SCHEDULE_ARGS[name](data.draw)
+    schedule = getattr(gx, name)(**kwargs)
+    formula = getattr(references, name)
+    ts = [0, 1, 2, *steps]
+    want = np.array([formula(t, **kwargs) for t in ts], np.float64)
+    got = np.asarray(schedule(jnp.asarray(ts, jnp.int32)), np.float64)
+    scale = max(float(np.max(np.abs(want))), 1e-6)
+    # float32 against float64: a value r**(t / T) carries the rounding of its exponent,
+    # about 6e-8 * |log of the value|; 1e-5 covers values down to e**-160 (then atol).
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale,
+                               err_msg=f"{name}({kwargs}) at steps {ts}")

@@ -1,0 +1,1372 @@
+"""Every hyperparameter of every public transformation, schedule and wrapper, at
+non-default values, against the NumPy references written from the published equations.
+
+The battery (test_battery.py) runs each registered optimizer at one configuration, so
+a hyperparameter that configuration leaves at its default can be ignored, inverted or
+mis-scaled without any test noticing. Here each parameter of each public factory takes
+two or more values other than its default; each case runs 12 steps from the battery's
+parameters and gradients and compares every update with the reference (float32 against
+float64, rtol 1e-5).
+
+Two checks keep the sweep honest:
+
+* ``test_every_parameter_has_sweep_values``: the tables below cover every parameter of
+  every public factory (by ``inspect.signature``) and every public factory is listed,
+  so a new parameter or a new factory fails until it is given sweep values.
+* every case first checks, on the references alone, that its value changes the result
+  by far more than the tolerance: a value that the implementation could ignore without
+  failing the comparison is a table error, not a passing test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform as gx
+from tests import references as ref
+from tests._util import grad_sequence, make_params
+from tests.registry import REGISTRY, Entry
+
+STEPS = 12
+RTOL, ATOL = 1e-5, 1e-7
+# A swept value must move the reference result by this many tolerances somewhere.
+SEPARATION = 10.0
+
+
+# ------------------------------------------------------------------------ cases
+
+
+@dataclasses.dataclass(frozen=True)
+class With:
+    """A sweep value that needs other arguments to have an effect (``eps_uncorrected``
+    only shows with a large ``eps``; ``momentum_decay`` only with Dozat's schedule)."""
+
+    value: Any
+    companions: dict[str, Any]
+
+    def __init__(self, value: Any, **companions: Any):
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "companions", companions)
+
+
+def _value(case: Any) -> Any:
+    return case.value if isinstance(case, With) else case
+
+
+def _companions(case: Any) -> dict[str, Any]:
+    return case.companions if isinstance(case, With) else {}
+
+
+def _schedule(scale: float, rate: float) -> Callable[[Any], Any]:
+    """``scale * rate**t``: a user schedule (works on Python ints and JAX int32 steps)."""
+
+    def schedule(t: Any) -> Any:
+        return scale * jnp.asarray(rate, jnp.float32) ** jnp.asarray(t, jnp.float32)
+
+    schedule.__qualname__ = f"{scale}*{rate}**t"
+    return schedule
+
+
+def _every_other(step: Any) -> Any:
+    """A schedule of ``k`` for MultiSteps: 1 for the first inner step, then 3."""
+    return jnp.where(jnp.asarray(step) < 1, 1, 3)
+
+
+MASK_TREE = {"dense": {"kernel": True, "bias": False}, "scale": True}
+
+
+def mask_matrices(params: Any) -> Any:
+    return jax.tree.map(lambda p: jnp.ndim(p) == 2, params)
+
+
+# Dtype arguments are swept by test_state_dtypes.py (a dtype changes the storage, not
+# the arithmetic the references model).
+DTYPE_ARGS = {"mu_dtype", "nu_dtype", "accumulator_dtype", "ema_dtype", "slow_dtype"}
+# The transformation a wrapper wraps is not a hyperparameter: every wrapper case wraps
+# Adam and is compared with the wrapper reference around the Adam reference.
+WRAPPED_ARGS = {"inner", "fast", "tx"}
+
+
+# ------------------------------------------------------------------------ subjects
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    """A public factory, how to build it and its reference, and its sweep table.
+
+    Attributes:
+      name: the public name in ``gradxform``.
+      reference: keyword arguments (masks removed, leaf overrides applied) ->
+        a leaf ``ref.Reference`` (per-leaf subjects) or a ``ref.TreeReference``.
+      base: the arguments every case starts from (the swept one and its
+        companions replace theirs).
+      sweep: parameter -> two or more values other than its default.
+      masks: mask parameter -> the reference arguments of a leaf it switches off.
+      tree: whether ``reference`` returns a ``TreeReference`` (else one per leaf).
+      build: ``kwargs -> GradientTransformation``; default: the public factory.
+      poison: steps whose gradients get a NaN or an infinity (alternately).
+      values: the monitored values passed as ``update(..., value=)``, if any.
+      observe: the state quantities compared with the reference's ``observe``.
+      neutral: parameters that must leave the result unchanged (performance knobs):
+        for them the separation check is replaced by the comparison itself.
+      atol: the absolute tolerance of the comparison.
+    """
+
+    name: str
+    reference: Callable[..., Any]
+    base: dict[str, Any]
+    sweep: dict[str, list[Any]]
+    masks: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    tree: bool = False
+    build: Callable[..., Any] | None = None
+    poison: tuple[int, ...] = ()
+    values: tuple[float, ...] | None = None
+    observe: Callable[[Any], list[Any]] | None = None
+    neutral: frozenset[str] = frozenset()
+    atol: float = ATOL
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        return getattr(gx, self.name)
+
+    def make(self, kwargs: dict[str, Any]) -> Any:
+        return (self.build or self.factory)(**kwargs)
+
+    def default(self, param: str) -> Any:
+        """The value a case is measured against: the signature's default, else the base's."""
+        default = inspect.signature(self.factory).parameters[param].default
+        return self.base[param] if default is inspect.Parameter.empty else default
+
+    def complete(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with the factory's defaults filled in, for the reference (one
+        reference serves factories whose defaults differ, e.g. adam's and adamw's
+        weight decay)."""
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(self.factory).parameters.items()
+            if p.default is not inspect.Parameter.empty and name not in DTYPE_ARGS | WRAPPED_ARGS
+        }
+        return {**defaults, **kwargs}
+
+
+def negated(reference: Callable[..., ref.Reference], **fixed: Any) -> Callable[..., Any]:
+    """The direction of a reference optimizer: the reference of a ``scale_by_*`` primitive."""
+    return lambda **kw: ref.Negated(reference(1.0, **fixed, **kw))
+
+
+def partial(reference: Callable[..., Any], **fixed: Any) -> Callable[..., Any]:
+    return functools.partial(reference, **fixed)
+
+
+ADAM_SWEEP: dict[str, list[Any]] = {
+    "learning_rate": [0.003, 0.3],
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-3, 0.5],
+}
+DECOUPLED_SWEEP: dict[str, list[Any]] = {
+    "weight_decay": [0.05, 0.5],
+    "mask": [With(MASK_TREE, weight_decay=0.5), With(mask_matrices, weight_decay=0.5)],
+    "scale_decay_by_lr": [
+        With(False, weight_decay=0.05),
+        With(False, weight_decay=0.01, learning_rate=0.1),
+    ],
+}
+DECAY_MASK = {"mask": {"weight_decay": 0.0}}
+NESTEROV_SWEEP: dict[str, list[Any]] = {
+    "momentum_schedule": ["dozat", With("dozat", b1=0.8)],
+    "momentum_decay": [With(0.1, momentum_schedule="dozat"), With(1.0, momentum_schedule="dozat")],
+}
+EPS_UNCORRECTED: list[Any] = [With(True, eps=0.1), With(True, eps=1e-3, b2=0.9)]
+ADAMAX_SWEEP: dict[str, list[Any]] = {
+    "learning_rate": [0.003, 0.3],
+    "b1": [0.5, 0.95],
+    "b2": [0.5, 0.9],
+    "eps": [1e-3, 0.3],
+    "eps_in_max": [With(True, eps=0.1), With(True, eps=1e-2, b2=0.5)],
+}
+RADAM_SWEEP: dict[str, list[Any]] = {
+    "learning_rate": [0.003, 0.3],
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    # RAdam's first rectified steps are small (r_6 = 0.026 for b2 = 0.999): eps must be
+    # large to move them by more than the absolute tolerance.
+    "eps": [0.05, 0.3],
+    "eps_root": [0.05, 0.5],
+    "threshold": [4.0, 8.0],
+    "eps_uncorrected": EPS_UNCORRECTED,
+}
+RMS_SWEEP: dict[str, list[Any]] = {
+    "decay": [0.5, 0.99],
+    "eps": [1e-3, 0.1],
+    "initial_scale": [0.1, 1.0],
+    "eps_in_sqrt": [With(False, eps=0.1), With(False, eps=1e-3, initial_scale=1.0)],
+    "centered": [True, With(True, decay=0.95)],
+}
+ADAGRAD_SWEEP: dict[str, list[Any]] = {
+    "initial_accumulator_value": [0.0, 1.0],
+    "eps": [1e-3, 0.1],
+    "eps_in_sqrt": [With(False, eps=0.1), With(False, eps=1e-3, initial_accumulator_value=0.0)],
+}
+BELIEF_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-4, 1e-2],
+}
+YOGI_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    "eps": [1e-5, 0.3],
+    "eps_root": [1e-3, 0.5],
+    "initial_accumulator_value": [0.1, 1.0],
+}
+FTRL_SWEEP: dict[str, list[Any]] = {
+    "learning_rate": [0.1, 2.0],
+    "learning_rate_power": [-1.0, -0.3],
+    "initial_accumulator_value": [0.0, 1.0],
+    "l1": [0.05, 0.5],
+    "l2": [0.1, 1.0],
+    "l2_shrinkage": [0.05, 0.5],
+    "beta": [0.5, 2.0],
+    "proximal_center": ["params", With("params", l1=0.05, beta=0.5)],
+}
+FACTORED_SWEEP: dict[str, list[Any]] = {
+    "decay_rate": [0.5, 1.0],
+    "eps": [1e-3, 0.1],
+    "min_dim_size_to_factor": [1, 3],
+    "factored": [With(False, min_dim_size_to_factor=1), With(False, min_dim_size_to_factor=3)],
+}
+FTRL_BASE = {"learning_rate": 0.5, "proximal_center": "params"}
+
+OPTIMIZERS: list[Subject] = [
+    Subject(
+        "sgd",
+        ref.SGD,
+        {"learning_rate": 0.05},
+        {
+            "learning_rate": [0.01, 0.3],
+            "momentum": [0.5, 0.9],
+            "nesterov": [With(True, momentum=0.9), With(True, momentum=0.5)],
+        },
+    ),
+    Subject(
+        "sgd_nesterov_lookahead",
+        ref.NesterovLookahead,
+        {"learning_rate": 0.05},
+        {
+            "learning_rate": [0.01, 0.3],
+            "momentum": [0.0, 0.5],
+        },
+    ),
+    Subject(
+        "adagrad",
+        ref.Adagrad,
+        {"learning_rate": 0.3},
+        {"learning_rate": [0.05, 1.0], **ADAGRAD_SWEEP},
+    ),
+    Subject(
+        "rmsprop",
+        ref.RMSProp,
+        {"learning_rate": 0.01},
+        {
+            "learning_rate": [0.003, 0.1],
+            **RMS_SWEEP,
+            "momentum": [0.5, 0.9],
+            "nesterov": [With(True, momentum=0.5), With(True, momentum=0.9)],
+        },
+    ),
+    Subject(
+        "adadelta",
+        ref.Adadelta,
+        {},
+        {
+            "learning_rate": [0.5, 2.0],
+            "rho": [0.5, 0.99],
+            "eps": [1e-4, 1e-2],
+            "weight_decay": [0.1, 0.5],
+        },
+    ),
+    Subject("ftrl", ref.FTRL, FTRL_BASE, FTRL_SWEEP),
+    Subject(
+        "adam",
+        ref.Adam,
+        {"learning_rate": 0.01},
+        {
+            **ADAM_SWEEP,
+            "nesterov": [True, With(True, b1=0.5)],
+            "eps_uncorrected": EPS_UNCORRECTED,
+        },
+    ),
+    Subject(
+        "adamw",
+        ref.Adam,
+        {"learning_rate": 0.01},
+        {
+            **ADAM_SWEEP,
+            **DECOUPLED_SWEEP,
+            "nesterov": [True, With(True, b1=0.5)],
+            "eps_uncorrected": EPS_UNCORRECTED,
+        },
+        masks=DECAY_MASK,
+    ),
+    Subject(
+        "amsgrad",
+        partial(ref.Adam, amsgrad=True),
+        {"learning_rate": 0.01},
+        {
+            **ADAM_SWEEP,
+            "amsgrad_max": ["corrected", With("corrected", b2=0.9)],
+            "eps_uncorrected": EPS_UNCORRECTED,
+        },
+    ),
+    Subject("adamax", ref.Adamax, {"learning_rate": 0.01}, ADAMAX_SWEEP),
+    Subject(
+        "adamaxw",
+        ref.Adamax,
+        {"learning_rate": 0.01},
+        {**ADAMAX_SWEEP, **DECOUPLED_SWEEP},
+        masks=DECAY_MASK,
+    ),
+    Subject(
+        "nadam",
+        partial(ref.Adam, nesterov=True),
+        {"learning_rate": 0.01},
+        {**ADAM_SWEEP, **NESTEROV_SWEEP},
+    ),
+    Subject(
+        "nadamw",
+        partial(ref.Adam, nesterov=True),
+        {"learning_rate": 0.01},
+        {**ADAM_SWEEP, **NESTEROV_SWEEP, **DECOUPLED_SWEEP},
+        masks=DECAY_MASK,
+    ),
+    Subject("radam", ref.RAdam, {"learning_rate": 0.01}, RADAM_SWEEP),
+    Subject(
+        "adabelief",
+        ref.AdaBelief,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **BELIEF_SWEEP},
+    ),
+    Subject(
+        "yogi", ref.Yogi, {"learning_rate": 0.01}, {"learning_rate": [0.003, 0.3], **YOGI_SWEEP}
+    ),
+    Subject(
+        "lion",
+        ref.Lion,
+        {"learning_rate": 0.01},
+        {
+            "learning_rate": [0.003, 0.1],
+            "b1": [0.0, 0.5],
+            "b2": [0.5, 0.9],
+            **DECOUPLED_SWEEP,
+        },
+        masks=DECAY_MASK,
+    ),
+    Subject(
+        "lamb",
+        ref.LAMB,
+        {"learning_rate": 0.01},
+        {
+            **ADAM_SWEEP,
+            "weight_decay": [0.05, 0.5],
+            "mask": [With(MASK_TREE, weight_decay=0.5), With(mask_matrices, weight_decay=0.5)],
+        },
+        masks=DECAY_MASK,
+    ),
+    Subject(
+        "lars",
+        ref.LARS,
+        {"learning_rate": 0.5, "trust_coefficient": 0.02},
+        {
+            "learning_rate": [0.1, 2.0],
+            "weight_decay": [0.1, 1.0],
+            "weight_decay_mask": [
+                With(MASK_TREE, weight_decay=1.0),
+                With(mask_matrices, weight_decay=1.0),
+            ],
+            "trust_coefficient": [0.005, 0.1],
+            "eps": [0.1, 1.0],
+            "trust_ratio_mask": [MASK_TREE, mask_matrices],
+            "momentum": [0.0, 0.5],
+            "nesterov": [True, With(True, momentum=0.5)],
+        },
+        masks={
+            "weight_decay_mask": {"weight_decay": 0.0},
+            "trust_ratio_mask": {"trust_ratio": False},
+        },
+    ),
+    Subject(
+        "adafactor",
+        ref.Adafactor,
+        {"learning_rate": 0.05},
+        {
+            "learning_rate": [0.01, 0.3],
+            **FACTORED_SWEEP,
+            "clipping_threshold": [0.5, 0.8, None],
+            "min_scale": [1.5, 3.0],
+            "multiply_by_parameter_scale": [False, With(False, min_scale=2.0)],
+        },
+    ),
+    Subject("sign_sgd", ref.SignSGD, {"learning_rate": 0.01}, {"learning_rate": [0.003, 0.3]}),
+    Subject(
+        "signum",
+        ref.Signum,
+        {"learning_rate": 0.01},
+        {
+            "learning_rate": [0.003, 0.3],
+            "beta": [0.0, 0.5],
+        },
+    ),
+]
+
+PRIMITIVES: list[Subject] = [
+    Subject(
+        "trace",
+        ref.Momentum,
+        {"decay": 0.9},
+        {
+            "decay": [0.0, 0.5],
+            "nesterov": [True, With(True, decay=0.5)],
+        },
+    ),
+    Subject(
+        "ema",
+        ref.Ema,
+        {"decay": 0.9},
+        {
+            "decay": [0.5, 0.99],
+            "debias": [False, With(False, decay=0.5)],
+        },
+    ),
+    Subject(
+        "scale_by_momentum",
+        ref.Momentum,
+        {},
+        {
+            "decay": [0.5, 0.99],
+            "nesterov": [True, With(True, decay=0.5)],
+            "ema": [True, With(True, nesterov=True)],
+        },
+    ),
+    Subject(
+        "scale_by_rms",
+        negated(ref.RMSProp),
+        {},
+        {
+            **RMS_SWEEP,
+            # Centered and corrected, the first variance estimate is g**2 - g**2 = 0: a large
+            # eps keeps that step well conditioned.
+            "bias_correction": [True, With(True, centered=True, eps=0.1)],
+        },
+    ),
+    Subject("scale_by_adagrad", negated(ref.Adagrad), {}, ADAGRAD_SWEEP),
+    Subject(
+        "scale_by_adadelta",
+        negated(ref.Adadelta),
+        {},
+        {
+            "rho": [0.5, 0.99],
+            "eps": [1e-4, 1e-2],
+        },
+    ),
+    Subject(
+        "scale_by_adam",
+        negated(ref.Adam),
+        {},
+        {
+            **{k: v for k, v in ADAM_SWEEP.items() if k != "learning_rate"},
+            "nesterov": [True, With(True, b1=0.5)],
+            "momentum_schedule": [
+                With("dozat", nesterov=True),
+                With("dozat", nesterov=True, b1=0.8),
+            ],
+            "momentum_decay": [
+                With(0.1, nesterov=True, momentum_schedule="dozat"),
+                With(1.0, nesterov=True, momentum_schedule="dozat"),
+            ],
+            "eps_uncorrected": EPS_UNCORRECTED,
+        },
+    ),
+    Subject(
+        "scale_by_amsgrad",
+        negated(ref.Adam, amsgrad=True),
+        {},
+        {
+            **{k: v for k, v in ADAM_SWEEP.items() if k != "learning_rate"},
+            "amsgrad_max": ["raw", With("raw", b2=0.9)],
+            "eps_uncorrected": EPS_UNCORRECTED,
+        },
+    ),
+    Subject(
+        "scale_by_adamax",
+        negated(ref.Adamax),
+        {},
+        {k: v for k, v in ADAMAX_SWEEP.items() if k != "learning_rate"},
+    ),
+    Subject(
+        "scale_by_radam",
+        negated(ref.RAdam),
+        {},
+        {k: v for k, v in RADAM_SWEEP.items() if k != "learning_rate"},
+    ),
+    Subject("scale_by_belief", negated(ref.AdaBelief), {}, BELIEF_SWEEP),
+    Subject("scale_by_yogi", negated(ref.Yogi), {}, YOGI_SWEEP),
+    Subject(
+        "scale_by_lion",
+        negated(ref.Lion, weight_decay=0.0),
+        {},
+        {
+            "b1": [0.0, 0.5],
+            "b2": [0.5, 0.9],
+        },
+    ),
+    Subject(
+        "scale_by_factored_rms",
+        negated(ref.Adafactor, clipping_threshold=None, multiply_by_parameter_scale=False),
+        {},
+        FACTORED_SWEEP,
+    ),
+    Subject("scale_by_param_block_rms", ref.ParamBlockRMS, {}, {"min_scale": [0.5, 2.0]}),
+    Subject(
+        "scale_by_trust_ratio",
+        ref.TrustRatio,
+        {},
+        {
+            "trust_coefficient": [0.1, 3.0],
+            "eps": [0.1, 1.0],
+            "mask": [MASK_TREE, mask_matrices],
+        },
+        masks={"mask": {"active": False}},
+    ),
+    Subject("scale_by_ftrl", ref.FTRL, FTRL_BASE, FTRL_SWEEP),
+    Subject(
+        "scale_by_learning_rate",
+        ref.ScaleByLearningRate,
+        {"learning_rate": 0.1},
+        {
+            "learning_rate": [0.5, _schedule(0.3, 0.8)],
+            "flip_sign": [False, With(False, learning_rate=_schedule(0.3, 0.8))],
+        },
+    ),
+    Subject(
+        "scale_by_schedule",
+        ref.ScaleBySchedule,
+        {"step_size_fn": _schedule(1.0, 0.9)},
+        {
+            "step_size_fn": [_schedule(2.0, 0.9), _schedule(1.0, 0.5)],
+        },
+    ),
+    Subject("scale", ref.Scale, {"step_size": 0.5}, {"step_size": [-2.0, 3.0]}),
+    Subject(
+        "add_decayed_weights",
+        ref.AddDecayedWeights,
+        {},
+        {
+            "weight_decay": [0.1, 0.5],
+            "mask": [With(MASK_TREE, weight_decay=0.5), With(mask_matrices, weight_decay=0.5)],
+        },
+        masks=DECAY_MASK,
+    ),
+    Subject("clip", ref.Clip, {"max_delta": 1.0}, {"max_delta": [0.3, 1.5]}),
+    Subject(
+        "clip_by_block_rms",
+        ref.ClipByBlockRMS,
+        {"threshold": 1.0},
+        {
+            "threshold": [0.5, 0.8],
+            "on_nonfinite": ["nan", With("nan", threshold=0.5)],
+        },
+        poison=(STEPS - 1,),
+    ),
+    Subject(
+        "clip_by_global_norm",
+        lambda n, **kw: ref.ClipByGlobalNorm(**kw),
+        {"max_norm": 3.0},
+        {
+            "max_norm": [1.0, 4.0],
+            "on_nonfinite": ["nan", With("nan", max_norm=1.0)],
+        },
+        tree=True,
+        poison=(STEPS - 1,),
+    ),
+    Subject(
+        "adaptive_grad_clip",
+        ref.AdaptiveGradClip,
+        {"clipping": 0.3},
+        {
+            "clipping": [0.1, 1.0],
+            "eps": [0.5, 2.0],
+            "on_nonfinite": ["nan", With("nan", clipping=0.1)],
+        },
+        poison=(STEPS - 1,),
+    ),
+    Subject("centralize", ref.Centralize, {}, {}),
+    Subject("identity", ref.Identity, {}, {}),
+    Subject("set_to_zero", ref.SetToZero, {}, {}),
+    Subject("scale_by_sign", ref.Sign, {}, {}),
+    Subject("zero_nans", ref.ZeroNans, {}, {}, poison=(3, 6)),
+]
+
+
+def _adam_leaves(n: int) -> ref.PerLeaf:
+    return ref.PerLeaf(ref.Adam(0.01) for _ in range(n))
+
+
+# The monitored values for reduce_on_plateau: improvements, plateaus, improvements
+# smaller than the relative threshold, and a late recovery.
+# Steps of 0.04 near 9 improve by 0.45%: enough for the default relative threshold
+# (1e-4), not for 0.01. Steps of 4e-4 near 8.84 improve by 4.5e-5 relative: too little
+# for the relative threshold, enough for an absolute 1e-4.
+PLATEAU_VALUES = (
+    10.0,
+    9.0,
+    8.96,
+    8.92,
+    8.88,
+    8.84,
+    8.8396,
+    8.8392,
+    8.8388,
+    8.8384,
+    8.838,
+    8.8376,
+    7.0,
+    7.0,
+    7.0,
+    7.0,
+    6.9996,
+    6.9992,
+    6.9988,
+    5.0,
+    5.0,
+    5.0,
+    5.0,
+    5.0,
+)
+LOSS_SCALE_POISON = (2, 3, 4, 5, 9)
+FINITE_POISON = (2, 6, 7, 8)
+
+WRAPPERS: list[Subject] = [
+    Subject(
+        "ema_params",
+        lambda n, **kw: ref.EmaParams(_adam_leaves(n), **kw),
+        {},
+        {
+            "decay": [0.5, 0.9],
+            "warmup": [True, With(True, decay=0.5)],
+        },
+        tree=True,
+        build=lambda **kw: gx.chain(gx.adam(0.01), gx.ema_params(**kw)),
+        observe=lambda s: jax.tree.leaves(s[1].ema),
+    ),
+    Subject(
+        "lookahead",
+        lambda n, **kw: ref.Lookahead(_adam_leaves(n), **kw),
+        {},
+        {
+            "sync_period": [1, 3],
+            "slow_step_size": [0.25, 1.0],
+        },
+        tree=True,
+        build=lambda **kw: gx.lookahead(gx.adam(0.01), **kw),
+        # A sync step returns phi - theta, computed in float32 from weights of size
+        # up to about 3: it carries one rounding of a weight (ulp(2) = 2.4e-7).
+        atol=5e-7,
+    ),
+    Subject(
+        "MultiSteps",
+        lambda n, **kw: ref.MultiSteps(_adam_leaves(n), **kw),
+        {"every_k_schedule": 2},
+        {
+            "every_k_schedule": [1, 3, _every_other],
+        },
+        tree=True,
+        build=lambda **kw: gx.MultiSteps(gx.adam(0.01), **kw),
+    ),
+    Subject(
+        "apply_if_finite",
+        lambda n, **kw: ref.ApplyIfFinite(_adam_leaves(n), **kw),
+        {"max_consecutive_errors": 2},
+        {
+            "max_consecutive_errors": [0, 1, 4],
+        },
+        tree=True,
+        build=lambda **kw: gx.apply_if_finite(gx.adam(0.01), **kw),
+        poison=FINITE_POISON,
+        observe=lambda s: [s.notfinite_count, s.total_notfinite],
+    ),
+    Subject(
+        "dynamic_loss_scaling",
+        lambda n, **kw: ref.DynamicLossScaling(_adam_leaves(n), **kw),
+        {"initial_scale": 8.0, "growth_interval": 2},
+        {
+            "initial_scale": [2.0, 64.0],
+            "growth_interval": [1, 3],
+            "growth_factor": [1.5, 4.0],
+            "backoff_factor": [0.25, 1.0],
+            "min_scale": [2.0, 4.0],
+        },
+        tree=True,
+        build=lambda **kw: gx.dynamic_loss_scaling(gx.adam(0.01), **kw),
+        poison=LOSS_SCALE_POISON,
+        observe=lambda s: [s.loss_scale],
+    ),
+    Subject(
+        "reduce_on_plateau",
+        lambda n, **kw: ref.ReduceOnPlateau(**kw),
+        {"patience": 1},
+        {
+            "factor": [0.5, 0.25],
+            "patience": [0, 3],
+            "threshold": [0.01, 0.0],
+            "threshold_mode": ["abs", With("abs", threshold=0.05)],
+            "mode": ["max", With("max", threshold=0.0)],
+            "cooldown": [1, 3],
+            "min_scale": [0.05, 0.5],
+            "accumulation_size": [2, 3],
+        },
+        tree=True,
+        values=PLATEAU_VALUES,
+        observe=lambda s: [s.scale],
+    ),
+    # flat's arguments choose how the state is laid out, never the arithmetic: each
+    # value must give the reference's result (it is "neutral", see Subject).
+    Subject(
+        "flat",
+        lambda n, **kw: _adam_leaves(n),
+        {},
+        {
+            "elementwise": [True, False],
+            "max_leaf_size": [1, None],
+        },
+        tree=True,
+        build=lambda **kw: gx.flat(gx.adam(0.01), **kw),
+        neutral=frozenset({"elementwise", "max_leaf_size"}),
+    ),
+]
+
+SUBJECTS = OPTIMIZERS + PRIMITIVES + WRAPPERS
+BY_NAME = {s.name: s for s in SUBJECTS}
+
+# Public factories of a GradientTransformation that are not swept here, and why.
+NOT_SWEPT = {
+    "chain": "a combinator without hyperparameters",
+    "with_extra_args_support": "a wrapper without hyperparameters (it forwards extra "
+    "arguments; test_wrappers.py checks the forwarding)",
+    "stateless": "its one argument is user code",
+    "masked": "structural (a mask): tested against the unwrapped optimizer and optax in "
+    "test_wrappers.py",
+    "freeze": "structural (a mask): tested leaf by leaf in test_wrappers.py",
+    "multi_transform": "structural (labels): tested against optax in test_wrappers.py",
+    "add_noise": "random: test_add_noise_follows_eta_and_gamma below checks its variance",
+}
+
+
+# ------------------------------------------------------------------------ running
+
+
+def _poisoned(grads: list[Any], steps: tuple[int, ...]) -> list[Any]:
+    """A NaN or an infinity (alternately) in one entry of ``dense/bias`` at ``steps``."""
+    out = list(grads)
+    for i, t in enumerate(steps):
+        bad = jnp.nan if i % 2 == 0 else jnp.inf
+        g = out[t]
+        out[t] = {**g, "dense": {**g["dense"], "bias": g["dense"]["bias"].at[1].set(bad)}}
+    return out
+
+
+def _inputs(subject: Subject) -> tuple[Any, list[Any]]:
+    params = make_params()
+    steps = len(subject.values) if subject.values is not None else STEPS
+    return params, _poisoned(grad_sequence(params, steps=steps), subject.poison)
+
+
+def _leaf_flags(mask: Any, params: Any) -> list[bool]:
+    tree = mask(params) if callable(mask) else mask
+    return [bool(m) for m in jax.tree.leaves(tree)]
+
+
+def make_reference(subject: Subject, kwargs: dict[str, Any], params: Any) -> Any:
+    """The reference for ``subject(**kwargs)`` over the leaves of ``params``."""
+    kwargs = subject.complete(kwargs)
+    plain = {k: v for k, v in kwargs.items() if k not in subject.masks}
+    leaves = jax.tree.leaves(params)
+    if subject.tree:
+        return subject.reference(len(leaves), **plain)
+    overrides: list[dict[str, Any]] = [{} for _ in leaves]
+    for name, off in subject.masks.items():
+        if kwargs.get(name) is None:
+            continue
+        for leaf, on in zip(overrides, _leaf_flags(kwargs[name], params), strict=True):
+            if not on:
+                leaf.update(off)
+    return ref.PerLeaf(subject.reference(**{**plain, **o}) for o in overrides)
+
+
+def run_reference(subject: Subject, kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """Float64 updates (a list of leaf lists per step) and observed state quantities."""
+    params, grads = _inputs(subject)
+    reference = make_reference(subject, kwargs, params)
+    ps = [np.asarray(p, np.float64) for p in jax.tree.leaves(params)]
+    state = reference.init(ps)
+    updates, observed = [], []
+    for t, g in enumerate(grads):
+        extra = {} if subject.values is None else {"value": subject.values[t]}
+        gs = [np.asarray(x, np.float64) for x in jax.tree.leaves(g)]
+        with np.errstate(invalid="ignore", over="ignore"):  # poisoned steps: inf - inf
+            us, state = reference.step(gs, state, ps, **extra)
+        ps = [p + u for p, u in zip(ps, us, strict=True)]
+        updates.append(us)
+        observed.append([np.asarray(x, np.float64) for x in reference.observe(state)])
+    return updates, observed
+
+
+def run_gradxform(subject: Subject, kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    params, grads = _inputs(subject)
+    tx = subject.make(kwargs)
+    state = tx.init(params)
+    updates, observed = [], []
+    for t, g in enumerate(grads):
+        extra = {} if subject.values is None else {"value": jnp.float32(subject.values[t])}
+        u, state = tx.update(g, state, params, **extra)
+        params = gx.apply_updates(params, u)
+        updates.append([np.asarray(x, np.float64) for x in jax.tree.leaves(u)])
+        seen = subject.observe(state) if subject.observe else []
+        observed.append([np.asarray(x, np.float64) for x in seen])
+    return updates, observed
+
+
+def _differs(a: list[list[Any]], b: list[list[Any]]) -> bool:
+    """Whether two runs differ, somewhere, by far more than the tolerance."""
+    for xs, ys in zip(a, b, strict=True):
+        for x, y in zip(xs, ys, strict=True):
+            if np.any(np.isnan(x) != np.isnan(y)):
+                return True
+            both = ~(np.isnan(x) | np.isnan(y))
+            gap = np.abs(np.where(both, x - y, 0.0))
+            if np.any(gap > SEPARATION * (ATOL + RTOL * np.abs(np.where(both, y, 0.0)))):
+                return True
+    return False
+
+
+def _assert_close(
+    got: list[list[Any]], want: list[list[Any]], what: str, atol: float = ATOL
+) -> None:
+    for t, (xs, ys) in enumerate(zip(got, want, strict=True)):
+        for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+            np.testing.assert_allclose(
+                x,
+                y,
+                rtol=RTOL,
+                atol=atol,
+                equal_nan=True,
+                err_msg=f"{what}: step {t + 1}, leaf {i}",
+            )
+
+
+def _case_id(case: Any) -> str:
+    value = _value(case)
+    text = getattr(value, "__qualname__", None) if callable(value) else repr(value)
+    if isinstance(value, dict):
+        text = "tree"
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        text = f"{len(value)}-cycles-{sum(len(repr(v)) for v in value)}"
+    extra = ",".join(f"{k}={v!r}" for k, v in _companions(case).items())
+    return f"{text}[{extra}]" if extra else str(text)
+
+
+CASES = [
+    pytest.param(s, p, c, id=f"{s.name}-{p}={_case_id(c)}")
+    for s in SUBJECTS
+    for p, cases in s.sweep.items()
+    for c in cases
+]
+DEFAULT_CASES = [pytest.param(s, id=s.name) for s in SUBJECTS if not s.sweep]
+
+
+# ------------------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize("subject,param,case", CASES)
+def test_hyperparameter_matches_reference(subject: Subject, param: str, case: Any):
+    kwargs = {**subject.base, **_companions(case), param: _value(case)}
+    want, want_seen = run_reference(subject, kwargs)
+    baseline = {**subject.base, **_companions(case), param: subject.default(param)}
+    base_updates, base_seen = run_reference(subject, baseline)
+    moved = _differs(want + want_seen, base_updates + base_seen)
+    if param in subject.neutral:
+        assert not moved, f"{subject.name}({param}=...) must not change the result"
+    else:
+        assert moved, (
+            f"{subject.name}({param}={_value(case)!r}) gives the reference result of "
+            f"{param}={subject.default(param)!r}: the sweep value cannot catch a bug in "
+            f"{param}; pick one that changes the result"
+        )
+    got, got_seen = run_gradxform(subject, kwargs)
+    what = f"{subject.name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    _assert_close(got, want, what, subject.atol)
+    _assert_close(got_seen, want_seen, f"{what}, state", subject.atol)
+
+
+@pytest.mark.parametrize("subject", DEFAULT_CASES)
+def test_parameterless_transformation_matches_reference(subject: Subject):
+    got, _ = run_gradxform(subject, dict(subject.base))
+    want, _ = run_reference(subject, dict(subject.base))
+    _assert_close(got, want, subject.name)
+
+
+TRANSFORMATION = ("GradientTransformation", "GradientTransformationExtraArgs")
+SCHEDULE = ("Schedule",)
+
+
+def _public(kinds: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
+    """The public factories whose return annotation is one of ``kinds``."""
+    out = {}
+    for name in gx.__all__:
+        obj = getattr(gx, name)
+        if not inspect.isfunction(obj):
+            continue
+        annotation = inspect.signature(obj).return_annotation
+        if str(getattr(annotation, "__name__", annotation)).rsplit(".", 1)[-1] in kinds:
+            out[name] = obj
+    return out
+
+
+def _uncovered(
+    factory: Callable[..., Any],
+    sweep: dict[str, list[Any]],
+    default: Callable[[str], Any],
+    exempt: set[str],
+) -> list[str]:
+    problems = []
+    for name in inspect.signature(factory).parameters:
+        if name in exempt:
+            continue
+        cases = sweep.get(name, [])
+        if len(cases) < 2:
+            problems.append(f"{name}: {len(cases)} sweep value(s), need 2")
+        bad = [
+            c
+            for c in cases
+            if _value(c) is default(name)
+            or (
+                not callable(_value(c))
+                and _value(c) == default(name)
+                and type(_value(c)) is type(default(name))
+            )
+        ]
+        if bad:
+            problems.append(f"{name}: {bad} is its default")
+    return problems
+
+
+def test_every_transformation_parameter_has_sweep_values():
+    """A new parameter, or a new public transformation, needs sweep values here."""
+    public = _public(TRANSFORMATION)
+    unlisted = sorted(set(public) - set(BY_NAME) - set(NOT_SWEPT))
+    assert not unlisted, f"public transformations missing from the sweep: {unlisted}"
+    assert not set(BY_NAME) - set(public), "sweep subjects that are not public"
+    problems = {}
+    for name, subject in BY_NAME.items():
+        exempt = DTYPE_ARGS | WRAPPED_ARGS
+        found = _uncovered(subject.factory, subject.sweep, subject.default, exempt)
+        unknown = set(subject.sweep) - set(inspect.signature(subject.factory).parameters)
+        found += [f"{p}: not a parameter" for p in sorted(unknown)]
+        if found:
+            problems[name] = found
+    assert not problems, problems
+
+
+def test_add_noise_follows_eta_and_gamma():
+    """``sigma_t**2 = eta / (1 + t)**gamma`` (Neelakantan et al. 2015): the noise divided by
+    sigma_t is the same standard normal draw for every (eta, gamma) with one seed."""
+    zeros = {"a": jnp.zeros(20_000), "b": jnp.zeros((3, 4))}
+
+    def standardized(eta: float, gamma: float, seed: int) -> np.ndarray:
+        tx = gx.add_noise(eta, gamma, seed)
+        state, out = tx.init(zeros), []
+        for t in range(3):
+            u, state = tx.update(zeros, state)
+            sigma = math.sqrt(eta / (1 + t) ** gamma)
+            out.append(np.concatenate([np.ravel(x) for x in jax.tree.leaves(u)]) / sigma)
+        return np.stack(out)
+
+    base = standardized(0.01, 0.55, 0)
+    assert abs(np.std(base) - 1) < 0.02 and abs(np.mean(base)) < 0.02
+    for eta, gamma in [(0.3, 0.55), (0.01, 2.0), (1.0, 0.0)]:
+        np.testing.assert_allclose(standardized(eta, gamma, 0), base, rtol=1e-5, atol=1e-5)
+    other = standardized(0.01, 0.55, 1)
+    assert abs(float(np.corrcoef(other.ravel(), base.ravel())[0, 1])) < 0.05
+
+
+# ------------------------------------------------------------------------ schedules
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleSubject:
+    """A public schedule, the arguments every case starts from and its sweep table.
+
+    ``required`` names parameters whose default (``None``) is no value of the form the
+    base uses (sgdr's ``init_value``): a case is measured against the base's value.
+    """
+
+    name: str
+    base: dict[str, Any]
+    sweep: dict[str, list[Any]]
+    required: tuple[str, ...] = ()
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        return getattr(gx, self.name)
+
+    def default(self, param: str) -> Any:
+        default = inspect.signature(self.factory).parameters[param].default
+        if default is inspect.Parameter.empty or param in self.required:
+            return self.base[param]
+        return default
+
+
+class Form(With):
+    """A sweep value that switches a factory to another form of its arguments (sgdr's
+    list of cycles): it is measured against the base configuration, not against the
+    parameter's default with the companions (which is no valid configuration)."""
+
+
+COSINE_CYCLE = {
+    "init_value": 0.1,
+    "peak_value": 1.0,
+    "warmup_steps": 3,
+    "decay_steps": 10,
+    "end_value": 0.05,
+}
+
+
+def _piece(scale: float, slope: float) -> Callable[[Any], Any]:
+    """A schedule piece ``scale - slope * t`` for join_schedules."""
+
+    def piece(t: Any) -> Any:
+        return scale - slope * jnp.asarray(t, jnp.float32)
+
+    piece.__qualname__ = f"{scale}-{slope}t"
+    return piece
+
+
+SCHEDULES: list[ScheduleSubject] = [
+    ScheduleSubject("constant_schedule", {"value": 0.1}, {"value": [0.5, -2.0]}),
+    ScheduleSubject(
+        "linear_schedule",
+        {"init_value": 1.0, "end_value": 0.1, "transition_steps": 10},
+        {
+            "init_value": [2.0, -1.0],
+            "end_value": [0.5, 3.0],
+            "transition_steps": [5, 20],
+            "transition_begin": [3, 8],
+        },
+    ),
+    ScheduleSubject(
+        "polynomial_schedule",
+        {"init_value": 1.0, "end_value": 0.1, "power": 2.0, "transition_steps": 10},
+        {
+            "init_value": [2.0, -1.0],
+            "end_value": [0.5, 3.0],
+            "power": [0.5, 3.0],
+            "transition_steps": [5, 20],
+            "transition_begin": [3, 8],
+        },
+    ),
+    ScheduleSubject(
+        "piecewise_constant_schedule",
+        {"init_value": 1.0},
+        {
+            "init_value": [0.5, 3.0],
+            "boundaries_and_scales": [{5: 0.5, 12: 0.1}, {3: 2.0, 20: 0.25}],
+        },
+    ),
+    ScheduleSubject(
+        "piecewise_interpolate_schedule",
+        {
+            "interpolate_type": "linear",
+            "init_value": 1.0,
+            "boundaries_and_scales": {5: 0.5, 12: 0.1},
+        },
+        {
+            "interpolate_type": ["cosine", With("cosine", init_value=2.0)],
+            "init_value": [0.5, 3.0],
+            "boundaries_and_scales": [{3: 2.0, 20: 0.25}, {8: 0.0}],
+        },
+    ),
+    ScheduleSubject(
+        "cosine_decay_schedule",
+        {"init_value": 1.0, "decay_steps": 20},
+        {
+            "init_value": [0.5, 3.0],
+            "decay_steps": [7, 30],
+            "alpha": [0.1, 0.5],
+            "exponent": [0.5, 2.0],
+        },
+    ),
+    ScheduleSubject(
+        "sgdr_schedule",
+        {"init_value": 1.0, "first_decay_steps": 5},
+        {
+            "cosine_kwargs": [
+                Form([COSINE_CYCLE, COSINE_CYCLE], init_value=None, first_decay_steps=None),
+                Form(
+                    [
+                        COSINE_CYCLE,
+                        {**COSINE_CYCLE, "peak_value": 0.5, "decay_steps": 15, "exponent": 2.0},
+                    ],
+                    init_value=None,
+                    first_decay_steps=None,
+                ),
+            ],
+            "init_value": [0.5, 3.0],
+            "first_decay_steps": [3, 8],
+            "t_mul": [1.0, 1.5],
+            "m_mul": [0.5, 0.8],
+            "alpha": [0.1, 0.5],
+        },
+        required=("init_value", "first_decay_steps"),
+    ),
+    ScheduleSubject(
+        "exponential_decay",
+        {"init_value": 1.0, "transition_steps": 4, "decay_rate": 0.8},
+        {
+            "init_value": [0.5, 3.0],
+            "transition_steps": [1, 7],
+            "decay_rate": [0.5, With(1.2, end_value=4.0)],
+            "transition_begin": [3, 10],
+            "staircase": [True, With(True, transition_steps=3)],
+            "end_value": [0.3, 0.1],
+        },
+    ),
+    ScheduleSubject(
+        "inverse_time_decay",
+        {"init_value": 1.0, "decay_steps": 4},
+        {
+            "init_value": [0.5, 3.0],
+            "decay_steps": [1, 7],
+            "decay_rate": [0.5, 3.0],
+            "power": [0.5, 2.0],
+            "staircase": [True, With(True, decay_steps=3)],
+        },
+    ),
+    ScheduleSubject(
+        "inverse_sqrt_schedule",
+        {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5},
+        {
+            "init_value": [0.1, 0.5],
+            "peak_value": [0.5, 3.0],
+            "warmup_steps": [1, 12],
+        },
+    ),
+    ScheduleSubject(
+        "cyclical_schedule",
+        {"base_value": 0.1, "max_value": 1.0, "step_size": 4},
+        {
+            "base_value": [0.0, 0.5],
+            "max_value": [2.0, 0.05],
+            "step_size": [1, 7],
+            "mode": ["triangular2", With("exp_range", gamma=0.9)],
+            "gamma": [With(0.9, mode="exp_range"), With(0.5, mode="exp_range")],
+            "step_size_down": [2, 9],
+        },
+    ),
+    ScheduleSubject(
+        "one_cycle_schedule",
+        {"total_steps": 30, "max_value": 1.0},
+        {
+            "total_steps": [20, 45],
+            "max_value": [0.5, 3.0],
+            "pct_start": [0.1, 0.5],
+            "anneal_strategy": ["linear", With("linear", pct_start=0.5)],
+            "div_factor": [5.0, 100.0],
+            "final_div_factor": [10.0, 100.0],
+            "three_phase": [True, With(True, pct_start=0.2)],
+        },
+    ),
+    ScheduleSubject(
+        "one_cycle_momentum_schedule",
+        {"total_steps": 30},
+        {
+            "total_steps": [20, 45],
+            "base_momentum": [0.5, 0.9],
+            "max_momentum": [0.99, 0.8],
+            "pct_start": [0.1, 0.5],
+            "anneal_strategy": ["linear", With("linear", pct_start=0.5)],
+            "three_phase": [True, With(True, pct_start=0.2)],
+        },
+    ),
+    ScheduleSubject(
+        "warmup_constant_schedule",
+        {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5},
+        {
+            "init_value": [0.1, 0.5],
+            "peak_value": [0.5, 3.0],
+            "warmup_steps": [0, 12],
+        },
+    ),
+    ScheduleSubject(
+        "warmup_cosine_decay_schedule",
+        {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "decay_steps": 25},
+        {
+            "init_value": [0.1, 0.5],
+            "peak_value": [0.5, 3.0],
+            "warmup_steps": [0, 12],
+            "decay_steps": [15, 40],
+            "end_value": [0.1, 0.5],
+            "exponent": [0.5, 2.0],
+        },
+    ),
+    ScheduleSubject(
+        "warmup_exponential_decay_schedule",
+        {
+            "init_value": 0.0,
+            "peak_value": 1.0,
+            "warmup_steps": 5,
+            "transition_steps": 4,
+            "decay_rate": 0.8,
+        },
+        {
+            "init_value": [0.1, 0.5],
+            "peak_value": [0.5, 3.0],
+            "warmup_steps": [0, 12],
+            "transition_steps": [1, 7],
+            "decay_rate": [0.5, With(1.2, end_value=4.0)],
+            "transition_begin": [3, 10],
+            "staircase": [True, With(True, transition_steps=3)],
+            "end_value": [0.3, 0.1],
+        },
+    ),
+    ScheduleSubject(
+        "warmup_stable_decay_schedule",
+        {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "total_steps": 30},
+        {
+            "init_value": [0.1, 0.5],
+            "peak_value": [0.5, 3.0],
+            "warmup_steps": [0, 12],
+            "total_steps": [20, 45],
+            "decay_fraction": [0.5, 0.1],
+            "end_value": [0.1, 0.5],
+            "decay_shape": ["cosine", "1-sqrt"],
+        },
+    ),
+    ScheduleSubject(
+        "join_schedules",
+        {"schedules": [_piece(1.0, 0.05), _piece(0.5, 0.01)], "boundaries": [10]},
+        {
+            "schedules": [
+                [_piece(2.0, 0.1), _piece(0.5, 0.01)],
+                [_piece(1.0, 0.05), _piece(0.3, -0.02)],
+            ],
+            "boundaries": [[4], [15]],
+        },
+    ),
+]
+SCHEDULES_BY_NAME = {s.name: s for s in SCHEDULES}
+# Steps 0..59 cover every phase of every configuration above; far steps check the tails.
+SCHEDULE_STEPS = [*range(60), 100, 1000, 123_457]
+
+
+def _schedule_reference(subject: ScheduleSubject, kwargs: dict[str, Any]) -> np.ndarray:
+    formula = getattr(ref, subject.name)
+    return np.array([formula(t, **kwargs) for t in SCHEDULE_STEPS], np.float64)
+
+
+SCHEDULE_CASES = [
+    pytest.param(s, p, c, id=f"{s.name}-{p}={_case_id(c)}")
+    for s in SCHEDULES
+    for p, cases in s.sweep.items()
+    for c in cases
+]
+
+
+@pytest.mark.parametrize("subject,param,case", SCHEDULE_CASES)
+def test_schedule_hyperparameter_matches_reference(subject: ScheduleSubject, param: str, case: Any):
+    kwargs = {**subject.base, **_companions(case), param: _value(case)}
+    want = _schedule_reference(subject, kwargs)
+    baseline = {**subject.base, **_companions(case), param: subject.default(param)}
+    if isinstance(case, Form):
+        baseline = dict(subject.base)
+    scale = max(float(np.max(np.abs(want))), 1e-3)
+    assert np.max(np.abs(want - _schedule_reference(subject, baseline))) > 1e-4 * scale, (
+        f"{subject.name}({param}={_value(case)!r}) gives the result of its default"
+    )
+    got = np.asarray(subject.factory(**kwargs)(jnp.asarray(SCHEDULE_STEPS, jnp.int32)))
+    # float32 against float64: values are O(scale); an absolute term lets a value that
+    # crosses zero (a cosine at its end) be compared at the scale of the schedule.
+    np.testing.assert_allclose(
+        got, want, rtol=RTOL, atol=1e-6 * scale, err_msg=f"{subject.name}({kwargs})"
+    )
+    one = [float(subject.factory(**kwargs)(t)) for t in (0, 7, 59)]
+    np.testing.assert_allclose(one, want[[0, 7, 59]], rtol=RTOL, atol=1e-6 * scale)
+
+
+def test_every_schedule_parameter_has_sweep_values():
+    public = _public(SCHEDULE)
+    unlisted = sorted(set(public) - set(SCHEDULES_BY_NAME))
+    assert not unlisted, f"public schedules missing from the sweep: {unlisted}"
+    problems = {}
+    for name, subject in SCHEDULES_BY_NAME.items():
+        found = _uncovered(subject.factory, subject.sweep, subject.default, set())
+        if found:
+            problems[name] = found
+    assert not problems, problems
+
+
+# ------------------------------------------------------------------------ convergence
+
+H = np.array([1.0, 100.0])  # the battery's ill-conditioned quadratic 0.5 (x0**2 + 100 x1**2)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=[e.id for e in REGISTRY])
+def test_converges_step_for_step_with_the_reference(entry: Entry):
+    """The battery checks that each optimizer ends near the minimum; an optimizer with a
+    mis-scaled hyperparameter usually still does. Here the whole float32 trajectory
+    follows the float64 reference (within 5e-5, from x0 = (1, 1)) until the reference is
+    within 1e-2 of the minimum, and it ends no farther than twice the reference's
+    distance (or 1e-4, the float32 floor of sign methods' steps of fixed size)."""
+    lr, steps = entry.quadratic
+    kwargs = {**entry.kwargs, **entry.converge_kwargs, "learning_rate": lr}
+    tx = entry.factory(**kwargs)
+    hessian = jnp.asarray(H, jnp.float32)
+
+    def body(carry, _):
+        x, state = carry
+        u, state = tx.update(hessian * x, state, x)
+        x = gx.apply_updates(x, u)
+        return (x, state), x
+
+    x0 = jnp.ones(2)
+    run_all = jax.jit(lambda c: jax.lax.scan(body, c, None, length=steps)[1])
+    ours = np.asarray(run_all((x0, tx.init(x0))), np.float64)
+
+    reference = entry.reference(**kwargs)
+    x = np.ones(2)
+    state, theirs = reference.init(x), []
+    for _ in range(steps):
+        u, state = reference.step(H * x, state, x)
+        x = x + u
+        theirs.append(x)
+    theirs = np.asarray(theirs)
+    distance = np.linalg.norm(theirs, axis=1)
+    far = int(np.argmax(distance < 1e-2)) if np.any(distance < 1e-2) else steps
+    np.testing.assert_allclose(
+        ours[:far], theirs[:far], rtol=0, atol=5e-5, err_msg=f"{entry.id}: trajectory"
+    )
+    assert np.linalg.norm(ours[-1]) <= max(2 * distance[-1], 1e-4), (
+        f"{entry.id} ends {np.linalg.norm(ours[-1]):.3g} from the minimum, the reference "
+        f"{distance[-1]:.3g}"
+    )
