@@ -6,6 +6,8 @@ implementation detail and may move.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from gradxform import schedules as schedules
+from gradxform import tree as tree
 from gradxform._base import EmptyState as EmptyState
 from gradxform._base import GradientTransformation as GradientTransformation
 from gradxform._base import GradientTransformationExtraArgs as GradientTransformationExtraArgs
@@ -133,7 +135,9 @@ from gradxform.schedules._basic import (
 from gradxform.schedules._basic import polynomial_schedule as polynomial_schedule
 from gradxform.schedules._cosine import cosine_decay_schedule as cosine_decay_schedule
 from gradxform.schedules._cosine import sgdr_schedule as sgdr_schedule
+from gradxform.schedules._cyclical import cosine_onecycle_schedule as cosine_onecycle_schedule
 from gradxform.schedules._cyclical import cyclical_schedule as cyclical_schedule
+from gradxform.schedules._cyclical import linear_onecycle_schedule as linear_onecycle_schedule
 from gradxform.schedules._cyclical import one_cycle_momentum_schedule as one_cycle_momentum_schedule
 from gradxform.schedules._cyclical import one_cycle_schedule as one_cycle_schedule
 from gradxform.schedules._decay import exponential_decay as exponential_decay
@@ -211,6 +215,7 @@ __all__ = [
     "clip_by_global_norm",
     "constant_schedule",
     "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
     "cyclical_schedule",
     "dynamic_loss_scaling",
     "ema",
@@ -231,6 +236,7 @@ __all__ = [
     "label_by_path",
     "lamb",
     "lars",
+    "linear_onecycle_schedule",
     "linear_schedule",
     "lion",
     "load_state_dict",

@@ -263,7 +263,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
       >>> gx.apply_updates({"w": jnp.ones(2)}, {"w": jnp.full(2, -0.5)})
       {'w': Array([0.5, 0.5], dtype=float32)}
     """
-    _tree.check_same_layout(updates, params, what="updates", against="params")
+    _checks.check_same_layout(updates, params, what="updates", against="params")
 
     def add(p, u):
         p = jnp.asarray(p)

@@ -1,9 +1,12 @@
-"""Validation of hyperparameters at construction time.
+"""All validation: hyperparameters at construction time, trees at update time.
 
 Every factory in gradxform validates its arguments through these functions, so
 every bad argument gets the same kind of error: a ``ValueError`` (or a
 ``TypeError`` for a value of the wrong type) naming the argument and its value.
 Values that are only known at run time (tracers, schedules) are not checked.
+Trees (updates, params, states, masks) are checked at trace time, against the
+params or the state, with an error that names the key path of the first
+offending leaf.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+from gradxform import _tree
 
 
 def _concrete(value: Any) -> float | None:
@@ -150,3 +157,137 @@ def unused_unless(name: str, value: Any, default: float, needs: str, used: bool)
     v = None if used else _concrete(value)
     if v is not None and np.float32(v) != np.float32(default):
         raise ValueError(f"{name}={value!r} has no effect unless {needs}")
+
+
+# ------------------------------------------------------------------ trees at update time
+
+
+def canonical_dtype(dtype: Any | None, name: str) -> np.dtype | None:
+    """Validate a state-dtype argument such as ``mu_dtype``; ``None`` means "as the params"."""
+    if dtype is None:
+        return None
+    try:
+        out = np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+    except TypeError as e:
+        raise TypeError(f"{name}={dtype!r} is not a dtype") from e
+    if not jnp.issubdtype(out, jnp.floating):
+        raise TypeError(f"{name}={dtype!r} must be a floating-point dtype")
+    return out
+
+
+def check_params(
+    updates: chex.ArrayTree, params: chex.ArrayTree | None, who: str, *, allow_complex: bool = True
+) -> None:
+    """Raise unless ``params`` were given and are laid out like ``updates``."""
+    if params is None:
+        raise ValueError(f"{who} needs the params: call update(updates, state, params)")
+    check_same_layout(
+        updates, params, what="updates", against="params", allow_complex=allow_complex
+    )
+
+
+def check_updates(updates: chex.ArrayTree, reference: chex.ArrayTree, who: str) -> None:
+    """Raise, naming the key path, unless ``updates`` is laid out like a state moment."""
+    check_same_layout(
+        updates,
+        reference,
+        what="updates",
+        against=f"the params given to {who}.init",
+        allow_complex=False,
+    )
+
+
+def check_same_layout(
+    tree: chex.ArrayTree,
+    reference: chex.ArrayTree,
+    *,
+    what: str,
+    against: str,
+    allow_complex: bool = True,
+) -> None:
+    """Raise unless ``tree`` has the structure and leaf shapes of ``reference``.
+
+    Runs at trace time (shapes are static), so it costs nothing inside ``jit``.
+    The error names the key path of the first offending leaf. A floating-point
+    reference leaf must be matched by a floating-point leaf (an integer
+    gradient for a float parameter is an error, not a silent cast), and a real
+    reference leaf by a real one (a complex update would lose its imaginary part).
+    """
+    if not _tree.same_structure(tree, reference):
+        ours = _tree.leaf_paths(tree)
+        theirs = _tree.leaf_paths(reference)
+        for (a, _), (b, _) in zip(ours, theirs, strict=False):
+            if a != b:
+                raise ValueError(
+                    f"{what} does not match {against}: leaf '{a}' in {what} where "
+                    f"{against} has '{b}'"
+                )
+        if len(ours) < len(theirs):
+            raise ValueError(
+                f"{what} does not match {against}: {what} lacks the leaf '{theirs[len(ours)][0]}'"
+            )
+        if len(ours) > len(theirs):
+            raise ValueError(
+                f"{what} does not match {against}: {what} has an extra leaf "
+                f"'{ours[len(theirs)][0]}'"
+            )
+        raise ValueError(
+            f"{what} does not match {against}: same key paths but different containers "
+            f"({jax.tree.structure(tree)} vs {jax.tree.structure(reference)})"
+        )
+    for (name, x), (_, r) in zip(_tree.leaf_paths(tree), _tree.leaf_paths(reference), strict=True):
+        if jnp.shape(x) != jnp.shape(r):
+            raise ValueError(
+                f"{what} leaf '{name}' has shape {jnp.shape(x)} but {against} has shape "
+                f"{jnp.shape(r)}; gradxform never broadcasts one into the other"
+            )
+        if _tree.is_inexact(r) and not _tree.is_inexact(x):
+            raise TypeError(
+                f"{what} leaf '{name}' has dtype {_tree.dtype_of(x)} but {against} is "
+                f"{_tree.dtype_of(r)}: a floating-point leaf needs a floating-point {what}"
+            )
+        if jnp.issubdtype(_tree.dtype_of(x), jnp.complexfloating) and jnp.issubdtype(
+            _tree.dtype_of(r), jnp.floating
+        ):
+            raise TypeError(
+                f"{what} leaf '{name}' is complex ({_tree.dtype_of(x)}) but {against} is real "
+                f"({_tree.dtype_of(r)}): the imaginary part would be discarded"
+            )
+    if not allow_complex:
+        check_real(tree, what=what)
+
+
+def check_real(tree: chex.ArrayTree, *, what: str) -> None:
+    """Raise a ``TypeError`` naming the key path of the first complex leaf of ``tree``."""
+    for name, x in _tree.leaf_paths(tree):
+        if jnp.issubdtype(_tree.dtype_of(x), jnp.complexfloating):
+            raise TypeError(
+                f"{what} leaf '{name}' is complex ({_tree.dtype_of(x)}); this transformation "
+                f"supports real leaves only: optimize the real and imaginary parts as "
+                f"separate real parameters"
+            )
+
+
+def resolve_mask(mask: Any, params: chex.ArrayTree, who: str) -> chex.ArrayTree:
+    """A mask given as a tree of bools or a function of the params, checked against the params.
+
+    ``None`` means "every leaf". The error for a mask that does not fit names
+    the first offending key path.
+    """
+    if mask is None:
+        return jax.tree.map(lambda _: True, params)
+    # A callable is a mask function unless it already is a tree of bools shaped
+    # like the params (an Equinox module holding bools is callable, yet a tree).
+    is_tree = _tree.same_structure(mask, params) and all(
+        isinstance(m, bool | np.bool_) for m in jax.tree.leaves(mask)
+    )
+    tree = mask(params) if callable(mask) and not is_tree else mask
+    if not _tree.same_structure(tree, params):
+        check_same_layout(tree, params, what=f"{who} mask", against="params")
+    for path, m in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if not isinstance(m, bool | np.bool_):
+            raise TypeError(
+                f"{who} mask leaf '{_tree.path_name(path)}' must be a Python bool, "
+                f"got {type(m).__name__}"
+            )
+    return tree

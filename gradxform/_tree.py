@@ -1,8 +1,8 @@
 """Tree math shared by every transformation: one implementation of each piece.
 
 Moment estimates (``update_moment``, ``lincomb``), their bias correction (``bias_correction``), the
-saturating step counter, norms, dtype handling and layout checks live here and
-nowhere else.
+saturating step counter, norms and dtype handling live here and nowhere else;
+their validation is in ``_checks``.
 
 Precision policy: arithmetic that can underflow or lose precision in float16 or
 bfloat16 (squares, denominators, eps) is done in ``compute_dtype(x)`` -- the
@@ -52,19 +52,6 @@ def to_compute(x: chex.Array) -> chex.Array:
     """Cast a leaf to its :func:`compute_dtype`."""
     x = jnp.asarray(x)
     return x.astype(compute_dtype(x.dtype))
-
-
-def canonical_dtype(dtype: Any | None, name: str) -> np.dtype | None:
-    """Validate a state-dtype argument such as ``mu_dtype``; ``None`` means "as the params"."""
-    if dtype is None:
-        return None
-    try:
-        out = np.dtype(jax.dtypes.canonicalize_dtype(dtype))
-    except TypeError as e:
-        raise TypeError(f"{name}={dtype!r} is not a dtype") from e
-    if not jnp.issubdtype(out, jnp.floating):
-        raise TypeError(f"{name}={dtype!r} must be a floating-point dtype")
-    return out
 
 
 def zeros_like(params: chex.ArrayTree, dtype: Any | None = None) -> chex.ArrayTree:
@@ -272,7 +259,7 @@ def path_name(path: tuple[Any, ...]) -> str:
     return jax.tree_util.keystr(path, simple=True, separator="/") or "<root>"
 
 
-def _leaf_paths(tree: chex.ArrayTree) -> list[tuple[str, Any]]:
+def leaf_paths(tree: chex.ArrayTree) -> list[tuple[str, Any]]:
     return [(path_name(p), x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
@@ -282,123 +269,6 @@ def same_structure(a: chex.ArrayTree, b: chex.ArrayTree) -> bool:
     return bool(a_def == jax.tree.structure(b))
 
 
-def check_params(
-    updates: chex.ArrayTree, params: chex.ArrayTree | None, who: str, *, allow_complex: bool = True
-) -> None:
-    """Raise unless ``params`` were given and are laid out like ``updates``."""
-    if params is None:
-        raise ValueError(f"{who} needs the params: call update(updates, state, params)")
-    check_same_layout(
-        updates, params, what="updates", against="params", allow_complex=allow_complex
-    )
-
-
-def check_updates(updates: chex.ArrayTree, reference: chex.ArrayTree, who: str) -> None:
-    """Raise, naming the key path, unless ``updates`` is laid out like a state moment."""
-    check_same_layout(
-        updates,
-        reference,
-        what="updates",
-        against=f"the params given to {who}.init",
-        allow_complex=False,
-    )
-
-
-def check_same_layout(
-    tree: chex.ArrayTree,
-    reference: chex.ArrayTree,
-    *,
-    what: str,
-    against: str,
-    allow_complex: bool = True,
-) -> None:
-    """Raise unless ``tree`` has the structure and leaf shapes of ``reference``.
-
-    Runs at trace time (shapes are static), so it costs nothing inside ``jit``.
-    The error names the key path of the first offending leaf. A floating-point
-    reference leaf must be matched by a floating-point leaf (an integer
-    gradient for a float parameter is an error, not a silent cast), and a real
-    reference leaf by a real one (a complex update would lose its imaginary part).
-    """
-    if not same_structure(tree, reference):
-        ours = _leaf_paths(tree)
-        theirs = _leaf_paths(reference)
-        for (a, _), (b, _) in zip(ours, theirs, strict=False):
-            if a != b:
-                raise ValueError(
-                    f"{what} does not match {against}: leaf '{a}' in {what} where "
-                    f"{against} has '{b}'"
-                )
-        if len(ours) < len(theirs):
-            raise ValueError(
-                f"{what} does not match {against}: {what} lacks the leaf '{theirs[len(ours)][0]}'"
-            )
-        if len(ours) > len(theirs):
-            raise ValueError(
-                f"{what} does not match {against}: {what} has an extra leaf "
-                f"'{ours[len(theirs)][0]}'"
-            )
-        raise ValueError(
-            f"{what} does not match {against}: same key paths but different containers "
-            f"({jax.tree.structure(tree)} vs {jax.tree.structure(reference)})"
-        )
-    for (name, x), (_, r) in zip(_leaf_paths(tree), _leaf_paths(reference), strict=True):
-        if jnp.shape(x) != jnp.shape(r):
-            raise ValueError(
-                f"{what} leaf '{name}' has shape {jnp.shape(x)} but {against} has shape "
-                f"{jnp.shape(r)}; gradxform never broadcasts one into the other"
-            )
-        if is_inexact(r) and not is_inexact(x):
-            raise TypeError(
-                f"{what} leaf '{name}' has dtype {dtype_of(x)} but {against} is "
-                f"{dtype_of(r)}: a floating-point leaf needs a floating-point {what}"
-            )
-        if jnp.issubdtype(dtype_of(x), jnp.complexfloating) and jnp.issubdtype(
-            dtype_of(r), jnp.floating
-        ):
-            raise TypeError(
-                f"{what} leaf '{name}' is complex ({dtype_of(x)}) but {against} is real "
-                f"({dtype_of(r)}): the imaginary part would be discarded"
-            )
-    if not allow_complex:
-        check_real(tree, what=what)
-
-
-def check_real(tree: chex.ArrayTree, *, what: str) -> None:
-    """Raise a ``TypeError`` naming the key path of the first complex leaf of ``tree``."""
-    for name, x in _leaf_paths(tree):
-        if jnp.issubdtype(dtype_of(x), jnp.complexfloating):
-            raise TypeError(
-                f"{what} leaf '{name}' is complex ({dtype_of(x)}); this transformation "
-                f"supports real leaves only: optimize the real and imaginary parts as "
-                f"separate real parameters"
-            )
-
-
 def value_at(value: Any, count: chex.Array) -> chex.Numeric:
     """A scalar-or-schedule hyperparameter evaluated at step ``count``."""
     return value(count) if callable(value) else value
-
-
-def resolve_mask(mask: Any, params: chex.ArrayTree, who: str) -> chex.ArrayTree:
-    """A mask given as a tree of bools or a function of the params, checked against the params.
-
-    ``None`` means "every leaf". The error for a mask that does not fit names
-    the first offending key path.
-    """
-    if mask is None:
-        return jax.tree.map(lambda _: True, params)
-    # A callable is a mask function unless it already is a tree of bools shaped
-    # like the params (an Equinox module holding bools is callable, yet a tree).
-    is_tree = same_structure(mask, params) and all(
-        isinstance(m, bool | np.bool_) for m in jax.tree.leaves(mask)
-    )
-    tree = mask(params) if callable(mask) and not is_tree else mask
-    if not same_structure(tree, params):
-        check_same_layout(tree, params, what=f"{who} mask", against="params")
-    for path, m in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if not isinstance(m, bool | np.bool_):
-            raise TypeError(
-                f"{who} mask leaf '{path_name(path)}' must be a Python bool, got {type(m).__name__}"
-            )
-    return tree

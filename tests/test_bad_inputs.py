@@ -321,7 +321,7 @@ SCHEDULES = [
          ValueError, r"decay_steps=0"),
     Case("cosine-alpha-above-1", lambda: cosine_decay_schedule(1.0, 10, alpha=1.5),
          ValueError, r"alpha=1\.5"),
-    Case("sgdr-t-mul-below-1", lambda: sgdr_schedule(1.0, 10, t_mul=0.5),
+    Case("sgdr-t-mul-below-1", lambda: sgdr_schedule(init_value=1.0, first_decay_steps=10, t_mul=0.5),
          ValueError, r"t_mul=0\.5"),
     Case("exponential-rate-zero", lambda: exponential_decay(1.0, 10, 0.0),
          ValueError, r"decay_rate=0\.0"),

@@ -138,7 +138,7 @@ def nesterov_lookahead_point(params: Params, state: Any, momentum: chex.Numeric)
         raise TypeError(
             f"state must be the state of sgd_nesterov_lookahead, got {type(state).__name__}"
         )
-    _tree.check_same_layout(trace.trace, params, what="the momentum", against="params")
+    _checks.check_same_layout(trace.trace, params, what="the momentum", against="params")
 
     def shift(p, v):
         if not _tree.is_inexact(p):

@@ -47,8 +47,8 @@ def check_moment_args(
     _checks.non_negative("eps", eps, allow_schedule=False)
     _checks.non_negative("eps_root", eps_root, allow_schedule=False)
     return (
-        _tree.canonical_dtype(mu_dtype, "mu_dtype"),
-        _tree.canonical_dtype(nu_dtype, "nu_dtype"),
+        _checks.canonical_dtype(mu_dtype, "mu_dtype"),
+        _checks.canonical_dtype(nu_dtype, "nu_dtype"),
     )
 
 
@@ -174,7 +174,7 @@ def scale_by_adam(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.mu, "scale_by_adam")
+        _checks.check_updates(updates, state.mu, "scale_by_adam")
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
         nu = _tree.update_moment(state.nu, updates, b2, 2)
@@ -252,7 +252,7 @@ def scale_by_amsgrad(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.mu, "scale_by_amsgrad")
+        _checks.check_updates(updates, state.mu, "scale_by_amsgrad")
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
         nu = _tree.update_moment(state.nu, updates, b2, 2)

@@ -68,7 +68,7 @@ def scale_by_adamax(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.mu, "scale_by_adamax")
+        _checks.check_updates(updates, state.mu, "scale_by_adamax")
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
         mu_hat = _tree.bias_correction(mu, b1, count)
@@ -150,7 +150,7 @@ def scale_by_radam(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.mu, "scale_by_radam")
+        _checks.check_updates(updates, state.mu, "scale_by_radam")
         count = _tree.safe_increment(state.count)
         # In float32 from float32(b2), as ema and bias_correction see b2, so that b2 may
         # be a JAX scalar (inject_hyperparams keeps it in the state).
@@ -244,7 +244,7 @@ def scale_by_belief(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.mu, "scale_by_belief")
+        _checks.check_updates(updates, state.mu, "scale_by_belief")
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
         surprise = _tree.map_inexact(
@@ -314,7 +314,7 @@ def scale_by_yogi(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.mu, "scale_by_yogi")
+        _checks.check_updates(updates, state.mu, "scale_by_yogi")
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
 

@@ -206,7 +206,7 @@ def adaptive_grad_clip(
     _checks.one_of("on_nonfinite", on_nonfinite, _NONFINITE)
 
     def f(updates, params):
-        _tree.check_params(updates, params, "adaptive_grad_clip")
+        _checks.check_params(updates, params, "adaptive_grad_clip")
 
         def one(g, p):
             p_norm = unitwise_norm(p)

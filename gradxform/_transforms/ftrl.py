@@ -95,7 +95,7 @@ def scale_by_ftrl(
     for name, value in (("l1", l1), ("l2", l2), ("l2_shrinkage", l2_shrinkage), ("beta", beta)):
         _checks.non_negative(name, value, allow_schedule=False)
     _checks.one_of("proximal_center", proximal_center, ("origin", "params"))
-    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+    accumulator_dtype = _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
 
     def init_fn(params):
         return ScaleByFtrlState(
@@ -106,8 +106,8 @@ def scale_by_ftrl(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _tree.check_params(updates, params, "scale_by_ftrl", allow_complex=False)
-        _tree.check_updates(updates, state.n, "scale_by_ftrl")
+        _checks.check_params(updates, params, "scale_by_ftrl", allow_complex=False)
+        _checks.check_updates(updates, state.n, "scale_by_ftrl")
         first = state.count == 0
         lr = _tree.value_at(learning_rate, state.count)
         lr_before = (

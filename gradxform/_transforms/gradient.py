@@ -14,7 +14,7 @@ from gradxform._base import GradientTransformation, from_function, transformatio
 
 def _check_structure(updates: chex.ArrayTree, reference: chex.ArrayTree, who: str) -> None:
     if not _tree.same_structure(updates, reference):
-        _tree.check_same_layout(
+        _checks.check_same_layout(
             updates, reference, what="updates", against=f"the params given to {who}.init"
         )
 

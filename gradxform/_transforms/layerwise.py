@@ -91,7 +91,7 @@ def scale_by_factored_rms(
     _checks.non_negative("decay_rate", decay_rate, allow_schedule=False)
     _checks.non_negative("eps", eps, allow_schedule=False)
     _checks.integer("min_dim_size_to_factor", min_dim_size_to_factor, low=1)
-    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
+    nu_dtype = _checks.canonical_dtype(nu_dtype, "nu_dtype")
 
     def is_factored(shape: tuple[int, ...]) -> bool:
         return factored and len(shape) >= 2 and min(shape[-2:]) >= min_dim_size_to_factor
@@ -113,7 +113,7 @@ def scale_by_factored_rms(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, _param_layout(state.v), "scale_by_factored_rms")
+        _checks.check_updates(updates, _param_layout(state.v), "scale_by_factored_rms")
         count = _tree.safe_increment(state.count)
         t = count.astype(jnp.float32)
         decay = 1 - jnp.exp(-jnp.asarray(decay_rate, jnp.float32) * jnp.log(t))
@@ -181,7 +181,7 @@ def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransfor
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _tree.check_params(updates, params, "scale_by_param_block_rms", allow_complex=False)
+        _checks.check_params(updates, params, "scale_by_param_block_rms", allow_complex=False)
 
         def step(u, p):
             rms = _tree.leaf_rms(p)
@@ -228,8 +228,8 @@ def scale_by_trust_ratio(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _tree.check_params(updates, params, "scale_by_trust_ratio", allow_complex=False)
-        on = _tree.resolve_mask(mask, params, "scale_by_trust_ratio")
+        _checks.check_params(updates, params, "scale_by_trust_ratio", allow_complex=False)
+        on = _checks.resolve_mask(mask, params, "scale_by_trust_ratio")
 
         def step(u, p, active):
             if not active:

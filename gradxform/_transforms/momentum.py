@@ -59,14 +59,14 @@ def scale_by_momentum(
       Array([1.5], dtype=float32)
     """
     _checks.decay_rate("decay", decay, allow_schedule=False)
-    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+    accumulator_dtype = _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
 
     def init_fn(params):
         return TraceState(trace=_tree.zeros_like(params, accumulator_dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.trace, "scale_by_momentum")
+        _checks.check_updates(updates, state.trace, "scale_by_momentum")
         weight = 1 - jnp.asarray(decay) if ema else 1.0
         trace = _tree.lincomb(decay, state.trace, weight, updates)
         if nesterov:
@@ -131,14 +131,14 @@ def ema(
       Array([2.], dtype=float32)
     """
     _checks.decay_rate("decay", decay, allow_schedule=False)
-    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+    accumulator_dtype = _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
 
     def init_fn(params):
         return EmaState(count=_tree.zero_count(), ema=_tree.zeros_like(params, accumulator_dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_same_layout(
+        _checks.check_same_layout(
             updates, state.ema, what="updates", against="the params given to ema.init"
         )
         count = _tree.safe_increment(state.count)

@@ -67,7 +67,7 @@ def scale_by_rms(
     _checks.decay_rate("decay", decay, allow_schedule=False)
     _checks.non_negative("eps", eps, allow_schedule=False)
     _checks.non_negative("initial_scale", initial_scale, allow_schedule=False)
-    nu_dtype = _tree.canonical_dtype(nu_dtype, "nu_dtype")
+    nu_dtype = _checks.canonical_dtype(nu_dtype, "nu_dtype")
 
     def init_fn(params):
         return ScaleByRmsState(
@@ -78,7 +78,7 @@ def scale_by_rms(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.nu, "scale_by_rms")
+        _checks.check_updates(updates, state.nu, "scale_by_rms")
         count = _tree.safe_increment(state.count)
         nu = _tree.update_moment(state.nu, updates, decay, 2)
         mu = _tree.update_moment(state.mu, updates, decay, 1) if centered else None
@@ -141,7 +141,7 @@ def scale_by_adagrad(
         "initial_accumulator_value", initial_accumulator_value, allow_schedule=False
     )
     _checks.non_negative("eps", eps, allow_schedule=False)
-    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+    accumulator_dtype = _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
 
     def init_fn(params):
         return ScaleByAdagradState(
@@ -150,7 +150,7 @@ def scale_by_adagrad(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.sum_of_squares, "scale_by_adagrad")
+        _checks.check_updates(updates, state.sum_of_squares, "scale_by_adagrad")
         s = _tree.lincomb(1.0, state.sum_of_squares, 1.0, updates, 2)
 
         def step(g, acc):
@@ -198,7 +198,7 @@ def scale_by_adadelta(
     """
     _checks.decay_rate("rho", rho, allow_schedule=False)
     _checks.positive("eps", eps, allow_schedule=False)
-    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+    accumulator_dtype = _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
 
     def init_fn(params):
         return ScaleByAdadeltaState(
@@ -208,7 +208,7 @@ def scale_by_adadelta(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.e_g, "scale_by_adadelta")
+        _checks.check_updates(updates, state.e_g, "scale_by_adadelta")
         e_g = _tree.update_moment(state.e_g, updates, rho, 2)
 
         def step(g, eg, ex):

@@ -32,7 +32,7 @@ def scale_by_sign() -> GradientTransformation:
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         # jnp.sign(z) = z / |z| for complex z is not the sign of the real view.
-        _tree.check_real(updates, what="scale_by_sign updates")
+        _checks.check_real(updates, what="scale_by_sign updates")
         return _tree.map_inexact(jnp.sign, updates), state
 
     return transformation(init_empty_state, update_fn)
@@ -73,14 +73,14 @@ def scale_by_lion(
     """
     _checks.decay_rate("b1", b1, allow_schedule=False)
     _checks.decay_rate("b2", b2, allow_schedule=False)
-    mu_dtype = _tree.canonical_dtype(mu_dtype, "mu_dtype")
+    mu_dtype = _checks.canonical_dtype(mu_dtype, "mu_dtype")
 
     def init_fn(params):
         return ScaleByLionState(mu=_tree.zeros_like(params, mu_dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_updates(updates, state.mu, "scale_by_lion")
+        _checks.check_updates(updates, state.mu, "scale_by_lion")
         interpolated = _tree.update_moment(
             _tree.map_inexact(_tree.to_compute, state.mu), updates, b1
         )

@@ -43,8 +43,8 @@ def add_decayed_weights(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _tree.check_params(updates, params, "add_decayed_weights")
-        decay = _tree.resolve_mask(mask, params, "add_decayed_weights")
+        _checks.check_params(updates, params, "add_decayed_weights")
+        decay = _checks.resolve_mask(mask, params, "add_decayed_weights")
 
         def step(u, p, on):
             if not on:

@@ -83,7 +83,7 @@ def MultiSteps(
     inner = with_extra_args_support(inner)
     if not callable(every_k_schedule):
         _checks.integer("every_k_schedule", every_k_schedule, low=1)
-    accumulator_dtype = _tree.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+    accumulator_dtype = _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
 
     def k_at(step):
         if callable(every_k_schedule):
@@ -99,7 +99,7 @@ def MultiSteps(
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        _tree.check_same_layout(
+        _checks.check_same_layout(
             updates, state.acc_grads, what="updates", against="the params given to MultiSteps.init"
         )
         n = state.mini_step.astype(jnp.float32)

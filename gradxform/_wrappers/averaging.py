@@ -78,14 +78,14 @@ def ema_params(
       (Array([4.], dtype=float32), Array([3.], dtype=float32))
     """
     _checks.decay_rate("decay", decay, allow_schedule=False)
-    ema_dtype = _tree.canonical_dtype(ema_dtype, "ema_dtype")
+    ema_dtype = _checks.canonical_dtype(ema_dtype, "ema_dtype")
 
     def init_fn(params):
         return EmaParamsState(count=_tree.zero_count(), ema=_tree.zeros_like(params, ema_dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _tree.check_params(updates, params, "ema_params")
+        _checks.check_params(updates, params, "ema_params")
         t = state.count.astype(jnp.float32)
         d = jnp.asarray(decay, jnp.float32)
         if warmup:
@@ -156,7 +156,7 @@ def lookahead(
     fast = with_extra_args_support(fast)
     _checks.integer("sync_period", sync_period, low=1)
     _checks.number("slow_step_size", slow_step_size, low=0.0, high=1.0, allow_schedule=False)
-    slow_dtype = _tree.canonical_dtype(slow_dtype, "slow_dtype")
+    slow_dtype = _checks.canonical_dtype(slow_dtype, "slow_dtype")
 
     def init_fn(params):
         return LookaheadState(
@@ -166,7 +166,7 @@ def lookahead(
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        _tree.check_params(updates, params, "lookahead")
+        _checks.check_params(updates, params, "lookahead")
         fast_updates, fast_state = fast.update(updates, state.fast_state, params, **extra_args)
         first = state.count == 0
         sync = (state.count % sync_period) == sync_period - 1

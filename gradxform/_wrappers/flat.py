@@ -290,7 +290,7 @@ def _flat_elementwise(tx: Any, max_leaf_size: int | None) -> GradientTransformat
         updates: Updates, state: FlatState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, FlatState]:
         if params is not None:
-            _tree.check_same_layout(updates, params, what="updates", against="params")
+            _checks.check_same_layout(updates, params, what="updates", against="params")
         layout = Layout.of(updates if params is None else params, max_leaf_size)
         flat_updates = layout.flatten(updates)
         flat_params = None if params is None else layout.flatten(params)

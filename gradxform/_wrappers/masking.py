@@ -48,7 +48,7 @@ class MultiTransformState(NamedTuple):
 
 def _check_tree(tree: chex.ArrayTree, reference: chex.ArrayTree, what: str, against: str) -> None:
     if not _tree.same_structure(tree, reference):
-        _tree.check_same_layout(tree, reference, what=what, against=against)
+        _checks.check_same_layout(tree, reference, what=what, against=against)
 
 
 def _select(tree: chex.ArrayTree, mask: chex.ArrayTree) -> chex.ArrayTree:
@@ -103,11 +103,11 @@ def masked(inner: Any, mask: MaskOrFn) -> GradientTransformation:
 
     def init_fn(params):
         return MaskedState(
-            inner_state=_init_selected(inner, params, _tree.resolve_mask(mask, params, "masked"))
+            inner_state=_init_selected(inner, params, _checks.resolve_mask(mask, params, "masked"))
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        m = _tree.resolve_mask(mask, updates if params is None else params, "masked")
+        m = _checks.resolve_mask(mask, updates if params is None else params, "masked")
         _check_tree(updates, m, "updates", "the masked mask")
         new, inner_state = _update_selected(
             inner, updates, state.inner_state, params, m, extra_args
@@ -232,7 +232,7 @@ def freeze(mask: MaskOrFn, inner: Any | None = None) -> GradientTransformation:
     """
 
     def labels(params):
-        frozen = _tree.resolve_mask(mask, params, "freeze")
+        frozen = _checks.resolve_mask(mask, params, "freeze")
         return jax.tree.map(lambda f: "frozen" if f else "trainable", frozen)
 
     return multi_transform(

@@ -152,7 +152,7 @@ def default_schedules(steps: int) -> dict[str, Any]:
             0.1, {steps // 2: 0.1, 3 * steps // 4: 0.1}
         ),
         "cosine_decay": gx.cosine_decay_schedule(0.1, steps),
-        "sgdr (t_mul=2)": gx.sgdr_schedule(0.1, steps // 7, t_mul=2.0),
+        "sgdr (t_mul=2)": gx.sgdr_schedule(init_value=0.1, first_decay_steps=steps // 7, t_mul=2.0),
         "warmup_cosine": gx.warmup_cosine_decay_schedule(0.0, 0.1, steps // 10, steps),
         "warmup_stable_decay": gx.warmup_stable_decay_schedule(
             0.0, 0.1, steps // 10, steps, decay_fraction=0.2
