@@ -11,7 +11,9 @@ offending leaf.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import chex
@@ -157,6 +159,35 @@ def unused_unless(name: str, value: Any, default: float, needs: str, used: bool)
     v = None if used else _concrete(value)
     if v is not None and np.float32(v) != np.float32(default):
         raise ValueError(f"{name}={value!r} has no effect unless {needs}")
+
+
+def boundaries(name: str, boundaries: Iterable[Any]) -> tuple[int, ...]:
+    """Boundaries: positive Python ints, strictly increasing. Returns them as a tuple."""
+    out = tuple(boundaries)
+    for b in out:
+        if isinstance(b, bool) or not isinstance(b, int | np.integer):
+            raise TypeError(f"{name}={out!r} must hold ints, got {b!r}")
+        if b < 1:
+            raise ValueError(f"{name}={out!r} must hold ints >= 1, got {b!r}")
+    if any(a >= b for a, b in itertools.pairwise(out)):
+        raise ValueError(f"{name}={out!r} must be strictly increasing")
+    return tuple(int(b) for b in out)
+
+
+def boundaries_and_scales(
+    name: str,
+    boundaries_and_scales: Any,
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """A ``{step: scale}`` mapping: steps ints >= 1, scales finite and >= 0. Sorted by step."""
+    if boundaries_and_scales is None:
+        return (), ()
+    if not isinstance(boundaries_and_scales, dict):
+        raise TypeError(f"{name}={boundaries_and_scales!r} must be a dict {{step: scale}}")
+    items = sorted(boundaries_and_scales.items())
+    bounds = boundaries(name, (b for b, _ in items))
+    for b, s in items:
+        non_negative(f"{name}[{b}]", s, allow_schedule=False)
+    return bounds, tuple(float(s) for _, s in items)
 
 
 # ------------------------------------------------------------------ trees at update time

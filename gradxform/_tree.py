@@ -37,6 +37,11 @@ def dtype_of(x: Any) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else jnp.asarray(x).dtype
 
 
+def float_dtype() -> np.dtype:
+    """The dtype schedules compute in: float32, or float64 when x64 is enabled."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
+
+
 def promote(*dtypes: Any) -> np.dtype:
     """The standard JAX promotion of ``dtypes``, explicitly (valid under strict promotion)."""
     with jax.numpy_dtype_promotion("standard"):

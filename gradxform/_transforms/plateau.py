@@ -10,7 +10,6 @@ import jax.numpy as jnp
 
 from gradxform import _checks, _tree
 from gradxform._base import GradientTransformation, transformation
-from gradxform.schedules._common import float_dtype
 
 
 class ReduceLROnPlateauState(NamedTuple):
@@ -114,7 +113,7 @@ def reduce_on_plateau(
 
     def init_fn(params):
         del params
-        dtype = float_dtype()
+        dtype = _tree.float_dtype()
         return ReduceLROnPlateauState(
             scale=jnp.ones([], dtype),
             best_value=jnp.asarray(math.inf if mode == "min" else -math.inf, dtype),

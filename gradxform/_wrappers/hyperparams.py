@@ -19,7 +19,6 @@ from gradxform._base import (
     transformation,
     with_extra_args_support,
 )
-from gradxform.schedules._common import float_dtype
 
 
 class InjectHyperparamsState(NamedTuple):
@@ -67,7 +66,7 @@ def _storage_dtype(value: Any) -> np.dtype:
     """Default float dtype for Python numbers and float arrays, default int for int arrays."""
     if isinstance(value, jax.Array | np.ndarray) and jnp.issubdtype(value.dtype, jnp.integer):
         return np.dtype(jax.dtypes.canonicalize_dtype(jnp.int64))
-    return float_dtype()
+    return _tree.float_dtype()
 
 
 def _as_hyperparam(value: Any, like: Any) -> jax.Array:

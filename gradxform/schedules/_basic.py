@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import chex
@@ -30,7 +29,7 @@ def constant_schedule(value: chex.Numeric) -> Schedule:
       >>> gx.constant_schedule(0.1)(jnp.array([0, 10**6]))
       Array([0.1, 0.1], dtype=float32)
     """
-    _common.check_value("value", value)
+    _checks.finite("value", value, allow_schedule=False)
 
     def schedule(count: chex.Numeric) -> jax.Array:
         return jnp.broadcast_to(_common.as_value(value), jnp.shape(count))
@@ -74,13 +73,11 @@ def polynomial_schedule(
     Deep Convolutional Nets, Atrous Convolution, and Fully Connected CRFs"
     (the "poly" policy, ``power = 0.9``).
     """
-    _common.check_value("init_value", init_value)
-    _common.check_value("end_value", end_value)
-    _checks.number(
-        "power", power, low=0.0, high=math.inf, low_open=True, high_open=True, allow_schedule=False
-    )
-    _common.check_steps("transition_steps", transition_steps)
-    _common.check_steps("transition_begin", transition_begin, low=0)
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    _checks.finite("end_value", end_value, allow_schedule=False)
+    _checks.positive("power", power, allow_schedule=False)
+    _checks.integer("transition_steps", transition_steps, low=1)
+    _checks.integer("transition_begin", transition_begin, low=0)
 
     def schedule(count: chex.Numeric) -> jax.Array:
         return _common.ramp(
@@ -156,10 +153,8 @@ def piecewise_constant_schedule(
     Reference: He et al., 2016, "Deep Residual Learning for Image Recognition"
     (the learning rate divided by 10 at fixed iterations).
     """
-    _common.check_value("init_value", init_value)
-    bounds, scales = _common.check_boundaries_and_scales(
-        "boundaries_and_scales", boundaries_and_scales
-    )
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    bounds, scales = _checks.boundaries_and_scales("boundaries_and_scales", boundaries_and_scales)
     factors = list(_cumulative_products(scales))[1:]
 
     def schedule(count: chex.Numeric) -> jax.Array:
@@ -201,10 +196,8 @@ def piecewise_interpolate_schedule(
       Array([1.   , 0.75 , 0.5  , 0.375, 0.25 , 0.25 ], dtype=float32)
     """
     _checks.one_of("interpolate_type", interpolate_type, ("linear", "cosine"))
-    _common.check_value("init_value", init_value)
-    bounds, scales = _common.check_boundaries_and_scales(
-        "boundaries_and_scales", boundaries_and_scales
-    )
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    bounds, scales = _checks.boundaries_and_scales("boundaries_and_scales", boundaries_and_scales)
     factors = list(_cumulative_products(scales))
     points = (0.0, *map(float, bounds))
 

@@ -5,7 +5,7 @@ or a traced array of any shape (``jax.vmap`` over steps and direct calls on an
 array of steps both work). :func:`as_step` turns any of these into a float
 array in ``[0, 2**62]`` (negative steps count as 0); Python ints of any size
 are clipped before conversion, so no step overflows. Schedules compute and return values in
-:func:`float_dtype`: float32, or float64 when x64 is enabled.
+:func:`gradxform._tree.float_dtype`: float32, or float64 when x64 is enabled.
 
 Every decay, warmup and interpolation is one call of :func:`ramp`, which
 blends two values with the *remaining fraction* of an annealing shape
@@ -16,9 +16,7 @@ so every schedule starts at its initial value to the last bit.
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import chex
@@ -26,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform import _checks, _tree
+from gradxform import _tree
 
 MAX_STEP = 2**62
 """Larger steps are treated as this one (every schedule is constant or periodic by then)."""
@@ -35,14 +33,9 @@ SHAPES = ("linear", "cosine", "1-sqrt")
 """The annealing shapes understood by :func:`keep_fraction`."""
 
 
-def float_dtype() -> np.dtype:
-    """The dtype schedules compute in: float32, or float64 when x64 is enabled."""
-    return np.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
-
-
 def as_value(x: Any) -> jax.Array:
-    """A value argument (Python number or JAX scalar, possibly traced) in :func:`float_dtype`."""
-    return jnp.asarray(x, float_dtype())
+    """A value argument (Python number or JAX scalar, possibly traced) as a schedule float."""
+    return jnp.asarray(x, _tree.float_dtype())
 
 
 def as_float(x: Any) -> Any:
@@ -62,8 +55,8 @@ def _is_python_int(count: Any) -> bool:
 def as_step(count: chex.Numeric) -> jax.Array:
     """The step as a float array in ``[0, MAX_STEP]``, whatever its type and size."""
     if _is_python_int(count):
-        return jnp.asarray(min(max(int(count), 0), MAX_STEP), float_dtype())
-    return jnp.clip(jnp.asarray(count).astype(float_dtype()), 0.0, float(MAX_STEP))
+        return jnp.asarray(min(max(int(count), 0), MAX_STEP), _tree.float_dtype())
+    return jnp.clip(jnp.asarray(count).astype(_tree.float_dtype()), 0.0, float(MAX_STEP))
 
 
 def shift(count: chex.Numeric, offset: int) -> chex.Numeric:
@@ -150,50 +143,6 @@ def interpolate(
         piece = ramp(t, values[i], values[i + 1], bounds[i + 1] - bounds[i], bounds[i], shape)
         out = jnp.where(t >= bounds[i], piece, out)
     return out
-
-
-# ------------------------------------------------------------------------ argument checks
-
-
-def check_value(name: str, value: Any) -> None:
-    """A finite number or JAX scalar (not a schedule): the value arguments."""
-    _checks.finite(name, value, allow_schedule=False)
-
-
-def check_steps(name: str, value: Any, *, low: int = 1) -> None:
-    """A step count: a Python int no smaller than ``low``."""
-    _checks.integer(name, value, low=low)
-
-
-def check_boundaries(name: str, boundaries: Iterable[Any]) -> tuple[int, ...]:
-    """Boundaries: positive Python ints, strictly increasing. Returns them as a tuple."""
-    out = tuple(boundaries)
-    for b in out:
-        if isinstance(b, bool) or not isinstance(b, int | np.integer):
-            raise TypeError(f"{name}={out!r} must hold ints, got {b!r}")
-        if b < 1:
-            raise ValueError(f"{name}={out!r} must hold ints >= 1, got {b!r}")
-    if any(a >= b for a, b in itertools.pairwise(out)):
-        raise ValueError(f"{name}={out!r} must be strictly increasing")
-    return tuple(int(b) for b in out)
-
-
-def check_boundaries_and_scales(
-    name: str,
-    boundaries_and_scales: Any,
-) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """A ``{step: scale}`` mapping: steps ints >= 1, scales finite and >= 0. Sorted by step."""
-    if boundaries_and_scales is None:
-        return (), ()
-    if not isinstance(boundaries_and_scales, dict):
-        raise TypeError(f"{name}={boundaries_and_scales!r} must be a dict {{step: scale}}")
-    items = sorted(boundaries_and_scales.items())
-    bounds = check_boundaries(name, (b for b, _ in items))
-    for b, s in items:
-        _checks.number(
-            f"{name}[{b}]", s, low=0.0, high=math.inf, high_open=True, allow_schedule=False
-        )
-    return bounds, tuple(float(s) for _, s in items)
 
 
 def concrete(value: Any) -> float | None:

@@ -50,8 +50,8 @@ def cosine_decay_schedule(
     Reference: Loshchilov & Hutter, 2017, "SGDR: Stochastic Gradient Descent
     with Warm Restarts".
     """
-    _common.check_value("init_value", init_value)
-    _common.check_steps("decay_steps", decay_steps)
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    _checks.integer("decay_steps", decay_steps, low=1)
     _checks.number("alpha", alpha, low=0.0, high=1.0, allow_schedule=False)
     _checks.number(
         "exponent",
@@ -191,8 +191,8 @@ def _geometric_restarts(
     m_mul: chex.Numeric,
     alpha: chex.Numeric,
 ) -> Schedule:
-    _common.check_value("init_value", init_value)
-    _common.check_steps("first_decay_steps", first_decay_steps)
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    _checks.integer("first_decay_steps", first_decay_steps, low=1)
     _checks.number("t_mul", t_mul, low=1.0, high=math.inf, high_open=True, allow_schedule=False)
     _checks.number("m_mul", m_mul, low=0.0, high=1.0, allow_schedule=False)
     _checks.number("alpha", alpha, low=0.0, high=1.0, allow_schedule=False)

@@ -58,12 +58,14 @@ def cyclical_schedule(
 
     Reference: Smith, 2017, "Cyclical Learning Rates for Training Neural Networks".
     """
-    _common.check_value("base_value", base_value)
-    _common.check_value("max_value", max_value)
-    _common.check_steps("step_size", step_size)
+    _checks.finite("base_value", base_value, allow_schedule=False)
+    _checks.finite("max_value", max_value, allow_schedule=False)
+    _checks.integer("step_size", step_size, low=1)
     _checks.one_of("mode", mode, ("triangular", "triangular2", "exp_range"))
     _checks.number("gamma", gamma, low=0.0, high=1.0, low_open=True, allow_schedule=False)
-    _common.check_steps("step_size_down", step_size if step_size_down is None else step_size_down)
+    _checks.integer(
+        "step_size_down", step_size if step_size_down is None else step_size_down, low=1
+    )
     period = step_size + (step_size if step_size_down is None else step_size_down)
     up, down = float(step_size), float(period - step_size)
 
@@ -85,7 +87,7 @@ def _one_cycle_bounds(
     three_phase: bool,
 ) -> tuple[float, ...]:
     """The phase boundaries of torch's OneCycleLR: ``0, pct * N - 1, [2 * pct * N - 2,] N - 1``."""
-    _common.check_steps("total_steps", total_steps)
+    _checks.integer("total_steps", total_steps, low=1)
     _checks.number(
         "pct_start",
         pct_start,
@@ -158,7 +160,7 @@ def one_cycle_schedule(
     """
     bounds = _one_cycle_bounds(total_steps, pct_start, three_phase)
     _checks.one_of("anneal_strategy", anneal_strategy, tuple(_ANNEAL_SHAPES))
-    _common.check_value("max_value", max_value)
+    _checks.finite("max_value", max_value, allow_schedule=False)
     _checks.number(
         "div_factor",
         div_factor,
@@ -288,7 +290,7 @@ def linear_onecycle_schedule(
     Reference: Smith & Topin, 2019, "Super-Convergence: Very Fast Training of
     Neural Networks Using Large Learning Rates".
     """
-    _common.check_steps("transition_steps", transition_steps)
+    _checks.integer("transition_steps", transition_steps, low=1)
     _checks.number("pct_start", pct_start, low=0.0, high=1.0, allow_schedule=False)
     _checks.number("pct_final", pct_final, low=float(pct_start), high=1.0, allow_schedule=False)
     _check_div_factors(div_factor, final_div_factor)
@@ -342,7 +344,7 @@ def cosine_onecycle_schedule(
     Reference: Smith & Topin, 2019, "Super-Convergence: Very Fast Training of
     Neural Networks Using Large Learning Rates".
     """
-    _common.check_steps("transition_steps", transition_steps)
+    _checks.integer("transition_steps", transition_steps, low=1)
     _checks.number("pct_start", pct_start, low=0.0, high=1.0, allow_schedule=False)
     _check_div_factors(div_factor, final_div_factor)
     t = transition_steps
@@ -359,9 +361,7 @@ def cosine_onecycle_schedule(
 
 def _check_div_factors(div_factor: float, final_div_factor: float) -> None:
     for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
-        _checks.number(
-            name, value, low=0.0, high=math.inf, low_open=True, high_open=True, allow_schedule=False
-        )
+        _checks.positive(name, value, allow_schedule=False)
 
 
 def _onecycle(
@@ -372,7 +372,7 @@ def _onecycle(
     A boundary at step 0 starts an empty interval: its scale applies from the
     start, so it multiplies the initial value instead.
     """
-    _common.check_value("peak_value", peak_value)
+    _checks.finite("peak_value", peak_value, allow_schedule=False)
     init = peak_value / div_factor
     if 0 in scales:
         init = init * scales.pop(0)

@@ -63,8 +63,8 @@ def exponential_decay(
     Reference: Senior et al., 2013, "An Empirical Study of Learning Rates in
     Deep Neural Networks for Speech Recognition" (exponential scheduling).
     """
-    _common.check_value("init_value", init_value)
-    _common.check_steps("transition_steps", transition_steps)
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    _checks.integer("transition_steps", transition_steps, low=1)
     _checks.number(
         "decay_rate",
         decay_rate,
@@ -74,14 +74,14 @@ def exponential_decay(
         high_open=True,
         allow_schedule=False,
     )
-    _common.check_steps("transition_begin", transition_begin, low=0)
+    _checks.integer("transition_begin", transition_begin, low=0)
     rate = _common.concrete(decay_rate)
     if rate is None:
         raise TypeError(f"decay_rate={decay_rate!r} must be a concrete number, not a tracer")
     if end_value is None and rate > 1:
         raise ValueError(f"decay_rate={decay_rate!r} > 1 grows without bound: give end_value")
     if end_value is not None:
-        _common.check_value("end_value", end_value)
+        _checks.finite("end_value", end_value, allow_schedule=False)
         _check_order(init_value, end_value, decreasing=rate < 1, growing=rate > 1)
 
     def schedule(count: chex.Numeric) -> jax.Array:
@@ -149,14 +149,10 @@ def inverse_time_decay(
     Reference: Senior et al., 2013, "An Empirical Study of Learning Rates in
     Deep Neural Networks for Speech Recognition" (power scheduling).
     """
-    _common.check_value("init_value", init_value)
-    _common.check_steps("decay_steps", decay_steps)
-    _checks.number(
-        "decay_rate", decay_rate, low=0.0, high=math.inf, high_open=True, allow_schedule=False
-    )
-    _checks.number(
-        "power", power, low=0.0, high=math.inf, low_open=True, high_open=True, allow_schedule=False
-    )
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    _checks.integer("decay_steps", decay_steps, low=1)
+    _checks.non_negative("decay_rate", decay_rate, allow_schedule=False)
+    _checks.positive("power", power, allow_schedule=False)
 
     def schedule(count: chex.Numeric) -> jax.Array:
         p = _progress(count, decay_steps, 0, staircase)
@@ -194,9 +190,9 @@ def inverse_sqrt_schedule(
 
     Reference: Vaswani et al., 2017, "Attention Is All You Need", section 5.3.
     """
-    _common.check_value("init_value", init_value)
-    _common.check_value("peak_value", peak_value)
-    _common.check_steps("warmup_steps", warmup_steps)
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    _checks.finite("peak_value", peak_value, allow_schedule=False)
+    _checks.integer("warmup_steps", warmup_steps, low=1)
 
     def schedule(count: chex.Numeric) -> jax.Array:
         t = _common.as_step(count)

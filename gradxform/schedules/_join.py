@@ -8,7 +8,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from gradxform import _tree
+from gradxform import _checks, _tree
 from gradxform._base import Schedule
 from gradxform.schedules import _common
 
@@ -41,7 +41,7 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
     for i, s in enumerate(schedules):
         if not callable(s):
             raise TypeError(f"schedules[{i}]={s!r} must be callable (a schedule)")
-    bounds = _common.check_boundaries("boundaries", boundaries)
+    bounds = _checks.boundaries("boundaries", boundaries)
     if len(bounds) != len(schedules) - 1:
         raise ValueError(
             f"boundaries={bounds!r} must hold len(schedules) - 1 = "

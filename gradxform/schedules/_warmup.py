@@ -20,9 +20,9 @@ def _with_warmup(
     init_value: chex.Numeric, peak_value: chex.Numeric, warmup_steps: int, after: Schedule
 ) -> Schedule:
     """Linearly from ``init_value`` to ``peak_value`` in ``warmup_steps``, then ``after``."""
-    _common.check_value("init_value", init_value)
-    _common.check_value("peak_value", peak_value)
-    _common.check_steps("warmup_steps", warmup_steps, low=0)
+    _checks.finite("init_value", init_value, allow_schedule=False)
+    _checks.finite("peak_value", peak_value, allow_schedule=False)
+    _checks.integer("warmup_steps", warmup_steps, low=0)
     if warmup_steps == 0:
         return after
     return join_schedules(
@@ -56,7 +56,7 @@ def warmup_constant_schedule(
     Reference: Goyal et al., 2017, "Accurate, Large Minibatch SGD: Training
     ImageNet in 1 Hour" (gradual warmup).
     """
-    _common.check_value("peak_value", peak_value)
+    _checks.finite("peak_value", peak_value, allow_schedule=False)
     return _with_warmup(init_value, peak_value, warmup_steps, constant_schedule(peak_value))
 
 
@@ -98,10 +98,10 @@ def warmup_cosine_decay_schedule(
 
     Reference: Loshchilov & Hutter, 2017, "SGDR"; Goyal et al., 2017 (warmup).
     """
-    _common.check_value("peak_value", peak_value)
-    _common.check_value("end_value", end_value)
-    _common.check_steps("warmup_steps", warmup_steps, low=0)
-    _common.check_steps("decay_steps", decay_steps)
+    _checks.finite("peak_value", peak_value, allow_schedule=False)
+    _checks.finite("end_value", end_value, allow_schedule=False)
+    _checks.integer("warmup_steps", warmup_steps, low=0)
+    _checks.integer("decay_steps", decay_steps, low=1)
     if decay_steps <= warmup_steps:
         raise ValueError(
             f"decay_steps={decay_steps!r} must be > warmup_steps={warmup_steps!r} "
@@ -165,7 +165,9 @@ def warmup_exponential_decay_schedule(
 
     Reference: Goyal et al., 2017, "Accurate, Large Minibatch SGD" (warmup).
     """
-    _common.check_value("peak_value", peak_value)  # before exponential_decay calls it init_value
+    _checks.finite(
+        "peak_value", peak_value, allow_schedule=False
+    )  # before exponential_decay calls it init_value
     after = exponential_decay(
         peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value
     )
@@ -217,10 +219,10 @@ def warmup_stable_decay_schedule(
     Language Models with Scalable Training Strategies"; Hägele et al., 2024,
     "Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations".
     """
-    _common.check_value("peak_value", peak_value)
-    _common.check_value("end_value", end_value)
-    _common.check_steps("warmup_steps", warmup_steps, low=0)
-    _common.check_steps("total_steps", total_steps)
+    _checks.finite("peak_value", peak_value, allow_schedule=False)
+    _checks.finite("end_value", end_value, allow_schedule=False)
+    _checks.integer("warmup_steps", warmup_steps, low=0)
+    _checks.integer("total_steps", total_steps, low=1)
     _checks.number(
         "decay_fraction", decay_fraction, low=0.0, high=1.0, low_open=True, allow_schedule=False
     )
