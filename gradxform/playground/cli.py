@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gradxform
+from gradxform.playground._console import print_table, progress
 
 # The named optimizers the CLI offers, each with a learning rate that works for the
 # digits MLP and as a starting point elsewhere; ``momentum`` and ``nesterov`` are SGD.
@@ -82,14 +83,6 @@ def parse_specs(text: str) -> list[tuple[str, float | None]]:
     if not specs:
         raise CliError("no optimizer given")
     return specs
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    print("\n".join(lines))
 
 
 # ----------------------------------------------------------------------------- race
@@ -261,7 +254,7 @@ def cmd_train(args: argparse.Namespace) -> list[list[Any]]:
     for name, lr in specs:
         lr = lr if lr is not None else DEFAULT_LR.get(name, 1e-3)
         tx = make_optimizer(name, make_schedule(args.schedule, lr, args.epochs * steps_per_epoch))
-        bar = _progress(args.epochs, f"{name:>10}")
+        bar = progress(args.epochs, f"{name:>10}")
 
         def on_epoch(epoch: int, loss: float, bar: Any = bar) -> None:
             bar.set_postfix(loss=f"{loss:.4f}")
@@ -298,27 +291,6 @@ def cmd_train(args: argparse.Namespace) -> list[list[Any]]:
         rows,
     )
     return rows
-
-
-def _progress(total: int, desc: str) -> Any:
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is in the demo extra
-        return _NoBar()
-    return tqdm(
-        total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr, disable=None
-    )  # no bar when stderr is not a terminal
-
-
-class _NoBar:
-    def set_postfix(self, **kw: Any) -> None:
-        del kw
-
-    def update(self, n: int) -> None:
-        del n
-
-    def close(self) -> None:
-        pass
 
 
 # ------------------------------------------------------------------------------ demo

@@ -10,47 +10,47 @@ Example:
   Array(5., dtype=float32)
 """
 
-from gradxform.tree._utils import NamedTupleKey as NamedTupleKey
-from gradxform.tree._utils import tree_add as tree_add
-from gradxform.tree._utils import tree_add_scale as tree_add_scale
-from gradxform.tree._utils import tree_allclose as tree_allclose
-from gradxform.tree._utils import tree_batch_shape as tree_batch_shape
-from gradxform.tree._utils import tree_bias_correction as tree_bias_correction
-from gradxform.tree._utils import tree_cast as tree_cast
-from gradxform.tree._utils import tree_cast_like as tree_cast_like
-from gradxform.tree._utils import tree_clip as tree_clip
-from gradxform.tree._utils import tree_conj as tree_conj
-from gradxform.tree._utils import tree_div as tree_div
-from gradxform.tree._utils import tree_dtype as tree_dtype
-from gradxform.tree._utils import tree_full_like as tree_full_like
-from gradxform.tree._utils import tree_get as tree_get
-from gradxform.tree._utils import tree_get_all_with_path as tree_get_all_with_path
-from gradxform.tree._utils import tree_l1_norm as tree_l1_norm
-from gradxform.tree._utils import tree_l2_norm as tree_l2_norm
-from gradxform.tree._utils import tree_linf_norm as tree_linf_norm
-from gradxform.tree._utils import tree_map_params as tree_map_params
-from gradxform.tree._utils import tree_max as tree_max
-from gradxform.tree._utils import tree_min as tree_min
-from gradxform.tree._utils import tree_mul as tree_mul
-from gradxform.tree._utils import tree_norm as tree_norm
-from gradxform.tree._utils import tree_ones_like as tree_ones_like
-from gradxform.tree._utils import tree_random_like as tree_random_like
-from gradxform.tree._utils import tree_real as tree_real
-from gradxform.tree._utils import tree_scale as tree_scale
-from gradxform.tree._utils import tree_set as tree_set
-from gradxform.tree._utils import tree_size as tree_size
-from gradxform.tree._utils import tree_split_key_like as tree_split_key_like
-from gradxform.tree._utils import tree_sub as tree_sub
-from gradxform.tree._utils import tree_sum as tree_sum
-from gradxform.tree._utils import tree_unwrap_random_key_data as tree_unwrap_random_key_data
-from gradxform.tree._utils import tree_update_infinity_moment as tree_update_infinity_moment
-from gradxform.tree._utils import tree_update_moment as tree_update_moment
-from gradxform.tree._utils import (
+from gradxform.tree._access import NamedTupleKey as NamedTupleKey
+from gradxform.tree._access import tree_get as tree_get
+from gradxform.tree._access import tree_get_all_with_path as tree_get_all_with_path
+from gradxform.tree._access import tree_map_params as tree_map_params
+from gradxform.tree._access import tree_random_like as tree_random_like
+from gradxform.tree._access import tree_set as tree_set
+from gradxform.tree._access import tree_split_key_like as tree_split_key_like
+from gradxform.tree._access import tree_unwrap_random_key_data as tree_unwrap_random_key_data
+from gradxform.tree._math import tree_add as tree_add
+from gradxform.tree._math import tree_add_scale as tree_add_scale
+from gradxform.tree._math import tree_allclose as tree_allclose
+from gradxform.tree._math import tree_batch_shape as tree_batch_shape
+from gradxform.tree._math import tree_bias_correction as tree_bias_correction
+from gradxform.tree._math import tree_cast as tree_cast
+from gradxform.tree._math import tree_cast_like as tree_cast_like
+from gradxform.tree._math import tree_clip as tree_clip
+from gradxform.tree._math import tree_conj as tree_conj
+from gradxform.tree._math import tree_div as tree_div
+from gradxform.tree._math import tree_dtype as tree_dtype
+from gradxform.tree._math import tree_full_like as tree_full_like
+from gradxform.tree._math import tree_l1_norm as tree_l1_norm
+from gradxform.tree._math import tree_l2_norm as tree_l2_norm
+from gradxform.tree._math import tree_linf_norm as tree_linf_norm
+from gradxform.tree._math import tree_max as tree_max
+from gradxform.tree._math import tree_min as tree_min
+from gradxform.tree._math import tree_mul as tree_mul
+from gradxform.tree._math import tree_norm as tree_norm
+from gradxform.tree._math import tree_ones_like as tree_ones_like
+from gradxform.tree._math import tree_real as tree_real
+from gradxform.tree._math import tree_scale as tree_scale
+from gradxform.tree._math import tree_size as tree_size
+from gradxform.tree._math import tree_sub as tree_sub
+from gradxform.tree._math import tree_sum as tree_sum
+from gradxform.tree._math import tree_update_infinity_moment as tree_update_infinity_moment
+from gradxform.tree._math import tree_update_moment as tree_update_moment
+from gradxform.tree._math import (
     tree_update_moment_per_elem_norm as tree_update_moment_per_elem_norm,
 )
-from gradxform.tree._utils import tree_vdot as tree_vdot
-from gradxform.tree._utils import tree_where as tree_where
-from gradxform.tree._utils import tree_zeros_like as tree_zeros_like
+from gradxform.tree._math import tree_vdot as tree_vdot
+from gradxform.tree._math import tree_where as tree_where
+from gradxform.tree._math import tree_zeros_like as tree_zeros_like
 
 add = tree_add
 add_scale = tree_add_scale
