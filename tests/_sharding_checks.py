@@ -133,6 +133,44 @@ def check_state_shardings() -> dict[str, Any]:
     return {"leaves_checked": checked}
 
 
+def check_explicit_sharding() -> dict[str, Any]:
+    """Explicit sharding mode: jit(init) shards every parameter-shaped state leaf like its
+    parameter, with no out_shardings, and update keeps each parameter's sharding; for every
+    registry entry, per leaf and under flat()."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import AxisType, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    import gradxform as gx
+    from tests.registry import REGISTRY
+
+    def spec(x):
+        s = tuple(x.sharding.spec)
+        return s + (None,) * (x.ndim - len(s))
+
+    mesh = jax.make_mesh((4, 2), ("x", "y"), axis_types=(AxisType.Explicit,) * 2)
+    checked = 0
+    with jax.set_mesh(mesh):
+        params = {"w": jax.device_put(jnp.ones((8, 6)), NamedSharding(mesh, P("x", "y"))),
+                  "b": jax.device_put(jnp.ones(8), NamedSharding(mesh, P("x"))),
+                  "s": jax.device_put(jnp.ones(3), NamedSharding(mesh, P()))}
+        grads = jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+        for entry in REGISTRY:
+            for name, tx in ((entry.id, entry.make()), (f"flat({entry.id})", gx.flat(entry.make()))):
+                state = jax.jit(tx.init)(params)
+                for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+                    keys = [k.key for k in path if isinstance(k, jax.tree_util.DictKey)]
+                    if keys and keys[-1] in params and leaf.shape == params[keys[-1]].shape:
+                        want = spec(params[keys[-1]])
+                        assert spec(leaf) == want, (name, jax.tree_util.keystr(path), spec(leaf))
+                        checked += 1
+                updates, _ = jax.jit(tx.update)(grads, state, params)
+                for k, p in params.items():
+                    assert spec(updates[k]) == spec(p), (name, "update", k, spec(updates[k]))
+    return {"state_leaves_checked": checked}
+
+
 def check_key_path_fallback() -> dict[str, Any]:
     """An ``init`` that ignores its parameters' shardings is still placed by key path."""
     from typing import NamedTuple
@@ -319,6 +357,7 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "zero1": check_zero1,
     "data_parallel_example": check_data_parallel_example,
     "orbax_checkpoint": check_orbax_checkpoint,
+    "explicit_sharding": check_explicit_sharding,
 }
 
 

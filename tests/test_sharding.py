@@ -23,7 +23,6 @@ from jax.sharding import PartitionSpec as P
 
 import gradxform as gx
 from gradxform import (
-    _tree,
     state_shardings,
     zero1_shardings,
 )
@@ -89,19 +88,20 @@ def test_zero1_shardings_split_over_axis(mesh):
     assert trace["s"].spec == P()
 
 
-def test_zeros_like_and_full_like_keep_sharding(mesh):
+def test_state_is_created_with_the_sharding_of_its_parameter(mesh):
     sharding = NamedSharding(mesh, P("data"))
     x = jax.device_put(jnp.ones((2, 3)), sharding)
     sds = jax.ShapeDtypeStruct((2, 3), jnp.float32, sharding=sharding)
     for leaf in (x, sds):
-        for out in (_tree.zeros_like({"a": leaf}, jnp.bfloat16)["a"],
-                    _tree.full_like({"a": leaf}, 0.5)["a"]):
+        zeros = gx.adam(0.1, mu_dtype=jnp.bfloat16).init({"a": leaf})[0].mu["a"]
+        full = gx.adagrad(0.1, initial_accumulator_value=0.5).init({"a": leaf})[0]
+        for out in (zeros, full.sum_of_squares["a"]):
             assert out.sharding == sharding
             assert out.shape == (2, 3)
-    assert _tree.zeros_like(x, jnp.bfloat16).dtype == jnp.bfloat16
-    assert float(_tree.full_like(sds, 0.5)[0, 0]) == 0.5
+        assert zeros.dtype == jnp.bfloat16
+    assert float(gx.adagrad(0.1, initial_accumulator_value=0.5).init(sds)[0].sum_of_squares[0, 0]) == 0.5
     ints = jax.device_put(jnp.ones(3, jnp.int32), sharding)
-    assert _tree.full_like(ints, 0.5, jnp.bfloat16).dtype == jnp.int32
+    assert gx.adam(0.1, mu_dtype=jnp.bfloat16).init(ints)[0].mu.dtype == jnp.int32
 
 
 def test_init_under_jit_has_explicit_sharding_of_params(mesh):

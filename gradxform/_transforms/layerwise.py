@@ -13,44 +13,67 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks, _tree
 from gradxform._base import (
+    EmptyState,
     GradientTransformation,
     init_empty_state,
     transformation,
 )
 
 
-class FactoredMoments(NamedTuple):
-    """Row and column averages of the squared gradient of one matrix (or stack of matrices).
+class FactoredState(NamedTuple):
+    """Step count and the second-moment statistics of :func:`scale_by_factored_rms`.
 
-    For a parameter of shape ``(..., n, m)``: ``v_row`` has shape ``(..., n)``
-    and ``v_col`` shape ``(..., m)``.
-    """
-
-    v_row: chex.Array
-    v_col: chex.Array
-
-
-class ScaleByFactoredRmsState(NamedTuple):
-    """Step count and, per parameter, its second-moment statistics ``v``.
-
-    ``v`` has the structure of the params; in place of each factored
-    parameter it holds a :class:`FactoredMoments`, in place of any other the
-    full average (an array of the parameter's shape).
+    ``v_row``, ``v_col`` and ``v`` each have the structure of the params. For a
+    factored parameter (shape ``S``, factored over its two longest axes
+    ``d1 < d0`` by length), ``v_row`` has ``S`` without axis ``d0`` and ``v_col``
+    ``S`` without axis ``d1``, and ``v`` holds a placeholder of shape ``(1,)``;
+    for any other parameter ``v`` has its shape and ``v_row`` and ``v_col`` are
+    the placeholders. The layout is optax's.
     """
 
     count: chex.Array
+    v_row: chex.ArrayTree
+    v_col: chex.ArrayTree
     v: chex.ArrayTree
 
 
+def _decay_rate_pow(i: chex.Numeric, exponent: chex.Numeric = 0.8) -> chex.Array:
+    """Adafactor's decay ``1 - (i + 1)**(-exponent)`` at step ``i`` (0 at the first update)."""
+    t = jnp.asarray(i + 1, jnp.float32)
+    return 1.0 - t ** (-exponent)
+
+
+def _factored_dims(
+    shape: tuple[int, ...], factored: bool, min_dim_size_to_factor: int
+) -> tuple[int, int] | None:
+    """The axes ``(d1, d0)`` to factor over: the second longest and the longest; or None.
+
+    Ties are broken as optax breaks them (``numpy.argsort`` of the shape).
+    """
+    if not factored or len(shape) < 2:
+        return None
+    order = np.argsort(shape)
+    if shape[order[-2]] < min_dim_size_to_factor:
+        return None
+    return int(order[-2]), int(order[-1])
+
+
+def _without(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+    return shape[:axis] + shape[axis + 1 :]
+
+
 def scale_by_factored_rms(
-    decay_rate: chex.Numeric = 0.8,
-    eps: chex.Numeric = 1e-30,
-    *,
-    min_dim_size_to_factor: int = 128,
     factored: bool = True,
+    decay_rate: chex.Numeric = 0.8,
+    step_offset: chex.Numeric = 0,
+    min_dim_size_to_factor: int = 128,
+    epsilon: chex.Numeric = 1e-30,
+    decay_rate_fn: Callable[[chex.Numeric, chex.Numeric], chex.Numeric] = _decay_rate_pow,
+    *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     """Divide by a factored estimate of the root mean square gradient (Shazeer & Stern, 2018,
@@ -58,105 +81,144 @@ def scale_by_factored_rms(
 
     ::
 
-        b_t = 1 - t**(-decay_rate)                     (b_1 = 0)
-        G2  = g_t**2 + eps
-        matrices (the last two axes, both >= min_dim_size_to_factor):
-          R_t = b_t R_{t-1} + (1 - b_t) mean(G2, axis=-1)       (row averages)
-          C_t = b_t C_{t-1} + (1 - b_t) mean(G2, axis=-2)       (column averages)
-          V_t = R_t C_t^T / mean(R_t)
+        b_t = decay_rate_fn(t - step_offset, decay_rate)   (default: 1 - (t + 1)**(-decay_rate),
+                                                            t = 0 at the first update)
+        G2  = |g_t|**2 + epsilon
+        factored leaves (two axes of length >= min_dim_size_to_factor; the two
+        longest, d1 and d0, are used):
+          R_t = b_t R_{t-1} + (1 - b_t) mean(G2, axis=d0)       (row averages)
+          C_t = b_t C_{t-1} + (1 - b_t) mean(G2, axis=d1)       (column averages)
+          V_t = R_t C_t / mean(R_t over d1)
         other leaves:
           V_t = b_t V_{t-1} + (1 - b_t) G2
         u_t = g_t / sqrt(V_t)
 
     The factored estimate needs ``n + m`` numbers for an ``n x m`` matrix
-    instead of ``n m``.
+    instead of ``n m``. The arguments, the choice of axes and the state
+    (:class:`FactoredState`) are optax's; the averages are formed in at least
+    float32 and the update divides by the unrounded estimate. ``params`` are
+    not needed.
 
     Args:
+      factored: whether to factor at all.
       decay_rate: non-negative exponent of the decay schedule (the paper's 0.8).
-      eps: non-negative term added to the squared gradient (``epsilon_1``).
-      min_dim_size_to_factor: factor only when both of the last two axes are at
+      step_offset: subtracted from the step count before the decay is computed
+        (the first step of a fine-tuning phase, say).
+      min_dim_size_to_factor: factor only leaves whose second longest axis is at
         least this long (at least 1).
-      factored: whether to factor matrices at all.
-      nu_dtype: dtype of the averages; default: each parameter's dtype.
+      epsilon: non-negative term added to the squared gradient (``epsilon_1``).
+      decay_rate_fn: ``(step, decay_rate) -> b_t``; the default is Adafactor's power schedule.
+      nu_dtype: dtype of the averages; default: each parameter's (real) dtype.
 
     Example:
       >>> import jax.numpy as jnp
       >>> from gradxform import scale_by_factored_rms
-      >>> tx = scale_by_factored_rms(eps=0.0, min_dim_size_to_factor=1)
+      >>> tx = scale_by_factored_rms(epsilon=0.0, min_dim_size_to_factor=1)
       >>> g = jnp.array([[1.0, 1.0], [2.0, 2.0]])
       >>> tx.update(g, tx.init(g))[0]  # R = (1, 4), C = (2.5, 2.5): V = R C / 2.5 = R
       Array([[1., 1.],
              [1., 1.]], dtype=float32)
     """
+    if not isinstance(factored, bool | np.bool_):
+        raise TypeError(f"factored={factored!r} must be a bool")
     _checks.non_negative("decay_rate", decay_rate, allow_schedule=False)
-    _checks.non_negative("eps", eps, allow_schedule=False)
+    _checks.finite("step_offset", step_offset, allow_schedule=False)
     _checks.integer("min_dim_size_to_factor", min_dim_size_to_factor, low=1)
+    _checks.non_negative("epsilon", epsilon, allow_schedule=False)
+    if not callable(decay_rate_fn):
+        raise TypeError(f"decay_rate_fn={decay_rate_fn!r} must be callable: (step, decay_rate) -> b_t")
     nu_dtype = _checks.canonical_dtype(nu_dtype, "nu_dtype")
 
-    def is_factored(shape: tuple[int, ...]) -> bool:
-        return factored and len(shape) >= 2 and min(shape[-2:]) >= min_dim_size_to_factor
+    def stat_dtype(p):
+        own = jnp.dtype(p.dtype)
+        if not _tree.is_inexact(p):
+            return own
+        return nu_dtype if nu_dtype is not None else jnp.finfo(own).dtype
 
     def leaf_state(p):
         shape = tuple(jnp.shape(p))
-        own = jnp.dtype(p.dtype)
-        if not _tree.is_inexact(p):
-            return jnp.zeros(shape, own)
-        dtype = nu_dtype if nu_dtype is not None else own
-        if is_factored(shape):
-            return FactoredMoments(
-                v_row=jnp.zeros(shape[:-1], dtype), v_col=jnp.zeros(shape[:-2] + shape[-1:], dtype)
+        dtype = stat_dtype(p)
+        dims = _factored_dims(shape, factored, min_dim_size_to_factor) if _tree.is_inexact(p) else None
+        one = jnp.zeros((1,), dtype)
+        if dims is not None:
+            d1, d0 = dims
+            return (
+                jnp.zeros(_without(shape, d0), dtype),
+                jnp.zeros(_without(shape, d1), dtype),
+                one,
             )
-        return jnp.zeros(shape, dtype)
+        return one, one, jnp.zeros(shape, dtype)
 
     def init_fn(params):
-        return ScaleByFactoredRmsState(count=_tree.zero_count(), v=jax.tree.map(leaf_state, params))
+        v_row, v_col, v = _tree.map_unzip(leaf_state, params)
+        return FactoredState(count=_tree.zero_count(), v_row=v_row, v_col=v_col, v=v)
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, _param_layout(state.v), "scale_by_factored_rms")
-        count = _tree.safe_increment(state.count)
-        t = count.astype(jnp.float32)
-        decay = 1 - jnp.exp(-jnp.asarray(decay_rate, jnp.float32) * jnp.log(t))
+        _check_factored_layout(updates, state, factored, min_dim_size_to_factor)
+        decay = jnp.asarray(
+            decay_rate_fn(state.count - jnp.asarray(step_offset).astype(jnp.int32), decay_rate),
+            jnp.float32,
+        )
 
-        def leaf(g, v):
+        def leaf(g, r, c, v):
             if not _tree.is_inexact(g):
-                return g, v
+                return g, r, c, v
+            shape = tuple(jnp.shape(g))
             g32 = _tree.to_compute(g)
-            g2 = jnp.square(g32) + jnp.asarray(eps).astype(g32.dtype)
-            if isinstance(v, FactoredMoments):
-                r = _tree.update_moment(_tree.to_compute(v.v_row), jnp.mean(g2, axis=-1), decay)
-                c = _tree.update_moment(_tree.to_compute(v.v_col), jnp.mean(g2, axis=-2), decay)
-                dtype = _tree.promote(r.dtype, c.dtype, g32.dtype)
-                r, c = r.astype(dtype), c.astype(dtype)
-                v_hat = (r / jnp.mean(r, axis=-1, keepdims=True))[..., :, None] * c[..., None, :]
-                u = g32.astype(dtype) / jnp.sqrt(v_hat)
-                return u.astype(g.dtype), FactoredMoments(
-                    r.astype(v.v_row.dtype), c.astype(v.v_col.dtype)
-                )
+            g2 = _tree.abs_sq(g32) + jnp.asarray(epsilon).astype(jnp.finfo(g32.dtype).dtype)
+            dims = _factored_dims(shape, factored, min_dim_size_to_factor)
+            if dims is not None:
+                d1, d0 = dims
+                new_r = _tree.update_moment(_tree.to_compute(r), jnp.mean(g2, axis=d0), decay)
+                new_c = _tree.update_moment(_tree.to_compute(c), jnp.mean(g2, axis=d1), decay)
+                dtype = _tree.promote(new_r.dtype, new_c.dtype, g2.dtype)
+                new_r, new_c = new_r.astype(dtype), new_c.astype(dtype)
+                reduced_d1 = d1 - 1 if d1 > d0 else d1
+                row = new_r / jnp.mean(new_r, axis=reduced_d1, keepdims=True)
+                v_hat = jnp.expand_dims(row, d0) * jnp.expand_dims(new_c, d1)
+                u = g32.astype(_tree.promote(dtype, g32.dtype)) / jnp.sqrt(v_hat)
+                return u.astype(g.dtype), new_r.astype(r.dtype), new_c.astype(c.dtype), v
             full = _tree.update_moment(_tree.to_compute(v), g2, decay)
-            u = g32.astype(full.dtype) / jnp.sqrt(full)
-            return u.astype(g.dtype), full.astype(v.dtype)
+            u = g32.astype(_tree.promote(full.dtype, g32.dtype)) / jnp.sqrt(full)
+            return u.astype(g.dtype), r, c, full.astype(v.dtype)
 
-        u, v = _tree.map_unzip(leaf, updates, state.v)
-        return u, ScaleByFactoredRmsState(count=count, v=v)
+        u, v_row, v_col, v = _tree.map_unzip(leaf, updates, state.v_row, state.v_col, state.v)
+        count = _tree.safe_increment(state.count)
+        return u, FactoredState(count=count, v_row=v_row, v_col=v_col, v=v)
 
     return transformation(init_fn, update_fn, per_leaf="scale_by_factored_rms")
 
 
-def _is_factored_leaf(x: Any) -> bool:
-    return isinstance(x, FactoredMoments)
-
-
-def _param_layout(v: chex.ArrayTree) -> chex.ArrayTree:
-    """The shapes and dtypes of the params, recovered from the statistics."""
-
-    def layout(x):
-        if isinstance(x, FactoredMoments):
-            shape = tuple(x.v_row.shape) + tuple(x.v_col.shape[-1:])
-            return jax.ShapeDtypeStruct(shape, x.v_row.dtype)
-        return jax.ShapeDtypeStruct(tuple(x.shape), x.dtype)
-
-    return jax.tree.map(layout, v, is_leaf=_is_factored_leaf)
+def _check_factored_layout(
+    updates: chex.ArrayTree, state: FactoredState, factored: bool, min_dim: int
+) -> None:
+    """The standard layout errors (naming the key path) for updates that do not fit the state."""
+    against = "the params given to scale_by_factored_rms.init"
+    if not _tree.same_structure(updates, state.v):
+        _checks.check_same_layout(updates, state.v, what="updates", against=against)
+    rows, cols, vs = (jax.tree.leaves(t) for t in (state.v_row, state.v_col, state.v))
+    for (name, g), r, c, v in zip(_tree.leaf_paths(updates), rows, cols, vs, strict=True):
+        shape = tuple(jnp.shape(g))
+        if not _tree.is_inexact(v):  # an integer or boolean parameter: passed through
+            expected: Any = (r.shape, c.shape, shape)
+        else:
+            dims = _factored_dims(shape, factored, min_dim)
+            if dims is None:
+                expected = ((1,), (1,), shape)
+            else:
+                expected = (_without(shape, dims[1]), _without(shape, dims[0]), (1,))
+        if (tuple(r.shape), tuple(c.shape), tuple(v.shape)) != expected:
+            raise ValueError(
+                f"updates leaf '{name}' has shape {shape}, which does not fit the statistics "
+                f"scale_by_factored_rms.init made for that parameter (v_row {tuple(r.shape)}, "
+                f"v_col {tuple(c.shape)}, v {tuple(v.shape)}); gradxform never broadcasts"
+            )
+        if _tree.is_inexact(v) and not _tree.is_inexact(g):
+            raise TypeError(
+                f"updates leaf '{name}' has dtype {_tree.dtype_of(g)} but {against} is "
+                f"floating point: a floating-point leaf needs a floating-point updates"
+            )
 
 
 def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransformation:
@@ -194,22 +256,68 @@ def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransfor
     return transformation(init_empty_state, update_fn, per_leaf="scale_by_param_block_rms")
 
 
+def scale_by_param_block_norm(min_scale: chex.Numeric = 1e-3) -> GradientTransformation:
+    """Multiply each leaf's update by the l2 norm of its parameter.
+
+    ::
+
+        u <- u * max(min_scale, ||theta||)     per leaf
+
+    as optax's ``scale_by_param_block_norm`` (the norm is computed in at least float32).
+
+    Args:
+      min_scale: non-negative floor of the scale.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import scale_by_param_block_norm
+      >>> tx = scale_by_param_block_norm()
+      >>> p = jnp.array([3.0, 4.0])
+      >>> tx.update(jnp.ones(2), tx.init(p), p)[0]
+      Array([5., 5.], dtype=float32)
+    """
+    _checks.non_negative("min_scale", min_scale, allow_schedule=False)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        _checks.check_params(updates, params, "scale_by_param_block_norm", allow_complex=False)
+
+        def step(u, p):
+            norm = _tree.leaf_norm(p)
+            dtype = _tree.promote(norm.dtype, _tree.compute_dtype(u.dtype))
+            factor = jnp.maximum(jnp.asarray(min_scale).astype(dtype), norm.astype(dtype))
+            return (u.astype(dtype) * factor).astype(u.dtype)
+
+        return _tree.map_inexact(step, updates, params), state
+
+    return transformation(init_empty_state, update_fn, per_leaf="scale_by_param_block_norm")
+
+
+ScaleByTrustRatioState = EmptyState
+"""The state of :func:`scale_by_trust_ratio` (optax's name for it): an :class:`EmptyState`."""
+
+
 def scale_by_trust_ratio(
+    min_norm: chex.Numeric = 0.0,
     trust_coefficient: chex.Numeric = 1.0,
     eps: chex.Numeric = 0.0,
+    *,
     mask: chex.ArrayTree | Callable[[Any], Any] | None = None,
 ) -> GradientTransformation:
     """Scale each leaf's update by the ratio of the parameter norm to the update norm.
 
     ::
 
-        u <- u * trust_coefficient * ||theta|| / (||u|| + eps)
+        P = max(||theta||, min_norm),   U = max(||u||, min_norm)
+        u <- u * trust_coefficient * P / (U + eps)
 
-    per leaf ("layer"), with ratio 1 when ``||theta||`` or ``||u||`` is zero
-    (You et al., 2017, "Large Batch Training of Convolutional Networks" (LARS);
-    You et al., 2020, "Large Batch Optimization for Deep Learning" (LAMB)).
+    per leaf ("layer"), with ratio 1 when ``P`` or ``U`` is zero (You et al.,
+    2017, "Large Batch Training of Convolutional Networks" (LARS); You et al.,
+    2020, "Large Batch Optimization for Deep Learning" (LAMB)). The norms are
+    computed in at least float32.
 
     Args:
+      min_norm: non-negative floor of both norms (0: no floor).
       trust_coefficient: positive multiplier of the ratio (LARS' ``eta``).
       eps: non-negative term added to the update norm.
       mask: a tree of bools with the structure of the params (or a function of
@@ -223,6 +331,7 @@ def scale_by_trust_ratio(
       >>> tx.update(jnp.array([0.0, 0.5]), tx.init(p), p)[0]  # 5 / 0.5 = 10
       Array([0., 5.], dtype=float32)
     """
+    _checks.non_negative("min_norm", min_norm, allow_schedule=False)
     _checks.positive("trust_coefficient", trust_coefficient, allow_schedule=False)
     _checks.non_negative("eps", eps, allow_schedule=False)
 
@@ -236,7 +345,9 @@ def scale_by_trust_ratio(
                 return u
             p_norm, u_norm = _tree.leaf_norm(p), _tree.leaf_norm(u)
             dtype = _tree.promote(p_norm.dtype, u_norm.dtype)
-            p_norm, u_norm = p_norm.astype(dtype), u_norm.astype(dtype)
+            floor = jnp.asarray(min_norm).astype(dtype)
+            p_norm = jnp.maximum(p_norm.astype(dtype), floor)
+            u_norm = jnp.maximum(u_norm.astype(dtype), floor)
             ratio = (
                 jnp.asarray(trust_coefficient).astype(dtype)
                 * p_norm
