@@ -77,9 +77,10 @@ MUTATE_PORT ?= 9876
 MUTATE_TIMEOUT ?= 300
 MUTATE_TESTS ?= tests/test_hyperparams_sweep.py::test_schedule_hyperparameter_matches_reference
 MUTATE_TESTS__tree.py ?= tests/test_battery.py::test_matches_numpy_reference \
-  tests/test_numerics.py::test_step_counter_saturates_at_int32_max tests/test_state_dtypes.py \
+  tests/test_numerics.py::test_step_counter_saturates_at_int32_max \
+  tests/test_state_dtypes.py::test_dtype_argument_sets_its_leaves_and_only_them \
   tests/test_hyperparams_sweep.py::test_hyperparameter_matches_reference \
-  -k "matches_numpy_reference or saturates or state_dtypes or clip or trust or lamb or lars"
+  -k "matches_numpy_reference or saturates or dtype_argument or clip or trust"
 MUTATE_TESTS_adam.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_hyperparams_sweep.py::test_hyperparameter_matches_reference \
   -k "matches_numpy_reference or scale_by_a or belief or yogi or lamb"
