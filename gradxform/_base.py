@@ -110,9 +110,33 @@ def transformation(
     for t in inner:
         theirs = per_leaf_members(t)
         members = None if members is None or theirs is None else members + theirs
+    checked = _with_state_check(init_fn, update_fn)
     if members is not None:
-        setattr(update_fn, _PER_LEAF, tuple(dict.fromkeys(members)))
-    return GradientTransformationExtraArgs(init_fn, update_fn)
+        setattr(checked, _PER_LEAF, tuple(dict.fromkeys(members)))
+    return GradientTransformationExtraArgs(init_fn, checked)
+
+
+def _with_state_check(init_fn: TransformInitFn, update_fn: TransformUpdateFn) -> TransformUpdateFn:
+    """``update_fn``, explaining a failure caused by a state this transformation did not make.
+
+    Costs nothing while updates succeed. When ``update_fn`` fails, the state is
+    compared with the structure ``init_fn`` gives for these updates; a state of
+    another transformation (or chain, or model) is then reported by its type
+    and first differing key path instead of the error it caused inside.
+    """
+    who = update_fn.__qualname__.split(".<locals>")[0]
+
+    def update(updates, state, params=None, **extra_args):
+        if init_fn is init_empty_state and not (isinstance(state, tuple) and not state):
+            _checks.empty_state(state, who)  # a stateless update would not notice
+        try:
+            return update_fn(updates, state, params, **extra_args)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
+            _checks.check_state(state, init_fn, updates, who, error)
+            raise
+
+    update.__wrapped__ = update_fn  # type: ignore[attr-defined]
+    return update
 
 
 def per_leaf_members(tx: Any) -> tuple[str, ...] | None:
@@ -205,6 +229,32 @@ def stateless(
     return GradientTransformationExtraArgs(init_empty_state, _stateless_update(f))
 
 
+def stateless_with_tree_map(
+    f: Callable[[chex.Array, chex.Array | None], chex.Array],
+) -> GradientTransformationExtraArgs:
+    """A transformation from a function ``f(update, param) -> update`` of one leaf.
+
+    :func:`stateless` with the tree map done for you: ``f`` is applied to each
+    leaf of the updates together with the matching leaf of the params, or with
+    ``None`` when no params are given. Nothing is assumed about ``f``: under
+    :func:`gradxform.flat` it runs on the per-leaf tree.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.stateless_with_tree_map(lambda u, p: u if p is None else u + p)
+      >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)), jnp.full(2, 3.0))[0]
+      Array([4., 4.], dtype=float32)
+    """
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del state, extra_args
+        if params is None:
+            return jax.tree.map(lambda u: f(u, None), updates), EmptyState()
+        return jax.tree.map(f, updates, params), EmptyState()
+
+    return GradientTransformationExtraArgs(init_empty_state, update_fn)
+
+
 def from_function(
     f: Callable[[Updates, Params | None], Updates], *, per_leaf: str | None = None
 ) -> GradientTransformationExtraArgs:
@@ -235,11 +285,7 @@ def chain(*transforms: Any) -> GradientTransformationExtraArgs:
         return tuple(t.init(params) for t in members)
 
     def update_fn(updates, state, params=None, **extra_args):
-        if not isinstance(state, tuple) or len(state) != len(members):
-            raise ValueError(
-                f"chain of {len(members)} transformations got a state that is not a "
-                f"tuple of {len(members)} states: {type(state).__name__}"
-            )
+        _checks.chain_state(state, len(members))
         new_state = []
         for t, s in zip(members, state, strict=True):
             updates, s = t.update(updates, s, params, **extra_args)
@@ -255,14 +301,17 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     The sum is computed in the wider of the two dtypes and cast back to the
     parameter's dtype. Leaves that are not floating point (integer or boolean
     parameters: counters, indices, masks) are returned unchanged, whatever the
-    update, so they are never truncated. A tree or shape mismatch raises an
-    error naming the key path of the first offending leaf; nothing is broadcast.
+    update, so they are never truncated. A ``None`` parameter (the whole tree or
+    a leaf) stays ``None`` whatever its update, as in optax. A tree or shape
+    mismatch raises an error naming the key path of the first offending leaf;
+    nothing is broadcast.
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
       >>> gx.apply_updates({"w": jnp.ones(2)}, {"w": jnp.full(2, -0.5)})
       {'w': Array([0.5, 0.5], dtype=float32)}
     """
+    updates = _drop_where_none(params, updates)
     _checks.check_same_layout(updates, params, what="updates", against="params")
 
     def add(p, u):
@@ -273,3 +322,23 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         return (p.astype(dtype) + jnp.asarray(u).astype(dtype)).astype(p.dtype)
 
     return jax.tree.map(add, params, updates)
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def _drop_where_none(reference: Any, tree: Any) -> Any:
+    """``tree`` with ``None`` wherever ``reference`` has a ``None`` leaf (optax's None handling).
+
+    Left as it is when ``reference`` has no ``None`` or does not fit (the layout
+    check then names the offending key path).
+    """
+    if not any(x is None for x in jax.tree.leaves(reference, is_leaf=_is_none)):
+        return tree
+    try:
+        return jax.tree.map(
+            lambda r, t: None if r is None else t, reference, tree, is_leaf=_is_none
+        )
+    except (ValueError, TypeError):
+        return tree

@@ -40,7 +40,7 @@ def _concrete(value: Any) -> float | None:
         if np.ndim(value) != 0:
             raise TypeError(f"expected a scalar, got an array of shape {np.shape(value)}")
         dtype = np.asarray(value).dtype
-        if not np.issubdtype(dtype, np.integer) and not np.issubdtype(dtype, np.floating):
+        if not jnp.issubdtype(dtype, jnp.integer) and not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"expected a real number, got dtype {dtype}")
         return float(np.asarray(value))
     raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
@@ -153,11 +153,15 @@ def is_literal_zero(value: Any) -> bool:
 def unused_unless(name: str, value: Any, default: float, needs: str, used: bool) -> None:
     """Refuse a non-default ``value`` for an argument that only acts when ``needs`` holds.
 
-    Values compare at float32 precision (a hyperparameter kept in an
-    ``inject_hyperparams`` state is a float32 array); tracers are not checked.
+    Values compare at float32 precision, or at the value's own when it is an array
+    of lower precision (a hyperparameter kept in an ``inject_hyperparams`` state is
+    an array of the params' float dtype, bfloat16 say); tracers are not checked.
     """
     v = None if used else _concrete(value)
-    if v is not None and np.float32(v) != np.float32(default):
+    if v is None:
+        return
+    rounded = float(np.asarray(default, np.dtype(getattr(value, "dtype", np.float32))))
+    if np.float32(v) != np.float32(rounded):
         raise ValueError(f"{name}={value!r} has no effect unless {needs}")
 
 
@@ -193,16 +197,24 @@ def boundaries_and_scales(
 # ------------------------------------------------------------------ trees at update time
 
 
-def canonical_dtype(dtype: Any | None, name: str) -> np.dtype | None:
-    """Validate a state-dtype argument such as ``mu_dtype``; ``None`` means "as the params"."""
+def canonical_dtype(
+    dtype: Any | None, name: str, *, real_only: str | None = None
+) -> np.dtype | None:
+    """Validate a state-dtype argument such as ``mu_dtype``; ``None`` means "as the params".
+
+    Floating-point and complex dtypes are accepted (as optax accepts them); with
+    ``real_only`` (the reason, for the message) complex dtypes are refused.
+    """
     if dtype is None:
         return None
     try:
         out = np.dtype(jax.dtypes.canonicalize_dtype(dtype))
     except TypeError as e:
         raise TypeError(f"{name}={dtype!r} is not a dtype") from e
-    if not jnp.issubdtype(out, jnp.floating):
-        raise TypeError(f"{name}={dtype!r} must be a floating-point dtype")
+    if real_only is not None and jnp.issubdtype(out, jnp.complexfloating):
+        raise TypeError(f"{name}={dtype!r} must be a real floating-point dtype: {real_only}")
+    if not jnp.issubdtype(out, jnp.inexact):
+        raise TypeError(f"{name}={dtype!r} must be a floating-point or complex dtype")
     return out
 
 
@@ -217,14 +229,32 @@ def check_params(
     )
 
 
-def check_updates(updates: chex.ArrayTree, reference: chex.ArrayTree, who: str) -> None:
-    """Raise, naming the key path, unless ``updates`` is laid out like a state moment."""
+def check_updates(
+    updates: chex.ArrayTree,
+    reference: chex.ArrayTree,
+    who: str,
+    *,
+    allow_complex: bool = False,
+    against: str | None = None,
+    complex_on_real: bool = False,
+) -> None:
+    """Raise, naming the key path, unless ``updates`` is laid out like a state moment.
+
+    Complex updates are refused unless ``allow_complex``; then a complex update
+    needs a complex ``reference`` leaf (a moment kept in the params' dtype: a
+    complex update for a real parameter would lose its imaginary part).
+    ``against`` describes the reference when it is not kept in the params' dtype
+    (``"the mu of scale_by_adam (mu_dtype=float32)"``). ``complex_on_real``
+    accepts complex updates on real reference leaves: a real-valued statistic
+    kept in an explicit real dtype does not tell whether the params are complex.
+    """
     check_same_layout(
         updates,
         reference,
         what="updates",
-        against=f"the params given to {who}.init",
-        allow_complex=False,
+        against=against or f"the params given to {who}.init",
+        allow_complex=allow_complex,
+        complex_on_real=complex_on_real,
     )
 
 
@@ -235,6 +265,7 @@ def check_same_layout(
     what: str,
     against: str,
     allow_complex: bool = True,
+    complex_on_real: bool = False,
 ) -> None:
     """Raise unless ``tree`` has the structure and leaf shapes of ``reference``.
 
@@ -242,7 +273,8 @@ def check_same_layout(
     The error names the key path of the first offending leaf. A floating-point
     reference leaf must be matched by a floating-point leaf (an integer
     gradient for a float parameter is an error, not a silent cast), and a real
-    reference leaf by a real one (a complex update would lose its imaginary part).
+    reference leaf by a real one (a complex update would lose its imaginary part)
+    unless ``complex_on_real``.
     """
     if not _tree.same_structure(tree, reference):
         ours = _tree.leaf_paths(tree)
@@ -277,8 +309,10 @@ def check_same_layout(
                 f"{what} leaf '{name}' has dtype {_tree.dtype_of(x)} but {against} is "
                 f"{_tree.dtype_of(r)}: a floating-point leaf needs a floating-point {what}"
             )
-        if jnp.issubdtype(_tree.dtype_of(x), jnp.complexfloating) and jnp.issubdtype(
-            _tree.dtype_of(r), jnp.floating
+        if (
+            not complex_on_real
+            and jnp.issubdtype(_tree.dtype_of(x), jnp.complexfloating)
+            and jnp.issubdtype(_tree.dtype_of(r), jnp.floating)
         ):
             raise TypeError(
                 f"{what} leaf '{name}' is complex ({_tree.dtype_of(x)}) but {against} is real "
@@ -288,13 +322,17 @@ def check_same_layout(
         check_real(tree, what=what)
 
 
-def check_real(tree: chex.ArrayTree, *, what: str) -> None:
-    """Raise a ``TypeError`` naming the key path of the first complex leaf of ``tree``."""
+def check_real(tree: chex.ArrayTree, *, what: str, reason: str | None = None) -> None:
+    """Raise a ``TypeError`` naming the key path of the first complex leaf of ``tree``.
+
+    ``reason`` says why the transformation has no complex form.
+    """
     for name, x in _tree.leaf_paths(tree):
         if jnp.issubdtype(_tree.dtype_of(x), jnp.complexfloating):
+            why = f" ({reason})" if reason else ""
             raise TypeError(
                 f"{what} leaf '{name}' is complex ({_tree.dtype_of(x)}); this transformation "
-                f"supports real leaves only: optimize the real and imaginary parts as "
+                f"supports real leaves only{why}: optimize the real and imaginary parts as "
                 f"separate real parameters"
             )
 
@@ -322,3 +360,66 @@ def resolve_mask(mask: Any, params: chex.ArrayTree, who: str) -> chex.ArrayTree:
                 f"got {type(m).__name__}"
             )
     return tree
+
+
+def boolean(name: str, value: Any) -> None:
+    """A Python (or NumPy) bool: a flag given as a number or a string is a ``TypeError``."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}={value!r} must be a bool")
+
+
+def empty_state(state: Any, who: str) -> None:
+    """Raise for a stateless transformation given a non-empty state."""
+    raise ValueError(
+        f"{who}.update got a state that {who}.init did not make: expected EmptyState, got "
+        f"{type(state).__name__}. Was the state made by another transformation, chain or model?"
+    )
+
+
+def chain_state(state: Any, n: int) -> None:
+    """Raise unless ``state`` is a tuple of ``n`` states (one per member of a chain)."""
+    if not isinstance(state, tuple) or len(state) != n:
+        got = type(state).__name__
+        if type(state) is tuple:
+            got = f"a tuple of {len(state)}: ({', '.join(type(s).__name__ for s in state)})"
+        raise ValueError(
+            f"chain of {n} transformations got a state that is not a tuple of {n} states: {got}. "
+            f"Was the state made by another transformation, chain or model?"
+        )
+
+
+def check_state(state: Any, init_fn: Any, updates: Any, who: str, error: Exception) -> None:
+    """Raise if ``state`` is not laid out as ``init_fn`` lays out a state for ``updates``.
+
+    Called when an update failed: ``error`` becomes the cause of the clearer
+    error. Returns (so the caller re-raises ``error``) when the layouts match or
+    the expected state cannot be derived from the updates alone.
+    """
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        return  # already one of these checks' own errors, naming what is wrong
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), _tree.dtype_of(x)), updates)
+    try:
+        expected = jax.eval_shape(init_fn, abstract)
+    except Exception:  # no expected layout to compare with: keep the original error
+        return
+    if _tree.same_structure(state, expected):
+        return
+    ours = [p for p, _ in _tree.leaf_paths(expected)]
+    theirs = [p for p, _ in _tree.leaf_paths(state)]
+    where = next(
+        (
+            f"; first difference at '{b}' (expected '{a}')"
+            for a, b in zip(ours, theirs, strict=False)
+            if a != b
+        ),
+        "",
+    )
+    raise ValueError(
+        f"{who}.update got a state that {who}.init did not make for these updates: expected "
+        f"{type(expected).__name__} with {len(ours)} leaves, got {type(state).__name__} with "
+        f"{len(theirs)} leaves{where}. Was the state made by another transformation, chain "
+        f"or model?"
+    ) from error

@@ -180,7 +180,7 @@ def _replicated(x: chex.Array) -> chex.Array:
     spec = _explicit_spec(x)
     if spec is None or all(s is None for s in spec):
         return x
-    return jax.sharding.reshard(x, jax.sharding.PartitionSpec())
+    return jax.sharding.reshard(x, _on_mesh_of(x, jax.sharding.PartitionSpec()))
 
 
 def _sharded_like(x: chex.Array, target: Any) -> chex.Array:
@@ -188,7 +188,20 @@ def _sharded_like(x: chex.Array, target: Any) -> chex.Array:
     spec = _explicit_spec(target)
     if spec is None or _explicit_spec(x) == spec:
         return x
-    return jax.sharding.reshard(x, spec)
+    return jax.sharding.reshard(x, _on_mesh_of(target, spec))
+
+
+def _on_mesh_of(x: Any, spec: Any) -> Any:
+    """``spec`` on the mesh of ``x``: its own mesh outside ``jit``, else the abstract one."""
+    sharding = (
+        x.sharding if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) else None
+    )
+    mesh = (
+        sharding.mesh
+        if isinstance(sharding, jax.sharding.NamedSharding)
+        else jax.typeof(x).sharding.mesh
+    )
+    return jax.sharding.NamedSharding(mesh, spec)
 
 
 def _size(shape: tuple[int, ...]) -> int:
