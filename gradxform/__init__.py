@@ -101,31 +101,64 @@ from gradxform._transforms.weight_decay import add_decayed_weights as add_decaye
 from gradxform._tree import bias_correction as bias_correction
 from gradxform._tree import global_norm as global_norm
 from gradxform._tree import safe_increment as safe_increment
+from gradxform._wrappers.accumulate import ApplyEvery as ApplyEvery
 from gradxform._wrappers.accumulate import MultiSteps as MultiSteps
 from gradxform._wrappers.accumulate import MultiStepsState as MultiStepsState
+from gradxform._wrappers.accumulate import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
+from gradxform._wrappers.accumulate import apply_every as apply_every
+from gradxform._wrappers.accumulate import skip_large_updates as skip_large_updates
+from gradxform._wrappers.accumulate import skip_not_finite as skip_not_finite
 from gradxform._wrappers.averaging import EmaParamsState as EmaParamsState
-from gradxform._wrappers.averaging import LookaheadState as LookaheadState
 from gradxform._wrappers.averaging import ema_params as ema_params
-from gradxform._wrappers.averaging import lookahead as lookahead
+from gradxform._wrappers.conditional import (
+    ConditionallyMaskState as ConditionallyMaskState,
+)
+from gradxform._wrappers.conditional import (
+    ConditionallyTransformState as ConditionallyTransformState,
+)
+from gradxform._wrappers.conditional import conditionally_mask as conditionally_mask
+from gradxform._wrappers.conditional import conditionally_transform as conditionally_transform
 from gradxform._wrappers.flat import FlatState as FlatState
 from gradxform._wrappers.flat import flat as flat
 from gradxform._wrappers.flat import flatten_params as flatten_params
 from gradxform._wrappers.hyperparams import InjectHyperparamsState as InjectHyperparamsState
+from gradxform._wrappers.hyperparams import (
+    InjectStatefulHyperparamsState as InjectStatefulHyperparamsState,
+)
 from gradxform._wrappers.hyperparams import inject_hyperparams as inject_hyperparams
+from gradxform._wrappers.hyperparams import (
+    inject_stateful_hyperparams as inject_stateful_hyperparams,
+)
 from gradxform._wrappers.hyperparams import set_hyperparams as set_hyperparams
+from gradxform._wrappers.lookahead import LookaheadInStateState as LookaheadInStateState
+from gradxform._wrappers.lookahead import LookaheadParams as LookaheadParams
+from gradxform._wrappers.lookahead import LookaheadState as LookaheadState
+from gradxform._wrappers.lookahead import lookahead as lookahead
+from gradxform._wrappers.lookahead import lookahead_in_state as lookahead_in_state
 from gradxform._wrappers.masking import MaskedNode as MaskedNode
 from gradxform._wrappers.masking import MaskedState as MaskedState
-from gradxform._wrappers.masking import MultiTransformState as MultiTransformState
-from gradxform._wrappers.masking import freeze as freeze
 from gradxform._wrappers.masking import label_by_path as label_by_path
 from gradxform._wrappers.masking import mask_by_path as mask_by_path
 from gradxform._wrappers.masking import masked as masked
-from gradxform._wrappers.masking import multi_transform as multi_transform
 from gradxform._wrappers.masking import set_to_zero as set_to_zero
+from gradxform._wrappers.monitoring import MonitorState as MonitorState
+from gradxform._wrappers.monitoring import SnapshotState as SnapshotState
+from gradxform._wrappers.monitoring import measure_with_ema as measure_with_ema
+from gradxform._wrappers.monitoring import monitor as monitor
+from gradxform._wrappers.monitoring import snapshot as snapshot
+from gradxform._wrappers.partition import MultiTransformState as MultiTransformState
+from gradxform._wrappers.partition import PartitionState as PartitionState
+from gradxform._wrappers.partition import freeze as freeze
+from gradxform._wrappers.partition import multi_transform as multi_transform
+from gradxform._wrappers.partition import named_chain as named_chain
+from gradxform._wrappers.partition import partition as partition
+from gradxform._wrappers.partition import selective_transform as selective_transform
 from gradxform._wrappers.robust import ApplyIfFiniteState as ApplyIfFiniteState
 from gradxform._wrappers.robust import DynamicLossScaleState as DynamicLossScaleState
 from gradxform._wrappers.robust import apply_if_finite as apply_if_finite
 from gradxform._wrappers.robust import dynamic_loss_scaling as dynamic_loss_scaling
+from gradxform._wrappers.stateful_schedules import StatefulSchedule as StatefulSchedule
+from gradxform._wrappers.stateful_schedules import WrappedSchedule as WrappedSchedule
 from gradxform.schedules._basic import constant_schedule as constant_schedule
 from gradxform.schedules._basic import linear_schedule as linear_schedule
 from gradxform.schedules._basic import piecewise_constant_schedule as piecewise_constant_schedule
@@ -158,7 +191,10 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "AddNoiseState",
+    "ApplyEvery",
     "ApplyIfFiniteState",
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
     "DynamicLossScaleState",
     "EmaParamsState",
     "EmaState",
@@ -168,16 +204,21 @@ __all__ = [
     "GradientTransformation",
     "GradientTransformationExtraArgs",
     "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
     "LRRangeTest",
+    "LookaheadInStateState",
+    "LookaheadParams",
     "LookaheadState",
     "Mask",
     "MaskedNode",
     "MaskedState",
+    "MonitorState",
     "MultiSteps",
     "MultiStepsState",
     "MultiTransformState",
     "OptState",
     "Params",
+    "PartitionState",
     "ReduceLROnPlateauState",
     "ScalarOrSchedule",
     "ScaleByAdadeltaState",
@@ -190,8 +231,12 @@ __all__ = [
     "ScaleByRmsState",
     "ScaleByScheduleState",
     "Schedule",
+    "ShouldSkipUpdateFunction",
+    "SnapshotState",
+    "StatefulSchedule",
     "TraceState",
     "Updates",
+    "WrappedSchedule",
     "ZeroNansState",
     "adabelief",
     "adadelta",
@@ -205,6 +250,7 @@ __all__ = [
     "add_decayed_weights",
     "add_noise",
     "amsgrad",
+    "apply_every",
     "apply_if_finite",
     "apply_updates",
     "bias_correction",
@@ -213,6 +259,8 @@ __all__ = [
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_mask",
+    "conditionally_transform",
     "constant_schedule",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
@@ -230,6 +278,7 @@ __all__ = [
     "identity",
     "init_empty_state",
     "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "inverse_sqrt_schedule",
     "inverse_time_decay",
     "join_schedules",
@@ -241,14 +290,19 @@ __all__ = [
     "lion",
     "load_state_dict",
     "lookahead",
+    "lookahead_in_state",
     "mask_by_path",
     "masked",
+    "measure_with_ema",
+    "monitor",
     "multi_transform",
     "nadam",
     "nadamw",
+    "named_chain",
     "nesterov_lookahead_point",
     "one_cycle_momentum_schedule",
     "one_cycle_schedule",
+    "partition",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
@@ -275,6 +329,7 @@ __all__ = [
     "scale_by_sign",
     "scale_by_trust_ratio",
     "scale_by_yogi",
+    "selective_transform",
     "set_hyperparams",
     "set_to_zero",
     "sgd",
@@ -282,6 +337,9 @@ __all__ = [
     "sgdr_schedule",
     "sign_sgd",
     "signum",
+    "skip_large_updates",
+    "skip_not_finite",
+    "snapshot",
     "state_dict",
     "state_shardings",
     "stateless",

@@ -12,7 +12,8 @@ import pytest
 
 import gradxform as gx
 from gradxform import (
-    InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    WrappedSchedule,
     constant_schedule,
     inject_hyperparams,
     linear_schedule,
@@ -38,7 +39,7 @@ def test_wrapped_equals_unwrapped(entry: Entry):
     # Eagerly both run the same operations on the same values: bitwise equal.
     ours, _, state = run(wrapped, params, grads, jit=False)
     chex.assert_trees_all_equal(ours, run(plain, params, grads, jit=False)[0])
-    assert isinstance(state, InjectHyperparamsState)
+    assert isinstance(state, InjectStatefulHyperparamsState)
     assert state.hyperparams["learning_rate"] == np.float32(entry.kwargs["learning_rate"])
     assert int(state.count) == len(grads)
     # Under jit XLA may fold the unwrapped optimizer's Python-float constants
@@ -54,20 +55,23 @@ def test_wrapped_equals_unwrapped(entry: Entry):
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
 def test_every_numeric_hyperparameter_is_kept_in_the_state(entry: Entry):
-    """No registered optimizer needs a hyperparameter as a Python number (``float(b2)``)."""
+    """No registered optimizer needs a float hyperparameter as a Python number (``float(b2)``);
+    ints are kept as integers, except the counts a factory checks are Python ints."""
     signature = inspect.signature(entry.factory)
     bound = signature.bind(**entry.kwargs)
     bound.apply_defaults()
-
-    def numeric(name, value):
-        default = signature.parameters[name].default
-        is_count = isinstance(value, int) and isinstance(default, int)
-        return (isinstance(value, int | float) and not isinstance(value, bool)
-                and not is_count)
-
-    expected = sorted(n for n, v in bound.arguments.items() if numeric(n, v))
+    floats = {n for n, v in bound.arguments.items() if isinstance(v, float)}
+    ints = {n for n, v in bound.arguments.items()
+            if isinstance(v, int) and not isinstance(v, bool)}
     state = inject_hyperparams(entry.factory)(**entry.kwargs).init(make_params())
-    assert sorted(state.hyperparams) == expected
+    assert floats <= set(state.hyperparams) <= floats | ints
+    for name in set(state.hyperparams) & ints:
+        assert jnp.issubdtype(state.hyperparams[name].dtype, jnp.integer), name
+    for name in ints - set(state.hyperparams):  # passed through: the factory needs an int
+        traced = jax.ShapeDtypeStruct((), jnp.int32)
+        with pytest.raises(TypeError, match=name):
+            jax.eval_shape(lambda v, name=name: (entry.factory(**{**bound.arguments,
+                                                                  name: v}), 0)[1], traced)
 
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
@@ -284,9 +288,9 @@ def test_hyperparams_needed_as_python_numbers_are_passed_through():
 
 
 def test_counts_stay_static_and_extra_args_reach_the_inner_transformation():
-    tx = inject_hyperparams(reduce_on_plateau)(factor=0.5, patience=0)
+    tx = inject_hyperparams(reduce_on_plateau)(factor=0.5, patience=1)
     state = tx.init(jnp.zeros(1))
-    assert sorted(state.hyperparams) == ["factor", "min_scale", "threshold"]
+    assert sorted(state.hyperparams) == ["atol", "factor", "min_scale", "rtol"]
     for loss in [1.0, 2.0]:
         updates, state = jax.jit(tx.update)(jnp.ones(1), state, value=loss)
     chex.assert_trees_all_close(updates, jnp.array([0.5]))
@@ -295,11 +299,110 @@ def test_counts_stay_static_and_extra_args_reach_the_inner_transformation():
     chex.assert_trees_all_close(updates, jnp.array([0.05]))
 
 
-def test_python_int_for_a_float_hyperparameter_is_stored_as_float():
-    tx = inject_hyperparams(gx.sgd)(learning_rate=1, momentum=0)
-    state = set_hyperparams(tx.init(jnp.zeros(1)), momentum=0.5)
-    assert state.hyperparams["momentum"].dtype == jnp.float32
-    assert state.hyperparams["momentum"] == np.float32(0.5)
+def _seeded_noise(learning_rate, seed=None, scale=1.0):
+    """A factory whose seed must stay an integer: a float seed makes PRNGKey fail."""
+
+    def init(params):
+        return jax.random.PRNGKey(seed)
+
+    def update(updates, key, params=None):
+        key, sub = jax.random.split(key)
+        noise = jax.random.normal(sub, jnp.shape(updates))
+        return -learning_rate * (updates + scale * noise), key
+
+    return gx.GradientTransformation(init, update)
+
+
+def test_integer_hyperparameters_stay_integers_as_in_optax():
+    """optax's rule: an int stays an int (a seed too); only floats take the float dtype."""
+    optax = pytest.importorskip("optax")
+    params = jnp.zeros(3)
+    ours = inject_hyperparams(_seeded_noise)(0.1, seed=3)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs = optax.inject_hyperparams(_seeded_noise)(0.1, seed=3)
+        u_theirs, s_theirs = jax.jit(theirs.update)(jnp.ones(3), theirs.init(params), params)
+    u_ours, s_ours = jax.jit(ours.update)(jnp.ones(3), ours.init(params), params)
+    assert s_ours.hyperparams["seed"].dtype == s_theirs.hyperparams["seed"].dtype == jnp.int32
+    chex.assert_trees_all_equal(u_ours, u_theirs)
+    assert s_ours.hyperparams["learning_rate"].dtype == jnp.float32
+    tx = inject_hyperparams(gx.sgd)(learning_rate=0.1, momentum=0)
+    state = tx.init(jnp.zeros(1))
+    assert state.hyperparams["momentum"].dtype == jnp.int32
+    with pytest.raises(TypeError, match="truncated"):
+        set_hyperparams(state, momentum=0.5)
+
+
+@pytest.mark.parametrize("param_dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
+@pytest.mark.parametrize("hyperparam_dtype", [None, jnp.float32, jnp.bfloat16],
+                         ids=["default", "f32", "bf16"])
+def test_hyperparam_dtypes_follow_optax(param_dtype, hyperparam_dtype):
+    """Floats take ``hyperparam_dtype``, else the params' highest float dtype; a JAX array
+    of a dtype of its own keeps it; a weakly typed one does not."""
+    optax = pytest.importorskip("optax")
+    params = {"a": jnp.ones(2, param_dtype), "b": jnp.ones((1, 2), param_dtype)}
+    kwargs = dict(b1=0.9, b2=jnp.asarray(0.95), eps=jnp.asarray(1e-8, jnp.float32))
+    ours = inject_hyperparams(gx.scale_by_adam, hyperparam_dtype=hyperparam_dtype)(**kwargs)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs = optax.inject_hyperparams(optax.scale_by_adam,
+                                          hyperparam_dtype=hyperparam_dtype)(**kwargs)
+        s_theirs = theirs.init(params)
+    s_ours = ours.init(params)
+    expected = param_dtype if hyperparam_dtype is None else hyperparam_dtype
+    for name in ("b1", "b2"):
+        assert s_ours.hyperparams[name].dtype == expected
+    assert s_ours.hyperparams["eps"].dtype == jnp.float32
+    for name, value in s_theirs.hyperparams.items():
+        assert s_ours.hyperparams[name].dtype == value.dtype, name
+    grads = jax.tree.map(jnp.ones_like, params)
+    _, s_ours = jax.jit(ours.update)(grads, s_ours, params)
+    for name in ("b1", "b2"):
+        assert s_ours.hyperparams[name].dtype == expected
+
+
+class _Accumulating:
+    """A stateful schedule: the sum of the ``addendum`` extra arguments seen so far."""
+
+    def init(self):
+        return jnp.zeros([], jnp.float32)
+
+    def update(self, state, **extra_args):
+        return state + extra_args["addendum"]
+
+    def __call__(self, state, **extra_args):
+        return state
+
+
+def test_stateful_schedules_and_state_layout_match_optax():
+    optax = pytest.importorskip("optax")
+    params = (jnp.ones(3), jnp.ones(2))
+    ours = inject_hyperparams(gx.scale)(step_size=_Accumulating())
+    theirs = optax.inject_hyperparams(optax.scale)(step_size=_Accumulating())
+    s_ours, s_theirs = ours.init(params), theirs.init(params)
+    for _ in range(3):
+        u_ours, s_ours = jax.jit(ours.update)(params, s_ours, params, addendum=jnp.float32(0.5))
+        u_theirs, s_theirs = jax.jit(theirs.update)(params, s_theirs, params,
+                                                    addendum=jnp.float32(0.5))
+    # The value used by an update is computed before the state advances: 0, 0.5, 1.0.
+    chex.assert_trees_all_close(u_ours, jax.tree.map(lambda p: 1.0 * p, params))
+    assert float(s_ours.hyperparams_states["step_size"]) == 1.5
+    chex.assert_trees_all_equal(u_ours, u_theirs)
+    assert type(s_ours).__name__ == type(s_theirs).__name__
+    assert s_ours._fields == s_theirs._fields
+    chex.assert_trees_all_equal(tuple(s_ours[:3]), tuple(s_theirs[:3]))
+    # A plain schedule is a WrappedSchedule: its state is the step count.
+    tx = inject_hyperparams(gx.sgd)(learning_rate=linear_schedule(1.0, 0.0, 4))
+    state = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[1]
+    assert int(state.hyperparams_states["learning_rate"].count) == 1
+    wrapped = WrappedSchedule(linear_schedule(1.0, 0.0, 4))
+    s = wrapped.update(wrapped.update(wrapped.init(), loss=1.0))
+    assert float(wrapped(s)) == 0.5 and isinstance(wrapped, gx.StatefulSchedule)
+
+
+def test_inject_stateful_hyperparams_is_the_deprecated_name():
+    with pytest.warns(DeprecationWarning, match="inject_hyperparams"):
+        tx = gx.inject_stateful_hyperparams(gx.sgd)(0.1)
+    state = tx.init(jnp.zeros(1))
+    assert isinstance(state, InjectStatefulHyperparamsState)
 
 
 @pytest.mark.parametrize("kwargs,match,error", [

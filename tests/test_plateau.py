@@ -1,4 +1,4 @@
-"""reduce_on_plateau: torch ReduceLROnPlateau's decisions, under jit."""
+"""reduce_on_plateau: optax's rules and state, torch ReduceLROnPlateau's decisions, under jit."""
 
 from __future__ import annotations
 
@@ -50,20 +50,29 @@ def torch_lrs(values, **kwargs):
     return np.array(lrs)
 
 
+# Torch's arguments for each configuration; ``ours`` translates them (see the docstring of
+# reduce_on_plateau): torch counts ``patience`` non-improving decisions before the one that
+# reduces, and its threshold is relative (rtol) or absolute (atol).
 CONFIGS = {
     "rel-min": dict(factor=0.5, patience=3),
     "abs-cooldown-floor": dict(factor=0.3, patience=2, threshold=0.035, threshold_mode="abs",
-                               cooldown=2, min_scale=0.05),
+                               cooldown=2, min_lr=0.05),
     "rel-max-cooldown": dict(factor=0.5, patience=4, threshold=0.01, mode="max", cooldown=1),
     "abs-max-impatient": dict(factor=0.7, patience=0, threshold=0.035, threshold_mode="abs",
-                              mode="max", min_scale=0.2),
-    "defaults": dict(),
+                              mode="max", min_lr=0.2),
+    "defaults": dict(patience=9),  # gradxform's (optax's) default patience 10 is torch's 9
 }
 
 
-def to_torch(config):
-    config = dict(config)
-    config["min_lr"] = config.pop("min_scale", 0.0)
+def ours(torch_config):
+    config = dict(torch_config)
+    threshold = config.pop("threshold", 1e-4)
+    if config.pop("threshold_mode", "rel") == "rel":
+        config.update(rtol=threshold, atol=0.0)
+    else:
+        config.update(rtol=0.0, atol=threshold)
+    config["patience"] = config.get("patience", 10) + 1
+    config["min_scale"] = config.pop("min_lr", 0.0)
     return config
 
 
@@ -73,9 +82,17 @@ def test_decisions_match_torch(name):
     values = loss_sequence()
     if config.get("mode") == "max":
         values = np.round(12.0 - values, 2)  # an accuracy-like value that rises and stalls
-    expected = torch_lrs(values, **to_torch(config))
+    expected = torch_lrs(values, **config)
     assert len(set(expected)) > 2  # the sequence makes torch reduce more than once
-    np.testing.assert_allclose(run(reduce_on_plateau(**config), values), expected, rtol=1e-6)
+    np.testing.assert_allclose(run(reduce_on_plateau(**ours(config)), values), expected,
+                               rtol=1e-6)
+
+
+def test_defaults_are_optax_defaults():
+    assert ours(CONFIGS["defaults"]) == dict(patience=10, rtol=1e-4, atol=0.0, min_scale=0.0)
+    values = loss_sequence()
+    np.testing.assert_array_equal(run(reduce_on_plateau(), values),
+                                  run(reduce_on_plateau(**ours(CONFIGS["defaults"])), values))
 
 
 def test_accumulated_decisions_match_torch_on_the_means():
@@ -83,7 +100,7 @@ def test_accumulated_decisions_match_torch_on_the_means():
     means = values.reshape(-1, 3).mean(axis=1)
     config = dict(factor=0.5, patience=1, threshold=0.001)
     expected = torch_lrs(means, **config)
-    scales = run(reduce_on_plateau(accumulation_size=3, **config), values)
+    scales = run(reduce_on_plateau(accumulation_size=3, **ours(config)), values)
     np.testing.assert_allclose(scales[2::3], expected, rtol=1e-6)
     # Between decisions the scale holds.
     np.testing.assert_array_equal(scales[0::3][1:], scales[2::3][:-1])
@@ -91,16 +108,71 @@ def test_accumulated_decisions_match_torch_on_the_means():
 
 
 def test_decisions_written_from_the_rules():
-    """patience=1, cooldown=1, abs threshold 0: reduce after two non-improvements, skip one."""
-    tx = reduce_on_plateau(factor=0.5, patience=1, threshold=0.0, threshold_mode="abs",
-                           cooldown=1)
+    """patience=2, cooldown=1, an absolute margin of 0.5 on integer values: reduce at the
+    second non-improvement in a row, then skip one decision."""
+    tx = reduce_on_plateau(factor=0.5, patience=2, rtol=0.0, atol=0.5, cooldown=1)
     values = [5, 4, 4, 4, 4, 3, 3, 3, 3]
     expected = [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]
     np.testing.assert_array_equal(run(tx, values), expected)
 
 
+def _python_reference(values, factor, patience, rtol, atol, cooldown, accumulation_size,
+                      min_scale):
+    """The rules of optax's reduce_on_plateau in plain Python, decision by decision."""
+    scale, best, bad, cool, pending, out = 1.0, np.inf, 0, 0, [], []
+    for v in values:
+        pending.append(v)
+        if len(pending) == accumulation_size:
+            mean, pending = float(np.mean(pending)), []
+            if mean < (1 - rtol) * best - atol:
+                best, bad = mean, 0
+            else:
+                bad += 1
+            if cool > 0:
+                bad, cool = 0, cool - 1
+            elif bad == patience:
+                scale, bad, cool = max(scale * factor, min_scale), 0, cooldown
+        out.append(scale)
+    return np.array(out)
+
+
+OPTAX_CONFIGS = [
+    dict(factor=0.5, patience=3, rtol=1e-3, atol=0.0, cooldown=0, accumulation_size=1,
+         min_scale=0.0),
+    dict(factor=0.3, patience=1, rtol=0.0, atol=0.02, cooldown=2, accumulation_size=1,
+         min_scale=0.05),
+    dict(factor=0.5, patience=2, rtol=1e-2, atol=0.01, cooldown=1, accumulation_size=3,
+         min_scale=0.0),
+]
+
+
+@pytest.mark.parametrize("config", OPTAX_CONFIGS, ids=range(len(OPTAX_CONFIGS)))
+def test_decisions_match_python_reference_and_optax(config):
+    values = loss_sequence()
+    ours_ = run(reduce_on_plateau(**config), values)
+    np.testing.assert_allclose(ours_, _python_reference(values, **config), rtol=1e-6)
+    optax = pytest.importorskip("optax")
+    with jax.numpy_dtype_promotion("standard"):  # optax's code mixes dtypes
+        theirs = run(optax.contrib.reduce_on_plateau(**config), values)
+    np.testing.assert_allclose(ours_, theirs, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtypes", [(jnp.float32,), (jnp.bfloat16, jnp.float32)],
+                         ids=["f32", "bf16-f32"])
+def test_state_is_optax_state(dtypes):
+    optax = pytest.importorskip("optax")
+    params = {f"p{i}": jnp.zeros(2, d) for i, d in enumerate(dtypes)}
+    ours_ = reduce_on_plateau().init(params)
+    with jax.numpy_dtype_promotion("standard"):  # optax's code mixes dtypes
+        theirs = optax.contrib.reduce_on_plateau().init(params)
+    assert type(ours_).__name__ == type(theirs).__name__
+    assert ours_._fields == theirs._fields
+    chex.assert_trees_all_equal_shapes_and_dtypes(tuple(ours_), tuple(theirs))
+    chex.assert_trees_all_equal(tuple(ours_), tuple(theirs))
+
+
 def test_state_and_chain():
-    tx = gx.chain(gx.sgd(0.1), reduce_on_plateau(factor=0.5, patience=0))
+    tx = gx.chain(gx.sgd(0.1), reduce_on_plateau(factor=0.5, patience=1))
     params = {"w": jnp.ones(3)}
     abstract = jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), params)
     state = tx.init(params)
@@ -117,7 +189,7 @@ def test_state_and_chain():
 
 
 def test_low_precision_updates_keep_their_dtype():
-    tx = reduce_on_plateau(factor=0.5, patience=0)
+    tx = reduce_on_plateau(factor=0.5, patience=1)
     g = jnp.ones(2, jnp.bfloat16)
     state = tx.init(g)
     for loss in [1.0, 1.0]:
@@ -138,11 +210,12 @@ def test_missing_or_non_scalar_value_raises():
 @pytest.mark.parametrize("kwargs,argument,error", [
     (dict(factor=1.0), "factor", ValueError),
     (dict(factor=0.0), "factor", ValueError),
-    (dict(patience=-1), "patience", ValueError),
+    (dict(patience=0), "patience", ValueError),
     (dict(patience=2.5), "patience", TypeError),
-    (dict(threshold=-0.1), "threshold", ValueError),
-    (dict(threshold=1.0), "threshold", ValueError),
-    (dict(threshold_mode="relative"), "threshold_mode", ValueError),
+    (dict(rtol=-0.1), "rtol", ValueError),
+    (dict(rtol=1.5), "rtol", ValueError),
+    (dict(atol=-1.0), "atol", ValueError),
+    (dict(rtol=0.0, atol=0.0), "rtol", ValueError),
     (dict(mode="minimum"), "mode", ValueError),
     (dict(cooldown=-2), "cooldown", ValueError),
     (dict(min_scale=1.5), "min_scale", ValueError),

@@ -1,5 +1,6 @@
 """Wrappers: masked, multi_transform, freeze, apply_if_finite, dynamic loss scaling,
-MultiSteps, ema_params, lookahead -- over every registered optimizer where it applies."""
+MultiSteps, ema_params, lookahead_in_state -- over every registered optimizer where it applies.
+The optax-named wrappers are compared with optax in test_wrappers_optax.py."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from gradxform import (
     freeze,
     label_by_path,
     lookahead,
+    lookahead_in_state,
     mask_by_path,
     masked,
     multi_transform,
@@ -57,7 +59,7 @@ def test_trivial_wrappers_equal_unwrapped(entry: Entry):
     wrapped = {
         "masked": masked(entry.make(), everything),
         "multi_transform": multi_transform({"all": entry.make()}, label_by_path({}, default="all")),
-        "freeze": freeze(jax.tree.map(lambda _: False, params), entry.make()),
+        "freeze": freeze(jax.tree.map(lambda _: False, params), inner=entry.make()),
         "apply_if_finite": apply_if_finite(entry.make(), 3),
     }
     for name, tx in wrapped.items():
@@ -69,7 +71,7 @@ def test_trivial_wrappers_equal_unwrapped(entry: Entry):
     _, p, _ = run(dynamic_loss_scaling(entry.make(), initial_scale=4.0), params, scaled)
     chex.assert_trees_all_equal(p, p_expected)
     # Lookahead with k=1, alpha=1 syncs onto the fast weights at every step.
-    _, p, _ = run(lookahead(entry.make(), 1, 1.0), params, grads)
+    _, p, _ = run(lookahead_in_state(entry.make(), 1, 1.0), params, grads)
     chex.assert_trees_all_close(p, p_expected, rtol=1e-6, atol=1e-7)
     # ema_params passes the updates through.
     updates, _, _ = run(gx.chain(entry.make(), ema_params(0.9)), params, grads)
@@ -129,7 +131,7 @@ def test_lookahead_matches_the_algorithm(entry: Entry):
     k, alpha = 2, 0.5
     params = make_params()
     grads = grad_sequence(params, steps=5)
-    _, p, _ = run(lookahead(entry.make(), k, alpha), params, grads)
+    _, p, _ = run(lookahead_in_state(entry.make(), k, alpha), params, grads)
     fast = entry.make()
     theta, phi, s = params, params, fast.init(params)
     for t, g in enumerate(grads):
@@ -147,14 +149,14 @@ BATTERY = {
     "masked": lambda inner: masked(inner, mask_by_path("f32|bf16")),
     "multi_transform": lambda inner: multi_transform(
         {"a": inner, "b": gx.sgd(0.1, momentum=0.9)}, label_by_path({"f32": "a"}, default="b")),
-    "freeze": lambda inner: freeze(mask_by_path("bf16"), inner),
+    "freeze": lambda inner: freeze(mask_by_path("bf16"), inner=inner),
     "apply_if_finite": lambda inner: apply_if_finite(inner, 2),
     "loss_scaling": lambda inner: dynamic_loss_scaling(inner, initial_scale=4.0,
                                                        growth_interval=2),
     "multisteps": lambda inner: MultiSteps(inner, 2),
     "multisteps_f32": lambda inner: MultiSteps(inner, 2, accumulator_dtype=jnp.float32),
     "ema_params": lambda inner: gx.chain(inner, ema_params(0.9, warmup=True)),
-    "lookahead": lambda inner: lookahead(inner, 2, 0.5),
+    "lookahead_in_state": lambda inner: lookahead_in_state(inner, 2, 0.5),
 }
 
 
@@ -340,7 +342,7 @@ def test_freeze_gives_exact_zeros_and_no_state(entry: Entry):
     params = make_params()
     grads = [_poison(g, jnp.nan) for g in grad_sequence(params, steps=3)]
     frozen = {"dense": {"kernel": False, "bias": True}, "scale": False}
-    updates, p, state = run(freeze(frozen, entry.make()), params, grads)
+    updates, p, state = run(freeze(frozen, inner=entry.make()), params, grads)
     for u in updates:
         chex.assert_trees_all_equal(u["dense"]["bias"], jnp.zeros(4))
         chex.assert_tree_all_finite(u)
@@ -471,9 +473,12 @@ def test_ema_params_matches_keras_use_ema():
 
 
 def test_ema_params_and_lookahead_need_params():
-    for tx in (ema_params(0.9), lookahead(gx.sgd(0.1))):
+    for tx in (ema_params(0.9), lookahead_in_state(gx.sgd(0.1))):
         with pytest.raises(ValueError, match="needs the params"):
             tx.update(jnp.ones(1), tx.init(jnp.ones(1)))
+    tx = lookahead(gx.sgd(0.1), 2, 0.5)
+    with pytest.raises(ValueError, match="LookaheadParams"):
+        tx.update(jnp.ones(1), tx.init(jnp.ones(1)), jnp.ones(1))
 
 
 @pytest.mark.parametrize("make,name", [
@@ -485,8 +490,10 @@ def test_ema_params_and_lookahead_need_params():
     (lambda: apply_if_finite(gx.sgd(0.1), -1), "max_consecutive_errors"),
     (lambda: MultiSteps(gx.sgd(0.1), 0), "every_k_schedule"),
     (lambda: ema_params(1.0), "decay"),
-    (lambda: lookahead(gx.sgd(0.1), 0), "sync_period"),
+    (lambda: lookahead(gx.sgd(0.1), 0, 0.5), "sync_period"),
     (lambda: lookahead(gx.sgd(0.1), 2, 1.5), "slow_step_size"),
+    (lambda: lookahead_in_state(gx.sgd(0.1), 0), "sync_period"),
+    (lambda: lookahead_in_state(gx.sgd(0.1), 2, 1.5), "slow_step_size"),
 ])
 def test_invalid_arguments(make, name):
     with pytest.raises(ValueError, match=name):
@@ -496,10 +503,10 @@ def test_invalid_arguments(make, name):
 # ---------------------------------------------------------------- lookahead
 
 
-def test_lookahead_matches_optax():
+def test_lookahead_in_state_takes_optax_lookahead_fast_weights():
     params = make_params()
     grads = grad_sequence(params, steps=6)
-    _, ours, _ = run(lookahead(gx.sgd(0.1, momentum=0.5), 3, 0.5), params, grads)
+    _, ours, _ = run(lookahead_in_state(gx.sgd(0.1, momentum=0.5), 3, 0.5), params, grads)
     with jax.numpy_dtype_promotion("standard"):
         tx = optax.lookahead(optax.sgd(0.1, momentum=0.5), 3, 0.5)
         lp = optax.LookaheadParams.init_synced(params)

@@ -1,4 +1,4 @@
-"""Averaging of weights: Polyak/EMA averaging (``ema_params``) and Lookahead."""
+"""Averaging of weights: Polyak/EMA averaging (``ema_params``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from gradxform import _checks, _tree
 from gradxform._base import (
     GradientTransformation,
     transformation,
-    with_extra_args_support,
 )
 
 
@@ -96,95 +95,3 @@ def ema_params(
         return updates, EmaParamsState(count=_tree.safe_increment(state.count), ema=new)
 
     return transformation(init_fn, update_fn)
-
-
-# ------------------------------------------------------------------------- lookahead
-
-
-class LookaheadState(NamedTuple):
-    """Fast steps since the last sync, the slow weights, and the fast optimizer's state."""
-
-    count: chex.Array
-    slow: chex.ArrayTree
-    fast_state: Any
-
-
-def lookahead(
-    fast: Any,
-    sync_period: int = 5,
-    slow_step_size: chex.Numeric = 0.5,
-    *,
-    slow_dtype: Any | None = None,
-) -> GradientTransformation:
-    """Lookahead (Zhang, Lucas, Hinton & Ba, 2019, "Lookahead Optimizer: k steps
-    forward, 1 step back").
-
-    The parameters are the *fast* weights ``theta``, moved by ``fast``; the
-    state keeps the *slow* weights ``phi`` (``phi = theta_0`` at the first
-    update). Every ``k = sync_period`` fast steps::
-
-        phi <- phi + alpha * (theta_k - phi)          (alpha = slow_step_size)
-        theta <- phi
-
-    i.e. on a sync step the returned update is ``phi_new - theta``, so that
-    ``apply_updates`` lands on the new slow weights (up to the rounding of one
-    addition in the parameters' dtype). The fast optimizer's state carries
-    over the sync, as in the paper's experiments. Non-finite fast updates
-    propagate into the slow weights at the next sync; wrap the result in
-    :func:`gradxform.apply_if_finite` to skip such steps.
-
-    Args:
-      fast: the inner ("fast") optimizer.
-      sync_period: ``k``, the number of fast steps between syncs (int >= 1).
-      slow_step_size: ``alpha`` in ``[0, 1]``.
-      slow_dtype: dtype of the slow weights; default: each parameter's dtype.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradxform import scale
-      >>> from gradxform import lookahead
-      >>> tx = lookahead(scale(-1.0), sync_period=2, slow_step_size=0.5)
-      >>> p = jnp.array([0.0])
-      >>> state = tx.init(p)
-      >>> for _ in range(2):
-      ...     u, state = tx.update(jnp.array([1.0]), state, p)
-      ...     p = p + u
-      >>> p                                 # fast weights reach -2; slow: 0 + 0.5 * (-2 - 0)
-      Array([-1.], dtype=float32)
-    """
-    _checks.transformation("fast", fast)
-    fast = with_extra_args_support(fast)
-    _checks.integer("sync_period", sync_period, low=1)
-    _checks.number("slow_step_size", slow_step_size, low=0.0, high=1.0, allow_schedule=False)
-    slow_dtype = _checks.canonical_dtype(slow_dtype, "slow_dtype")
-
-    def init_fn(params):
-        return LookaheadState(
-            count=_tree.zero_count(),
-            slow=_tree.zeros_like(params, slow_dtype),
-            fast_state=fast.init(params),
-        )
-
-    def update_fn(updates, state, params=None, **extra_args):
-        _checks.check_params(updates, params, "lookahead")
-        fast_updates, fast_state = fast.update(updates, state.fast_state, params, **extra_args)
-        first = state.count == 0
-        sync = (state.count % sync_period) == sync_period - 1
-
-        def step(u, p, s):
-            if not _tree.is_inexact(u):
-                return u, s
-            dtype = _tree.promote(_tree.compute_dtype(p.dtype), u.dtype, s.dtype)
-            p32 = p.astype(dtype)
-            slow = jnp.where(first, p32, s.astype(dtype))
-            alpha = jnp.asarray(slow_step_size).astype(dtype)
-            new_slow = jnp.where(sync, slow + alpha * (p32 + u.astype(dtype) - slow), slow)
-            out = jnp.where(sync, new_slow - p32, u.astype(dtype))
-            return out.astype(u.dtype), new_slow.astype(s.dtype)
-
-        out, slow = _tree.map_unzip(step, fast_updates, params, state.slow)
-        return out, LookaheadState(
-            count=_tree.safe_increment(state.count), slow=slow, fast_state=fast_state
-        )
-
-    return transformation(init_fn, update_fn, inner=(fast,))

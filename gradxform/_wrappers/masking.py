@@ -1,11 +1,13 @@
-"""Choosing what a transformation updates: ``masked``, ``multi_transform``, ``freeze``.
+"""Choosing which leaves a transformation sees: ``masked``, ``set_to_zero``, path rules.
 
-Masks and labels are static (Python bools and strings, given as a tree with the
-structure of the params or as a function of the params), so they cost nothing
-under ``jit``. A leaf that a transformation does not see is replaced by a
-:class:`MaskedNode`, a pytree node with no leaves: the inner state holds
-nothing for it. A mask or label tree that does not fit the params is an error
-naming the first mismatching key path.
+A mask is static: a tree of booleans, or a function returning one. As in optax,
+the mask may be a *prefix* of the params tree: a boolean where the params
+have a whole subtree (``{"encoder": False}`` for every leaf under
+``encoder``), or a single boolean for the whole tree, applies to every leaf
+of that subtree. A subtree that a transformation does not see is replaced
+by one :class:`MaskedNode`, a pytree node with no leaves, so the inner
+state holds nothing for it. A mask that is neither the params' structure nor
+a prefix of it is an error naming the first mismatching key path.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any, NamedTuple, TypeAlias
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks, _tree
 from gradxform._base import (
-    GradientTransformation,
+    GradientTransformationExtraArgs,
     from_function,
-    identity,
     transformation,
     with_extra_args_support,
 )
@@ -31,7 +33,7 @@ MaskOrFn: TypeAlias = chex.ArrayTree | Callable[[Any], Any]
 
 
 class MaskedNode(NamedTuple):
-    """Stands in for a leaf hidden from an inner transformation; it has no leaves."""
+    """Stands in for a subtree hidden from an inner transformation; it has no leaves."""
 
 
 class MaskedState(NamedTuple):
@@ -40,204 +42,179 @@ class MaskedState(NamedTuple):
     inner_state: Any
 
 
-class MultiTransformState(NamedTuple):
-    """One inner state per label, each over the leaves carrying that label."""
-
-    inner_states: dict[str, Any]
+# ------------------------------------------------------------------ mask trees
 
 
-def _check_tree(tree: chex.ArrayTree, reference: chex.ArrayTree, what: str, against: str) -> None:
-    if not _tree.same_structure(tree, reference):
-        _checks.check_same_layout(tree, reference, what=what, against=against)
+def is_mask_fn(mask: Any) -> bool:
+    """Whether ``mask`` is a function to call, not a tree: every leaf of it is callable.
+
+    An Equinox module holding booleans is callable, yet a tree of booleans:
+    its leaves are not callable, so it is a mask tree.
+    """
+    leaves = jax.tree.leaves(jax.tree.map(callable, mask))
+    return bool(leaves) and all(leaves)
 
 
-def _select(tree: chex.ArrayTree, mask: chex.ArrayTree) -> chex.ArrayTree:
-    return jax.tree.map(lambda x, on: x if on else MaskedNode(), tree, mask)
+def is_params_placeholder(params: Any) -> bool:
+    """Whether ``init`` was called by ``tree_map_params`` (gradxform's or optax's) on a marker."""
+    return type(params).__name__ in ("_ParamsMarker", "_ParamsPlaceholder")
 
 
-def _init_selected(inner: Any, params: chex.ArrayTree, mask: chex.ArrayTree) -> Any:
-    return inner.init(_select(params, mask))
+def _as_bool(path: tuple[Any, ...], m: Any, who: str) -> bool:
+    if isinstance(m, bool | np.bool_):
+        return bool(m)
+    if isinstance(m, jax.core.Tracer):
+        raise TypeError(
+            f"{who} mask leaf '{_tree.path_name(path)}' is traced: a mask must be static "
+            f"(Python bools, or a function of the shapes of the params)"
+        )
+    if (
+        isinstance(m, jax.Array | np.ndarray)
+        and np.ndim(m) == 0
+        and np.asarray(m).dtype == np.bool_
+    ):
+        return bool(m)
+    raise TypeError(
+        f"{who} mask leaf '{_tree.path_name(path)}' must be a Python bool (or a 0-d "
+        f"boolean array), got {type(m).__name__}"
+    )
 
 
-def _update_selected(
+def check_prefix(prefix: Any, tree: Any, what: str, against: str) -> None:
+    """Raise, naming a key path, unless ``prefix`` is ``tree``'s structure or a prefix of it."""
+    try:
+        jax.tree.map(lambda *_: None, prefix, tree)
+    except ValueError as e:
+        _checks.check_same_layout(prefix, tree, what=what, against=against)
+        raise ValueError(f"{what} is not a prefix of {against}: {e}") from None
+
+
+def resolve_mask(mask: MaskOrFn, tree: Any, who: str) -> Any:
+    """``mask`` (or ``mask(tree)``) as a prefix tree of Python bools, checked against ``tree``.
+
+    ``None`` selects every leaf.
+    """
+    if mask is None:
+        return True
+    m = mask(tree) if is_mask_fn(mask) else mask
+    m = jax.tree_util.tree_map_with_path(lambda p, x: _as_bool(p, x, who), m)
+    check_prefix(m, tree, f"{who} mask", "params")
+    return m
+
+
+def select(tree: Any, mask: Any) -> Any:
+    """``tree`` with every subtree whose mask is false replaced by a :class:`MaskedNode`."""
+    return jax.tree.map(lambda on, sub: sub if on else MaskedNode(), mask, tree)
+
+
+def merge(mask: Any, new: Any, old: Any) -> Any:
+    """``new`` where the (prefix) mask is true, ``old`` elsewhere."""
+    return jax.tree.map(lambda on, n, o: n if on else o, mask, new, old)
+
+
+def masked_init(inner: Any, mask: Any, params: Any) -> MaskedState:
+    return MaskedState(inner_state=inner.init(select(params, mask)))
+
+
+def masked_update(
     inner: Any,
-    updates: chex.ArrayTree,
-    inner_state: Any,
-    params: chex.ArrayTree | None,
-    mask: chex.ArrayTree,
+    mask: Any,
+    updates: Any,
+    state: MaskedState,
+    params: Any,
     extra_args: dict[str, Any],
-) -> tuple[list[Any], Any]:
-    """Run ``inner`` on the selected leaves; return their new values in leaf order."""
-    sub_params = None if params is None else _select(params, mask)
-    new, inner_state = inner.update(_select(updates, mask), inner_state, sub_params, **extra_args)
-    return jax.tree.leaves(new), inner_state
+    mask_extra_args: bool,
+) -> tuple[Any, MaskedState]:
+    """One ``update`` of ``inner`` on the selected subtrees; the others pass through."""
+    if mask_extra_args:
+        structure = jax.tree.structure(updates)
+        extra_args = {
+            k: select(v, mask) if jax.tree.structure(v) == structure else v
+            for k, v in extra_args.items()
+        }
+    sub_params = None if params is None else select(params, mask)
+    new, inner_state = inner.update(
+        select(updates, mask), state.inner_state, sub_params, **extra_args
+    )
+    return merge(mask, new, updates), MaskedState(inner_state=inner_state)
 
 
-def masked(inner: Any, mask: MaskOrFn) -> GradientTransformation:
+def masked(
+    inner: Any, mask: MaskOrFn, *, mask_compatible_extra_args: bool = False
+) -> GradientTransformationExtraArgs:
     """Apply ``inner`` to the leaves where ``mask`` is true; pass the others through unchanged.
 
     ::
 
         u_i <- inner(u)_i   if mask_i,   else u_i
 
-    The inner state covers the selected leaves only. ``mask`` is a tree of
-    Python bools with the structure of the params, or a function returning one;
-    the function is called with the params (with the updates when ``update``
-    is given no params).
+    The inner state covers the selected leaves only: each unselected subtree
+    is one :class:`MaskedNode`. ``mask`` is a tree of booleans (Python bools
+    or 0-d boolean arrays) with the structure of the params or a *prefix* of
+    it, as in optax: a boolean standing where the params have a subtree
+    applies to every leaf of that subtree, and a single boolean to the whole
+    tree. ``mask`` may also be a function returning such a tree; it is called
+    with the params in ``init`` and with the updates in ``update``. ``None``
+    selects every leaf. A mask that is neither the params' structure nor a
+    prefix of it, or whose leaves are not booleans, is an error naming the key
+    path.
 
     Args:
       inner: the transformation to apply (gradxform or optax).
-      mask: a tree of bools, or a function of the params returning one.
+      mask: a (prefix) tree of booleans, or a function of the params returning one.
+      mask_compatible_extra_args: also mask the extra arguments of ``update``
+        that have the structure of the updates (per-parameter tags, say).
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from gradxform import scale
-      >>> from gradxform import masked
+      >>> from gradxform import masked, scale
       >>> tx = masked(scale(10.0), {"w": True, "b": False})
-      >>> g = {"w": jnp.ones(1), "b": jnp.ones(1)}
-      >>> tx.update(g, tx.init(g))[0]
-      {'b': Array([1.], dtype=float32), 'w': Array([10.], dtype=float32)}
+      >>> g = {"w": jnp.ones(1), "b": {"x": jnp.ones(1), "y": jnp.ones(1)}}
+      >>> tx.update(g, tx.init(g))[0]["b"]                  # the prefix False covers b/x, b/y
+      {'x': Array([1.], dtype=float32), 'y': Array([1.], dtype=float32)}
+      >>> tx.init(g).inner_state
+      EmptyState()
     """
+    return masked_as(inner, mask, mask_compatible_extra_args, "masked")
+
+
+def masked_as(
+    inner: Any, mask: MaskOrFn, mask_compatible_extra_args: bool, who: str
+) -> GradientTransformationExtraArgs:
+    """:func:`masked`, its errors naming ``who``."""
     _checks.transformation("inner", inner)
+    if not isinstance(mask_compatible_extra_args, bool):
+        raise TypeError(f"mask_compatible_extra_args={mask_compatible_extra_args!r} must be a bool")
     inner = with_extra_args_support(inner)
 
     def init_fn(params):
-        return MaskedState(
-            inner_state=_init_selected(inner, params, _checks.resolve_mask(mask, params, "masked"))
-        )
+        if is_params_placeholder(params):  # tree_map_params: the marker goes through whole
+            return MaskedState(inner_state=inner.init(params))
+        return masked_init(inner, resolve_mask(mask, params, who), params)
 
     def update_fn(updates, state, params=None, **extra_args):
-        m = _checks.resolve_mask(mask, updates if params is None else params, "masked")
-        _check_tree(updates, m, "updates", "the masked mask")
-        new, inner_state = _update_selected(
-            inner, updates, state.inner_state, params, m, extra_args
-        )
-        it = iter(new)
-        leaves, treedef = jax.tree.flatten(updates)
-        out = [next(it) if on else u for u, on in zip(leaves, jax.tree.leaves(m), strict=True)]
-        return jax.tree.unflatten(treedef, out), MaskedState(inner_state=inner_state)
-
-    return transformation(init_fn, update_fn, per_leaf="masked")
-
-
-def _resolve_labels(
-    param_labels: Any, params: chex.ArrayTree, known: Mapping[str, Any]
-) -> chex.ArrayTree:
-    labels = param_labels(params) if callable(param_labels) else param_labels
-    _check_tree(labels, params, "param_labels", "params")
-    for path, label in jax.tree_util.tree_flatten_with_path(labels)[0]:
-        if label not in known:
-            raise ValueError(
-                f"multi_transform: leaf '{_tree.path_name(path)}' has the label {label!r}, "
-                f"which is not one of the transforms' labels {sorted(known)}"
-            )
-    return labels
-
-
-def multi_transform(transforms: Mapping[str, Any], param_labels: Any) -> GradientTransformation:
-    """Parameter groups: a different transformation for each label of leaves.
-
-    ``param_labels`` gives every leaf a label (a tree of strings with the
-    structure of the params, or a function of the params returning one, such
-    as :func:`label_by_path`); the leaves labelled ``k`` are updated by
-    ``transforms[k]``, whose state covers those leaves only. This is the
-    ``param_groups`` idea of ``torch.optim``. A label with no transformation is
-    an error naming the leaf; a transformation with no leaves is allowed.
-
-    Args:
-      transforms: a mapping from label (str) to transformation.
-      param_labels: a tree of labels, or a function of the params returning one.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradxform import scale
-      >>> from gradxform import multi_transform
-      >>> tx = multi_transform({"fast": scale(-1.0), "slow": scale(-0.1)},
-      ...                      {"w": "fast", "b": "slow"})
-      >>> g = {"w": jnp.ones(1), "b": jnp.ones(1)}
-      >>> tx.update(g, tx.init(g))[0]
-      {'b': Array([-0.1], dtype=float32), 'w': Array([-1.], dtype=float32)}
-    """
-    if not isinstance(transforms, Mapping) or not transforms:
-        raise TypeError(
-            f"transforms={transforms!r} must be a non-empty dict of label -> transformation"
-        )
-    for label, t in transforms.items():
-        if not isinstance(label, str):
-            raise TypeError(f"transforms label {label!r} must be a str")
-        _checks.transformation(f"transforms[{label!r}]", t)
-    transforms = {k: with_extra_args_support(t) for k, t in transforms.items()}
-
-    def masks(labels):
-        return {k: jax.tree.map(lambda lab, k=k: lab == k, labels) for k in transforms}
-
-    def init_fn(params):
-        ms = masks(_resolve_labels(param_labels, params, transforms))
-        return MultiTransformState(
-            inner_states={k: _init_selected(t, params, ms[k]) for k, t in transforms.items()}
+        m = resolve_mask(mask, updates, who)
+        return masked_update(
+            inner, m, updates, state, params, extra_args, mask_compatible_extra_args
         )
 
-    def update_fn(updates, state, params=None, **extra_args):
-        labels = _resolve_labels(param_labels, updates if params is None else params, transforms)
-        _check_tree(updates, labels, "updates", "param_labels")
-        leaves, treedef = jax.tree.flatten(updates)
-        flat_labels = jax.tree.leaves(labels)
-        out = list(leaves)
-        new_states = {}
-        for k, m in masks(labels).items():
-            new, new_states[k] = _update_selected(
-                transforms[k], updates, state.inner_states[k], params, m, extra_args
-            )
-            positions = [i for i, lab in enumerate(flat_labels) if lab == k]
-            for i, u in zip(positions, new, strict=True):
-                out[i] = u
-        return jax.tree.unflatten(treedef, out), MultiTransformState(inner_states=new_states)
-
-    return transformation(init_fn, update_fn, per_leaf="multi_transform")
+    return transformation(init_fn, update_fn, per_leaf="masked", inner=(inner,))
 
 
-def set_to_zero() -> GradientTransformation:
+def set_to_zero() -> GradientTransformationExtraArgs:
     """Replace every floating-point update by exact zeros (integer leaves pass through).
 
     Example:
       >>> import jax.numpy as jnp
       >>> from gradxform import set_to_zero
-      >>> set_to_zero().update(jnp.array([jnp.nan, 2.0]), None)[0]
+      >>> tx = set_to_zero()
+      >>> tx.update(jnp.array([jnp.nan, 2.0]), tx.init(jnp.zeros(2)))[0]
       Array([0., 0.], dtype=float32)
     """
     return from_function(lambda updates, params: _tree.map_inexact(jnp.zeros_like, updates))
 
 
-def freeze(mask: MaskOrFn, inner: Any | None = None) -> GradientTransformation:
-    """Frozen leaves (``mask`` true) get exactly zero updates and no state.
-
-    The other leaves go through ``inner`` (unchanged if ``inner`` is None),
-    whose state covers them only. Wrap the whole optimizer, as in
-    ``freeze(mask, adamw(...))``: placed *before* a stateful optimizer in a
-    chain, a zero gradient would still move a leaf through momentum or weight
-    decay. Frozen updates are zero even when the gradient is NaN or infinite.
-
-    Args:
-      mask: a tree of bools (true = frozen), or a function of the params returning one.
-      inner: the transformation for the trainable leaves, or None.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradxform import scale
-      >>> from gradxform import freeze
-      >>> tx = freeze({"w": False, "b": True}, scale(-0.5))
-      >>> g = {"w": jnp.ones(1), "b": jnp.ones(1)}
-      >>> tx.update(g, tx.init(g))[0]
-      {'b': Array([0.], dtype=float32), 'w': Array([-0.5], dtype=float32)}
-    """
-
-    def labels(params):
-        frozen = _checks.resolve_mask(mask, params, "freeze")
-        return jax.tree.map(lambda f: "frozen" if f else "trainable", frozen)
-
-    return multi_transform(
-        {"frozen": set_to_zero(), "trainable": identity() if inner is None else inner}, labels
-    )
+# ------------------------------------------------------------------ path rules
 
 
 def _compile(pattern: str, name: str) -> re.Pattern[str]:
