@@ -127,7 +127,9 @@ def _with_state_check(init_fn: TransformInitFn, update_fn: TransformUpdateFn) ->
     who = update_fn.__qualname__.split(".<locals>")[0]
 
     def update(updates, state, params=None, **extra_args):
-        if init_fn is init_empty_state and not (isinstance(state, tuple) and not state):
+        if init_fn is init_empty_state and not (
+            state is None or (isinstance(state, tuple) and not state)
+        ):
             _checks.empty_state(state, who)  # a stateless update would not notice
         try:
             return update_fn(updates, state, params, **extra_args)

@@ -20,7 +20,7 @@ from gradxform import (
     ema_params,
     label_by_path,
     load_state_dict,
-    lookahead,
+    lookahead_in_state,
     masked,
     multi_transform,
     state_dict,
@@ -113,7 +113,7 @@ WRAPPED = {
                                      2, accumulator_dtype=jnp.float32),
     "groups": lambda: multi_transform(
         {"k": masked(gx.adamw(0.01), lambda p: jax.tree.map(lambda _: True, p)),
-         "rest": lookahead(gx.rmsprop(0.01), 2, 0.5)},
+         "rest": lookahead_in_state(gx.rmsprop(0.01), 2, 0.5)},
         label_by_path({"kernel": "k"}, default="rest")),
     "ema": lambda: gx.chain(gx.adam(0.01), ema_params(0.9, warmup=True)),
 }
