@@ -22,6 +22,7 @@ from gradxform._base import chain as chain
 from gradxform._base import identity as identity
 from gradxform._base import init_empty_state as init_empty_state
 from gradxform._base import stateless as stateless
+from gradxform._base import stateless_with_tree_map as stateless_with_tree_map
 from gradxform._base import with_extra_args_support as with_extra_args_support
 from gradxform._lr_finder import LRRangeTest as LRRangeTest
 from gradxform._lr_finder import find_learning_rate as find_learning_rate
@@ -60,11 +61,23 @@ from gradxform._transforms.adam_variants import scale_by_adamax as scale_by_adam
 from gradxform._transforms.adam_variants import scale_by_belief as scale_by_belief
 from gradxform._transforms.adam_variants import scale_by_radam as scale_by_radam
 from gradxform._transforms.adam_variants import scale_by_yogi as scale_by_yogi
+from gradxform._transforms.clipping import AdaptiveGradClipState as AdaptiveGradClipState
+from gradxform._transforms.clipping import ClipByGlobalNormState as ClipByGlobalNormState
+from gradxform._transforms.clipping import ClipState as ClipState
 from gradxform._transforms.clipping import adaptive_grad_clip as adaptive_grad_clip
 from gradxform._transforms.clipping import clip as clip
 from gradxform._transforms.clipping import clip_by_block_rms as clip_by_block_rms
 from gradxform._transforms.clipping import clip_by_global_norm as clip_by_global_norm
+from gradxform._transforms.clipping import (
+    per_example_global_norm_clip as per_example_global_norm_clip,
+)
+from gradxform._transforms.clipping import (
+    per_example_layer_norm_clip as per_example_layer_norm_clip,
+)
+from gradxform._transforms.clipping import unitwise_clip as unitwise_clip
 from gradxform._transforms.clipping import unitwise_norm as unitwise_norm
+from gradxform._transforms.constraints import NonNegativeParamsState as NonNegativeParamsState
+from gradxform._transforms.constraints import keep_params_nonnegative as keep_params_nonnegative
 from gradxform._transforms.ftrl import ScaleByFtrlState as ScaleByFtrlState
 from gradxform._transforms.ftrl import scale_by_ftrl as scale_by_ftrl
 from gradxform._transforms.gradient import AddNoiseState as AddNoiseState
@@ -72,18 +85,26 @@ from gradxform._transforms.gradient import ZeroNansState as ZeroNansState
 from gradxform._transforms.gradient import add_noise as add_noise
 from gradxform._transforms.gradient import centralize as centralize
 from gradxform._transforms.gradient import zero_nans as zero_nans
-from gradxform._transforms.layerwise import FactoredMoments as FactoredMoments
-from gradxform._transforms.layerwise import ScaleByFactoredRmsState as ScaleByFactoredRmsState
+from gradxform._transforms.layerwise import FactoredState as FactoredState
+from gradxform._transforms.layerwise import ScaleByTrustRatioState as ScaleByTrustRatioState
 from gradxform._transforms.layerwise import scale_by_factored_rms as scale_by_factored_rms
+from gradxform._transforms.layerwise import scale_by_param_block_norm as scale_by_param_block_norm
 from gradxform._transforms.layerwise import scale_by_param_block_rms as scale_by_param_block_rms
 from gradxform._transforms.layerwise import scale_by_trust_ratio as scale_by_trust_ratio
+from gradxform._transforms.layouts import flatten as flatten
 from gradxform._transforms.momentum import EmaState as EmaState
 from gradxform._transforms.momentum import TraceState as TraceState
 from gradxform._transforms.momentum import ema as ema
 from gradxform._transforms.momentum import scale_by_momentum as scale_by_momentum
 from gradxform._transforms.momentum import trace as trace
+from gradxform._transforms.numerics import global_norm as global_norm
+from gradxform._transforms.numerics import safe_increment as safe_increment
+from gradxform._transforms.numerics import safe_int32_increment as safe_int32_increment
+from gradxform._transforms.numerics import safe_norm as safe_norm
+from gradxform._transforms.numerics import safe_root_mean_squares as safe_root_mean_squares
 from gradxform._transforms.plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
 from gradxform._transforms.plateau import reduce_on_plateau as reduce_on_plateau
+from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdaDeltaState
 from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdadeltaState
 from gradxform._transforms.rms import ScaleByAdagradState as ScaleByAdagradState
 from gradxform._transforms.rms import ScaleByRmsState as ScaleByRmsState
@@ -91,16 +112,20 @@ from gradxform._transforms.rms import scale_by_adadelta as scale_by_adadelta
 from gradxform._transforms.rms import scale_by_adagrad as scale_by_adagrad
 from gradxform._transforms.rms import scale_by_rms as scale_by_rms
 from gradxform._transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
+from gradxform._transforms.scaling import ScaleState as ScaleState
+from gradxform._transforms.scaling import normalize_by_update_norm as normalize_by_update_norm
 from gradxform._transforms.scaling import scale as scale
 from gradxform._transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
 from gradxform._transforms.scaling import scale_by_schedule as scale_by_schedule
 from gradxform._transforms.sign import ScaleByLionState as ScaleByLionState
 from gradxform._transforms.sign import scale_by_lion as scale_by_lion
 from gradxform._transforms.sign import scale_by_sign as scale_by_sign
+from gradxform._transforms.updates import incremental_update as incremental_update
+from gradxform._transforms.updates import periodic_update as periodic_update
+from gradxform._transforms.updates import scale_gradient as scale_gradient
+from gradxform._transforms.weight_decay import AddDecayedWeightsState as AddDecayedWeightsState
 from gradxform._transforms.weight_decay import add_decayed_weights as add_decayed_weights
 from gradxform._tree import bias_correction as bias_correction
-from gradxform._tree import global_norm as global_norm
-from gradxform._tree import safe_increment as safe_increment
 from gradxform._wrappers.accumulate import ApplyEvery as ApplyEvery
 from gradxform._wrappers.accumulate import MultiSteps as MultiSteps
 from gradxform._wrappers.accumulate import MultiStepsState as MultiStepsState
@@ -190,16 +215,20 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
+    "AdaptiveGradClipState",
+    "AddDecayedWeightsState",
     "AddNoiseState",
     "ApplyEvery",
     "ApplyIfFiniteState",
+    "ClipByGlobalNormState",
+    "ClipState",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "DynamicLossScaleState",
     "EmaParamsState",
     "EmaState",
     "EmptyState",
-    "FactoredMoments",
+    "FactoredState",
     "FlatState",
     "GradientTransformation",
     "GradientTransformationExtraArgs",
@@ -216,20 +245,23 @@ __all__ = [
     "MultiSteps",
     "MultiStepsState",
     "MultiTransformState",
+    "NonNegativeParamsState",
     "OptState",
     "Params",
     "PartitionState",
     "ReduceLROnPlateauState",
     "ScalarOrSchedule",
+    "ScaleByAdaDeltaState",
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
     "ScaleByAmsgradState",
-    "ScaleByFactoredRmsState",
     "ScaleByFtrlState",
     "ScaleByLionState",
     "ScaleByRmsState",
     "ScaleByScheduleState",
+    "ScaleByTrustRatioState",
+    "ScaleState",
     "Schedule",
     "ShouldSkipUpdateFunction",
     "SnapshotState",
@@ -271,17 +303,20 @@ __all__ = [
     "exponential_decay",
     "find_learning_rate",
     "flat",
+    "flatten",
     "flatten_params",
     "freeze",
     "ftrl",
     "global_norm",
     "identity",
+    "incremental_update",
     "init_empty_state",
     "inject_hyperparams",
     "inject_stateful_hyperparams",
     "inverse_sqrt_schedule",
     "inverse_time_decay",
     "join_schedules",
+    "keep_params_nonnegative",
     "label_by_path",
     "lamb",
     "lars",
@@ -300,9 +335,13 @@ __all__ = [
     "nadamw",
     "named_chain",
     "nesterov_lookahead_point",
+    "normalize_by_update_norm",
     "one_cycle_momentum_schedule",
     "one_cycle_schedule",
     "partition",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
+    "periodic_update",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
@@ -310,6 +349,9 @@ __all__ = [
     "reduce_on_plateau",
     "rmsprop",
     "safe_increment",
+    "safe_int32_increment",
+    "safe_norm",
+    "safe_root_mean_squares",
     "scale",
     "scale_by_adadelta",
     "scale_by_adagrad",
@@ -322,6 +364,7 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_momentum",
+    "scale_by_param_block_norm",
     "scale_by_param_block_rms",
     "scale_by_radam",
     "scale_by_rms",
@@ -329,6 +372,7 @@ __all__ = [
     "scale_by_sign",
     "scale_by_trust_ratio",
     "scale_by_yogi",
+    "scale_gradient",
     "selective_transform",
     "set_hyperparams",
     "set_to_zero",
@@ -343,7 +387,9 @@ __all__ = [
     "state_dict",
     "state_shardings",
     "stateless",
+    "stateless_with_tree_map",
     "trace",
+    "unitwise_clip",
     "unitwise_norm",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",

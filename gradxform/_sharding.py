@@ -325,3 +325,52 @@ def _state_shardings(
                 spec = shardings[j].spec
         out.append(NamedSharding(mesh, spec))
     return jax.tree.unflatten(state_def, out), state, mesh
+
+
+# ------------------------------------------------ explicit sharding mode, leaf by leaf
+
+
+def explicit_spec(x: Any) -> Any:
+    """The partition spec of ``x`` when its mesh axes are explicitly sharded, else ``None``.
+
+    Under JAX's explicit sharding mode, arrays sharded differently cannot be
+    concatenated, and a slice of a replicated buffer stays replicated; elsewhere
+    XLA propagates shardings itself and nothing needs doing.
+    """
+    try:
+        sharding = jax.typeof(x).sharding
+    except (TypeError, AttributeError):  # a ShapeDtypeStruct or a NumPy value
+        return None
+    axis_types = getattr(sharding.mesh, "axis_types", ())
+    if not any(t == jax.sharding.AxisType.Explicit for t in axis_types):
+        return None
+    return sharding.spec
+
+
+def replicated(x: chex.Array) -> chex.Array:
+    """``x`` replicated over an explicit mesh, so that leaves of any sharding concatenate."""
+    spec = explicit_spec(x)
+    if spec is None or all(s is None for s in spec):
+        return x
+    return jax.sharding.reshard(x, on_mesh_of(x, jax.sharding.PartitionSpec()))
+
+
+def sharded_like(x: chex.Array, target: Any) -> chex.Array:
+    """``x`` with the explicit sharding of ``target`` (a slice of a buffer gets its leaf's)."""
+    spec = explicit_spec(target)
+    if spec is None or explicit_spec(x) == spec:
+        return x
+    return jax.sharding.reshard(x, on_mesh_of(target, spec))
+
+
+def on_mesh_of(x: Any, spec: Any) -> Any:
+    """``spec`` on the mesh of ``x``: its own mesh outside ``jit``, else the abstract one."""
+    sharding = (
+        x.sharding if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) else None
+    )
+    mesh = (
+        sharding.mesh
+        if isinstance(sharding, jax.sharding.NamedSharding)
+        else jax.typeof(x).sharding.mesh
+    )
+    return jax.sharding.NamedSharding(mesh, spec)

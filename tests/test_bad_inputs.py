@@ -165,12 +165,14 @@ DTYPES = [
     Case("bool-gradient-for-float-param",
          lambda: _update(gx.sgd(0.1), P, {**P, "a": jnp.ones(3, jnp.bool_)}),
          TypeError, r"'a' has dtype bool"),
-    Case("complex-param-adam", lambda: _update(gx.adam(0.1), C, C),
-         TypeError, r"'z' is complex"),
-    Case("complex-param-momentum", lambda: _update(gx.sgd(0.1, 0.9), C, C),
-         TypeError, r"'z' is complex"),
+    Case("complex-param-real-mu-dtype",
+         lambda: _update(gx.adam(0.1, mu_dtype=jnp.float32), C, C),
+         TypeError, r"'z' is complex.*mu_dtype=float32"),
+    Case("complex-param-real-accumulator-dtype",
+         lambda: _update(gx.sgd(0.1, 0.9, accumulator_dtype=jnp.float32), C, C),
+         TypeError, r"'z' is complex.*accumulator_dtype=float32"),
     Case("complex-param-sign-sgd", lambda: _update(sign_sgd(0.1), C, C),
-         TypeError, r"'z' is complex"),
+         TypeError, r"'z' is complex.*sign of a complex number"),
     Case("complex-gradient-for-real-param",
          lambda: _update(gx.sgd(0.1), {"z": jnp.ones(2)}, C),
          TypeError, r"'z' is complex.*real"),
@@ -205,16 +207,20 @@ BAD_LEARNING_RATES: list[tuple[str, Any, type[Exception], str]] = [
     ("none", None, TypeError, r"learning_rate=None"),
 ]
 
+# As in optax, adadelta and adafactor take learning_rate=None (no learning-rate scaling).
+NONE_IS_VALID = ("adadelta", "adafactor")
+
 LEARNING_RATES = [
     Case(f"{name}-learning-rate-{kind}",
          (lambda f=factory, v=value: f(learning_rate=v)), error, match)
     for name, factory in FACTORIES
     for kind, value, error, match in BAD_LEARNING_RATES
+    if not (kind == "none" and name in NONE_IS_VALID)
 ] + [Case("ftrl-learning-rate-zero", lambda: ftrl(0.0), ValueError,
           r"learning_rate=0\.0 must be > 0")]
 
 HYPERPARAMETERS = [
-    Case("sgd-momentum-1", lambda: gx.sgd(0.1, momentum=1.0), ValueError, r"decay=1\.0.*\[0"),
+    Case("sgd-momentum-1", lambda: gx.sgd(0.1, momentum=1.0), ValueError, r"momentum=1\.0.*\[0"),
     Case("sgd-nesterov-without-momentum", lambda: gx.sgd(0.1, nesterov=True),
          ValueError, r"nesterov=True.*momentum=None"),
     Case("adagrad-negative-initial", lambda: gx.adagrad(0.1, initial_accumulator_value=-1.0),
@@ -250,7 +256,7 @@ HYPERPARAMETERS = [
          ValueError, r"trust_coefficient=nan"),
     Case("adafactor-decay-rate-nan", lambda: adafactor(0.1, decay_rate=math.nan),
          ValueError, r"decay_rate=nan"),
-    Case("signum-beta-1", lambda: signum(0.1, beta=1.0), ValueError, r"decay=1\.0|beta=1\.0"),
+    Case("signum-beta-1", lambda: signum(0.1, beta=1.0), ValueError, r"beta=1\.0"),
     Case("clip-negative", lambda: clip(-1.0), ValueError, r"max_delta=-1\.0"),
     Case("clip-by-global-norm-nan", lambda: clip_by_global_norm(math.nan),
          ValueError, r"max_norm=nan"),
@@ -265,15 +271,20 @@ HYPERPARAMETERS = [
     Case("scale-inf", lambda: scale(math.inf), ValueError, r"step_size=inf"),
     Case("scale-by-schedule-not-callable", lambda: scale_by_schedule(0.1),
          TypeError, r"step_size_fn=0\.1"),
-    Case("add-noise-seed-float", lambda: add_noise(0.01, 0.55, seed=0.5),
-         TypeError, r"seed=0\.5 must be an int"),
+    Case("add-noise-key-float", lambda: add_noise(0.01, 0.55, 0.5),
+         TypeError, r"key=0\.5 must be an int"),
+    Case("add-noise-raw-key", lambda: add_noise(0.01, 0.55, jax.random.PRNGKey(0)),
+         TypeError, r"raw uint32 key"),
+    Case("add-noise-key-and-seed", lambda: add_noise(0.01, 0.55, 1, seed=2),
+         ValueError, r"key or seed, not both"),
     Case("chain-non-transformation", lambda: gx.chain(gx.adam(0.1), "sgd"),
          TypeError, r"chain argument 1='sgd'"),
     Case("multi-steps-zero", lambda: MultiSteps(gx.sgd(0.1), 0),
          ValueError, r"every_k_schedule=0"),
     Case("apply-if-finite-negative", lambda: apply_if_finite(gx.sgd(0.1), -1),
          ValueError, r"max_consecutive_errors=-1"),
-    Case("lookahead-sync-period-zero", lambda: lookahead(gx.sgd(0.1), sync_period=0),
+    Case("lookahead-sync-period-zero",
+         lambda: lookahead(gx.sgd(0.1), sync_period=0, slow_step_size=0.5),
          ValueError, r"sync_period=0"),
     Case("ema-params-decay-1", lambda: ema_params(1.0), ValueError, r"decay=1\.0"),
     Case("reduce-on-plateau-factor-1", lambda: reduce_on_plateau(factor=1.0),
@@ -321,7 +332,8 @@ SCHEDULES = [
          ValueError, r"decay_steps=0"),
     Case("cosine-alpha-above-1", lambda: cosine_decay_schedule(1.0, 10, alpha=1.5),
          ValueError, r"alpha=1\.5"),
-    Case("sgdr-t-mul-below-1", lambda: sgdr_schedule(init_value=1.0, first_decay_steps=10, t_mul=0.5),
+    Case("sgdr-t-mul-below-1",
+         lambda: sgdr_schedule(init_value=1.0, first_decay_steps=10, t_mul=0.5),
          ValueError, r"t_mul=0\.5"),
     Case("exponential-rate-zero", lambda: exponential_decay(1.0, 10, 0.0),
          ValueError, r"decay_rate=0\.0"),
@@ -370,8 +382,8 @@ MASKS = [
     Case("mask-non-bool-leaf",
          lambda: _update(masked(gx.adam(0.1), {"a": 1, "b": {"c": True}}), P, P),
          TypeError, r"mask leaf 'a' must be a Python bool"),
-    Case("mask-array-leaf",
-         lambda: _update(masked(gx.adam(0.1), {"a": jnp.array(True), "b": {"c": True}}), P, P),
+    Case("mask-string-leaf",
+         lambda: _update(masked(gx.adam(0.1), {"a": "yes", "b": {"c": True}}), P, P),
          TypeError, r"mask leaf 'a' must be a Python bool"),
     Case("mask-fn-wrong-structure",
          lambda: _update(gx.adamw(0.1, mask=lambda p: {"a": True}), P, P),

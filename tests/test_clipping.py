@@ -158,11 +158,102 @@ def test_adaptive_grad_clip_nonfinite_unit_only_and_needs_params():
         adaptive_grad_clip(0.1).update({"b": jnp.ones(1)}, gx.EmptyState(), {"b": jnp.ones(3)})
 
 
-def test_unitwise_norm_layout():
-    x = jnp.arange(24.0).reshape(2, 3, 4)
-    np.testing.assert_allclose(np.asarray(unitwise_norm(x)),
-                               np.sqrt(np.sum(np.asarray(x) ** 2, axis=(0, 1), keepdims=True)))
-    assert unitwise_norm(jnp.ones(3)).shape == (1,)
+@pytest.mark.parametrize("shape,axes", [
+    ((), None), ((5,), None), ((1, 5), None), ((5, 1), None), ((4, 3), (0,)),
+    ((2, 3, 4), (0,)), ((3, 3, 2, 4), (0, 1, 2)), ((2, 2, 2, 3, 4), (0, 1, 2, 3)),
+])
+def test_unitwise_norm_follows_optax_layout(shape, axes):
+    rng = np.random.default_rng(0)
+    x = np.asarray(rng.normal(size=shape), np.float32)
+    expected = np.broadcast_to(np.sqrt(np.sum(x.astype(np.float64) ** 2, axis=axes,
+                                              keepdims=True)), shape)
+    ours = unitwise_norm(jnp.asarray(x))
+    assert ours.shape == shape and ours.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(ours), expected, rtol=1e-6)
+    theirs = optax.transforms.unitwise_norm(x)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-6)
+
+
+def test_unitwise_norm_axis_and_unknown_rank():
+    x = jnp.arange(2 * 3 * 4 * 5 * 2 * 2, dtype=jnp.float32).reshape(2, 3, 4, 5, 2, 2)
+    with pytest.raises(ValueError, match=r"rank 6.*axis="):
+        unitwise_norm(x)
+    for axis in (0, (1, 2), -1):
+        chex.assert_trees_all_close(unitwise_norm(x, axis=axis),
+                                    optax.transforms.unitwise_norm(x, axis=axis), rtol=1e-6)
+    half = unitwise_norm(jnp.ones((2, 3), jnp.float16))  # computed in float32, given in float16
+    assert half.dtype == jnp.float16
+    with pytest.raises(TypeError, match=r"axis=1\.5"):
+        adaptive_grad_clip(0.1, axis=1.5)
+
+
+def test_adaptive_grad_clip_axis_matches_optax():
+    rng = np.random.default_rng(1)
+    p = jnp.asarray(rng.normal(size=(2, 3, 4, 5, 6)), jnp.float32)
+    g = jnp.asarray(10 * rng.normal(size=p.shape), jnp.float32)
+    for axis in (None, (0, 1), 4):
+        ours = _apply(adaptive_grad_clip(0.2, 1e-3, axis), g, p)
+        theirs = optax.adaptive_grad_clip(0.2, 1e-3, axis).update(g, optax.EmptyState(), p)[0]
+        chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_unitwise_clip_matches_numpy_and_optax():
+    rng = np.random.default_rng(2)
+    g = jnp.asarray(rng.normal(size=(4, 3)), jnp.float32)
+    n = unitwise_norm(g)
+    limit = jnp.full_like(n, 1.0)
+    ours = gx.unitwise_clip(n, limit, g)
+    gn, lim = np.asarray(n, np.float64), np.asarray(limit, np.float64)
+    expected = np.where(gn < lim, np.asarray(g), np.asarray(g) * lim / np.maximum(gn, 1e-6))
+    np.testing.assert_allclose(np.asarray(ours), expected, rtol=1e-6)
+    chex.assert_trees_all_close(ours, optax.transforms.unitwise_clip(n, limit, g), rtol=1e-6)
+    with pytest.raises(ValueError, match="max_norm has shape"):
+        gx.unitwise_clip(n, jnp.ones(3), g)
+
+
+@pytest.mark.parametrize("clip_to", [0.0, 1.25, 4.0, jnp.inf])
+def test_per_example_global_norm_clip_matches_numpy_and_optax(clip_to):
+    rng = np.random.default_rng(3)
+    grads = {"w": jnp.asarray(rng.normal(size=(6, 3, 2)), jnp.float32),
+             "b": jnp.asarray(rng.normal(size=(6, 2)), jnp.float32)}
+    grads["w"] = grads["w"].at[2].set(0.0)
+    grads["b"] = grads["b"].at[2].set(0.0)  # an all-zero example: factor 1
+    ours, count = gx.per_example_global_norm_clip(grads, clip_to)
+    w, b = (np.asarray(grads[k], np.float64) for k in ("w", "b"))
+    norms = np.sqrt(np.sum(w.reshape(6, -1) ** 2, 1) + np.sum(b ** 2, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factors = np.nan_to_num(np.minimum(clip_to / norms, 1.0), nan=1.0)
+    np.testing.assert_allclose(np.asarray(ours["w"]), np.tensordot(factors, w, 1), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(ours["b"]), np.tensordot(factors, b, 1), rtol=1e-5,
+                               atol=1e-6)
+    assert int(count) == int(np.sum(factors < 1))
+    theirs, their_count = optax.per_example_global_norm_clip(grads, clip_to)
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert int(count) == int(their_count)
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_per_example_layer_norm_clip_matches_optax(uniform):
+    rng = np.random.default_rng(4)
+    grads = [jnp.asarray(rng.normal(size=(5, 4)), jnp.float32),
+             jnp.asarray(3 * rng.normal(size=(5, 2, 3)), jnp.float32)]
+    ours = gx.per_example_layer_norm_clip(grads, 2.0, uniform)
+    theirs = optax.per_example_layer_norm_clip(grads, 2.0, uniform)
+    chex.assert_trees_all_close(ours[0], theirs[0], rtol=1e-5, atol=1e-6)
+    assert [int(c) for c in ours[1]] == [int(c) for c in theirs[1]]
+    # Each layer alone is the global clip of that layer to its share of the bound.
+    share = [2.0 / np.sqrt(2)] * 2 if uniform else [2.0 * np.sqrt(4 / 10), 2.0 * np.sqrt(6 / 10)]
+    for leaf, bound, total in zip(grads, share, ours[0], strict=True):
+        chex.assert_trees_all_close(total, gx.per_example_global_norm_clip([leaf], bound)[0][0],
+                                    rtol=1e-6)
+
+
+def test_per_example_clips_need_a_batch_axis():
+    with pytest.raises(ValueError, match=r"batch on axis 0.*'1'.*\(3,\)"):
+        gx.per_example_global_norm_clip([jnp.ones((2, 3)), jnp.ones(3)], 1.0)
+    with pytest.raises(ValueError, match="batch on axis 0"):
+        gx.per_example_layer_norm_clip([jnp.ones(())], 1.0)
 
 
 # ------------------------------------------------------------ zero_nans, noise
@@ -181,7 +272,7 @@ def test_zero_nans():
 
 def test_add_noise_statistics_determinism_and_dtype():
     eta, gamma = 0.5, 0.55
-    tx = add_noise(eta, gamma, seed=3)
+    tx = add_noise(eta, gamma, key=3)
     zeros = {"w": jnp.zeros((200, 100)), "h": jnp.zeros((50,), jnp.float16)}
     state = tx.init(zeros)
     step = jax.jit(tx.update)
@@ -191,12 +282,40 @@ def test_add_noise_statistics_determinism_and_dtype():
         np.testing.assert_allclose(var, eta / (1 + t) ** gamma, rtol=0.05)
         assert u["h"].dtype == jnp.float16
     assert int(state.count) == 3 and state.rng_key.dtype == jnp.uint32
-    again, _ = add_noise(eta, gamma, seed=3).update(zeros, add_noise(eta, gamma, 3).init(zeros))
+    again, _ = add_noise(eta, gamma, 3).update(zeros, add_noise(eta, gamma, 3).init(zeros))
     first, _ = tx.update(zeros, tx.init(zeros))
     chex.assert_trees_all_equal(again, first)
-    four = add_noise(eta, gamma, seed=4)
+    four = add_noise(eta, gamma, key=jax.random.key(4))
     other, _ = four.update(zeros, four.init(zeros))
     assert not np.array_equal(np.asarray(other["w"]), np.asarray(first["w"]))
+
+
+def test_add_noise_draws_optax_noise():
+    g = {"w": jnp.zeros((30, 4)), "b": jnp.zeros(7)}
+    for key in (5, jax.random.key(11)):
+        ours, theirs = add_noise(0.3, 0.55, key), optax.add_noise(0.3, 0.55, key)
+        s_ours, s_theirs = ours.init(g), theirs.init(g)
+        for _ in range(3):
+            u, s_ours = ours.update(g, s_ours)
+            with jax.numpy_dtype_promotion("standard"):
+                v, s_theirs = theirs.update(g, s_theirs)
+            chex.assert_trees_all_close(u, v, rtol=1e-6, atol=1e-7)
+        assert int(s_ours.count) == int(s_theirs.count) == 3
+        np.testing.assert_array_equal(np.asarray(s_ours.rng_key),
+                                      np.asarray(jax.random.key_data(s_theirs.rng_key)))
+
+
+def test_add_noise_seed_is_a_key_and_key_defaults_to_zero():
+    g = jnp.zeros(5)
+    by_seed = add_noise(1.0, 0.5, seed=2)
+    by_key = add_noise(1.0, 0.5, 2)
+    chex.assert_trees_all_equal(by_seed.update(g, by_seed.init(g))[0],
+                                by_key.update(g, by_key.init(g))[0])
+    with pytest.warns(UserWarning, match="no key"):
+        default = add_noise(1.0, 0.5)
+    zero = add_noise(1.0, 0.5, 0)
+    chex.assert_trees_all_equal(default.update(g, default.init(g))[0],
+                                zero.update(g, zero.init(g))[0])
 
 
 def test_centralize_matches_numpy_and_optax():
@@ -206,14 +325,28 @@ def test_centralize_matches_numpy_and_optax():
          "b": jnp.asarray(rng.normal(size=(3,)), jnp.float32)}
     out = _apply(centralize(), g)
 
-    def ref(x):
+    def ref(x):  # each slice along the first axis minus its mean
         x = np.asarray(x, np.float64)
-        return x if x.ndim < 2 else x - x.mean(axis=tuple(range(x.ndim - 1)), keepdims=True)
+        return x if x.ndim < 2 else x - x.mean(axis=tuple(range(1, x.ndim)), keepdims=True)
 
     _tree_equal_np(out, jax.tree.map(ref, g), atol=1e-6)
-    # optax centralizes over all axes but the first: the same on the transposed kernel.
-    theirs = _apply(optax.centralize(), g["k"].T)
-    chex.assert_trees_all_close(out["k"], theirs.T, atol=1e-6)
+    chex.assert_trees_all_close(out, _apply(optax.centralize(), g), atol=1e-6)
+
+
+def test_normalize_by_update_norm_matches_numpy_and_optax():
+    rng = np.random.default_rng(5)
+    g = {"a": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32),
+         "b": jnp.asarray(rng.normal(size=4), jnp.float32)}
+    leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(g)]
+    norm = np.sqrt(sum(np.sum(x * x) for x in leaves))
+    for scale_factor, eps in ((1.0, 1e-6), (-0.5, 0.0), (3.0, 0.1)):
+        out = _apply(gx.normalize_by_update_norm(scale_factor, eps), g)
+        _tree_equal_np(out, jax.tree.map(lambda x, s=scale_factor, e=eps:
+                                         np.asarray(x, np.float64) * s / (norm + e), g))
+        chex.assert_trees_all_close(
+            out, _apply(optax.normalize_by_update_norm(scale_factor, eps), g), rtol=1e-6)
+    with pytest.raises(ValueError, match="scale_factor=0"):
+        gx.normalize_by_update_norm(0)
 
 
 # --------------------------------------------------------- dtypes, chains, checks
@@ -224,8 +357,9 @@ TRANSFORMS = {
     "block_rms": lambda: clip_by_block_rms(0.3),
     "agc": lambda: adaptive_grad_clip(0.05),
     "zero_nans": zero_nans,
-    "add_noise": lambda: add_noise(0.01, 0.55, seed=0),
+    "add_noise": lambda: add_noise(0.01, 0.55, key=0),
     "centralize": centralize,
+    "normalize_by_update_norm": gx.normalize_by_update_norm,
 }
 
 
@@ -275,9 +409,10 @@ def test_in_chain_with_registered_optimizers(entry, name):
     (clip_by_block_rms, dict(threshold=float("nan")), "threshold"),
     (adaptive_grad_clip, dict(clipping=-0.1), "clipping"),
     (adaptive_grad_clip, dict(clipping=0.1, eps=-1.0), "eps"),
-    (add_noise, dict(eta=-1.0, gamma=0.5, seed=0), "eta"),
-    (add_noise, dict(eta=1.0, gamma=-0.5, seed=0), "gamma"),
-    (add_noise, dict(eta=1.0, gamma=0.5, seed=-1), "seed"),
+    (add_noise, dict(eta=-1.0, gamma=0.5, key=0), "eta"),
+    (add_noise, dict(eta=1.0, gamma=-0.5, key=0), "gamma"),
+    (add_noise, dict(eta=1.0, gamma=0.5, key=-1), "key"),
+    (gx.normalize_by_update_norm, dict(eps=-1.0), "eps"),
 ])
 def test_invalid_arguments(factory, kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -105,7 +105,7 @@ CASES = [
     # keeps that drift under the tolerance (gradxform stays within 2e-7 of float64).
     ("adam", gx.adam(0.01, eps=1e-7, eps_uncorrected=True), lambda: K.Adam(0.01)),
     ("adam-eps", gx.adam(LR, eps=0.3, eps_uncorrected=True), lambda: K.Adam(LR, epsilon=0.3)),
-    ("amsgrad", amsgrad(LR, eps=0.3, eps_uncorrected=True),
+    ("amsgrad", amsgrad(LR, eps=0.3, eps_uncorrected=True, amsgrad_max="raw"),
      lambda: K.Adam(LR, epsilon=0.3, amsgrad=True)),
     ("adamw", gx.adamw(0.01, eps=1e-7, weight_decay=0.1, eps_uncorrected=True),
      lambda: K.AdamW(0.01, weight_decay=0.1)),

@@ -6,11 +6,12 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import gradxform as gx
 from gradxform import (
-    FactoredMoments,
+    FactoredState,
     adabelief,
     adadelta,
     adafactor,
@@ -232,17 +233,38 @@ def test_amsgrad_never_takes_a_larger_denominator_step_back(amsgrad_max):
 # ------------------------------------------------------------------------- Adafactor
 
 
-def test_factored_state_is_sublinear():
+def test_factored_state_is_sublinear_in_optax_layout():
     params = {"matrix": jnp.zeros((6, 5)), "tensor": jnp.zeros((2, 6, 5)),
-              "vector": jnp.zeros(5), "small": jnp.zeros((2, 3))}
+              "wide": jnp.zeros((5, 7)), "vector": jnp.zeros(5), "small": jnp.zeros((2, 3))}
     state = scale_by_factored_rms(min_dim_size_to_factor=4).init(params)
-    assert isinstance(state.v["matrix"], FactoredMoments)
-    chex.assert_trees_all_equal(state.v["matrix"], FactoredMoments(jnp.zeros(6), jnp.zeros(5)))
-    chex.assert_shape([state.v["tensor"].v_row, state.v["tensor"].v_col], [(2, 6), (2, 5)])
-    chex.assert_shape([state.v["vector"], state.v["small"]], [(5,), (2, 3)])
+    assert isinstance(state, FactoredState)
+    assert FactoredState._fields == ("count", "v_row", "v_col", "v")
+    # Factored over the two longest axes d1, d0: v_row drops d0, v_col drops d1.
+    chex.assert_shape([state.v_row["matrix"], state.v_col["matrix"], state.v["matrix"]],
+                      [(5,), (6,), (1,)])
+    chex.assert_shape([state.v_row["tensor"], state.v_col["tensor"]], [(2, 5), (2, 6)])
+    chex.assert_shape([state.v_row["wide"], state.v_col["wide"]], [(5,), (7,)])
+    chex.assert_shape([state.v["vector"], state.v["small"], state.v_row["small"]],
+                      [(5,), (2, 3), (1,)])
 
 
-def test_factoring_acts_on_the_last_two_axes_independently_per_slice():
+def test_factored_state_matches_optax_layout_and_values():
+    rng = np.random.default_rng(0)
+    params = {"m": jnp.zeros((6, 5)), "t": jnp.zeros((3, 2, 7)), "v": jnp.zeros(4)}
+    grads = [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
+             for _ in range(4)]
+    ours, theirs = (f(min_dim_size_to_factor=2, decay_rate=0.7, step_offset=1)
+                    for f in (scale_by_factored_rms, optax.scale_by_factored_rms))
+    s_ours, s_theirs = ours.init(params), theirs.init(params)
+    chex.assert_trees_all_equal_shapes_and_dtypes(tuple(s_ours), tuple(s_theirs))
+    for g in grads:
+        u_ours, s_ours = ours.update(g, s_ours, params)
+        u_theirs, s_theirs = theirs.update(g, s_theirs, params)
+        chex.assert_trees_all_close(u_ours, u_theirs, rtol=2e-5)
+        chex.assert_trees_all_close(tuple(s_ours), tuple(s_theirs), rtol=2e-5)
+
+
+def test_factoring_acts_on_the_two_longest_axes_independently_per_slice():
     rng = np.random.default_rng(0)
     tx = scale_by_factored_rms(min_dim_size_to_factor=1)
     grads = [jnp.asarray(rng.normal(size=(2, 3, 4)), jnp.float32) for _ in range(4)]
@@ -255,10 +277,32 @@ def test_factoring_acts_on_the_last_two_axes_independently_per_slice():
             chex.assert_trees_all_close(u[i], ui, rtol=1e-6)
 
 
+def test_factored_decay_rate_fn_and_step_offset():
+    seen = []
+
+    def decay_fn(step, rate):
+        del step
+        seen.append(rate)
+        return jnp.asarray(0.5, jnp.float32)
+
+    tx = scale_by_factored_rms(factored=False, epsilon=0.0, decay_rate_fn=decay_fn,
+                               decay_rate=0.3)
+    g = jnp.array([2.0])
+    u, state = tx.update(g, tx.init(g))  # v = 0.5 * 0 + 0.5 * 4 = 2
+    chex.assert_trees_all_close(u, g / jnp.sqrt(2.0))
+    assert seen == [0.3]
+    # step_offset shifts the step of the default schedule: a state at count c with offset c
+    # decays like a fresh one (b = 0: the new squared gradient only).
+    shifted = scale_by_factored_rms(factored=False, epsilon=0.0, step_offset=5)
+    state = shifted.init(g)._replace(count=jnp.int32(5))
+    state = state._replace(v=jnp.full(1, 100.0))
+    chex.assert_trees_all_close(shifted.update(g, state)[0], jnp.ones(1))
+
+
 def test_factored_layout_error_names_the_key_path():
     tx = scale_by_factored_rms(min_dim_size_to_factor=1)
     state = tx.init({"enc": {"w": jnp.zeros((3, 4))}})
-    with pytest.raises(ValueError, match=r"enc/w.*\(3, 5\).*\(3, 4\)"):
+    with pytest.raises(ValueError, match=r"enc/w.*\(3, 5\).*v_row \(3,\).*v_col \(4,\)"):
         tx.update({"enc": {"w": jnp.zeros((3, 5))}}, state)
 
 
@@ -266,8 +310,8 @@ def test_factored_estimate_is_exact_for_a_rank_one_square():
     """If g**2 is an outer product the factored estimate equals the full one."""
     rows, cols = jnp.array([1.0, 2.0, 3.0]), jnp.array([0.5, 1.0, 4.0, 2.0])
     g = jnp.sqrt(rows[:, None] * cols[None, :])
-    factored = scale_by_factored_rms(eps=0.0, min_dim_size_to_factor=1)
-    full = scale_by_factored_rms(eps=0.0, factored=False)
+    factored = scale_by_factored_rms(epsilon=0.0, min_dim_size_to_factor=1)
+    full = scale_by_factored_rms(epsilon=0.0, factored=False)
     chex.assert_trees_all_close(factored.update(g, factored.init(g))[0],
                                 full.update(g, full.init(g))[0], rtol=1e-6)
 

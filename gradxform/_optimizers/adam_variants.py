@@ -6,12 +6,14 @@ from typing import Any
 
 import chex
 
+from gradxform import _checks
 from gradxform._base import (
     GradientTransformation,
     Mask,
     ScalarOrSchedule,
     chain,
 )
+from gradxform._optimizers.adam import _check_adam
 from gradxform._transforms.adam_variants import (
     scale_by_adamax,
     scale_by_belief,
@@ -60,8 +62,11 @@ def adamax(
       >>> tx.update(jnp.array([4.0, -0.5]), tx.init(jnp.zeros(2)))[0]  # first step: -eta * sign
       Array([-0.1,  0.1], dtype=float32)
     """
+    _check_adam(learning_rate, b1, b2, eps, 0.0, mu_dtype, nu_dtype)
     return chain(
-        scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_adamax(
+            b1=b1, b2=b2, eps=eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -71,7 +76,7 @@ def adamaxw(
     b1: chex.Numeric = 0.9,
     b2: chex.Numeric = 0.999,
     eps: chex.Numeric = 1e-8,
-    weight_decay: chex.Numeric = 1e-4,
+    weight_decay: ScalarOrSchedule = 1e-4,
     mask: Mask = None,
     *,
     eps_in_max: bool = False,
@@ -94,7 +99,7 @@ def adamaxw(
       b1: first-moment decay in ``[0, 1)``.
       b2: decay of the infinity norm in ``[0, 1)``.
       eps: non-negative stability term.
-      weight_decay: non-negative ``lambda``.
+      weight_decay: non-negative ``lambda``, or a schedule of it.
       mask: which leaves to decay (tree of bools or a function of the params).
       eps_in_max: put ``eps`` inside the maximum (torch's Adamax).
       scale_decay_by_lr: multiply the decay by the learning rate.
@@ -109,8 +114,12 @@ def adamaxw(
       >>> tx.update(jnp.array([3.0]), tx.init(p), p)[0]  # -0.1 * (1 + 0.5 * 2)
       Array([-0.2], dtype=float32)
     """
+    _check_adam(learning_rate, b1, b2, eps, 0.0, mu_dtype, nu_dtype)
+    _checks.non_negative("weight_decay", weight_decay)
     return chain(
-        scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_adamax(
+            b1=b1, b2=b2, eps=eps, eps_in_max=eps_in_max, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr),
     )
 
@@ -123,6 +132,7 @@ def radam(
     eps_root: chex.Numeric = 0.0,
     threshold: chex.Numeric = 5.0,
     *,
+    nesterov: bool = False,
     eps_uncorrected: bool = False,
     mu_dtype: Any | None = None,
     nu_dtype: Any | None = None,
@@ -147,6 +157,7 @@ def radam(
       eps: non-negative term added to the root.
       eps_root: non-negative term added inside the root.
       threshold: rectify once ``rho_t > threshold`` (at least 4).
+      nesterov: Nesterov first moment (as in :func:`adam`).
       eps_uncorrected: add ``eps`` to ``sqrt(v_t)`` before the bias correction (torch).
       mu_dtype: dtype of the first moment.
       nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
@@ -158,13 +169,17 @@ def radam(
       >>> tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0].round(6)  # -eta * m^_1 = -eta * g
       Array([-0.3], dtype=float32)
     """
+    _check_adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype)
+    _checks.number("threshold", threshold, low=4.0, allow_schedule=False)
+    _checks.boolean("nesterov", nesterov)
     return chain(
         scale_by_radam(
-            b1,
-            b2,
-            eps,
-            eps_root,
-            threshold,
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            threshold=threshold,
+            nesterov=nesterov,
             eps_uncorrected=eps_uncorrected,
             mu_dtype=mu_dtype,
             nu_dtype=nu_dtype,
@@ -180,6 +195,7 @@ def adabelief(
     eps: chex.Numeric = 1e-16,
     eps_root: chex.Numeric = 1e-16,
     *,
+    nesterov: bool = False,
     mu_dtype: Any | None = None,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
@@ -200,6 +216,7 @@ def adabelief(
       b2: decay of the belief in ``[0, 1)``.
       eps: non-negative term added to the root.
       eps_root: non-negative term added to ``s`` at every step.
+      nesterov: Nesterov first moment (as in :func:`adam`).
       mu_dtype: dtype of the first moment.
       nu_dtype: dtype of the second moment (``jnp.float32`` keeps float16 params safe).
 
@@ -210,8 +227,18 @@ def adabelief(
       >>> tx.update(jnp.array([4.0]), tx.init(jnp.zeros(1)))[0]  # -0.1 * 4 / sqrt(4)
       Array([-0.2], dtype=float32)
     """
+    _check_adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype)
+    _checks.boolean("nesterov", nesterov)
     return chain(
-        scale_by_belief(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_belief(
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            nesterov=nesterov,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -221,9 +248,9 @@ def yogi(
     b1: chex.Numeric = 0.9,
     b2: chex.Numeric = 0.999,
     eps: chex.Numeric = 1e-3,
+    *,
     eps_root: chex.Numeric = 0.0,
     initial_accumulator_value: chex.Numeric = 1e-6,
-    *,
     mu_dtype: Any | None = None,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
@@ -255,9 +282,19 @@ def yogi(
       >>> tx.update(jnp.array([-2.0]), tx.init(jnp.zeros(1)))[0].round(6)  # -0.1 * -2 / 2
       Array([0.1], dtype=float32)
     """
+    _check_adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype)
+    _checks.non_negative(
+        "initial_accumulator_value", initial_accumulator_value, allow_schedule=False
+    )
     return chain(
         scale_by_yogi(
-            b1, b2, eps, eps_root, initial_accumulator_value, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            initial_accumulator_value=initial_accumulator_value,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )

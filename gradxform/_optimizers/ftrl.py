@@ -6,6 +6,7 @@ from typing import Any
 
 import chex
 
+from gradxform import _checks
 from gradxform._base import (
     GradientTransformation,
     ScalarOrSchedule,
@@ -62,15 +63,24 @@ def ftrl(
       >>> gx.apply_updates(w, u)  # (0, -(-4 + 1) / 4)
       Array([0.  , 0.75], dtype=float32)
     """
+    _checks.positive("learning_rate", learning_rate)
+    _checks.number("learning_rate_power", learning_rate_power, high=0.0, allow_schedule=False)
+    _checks.non_negative(
+        "initial_accumulator_value", initial_accumulator_value, allow_schedule=False
+    )
+    for name, value in (("l1", l1), ("l2", l2), ("l2_shrinkage", l2_shrinkage), ("beta", beta)):
+        _checks.non_negative(name, value, allow_schedule=False)
+    _checks.one_of("proximal_center", proximal_center, ("origin", "params"))
+    _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
     return chain(
         scale_by_ftrl(
-            learning_rate,
-            learning_rate_power,
-            initial_accumulator_value,
-            l1,
-            l2,
-            l2_shrinkage,
-            beta,
+            learning_rate=learning_rate,
+            learning_rate_power=learning_rate_power,
+            initial_accumulator_value=initial_accumulator_value,
+            l1=l1,
+            l2=l2,
+            l2_shrinkage=l2_shrinkage,
+            beta=beta,
             proximal_center=proximal_center,
             accumulator_dtype=accumulator_dtype,
         )

@@ -9,11 +9,12 @@ import chex
 from gradxform import _checks
 from gradxform._base import (
     GradientTransformation,
+    Mask,
     ScalarOrSchedule,
     chain,
     identity,
 )
-from gradxform._optimizers.sgd import _momentum
+from gradxform._optimizers.sgd import _check_momentum, _momentum
 from gradxform._transforms.rms import scale_by_adadelta, scale_by_adagrad, scale_by_rms
 from gradxform._transforms.scaling import scale_by_learning_rate
 from gradxform._transforms.weight_decay import add_decayed_weights
@@ -48,8 +49,16 @@ def adagrad(
       >>> tx.update(jnp.array([3.0, -4.0]), tx.init(jnp.zeros(2)))[0]
       Array([-1.,  1.], dtype=float32)
     """
+    _checks.non_negative("learning_rate", learning_rate)
+    _checks.non_negative(
+        "initial_accumulator_value", initial_accumulator_value, allow_schedule=False
+    )
+    _checks.non_negative("eps", eps, allow_schedule=False)
+    _checks.boolean("eps_in_sqrt", eps_in_sqrt)
     return chain(
-        scale_by_adagrad(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
+        scale_by_adagrad(
+            initial_accumulator_value=initial_accumulator_value, eps=eps, eps_in_sqrt=eps_in_sqrt
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -63,6 +72,7 @@ def rmsprop(
     centered: bool = False,
     momentum: chex.Numeric | None = None,
     nesterov: bool = False,
+    bias_correction: bool = False,
 ) -> GradientTransformation:
     """RMSProp (Tieleman & Hinton, 2012, Lecture 6.5), optionally centered and with momentum.
 
@@ -75,7 +85,9 @@ def rmsprop(
         b_t = momentum * b_{t-1} + eta * d_t,  theta_t = theta_{t-1} - b_t   with it
 
     ``eps_in_sqrt=False`` with ``initial_scale=0`` is torch.optim.RMSprop
-    (``alpha=decay``); the centered form is Graves (2013).
+    (``alpha=decay``); the centered form is Graves (2013). With
+    ``bias_correction=True`` the moving averages are divided by ``1 - decay**t``
+    (optax's option).
 
     Args:
       learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
@@ -86,6 +98,7 @@ def rmsprop(
       centered: divide by an estimate of the variance instead of the raw second moment.
       momentum: momentum coefficient in ``[0, 1)``, or ``None``.
       nesterov: Nesterov momentum (needs ``momentum``).
+      bias_correction: divide the averages by ``1 - decay**t``.
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
@@ -93,9 +106,25 @@ def rmsprop(
       >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0]
       Array([-0.02], dtype=float32)
     """
+    _checks.non_negative("learning_rate", learning_rate)
+    _checks.decay_rate("decay", decay, allow_schedule=False)
+    _checks.non_negative("eps", eps, allow_schedule=False)
+    _checks.non_negative("initial_scale", initial_scale, allow_schedule=False)
+    for name, flag in (
+        ("eps_in_sqrt", eps_in_sqrt),
+        ("centered", centered),
+        ("bias_correction", bias_correction),
+    ):
+        _checks.boolean(name, flag)
+    _check_momentum(momentum, nesterov, None)
     return chain(
         scale_by_rms(
-            decay, eps, eps_in_sqrt=eps_in_sqrt, centered=centered, initial_scale=initial_scale
+            decay=decay,
+            eps=eps,
+            initial_scale=initial_scale,
+            eps_in_sqrt=eps_in_sqrt,
+            bias_correction=bias_correction,
+            centered=centered,
         ),
         scale_by_learning_rate(learning_rate),
         _momentum(momentum, nesterov, None),
@@ -103,10 +132,11 @@ def rmsprop(
 
 
 def adadelta(
-    learning_rate: ScalarOrSchedule = 1.0,
+    learning_rate: ScalarOrSchedule | None = None,
     rho: chex.Numeric = 0.9,
     eps: chex.Numeric = 1e-6,
-    weight_decay: chex.Numeric = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: Mask = None,
     *,
     accumulator_dtype: Any | None = None,
 ) -> GradientTransformation:
@@ -120,15 +150,19 @@ def adadelta(
         E[dx^2]_t = rho * E[dx^2]_{t-1} + (1 - rho) * d_t**2
         theta_t   = theta_{t-1} - eta * d_t
 
-    The paper has ``eta = 1``. Identical to ``torch.optim.Adadelta(lr, rho,
-    eps, weight_decay)``, ``optax.adadelta`` and (without weight decay)
-    ``keras.optimizers.Adadelta``.
+    The paper has no learning rate: ``learning_rate=None`` (the default, as in
+    optax) applies ``-d_t`` unscaled, which is ``eta = 1``. Identical to
+    ``torch.optim.Adadelta(lr, rho, eps, weight_decay)``, ``optax.adadelta`` and
+    (without weight decay) ``keras.optimizers.Adadelta``.
 
     Args:
-      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule, or
+        ``None`` for the paper's unscaled step.
       rho: averaging decay in ``[0, 1)``.
       eps: positive stability term.
-      weight_decay: non-negative coupled L2 coefficient ``lambda`` (needs the params).
+      weight_decay: non-negative coupled L2 coefficient ``lambda`` (needs the
+        params), or a schedule of it.
+      weight_decay_mask: which leaves to decay (tree of bools or a function of the params).
       accumulator_dtype: dtype of both running averages.
 
     Example:
@@ -138,12 +172,19 @@ def adadelta(
       >>> tx.update(jnp.array([1.0]), tx.init(jnp.zeros(1)))[0]  # -sqrt(0.25 / 0.75)
       Array([-0.57735026], dtype=float32)
     """
-    _checks.non_negative("weight_decay", weight_decay, allow_schedule=False)
+    if learning_rate is not None:
+        _checks.non_negative("learning_rate", learning_rate)
+    _checks.decay_rate("rho", rho, allow_schedule=False)
+    _checks.positive("eps", eps, allow_schedule=False)
+    _checks.non_negative("weight_decay", weight_decay)
+    _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
     decay = (
-        identity() if _checks.is_literal_zero(weight_decay) else add_decayed_weights(weight_decay)
+        identity()
+        if _checks.is_literal_zero(weight_decay)
+        else add_decayed_weights(weight_decay, weight_decay_mask)
     )
     return chain(
         decay,
-        scale_by_adadelta(rho, eps, accumulator_dtype=accumulator_dtype),
-        scale_by_learning_rate(learning_rate),
+        scale_by_adadelta(rho=rho, eps=eps, accumulator_dtype=accumulator_dtype),
+        scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
     )

@@ -19,12 +19,21 @@ from gradxform._transforms.momentum import TraceState, scale_by_momentum
 from gradxform._transforms.scaling import scale_by_learning_rate
 
 
+def _check_momentum(momentum: Any, nesterov: Any, accumulator_dtype: Any) -> None:
+    """``momentum`` (or None), ``nesterov`` and ``accumulator_dtype`` as an optimizer names them."""
+    if momentum is not None:
+        _checks.decay_rate("momentum", momentum, allow_schedule=False)
+    _checks.boolean("nesterov", nesterov)
+    if momentum is None and nesterov:
+        raise ValueError("nesterov=True needs a momentum value, got momentum=None")
+    _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+
+
 def _momentum(
     momentum: chex.Numeric | None, nesterov: bool, accumulator_dtype: Any | None
 ) -> GradientTransformation:
+    _check_momentum(momentum, nesterov, accumulator_dtype)
     if momentum is None:
-        if nesterov:
-            raise ValueError("nesterov=True needs a momentum value, got momentum=None")
         return identity()
     return scale_by_momentum(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
 
@@ -33,7 +42,6 @@ def sgd(
     learning_rate: ScalarOrSchedule,
     momentum: chex.Numeric | None = None,
     nesterov: bool = False,
-    *,
     accumulator_dtype: Any | None = None,
 ) -> GradientTransformation:
     """Stochastic gradient descent, optionally with heavy-ball or Nesterov momentum.
@@ -66,6 +74,8 @@ def sgd(
       >>> params
       Array([ 0.06200001, -0.12400001], dtype=float32)
     """
+    _checks.non_negative("learning_rate", learning_rate)
+    _check_momentum(momentum, nesterov, accumulator_dtype)
     return chain(
         _momentum(momentum, nesterov, accumulator_dtype), scale_by_learning_rate(learning_rate)
     )
@@ -112,6 +122,8 @@ def sgd_nesterov_lookahead(
       >>> theta  # v1 = -0.2, theta1 = 0.8; g2 = 2 * 0.7, v2 = -0.1 - 0.14
       Array([0.56], dtype=float32)
     """
+    _checks.non_negative("learning_rate", learning_rate)
+    _checks.decay_rate("momentum", momentum, allow_schedule=False)
     return chain(scale_by_learning_rate(learning_rate), scale_by_momentum(momentum))
 
 

@@ -23,11 +23,11 @@ def lion(
     learning_rate: ScalarOrSchedule,
     b1: chex.Numeric = 0.9,
     b2: chex.Numeric = 0.99,
-    weight_decay: chex.Numeric = 1e-3,
+    mu_dtype: Any | None = None,
+    weight_decay: ScalarOrSchedule = 1e-3,
     mask: Mask = None,
     *,
     scale_decay_by_lr: bool = True,
-    mu_dtype: Any | None = None,
 ) -> GradientTransformation:
     """Lion, EvoLved Sign Momentum (Chen et al., 2023, "Symbolic Discovery of Optimization
     Algorithms", Algorithm 2).
@@ -46,10 +46,10 @@ def lion(
       learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
       b1: interpolation factor in ``[0, 1)``.
       b2: momentum decay in ``[0, 1)``.
-      weight_decay: non-negative decoupled decay ``lambda``.
+      mu_dtype: dtype of the momentum.
+      weight_decay: non-negative decoupled decay ``lambda``, or a schedule of it.
       mask: which leaves to decay (tree of bools or a function of the params).
       scale_decay_by_lr: multiply the decay by the learning rate.
-      mu_dtype: dtype of the momentum.
 
     Example:
       >>> import jax.numpy as jnp
@@ -59,8 +59,14 @@ def lion(
       >>> tx.update(jnp.array([0.01, -5.0]), tx.init(p), p)[0]
       Array([-0.1,  0.1], dtype=float32)
     """
+    _checks.non_negative("learning_rate", learning_rate)
+    _checks.decay_rate("b1", b1, allow_schedule=False)
+    _checks.decay_rate("b2", b2, allow_schedule=False)
+    _checks.canonical_dtype(mu_dtype, "mu_dtype")
+    _checks.non_negative("weight_decay", weight_decay)
+    _checks.boolean("scale_decay_by_lr", scale_decay_by_lr)
     return chain(
-        scale_by_lion(b1, b2, mu_dtype=mu_dtype),
+        scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
         *decoupled_decay(learning_rate, weight_decay, mask, scale_decay_by_lr),
     )
 
@@ -84,13 +90,13 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
       >>> tx.update(jnp.array([-3.0, 0.0, 0.1]), tx.init(jnp.zeros(3)))[0]
       Array([ 0.5, -0. , -0.5], dtype=float32)
     """
+    _checks.non_negative("learning_rate", learning_rate)
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
 def signum(
     learning_rate: ScalarOrSchedule,
     beta: chex.Numeric = 0.9,
-    *,
     accumulator_dtype: Any | None = None,
 ) -> GradientTransformation:
     """Signum, signSGD with momentum (Bernstein et al., 2018, Algorithm 3).
@@ -117,7 +123,9 @@ def signum(
       >>> u  # m = 0.9 * 0.1 + 0.1 * (-0.5) = 0.04 > 0
       Array([-0.5], dtype=float32)
     """
+    _checks.non_negative("learning_rate", learning_rate)
     _checks.decay_rate("beta", beta, allow_schedule=False)
+    _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
     return chain(
         scale_by_momentum(beta, ema=True, accumulator_dtype=accumulator_dtype),
         scale_by_sign(),

@@ -23,10 +23,19 @@ from __future__ import annotations
 from typing import Any
 
 import chex
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformation, from_function
+from gradxform._base import EmptyState, GradientTransformation, from_function
+
+ClipState = EmptyState
+"""The state of :func:`clip` (optax's name for it): an :class:`EmptyState`."""
+ClipByGlobalNormState = EmptyState
+"""The state of :func:`clip_by_global_norm` (optax's name for it): an :class:`EmptyState`."""
+AdaptiveGradClipState = EmptyState
+"""The state of :func:`adaptive_grad_clip` (optax's name for it): an :class:`EmptyState`."""
 
 _NONFINITE = ("zero", "nan")
 
@@ -152,25 +161,114 @@ def clip_by_block_rms(
     return from_function(f, per_leaf="clip_by_block_rms")
 
 
-def unitwise_norm(x: chex.Array) -> chex.Array:
-    """The l2 norm of each output unit, in at least float32, broadcastable against ``x``.
+def _unit_axes(x: chex.Array, axis: int | tuple[int, ...] | None) -> Any:
+    """optax's unit layout: the axes reduced for one unit of ``x`` (``None``: all of them)."""
+    if axis is not None:
+        return axis
+    ndim = jnp.ndim(x)
+    if ndim == 0 or sum(d != 1 for d in jnp.shape(x)) <= 1:
+        return None  # scalars and vectors (also (1, n) or (n, 1)): one unit
+    if ndim in (2, 3):  # dense (in, out), multi-head dense (in, heads, out): reduce axis 0
+        return 0
+    if ndim == 4:  # convolution kernels HWIO
+        return (0, 1, 2)
+    if ndim == 5:  # 3-D convolution kernels DHWIO
+        return (0, 1, 2, 3)
+    raise ValueError(
+        f"unitwise_norm: no default unit layout for shape {jnp.shape(x)} (rank {ndim}); "
+        f"give axis= (the axes that make up one unit)"
+    )
 
-    A unit is a slice along the last axis (the output axis in JAX's layouts:
-    dense kernels ``(fan_in, fan_out)``, convolution kernels ``HWIO``); scalars
-    and vectors (biases, norm scales) are one unit each.
+
+def _unit_norms(x: chex.Array, axis: int | tuple[int, ...] | None) -> chex.Array:
+    """Each unit's l2 norm in at least float32, with the reduced axes kept (size one)."""
+    return _tree.leaf_norm(x, axis=_unit_axes(x, axis), keepdims=True)
+
+
+def unitwise_norm(x: chex.ArrayLike, axis: int | tuple[int, ...] | None = None) -> chex.Array:
+    """The l2 norm of each unit of ``x``, broadcast to the shape of ``x``.
+
+    A unit is a slice of ``x`` over the axes ``axis``. Without ``axis`` the
+    axes follow the layer conventions optax uses, by rank::
+
+        rank 0-1 (or one axis longer than 1)    the whole array
+        rank 2, 3 (dense, multi-head dense)     axis 0
+        rank 4 (convolution kernel HWIO)        axes (0, 1, 2)
+        rank 5 (3-D convolution kernel DHWIO)   axes (0, 1, 2, 3)
+
+    and any other rank needs ``axis``. Each entry of the result is the norm
+    ``sqrt(sum |x|**2)`` of the unit it belongs to, computed in at least float32
+    and returned in the real dtype of ``x``.
+
+    Args:
+      x: an array.
+      axis: an axis or tuple of axes reduced for one unit; ``None``: by rank, as above.
 
     Example:
       >>> import jax.numpy as jnp
       >>> from gradxform import unitwise_norm
       >>> unitwise_norm(jnp.array([[3.0, 0.0], [4.0, 1.0]]))
-      Array([[5., 1.]], dtype=float32)
+      Array([[5., 1.],
+             [5., 1.]], dtype=float32)
     """
-    axes: Any = None if jnp.ndim(x) <= 1 else tuple(range(jnp.ndim(x) - 1))
-    return _tree.leaf_norm(x, axis=axes, keepdims=True)
+    x = jnp.asarray(x)
+    norms = _unit_norms(x, axis)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        norms = norms.astype(jnp.finfo(x.dtype).dtype)
+    return jnp.broadcast_to(norms, x.shape)
+
+
+def unitwise_clip(
+    g_norm: chex.ArrayLike,
+    max_norm: chex.ArrayLike,
+    grad: chex.ArrayLike,
+    div_eps: chex.ArrayLike = 1e-6,
+) -> chex.Array:
+    """Rescale ``grad`` where its unit norm ``g_norm`` reaches ``max_norm``.
+
+    ::
+
+        grad                                         where g_norm < max_norm
+        grad * max_norm / max(g_norm, div_eps)       elsewhere
+
+    All three arrays have the same shape (as :func:`unitwise_norm` returns
+    them); ``div_eps`` only guards the division. Computed in at least float32,
+    returned in the dtype of ``grad``.
+
+    Args:
+      g_norm: the norm of the unit each entry of ``grad`` belongs to.
+      max_norm: the largest norm allowed, per entry.
+      grad: the gradient.
+      div_eps: the floor of the divisor.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradxform import unitwise_clip, unitwise_norm
+      >>> g = jnp.array([[0.0], [10.0]])
+      >>> unitwise_clip(unitwise_norm(g), jnp.full((2, 1), 2.5), g)
+      Array([[0. ],
+             [2.5]], dtype=float32)
+    """
+    g_norm, max_norm, grad = jnp.asarray(g_norm), jnp.asarray(max_norm), jnp.asarray(grad)
+    for name, a in (("max_norm", max_norm), ("grad", grad)):
+        if a.shape != g_norm.shape:
+            raise ValueError(
+                f"unitwise_clip: {name} has shape {a.shape} but g_norm has shape "
+                f"{g_norm.shape}; the three arrays must have the same shape"
+            )
+    dtype = _tree.compute_dtype(grad.dtype)
+    real = jnp.finfo(dtype).dtype
+    n, m = g_norm.astype(real), max_norm.astype(real)
+    clipped = grad.astype(dtype) * (m / jnp.maximum(n, jnp.asarray(div_eps).astype(real)))
+    return jnp.where(n < m, grad.astype(dtype), clipped).astype(grad.dtype)
 
 
 def adaptive_grad_clip(
-    clipping: chex.Numeric, eps: chex.Numeric = 1e-3, *, on_nonfinite: str = "zero"
+    clipping: chex.Numeric,
+    eps: chex.Numeric = 1e-3,
+    axis: int | tuple[int, ...] | None = None,
+    *,
+    on_nonfinite: str = "zero",
 ) -> GradientTransformation:
     """Unit-wise adaptive gradient clipping (Brock et al., 2021, "High-Performance
     Large-Scale Image Recognition Without Normalization", NFNets).
@@ -180,15 +278,14 @@ def adaptive_grad_clip(
         m_i = clipping * max(||theta_i||, eps)
         g_i <- g_i * m_i / ||g_i||    if ||g_i|| > m_i,   else unchanged
 
-    A unit whose gradient norm is not finite becomes zero (``on_nonfinite=
-    "zero"``) or NaN (``"nan"``). Note the unit layout: the last axis is the
-    output axis, as in Flax and Haiku kernels (optax reduces over fixed leading
-    axes by rank, which agrees for dense and 2-D convolution kernels).
+    The norms are computed in at least float32. A unit whose gradient norm is
+    not finite becomes zero (``on_nonfinite="zero"``) or NaN (``"nan"``).
 
     Args:
       clipping: non-negative ratio ``lambda`` of gradient norm to parameter norm.
       eps: non-negative floor on the parameter norm, so that zero-initialised
         units can still move.
+      axis: the axes that make up one unit; ``None``: by rank, as :func:`unitwise_norm`.
       on_nonfinite: ``"zero"`` or ``"nan"``.
 
     Example:
@@ -203,17 +300,131 @@ def adaptive_grad_clip(
     """
     _checks.non_negative("clipping", clipping, allow_schedule=False)
     _checks.non_negative("eps", eps, allow_schedule=False)
+    _check_axis(axis)
     _checks.one_of("on_nonfinite", on_nonfinite, _NONFINITE)
 
     def f(updates, params):
         _checks.check_params(updates, params, "adaptive_grad_clip")
 
         def one(g, p):
-            p_norm = unitwise_norm(p)
+            p_norm = _unit_norms(p, axis)
             p_norm = jnp.maximum(p_norm, jnp.asarray(eps).astype(p_norm.dtype))
             limit = jnp.asarray(clipping).astype(p_norm.dtype) * p_norm
-            return _rescaled(g, unitwise_norm(g), limit, on_nonfinite)
+            return _rescaled(g, _unit_norms(g, axis), limit, on_nonfinite)
 
         return _tree.map_inexact(one, updates, params)
 
     return from_function(f, per_leaf="adaptive_grad_clip")
+
+
+def _check_axis(axis: Any) -> None:
+    """``axis`` is None, an int or a tuple of ints."""
+    items = axis if isinstance(axis, tuple) else (axis,)
+    if axis is not None and not all(
+        isinstance(a, int | np.integer) and not isinstance(a, bool) for a in items
+    ):
+        raise TypeError(f"axis={axis!r} must be None, an int or a tuple of ints")
+
+
+# ------------------------------------------------------------ per-example clipping
+
+
+def _check_batch(grads: chex.ArrayTree, who: str) -> list[Any]:
+    leaves = jax.tree.leaves(grads)
+    if not leaves:
+        raise ValueError(f"{who}: grads has no leaves")
+    batch = jnp.shape(leaves[0])[0] if jnp.ndim(leaves[0]) >= 1 else None
+    for path, g in _tree.leaf_paths(grads):
+        if jnp.ndim(g) < 1 or jnp.shape(g)[0] != batch:
+            raise ValueError(
+                f"{who} expects every leaf of grads to have the batch on axis 0 "
+                f"(size {batch}); leaf '{path}' has shape {jnp.shape(g)}"
+            )
+    return leaves
+
+
+def per_example_global_norm_clip(
+    grads: chex.ArrayTree, l2_norm_clip: chex.Numeric
+) -> tuple[chex.ArrayTree, chex.Array]:
+    """Clip each example's gradient to global norm ``l2_norm_clip``, then sum over examples.
+
+    Every leaf of ``grads`` holds one gradient per example on axis 0 (DP-SGD;
+    Abadi et al., 2016, "Deep Learning with Differential Privacy")::
+
+        n_b = sqrt(sum_leaves ||g_leaf[b]||**2)            (example b's global norm)
+        c_b = min(l2_norm_clip / n_b, 1)                   (1 where n_b = 0)
+        out_leaf = sum_b c_b g_leaf[b]
+
+    Returns the tree of sums and the number of examples whose gradient was
+    scaled down (``c_b < 1``). The norms and the sums are computed in at least
+    float32; each sum is returned in its leaf's dtype (float32 for an integer leaf).
+
+    Args:
+      grads: a tree of per-example gradients, batch on axis 0 of every leaf.
+      l2_norm_clip: the largest global norm of one example's gradient.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> grads = [jnp.array([[0.0, 0.0, 0.0], [0.0, 3.0, 4.0], [4.0, 0.0, 3.0]])]
+      >>> gx.per_example_global_norm_clip(grads, 1.25)
+      ([Array([1.  , 0.75, 1.75], dtype=float32)], Array(2, dtype=int32))
+    """
+    leaves = _check_batch(grads, "per_example_global_norm_clip")
+    sq = sum(jnp.sum(_tree.abs_sq(g).reshape(jnp.shape(g)[0], -1), axis=1) for g in leaves)
+    norms = jnp.sqrt(sq)
+    limit = jnp.asarray(l2_norm_clip, norms.dtype)
+    factors = jnp.nan_to_num(jnp.minimum(limit / norms, jnp.ones([], norms.dtype)), nan=1.0)
+    clipped = jnp.sum(factors < 1).astype(jnp.int32)
+
+    def total(g):
+        g = jnp.asarray(g)
+        gc = _tree.to_compute(g)
+        out = jnp.tensordot(factors.astype(gc.dtype), gc, axes=1)
+        return out.astype(g.dtype) if _tree.is_inexact(g) else out
+
+    return jax.tree.map(total, grads), clipped
+
+
+def per_example_layer_norm_clip(
+    grads: chex.ArrayTree, global_l2_norm_clip: chex.Numeric, uniform: bool = True
+) -> tuple[chex.ArrayTree, chex.ArrayTree]:
+    """Clip each example's gradient leaf by leaf (per layer), then sum over examples.
+
+    Each of the ``K`` leaves is clipped as :func:`per_example_global_norm_clip`
+    would clip it alone, to its own bound (McMahan et al., 2018, "Learning
+    Differentially Private Recurrent Language Models")::
+
+        uniform=True:    C_i = global_l2_norm_clip / sqrt(K)
+        uniform=False:   C_i = global_l2_norm_clip * sqrt(D_i / D)
+                         (D_i entries per example in leaf i, D in all leaves)
+
+    so that the clipped per-example gradient has global norm at most
+    ``global_l2_norm_clip``. Returns the tree of sums and a tree (same
+    structure) of the number of examples clipped in each leaf.
+
+    Args:
+      grads: a tree of per-example gradients, batch on axis 0 of every leaf.
+      global_l2_norm_clip: the overall bound ``C``.
+      uniform: share ``C`` equally between the leaves, or by their sizes.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> grads = [jnp.array([[0.0, 3.0, 4.0], [4.0, 0.0, 3.0]])]
+      >>> gx.per_example_layer_norm_clip(grads, 2.5)
+      ([Array([2. , 1.5, 3.5], dtype=float32)], [Array(2, dtype=int32)])
+    """
+    leaves = _check_batch(grads, "per_example_layer_norm_clip")
+    if uniform:
+        k = len(leaves)
+        bounds = jax.tree.map(lambda _: global_l2_norm_clip * (1.0 / k) ** 0.5, grads)
+    else:
+        total = sum(int(np.prod(jnp.shape(g)[1:])) for g in leaves)
+        bounds = jax.tree.map(
+            lambda g: global_l2_norm_clip * (int(np.prod(jnp.shape(g)[1:])) / total) ** 0.5, grads
+        )
+    result = jax.tree.map(per_example_global_norm_clip, grads, bounds)
+    return jax.tree.transpose(
+        outer_treedef=jax.tree.structure(grads),
+        inner_treedef=jax.tree.structure((0, 0)),
+        pytree_to_transpose=result,
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import warnings
+from typing import Any, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks, _tree
 from gradxform._base import GradientTransformation, from_function, transformation
@@ -73,65 +75,96 @@ class AddNoiseState(NamedTuple):
     rng_key: chex.Array
 
 
-def add_noise(eta: chex.Numeric, gamma: chex.Numeric, seed: int) -> GradientTransformation:
+def add_noise(
+    eta: chex.Numeric,
+    gamma: chex.Numeric,
+    key: jax.Array | int | None = None,
+    *,
+    seed: int | None = None,
+) -> GradientTransformation:
     """Add annealed Gaussian noise to the updates (Neelakantan et al., 2015, "Adding
     Gradient Noise Improves Learning for Very Deep Networks").
 
     ::
 
-        sigma_t**2 = eta / (1 + t)**gamma          (t = 0 at the first update)
+        sigma_t**2 = eta / t**gamma               (t = 1 at the first update)
         u_t <- u_t + sigma_t * N(0, 1)
 
-    The noise is drawn in at least float32 and added before casting back, so
-    float16 updates get correctly scaled noise. Each leaf gets its own key; the
-    key is carried in the state as raw ``uint32`` data so the state saves and
-    restores like any other array. Non-finite updates stay non-finite.
+    The noise is optax's, draw for draw: at each update the key is split into
+    the next key and a sampling key, and the sampling key into one key per
+    leaf. It is drawn in at least float32 and added before casting back, so
+    float16 updates get correctly scaled noise; integer leaves pass through.
+    The key is carried in the state as its raw ``uint32`` data
+    (``jax.random.key_data``), so the state saves and restores like any other array.
 
     Args:
-      eta: non-negative noise variance at ``t = 0`` (the paper uses 0.01-1).
+      eta: non-negative noise variance at the first update (the paper uses 0.01-1).
       gamma: non-negative annealing exponent (the paper uses 0.55).
-      seed: non-negative int seeding the noise.
+      key: a typed PRNG key (``jax.random.key(0)``) or a non-negative int seed.
+        Without it the seed 0 is used, with a warning (as optax does).
+      seed: an int seed, the same as ``key=seed`` (optax's former name for it).
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> from gradxform import add_noise
-      >>> tx = add_noise(eta=0.0, gamma=0.55, seed=0)   # zero variance: no noise
+      >>> tx = add_noise(eta=0.0, gamma=0.55, key=jax.random.key(0))   # zero variance
       >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0]
       Array([1., 1.], dtype=float32)
     """
     _checks.non_negative("eta", eta, allow_schedule=False)
     _checks.non_negative("gamma", gamma, allow_schedule=False)
-    _checks.integer("seed", seed, low=0)
+    if seed is not None:
+        if key is not None:
+            raise ValueError(f"add_noise: give key or seed, not both (key={key!r}, seed={seed!r})")
+        _checks.integer("seed", seed, low=0)
+        key = seed
+    if key is None:
+        warnings.warn("add_noise: no key given; using the seed 0", stacklevel=2)
+        key = 0
+    typed = _typed_key(key)
+    impl = jax.random.key_impl(typed)
 
     def init_fn(params):
         del params
-        return AddNoiseState(
-            count=_tree.zero_count(), rng_key=jax.random.key_data(jax.random.key(seed))
-        )
+        return AddNoiseState(count=_tree.zero_count(), rng_key=jax.random.key_data(typed))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
+        count = _tree.safe_increment(state.count)
+        rng_key, sample_key = jax.random.split(jax.random.wrap_key_data(state.rng_key, impl=impl))
         leaves, treedef = jax.tree.flatten(updates)
-        keys = jax.random.split(jax.random.wrap_key_data(state.rng_key), len(leaves) + 1)
-        t = state.count.astype(jnp.float32)
-        variance = jnp.asarray(eta, jnp.float32) / (1 + t) ** jnp.asarray(gamma, jnp.float32)
-        sigma = jnp.sqrt(variance)
+        keys = jax.random.split(sample_key, len(leaves))
+        t = count.astype(jnp.float32)
+        sigma = jnp.sqrt(jnp.asarray(eta, jnp.float32) / t ** jnp.asarray(gamma, jnp.float32))
 
-        def noisy(u, key):
+        def noisy(u, k):
             if not _tree.is_inexact(u):
                 return u
             dtype = _tree.compute_dtype(u.dtype)
-            z = jax.random.normal(key, jnp.shape(u), dtype)
+            z = jax.random.normal(k, jnp.shape(u), dtype)
             return (u.astype(dtype) + sigma.astype(dtype) * z).astype(u.dtype)
 
-        out = [noisy(u, k) for u, k in zip(leaves, keys[1:], strict=True)]
-        state = AddNoiseState(
-            count=_tree.safe_increment(state.count), rng_key=jax.random.key_data(keys[0])
-        )
+        out = [noisy(u, k) for u, k in zip(leaves, keys, strict=True)]
+        state = AddNoiseState(count=count, rng_key=jax.random.key_data(rng_key))
         return jax.tree.unflatten(treedef, out), state
 
     # Each leaf draws its own noise from its own key: not the noise of one concatenated buffer.
     return transformation(init_fn, update_fn, per_leaf="add_noise")
+
+
+def _typed_key(key: Any) -> jax.Array:
+    """A typed PRNG key from a typed key or a non-negative int seed."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"key={key!r} must be a single key, got a batch of shape {key.shape}")
+        return key
+    if isinstance(key, jax.Array | np.ndarray) and np.shape(key) == (2,):
+        raise TypeError(
+            f"key={key!r} is a raw uint32 key (jax.random.PRNGKey); give a typed key "
+            f"(jax.random.key(seed)) or an int seed"
+        )
+    _checks.integer("key", key, low=0)
+    return jax.random.key(int(key))
 
 
 # ----------------------------------------------------------------------- centralize
@@ -141,24 +174,24 @@ def centralize() -> GradientTransformation:
     """Gradient centralization (Yong et al., 2020, "Gradient Centralization: A New
     Optimization Technique for Deep Neural Networks").
 
-    For every leaf with two or more axes, subtract from each output unit its
-    mean over the unit (all axes but the last, the output axis in JAX's
-    ``(fan_in, fan_out)`` and ``HWIO`` layouts)::
+    For every leaf with two or more axes, subtract from each slice along the
+    first axis its mean over all the other axes::
 
-        g[..., j] <- g[..., j] - mean(g[..., j])
+        g[i, ...] <- g[i, ...] - mean(g[i, ...])
 
-    Vectors and scalars (biases, norm scales) are left as they are. optax's
-    ``centralize`` takes the *first* axis as the output axis (PyTorch's
-    layout); transpose accordingly when comparing. A NaN or infinity in a unit
-    makes that whole unit non-finite, since it enters the mean.
+    as optax's ``centralize`` does (the first axis is the output axis in
+    PyTorch's ``(out, in)`` and ``OIHW`` layouts; for JAX's ``(in, out)`` kernels
+    centralize the transpose). Vectors and scalars (biases, norm scales) are left
+    as they are. The mean is taken in at least float32. A NaN or infinity in a
+    slice makes that whole slice non-finite, since it enters the mean.
 
     Example:
       >>> import jax.numpy as jnp
       >>> from gradxform import centralize
       >>> tx = centralize()
-      >>> tx.update(jnp.array([[1.0, 2.0], [3.0, 6.0]]), tx.init(jnp.zeros((2, 2))))[0]
-      Array([[-1., -2.],
-             [ 1.,  2.]], dtype=float32)
+      >>> tx.update(jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 9.0]]), tx.init(jnp.zeros((2, 3))))[0]
+      Array([[-1.,  0.,  1.],
+             [-2., -1.,  3.]], dtype=float32)
     """
 
     def f(updates, params):
@@ -168,7 +201,7 @@ def centralize() -> GradientTransformation:
             if u.ndim < 2:
                 return u
             x = _tree.to_compute(u)
-            return (x - jnp.mean(x, axis=tuple(range(u.ndim - 1)), keepdims=True)).astype(u.dtype)
+            return (x - jnp.mean(x, axis=tuple(range(1, u.ndim)), keepdims=True)).astype(u.dtype)
 
         return _tree.map_inexact(one, updates)
 

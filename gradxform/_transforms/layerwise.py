@@ -42,8 +42,11 @@ class FactoredState(NamedTuple):
 
 
 def _decay_rate_pow(i: chex.Numeric, exponent: chex.Numeric = 0.8) -> chex.Array:
-    """Adafactor's decay ``1 - (i + 1)**(-exponent)`` at step ``i`` (0 at the first update)."""
-    t = jnp.asarray(i + 1, jnp.float32)
+    """Adafactor's decay ``1 - (i + 1)**(-exponent)`` at step ``i`` (0 at the first update).
+
+    ``i + 1`` is formed in float32, so a step count saturated at ``2**31 - 1`` does not wrap.
+    """
+    t = jnp.asarray(i, jnp.float32) + 1
     return 1.0 - t ** (-exponent)
 
 
@@ -83,7 +86,7 @@ def scale_by_factored_rms(
 
         b_t = decay_rate_fn(t - step_offset, decay_rate)   (default: 1 - (t + 1)**(-decay_rate),
                                                             t = 0 at the first update)
-        G2  = |g_t|**2 + epsilon
+        G2  = g_t**2 + epsilon
         factored leaves (two axes of length >= min_dim_size_to_factor; the two
         longest, d1 and d0, are used):
           R_t = b_t R_{t-1} + (1 - b_t) mean(G2, axis=d0)       (row averages)
@@ -97,7 +100,8 @@ def scale_by_factored_rms(
     instead of ``n m``. The arguments, the choice of axes and the state
     (:class:`FactoredState`) are optax's; the averages are formed in at least
     float32 and the update divides by the unrounded estimate. ``params`` are
-    not needed.
+    not needed. Real parameters only: a complex gradient raises a ``TypeError``
+    naming its key path.
 
     Args:
       factored: whether to factor at all.
@@ -126,19 +130,23 @@ def scale_by_factored_rms(
     _checks.integer("min_dim_size_to_factor", min_dim_size_to_factor, low=1)
     _checks.non_negative("epsilon", epsilon, allow_schedule=False)
     if not callable(decay_rate_fn):
-        raise TypeError(f"decay_rate_fn={decay_rate_fn!r} must be callable: (step, decay_rate) -> b_t")
+        raise TypeError(
+            f"decay_rate_fn={decay_rate_fn!r} must be callable: (step, decay_rate) -> b_t"
+        )
     nu_dtype = _checks.canonical_dtype(nu_dtype, "nu_dtype")
 
     def stat_dtype(p):
         own = jnp.dtype(p.dtype)
-        if not _tree.is_inexact(p):
+        if not _tree.is_inexact(p) or nu_dtype is None:
             return own
-        return nu_dtype if nu_dtype is not None else jnp.finfo(own).dtype
+        return nu_dtype
 
     def leaf_state(p):
         shape = tuple(jnp.shape(p))
         dtype = stat_dtype(p)
-        dims = _factored_dims(shape, factored, min_dim_size_to_factor) if _tree.is_inexact(p) else None
+        dims = (
+            _factored_dims(shape, factored, min_dim_size_to_factor) if _tree.is_inexact(p) else None
+        )
         one = jnp.zeros((1,), dtype)
         if dims is not None:
             d1, d0 = dims
@@ -150,7 +158,7 @@ def scale_by_factored_rms(
         return one, one, jnp.zeros(shape, dtype)
 
     def init_fn(params):
-        v_row, v_col, v = _tree.map_unzip(leaf_state, params)
+        v_row, v_col, v = _unzip(3, leaf_state, params)
         return FactoredState(count=_tree.zero_count(), v_row=v_row, v_col=v_col, v=v)
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -183,11 +191,23 @@ def scale_by_factored_rms(
             u = g32.astype(_tree.promote(full.dtype, g32.dtype)) / jnp.sqrt(full)
             return u.astype(g.dtype), r, c, full.astype(v.dtype)
 
-        u, v_row, v_col, v = _tree.map_unzip(leaf, updates, state.v_row, state.v_col, state.v)
+        u, v_row, v_col, v = _unzip(4, leaf, updates, state.v_row, state.v_col, state.v)
         count = _tree.safe_increment(state.count)
         return u, FactoredState(count=count, v_row=v_row, v_col=v_col, v=v)
 
     return transformation(init_fn, update_fn, per_leaf="scale_by_factored_rms")
+
+
+def _unzip(n: int, f: Callable[..., tuple[Any, ...]], tree: Any, *rest: Any) -> tuple[Any, ...]:
+    """Map ``f`` (returning ``n`` values) over the leaves of ``tree``: ``n`` trees like ``tree``.
+
+    The other trees are flattened up to ``tree``'s structure; a tree without
+    leaves gives ``n`` copies of its (empty) structure.
+    """
+    treedef: Any = jax.tree.structure(tree)  # typed loosely: the stub lacks flatten_up_to
+    columns = [treedef.flatten_up_to(t) for t in (tree, *rest)]
+    results = [f(*leaves) for leaves in zip(*columns, strict=True)]
+    return tuple(treedef.unflatten([r[i] for r in results]) for i in range(n))
 
 
 def _check_factored_layout(
@@ -219,6 +239,7 @@ def _check_factored_layout(
                 f"updates leaf '{name}' has dtype {_tree.dtype_of(g)} but {against} is "
                 f"floating point: a floating-point leaf needs a floating-point updates"
             )
+    _checks.check_real(updates, what="updates")
 
 
 def scale_by_param_block_rms(min_scale: chex.Numeric = 1e-3) -> GradientTransformation:

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform import _checks, _tree
+from gradxform import _checks, _sharding, _tree
 from gradxform._base import (
     GradientTransformation,
     OptState,
@@ -115,7 +115,7 @@ class Layout:
                 out[key] = parts[0]
                 continue
             dtype = _tree.promote(*(p.dtype for p in parts))
-            parts = [_replicated(p).reshape(-1).astype(dtype) for p in parts]
+            parts = [_sharding.replicated(p).reshape(-1).astype(dtype) for p in parts]
             out[key] = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
         return out
 
@@ -145,7 +145,9 @@ class Layout:
         dtypes = [_tree.dtype_of(x) for x in targets]
 
         def leaf(i: int, part: chex.Array) -> chex.Array:
-            return _sharded_like(part.reshape(self.shapes[i]).astype(dtypes[i]), targets[i])
+            return _sharding.sharded_like(
+                part.reshape(self.shapes[i]).astype(dtypes[i]), targets[i]
+            )
 
         for key, idx in self.groups:
             buf = buffers[key]
@@ -156,52 +158,6 @@ class Layout:
             for i, part in zip(idx, jnp.split(buf, offsets), strict=True):
                 leaves[i] = leaf(i, part)
         return jax.tree.unflatten(self.treedef, leaves)
-
-
-def _explicit_spec(x: Any) -> Any:
-    """The partition spec of ``x`` when its mesh axes are explicitly sharded, else ``None``.
-
-    Under JAX's explicit sharding mode, arrays sharded differently cannot be
-    concatenated, and a slice of a replicated buffer stays replicated; elsewhere
-    XLA propagates shardings itself and nothing needs doing.
-    """
-    try:
-        sharding = jax.typeof(x).sharding
-    except (TypeError, AttributeError):  # a ShapeDtypeStruct or a NumPy value
-        return None
-    axis_types = getattr(sharding.mesh, "axis_types", ())
-    if not any(t == jax.sharding.AxisType.Explicit for t in axis_types):
-        return None
-    return sharding.spec
-
-
-def _replicated(x: chex.Array) -> chex.Array:
-    """``x`` replicated over an explicit mesh, so that leaves of any sharding concatenate."""
-    spec = _explicit_spec(x)
-    if spec is None or all(s is None for s in spec):
-        return x
-    return jax.sharding.reshard(x, _on_mesh_of(x, jax.sharding.PartitionSpec()))
-
-
-def _sharded_like(x: chex.Array, target: Any) -> chex.Array:
-    """``x`` with the explicit sharding of ``target`` (a slice of a buffer gets its leaf's)."""
-    spec = _explicit_spec(target)
-    if spec is None or _explicit_spec(x) == spec:
-        return x
-    return jax.sharding.reshard(x, _on_mesh_of(target, spec))
-
-
-def _on_mesh_of(x: Any, spec: Any) -> Any:
-    """``spec`` on the mesh of ``x``: its own mesh outside ``jit``, else the abstract one."""
-    sharding = (
-        x.sharding if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) else None
-    )
-    mesh = (
-        sharding.mesh
-        if isinstance(sharding, jax.sharding.NamedSharding)
-        else jax.typeof(x).sharding.mesh
-    )
-    return jax.sharding.NamedSharding(mesh, spec)
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -367,7 +323,7 @@ def _flat_packed(tx: Any) -> GradientTransformation:
         packing = state_layout(updates if params is None else params)
         inner = packing.unpack(state.inner)
         new_updates, inner = tx.update(updates, inner, params, **extra_args)
-        new_updates = jax.tree.map(_sharded_like, new_updates, updates)
+        new_updates = jax.tree.map(_sharding.sharded_like, new_updates, updates)
         return new_updates, FlatState(inner=packing.pack(inner))
 
     return transformation(init_fn, update_fn, inner=(tx,))
@@ -402,7 +358,7 @@ class _PackedLayout:
             raise ValueError(f"state has {len(leaves)} leaves, expected {len(self.shapes)}")
         out = {}
         for key, idx in self._groups().items():
-            parts = [_replicated(jnp.asarray(leaves[i])).reshape(-1) for i in idx]
+            parts = [_sharding.replicated(jnp.asarray(leaves[i])).reshape(-1) for i in idx]
             out[key] = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
         return out
 

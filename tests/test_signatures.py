@@ -1,0 +1,276 @@
+"""gradxform's names that optax also has take optax's arguments, and its optimizers name
+the user's argument in every error.
+
+* Signatures: for every public name gradxform shares with optax 0.2.8 (optax's top level,
+  and ``optax.transforms`` for the names gradxform exports at its top level), optax's
+  parameters appear in gradxform's signature with the same names, kinds, order and
+  defaults; gradxform's own options are keyword-only and come after optax's. State
+  classes have optax's fields. Deliberate differences are listed in ``ALLOWED`` (each
+  one also on docs/differences.md).
+* Errors: every optimizer factory validates its own arguments, so an invalid value is
+  reported under the name the user gave it (``momentum=1.5``, not the inner ``decay=1.5``),
+  and a gradient of the wrong kind (integer for a float parameter, complex for a real one)
+  is refused with the key path of the leaf.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradxform as gx
+
+_PUBLIC_OPTAX = {n for n in dir(optax) if not n.startswith("_")}
+_PUBLIC_TRANSFORMS = {n for n in dir(optax.transforms) if not n.startswith("_")}
+
+
+def _optax_object(name: str) -> Any:
+    return getattr(optax, name) if name in _PUBLIC_OPTAX else getattr(optax.transforms, name)
+
+
+SHARED = sorted(set(gx.__all__) & (_PUBLIC_OPTAX | _PUBLIC_TRANSFORMS))
+
+# Deliberate differences, each on docs/differences.md. name -> why.
+ALLOWED: dict[str, str] = {}
+
+# Names whose module is still being aligned with optax: each entry fails the test strictly
+# (xfail strict) until it is aligned, then must be removed from here.
+PENDING: dict[str, str] = {
+    "sgdr_schedule": "gradxform's cosine_kwargs has a default (for its keyword-only form); "
+    "optax requires it",
+}
+
+
+def _kind(p: inspect.Parameter) -> str:
+    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+        return "positional"
+    return p.kind.name.lower()
+
+
+def _same_default(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if callable(a) and callable(b) and not isinstance(a, type) and not isinstance(b, type):
+        return getattr(a, "__name__", None) == getattr(b, "__name__", None)
+    try:
+        if isinstance(a, type) or isinstance(b, type):
+            return np.dtype(a) == np.dtype(b)
+        return bool(type(a) is type(b) and a == b)
+    except TypeError:
+        return False
+
+
+def signature_mismatches(ours: Any, theirs: Any) -> list[str]:
+    """How gradxform's callable ``ours`` fails to accept every call of optax's ``theirs``."""
+    try:
+        sig_ours, sig_theirs = inspect.signature(ours), inspect.signature(theirs)
+    except (TypeError, ValueError):
+        return []
+    problems = []
+    p_ours = {p.name: p for p in sig_ours.parameters.values() if p.kind is not p.VAR_POSITIONAL}
+    var_ours = [p for p in sig_ours.parameters.values() if p.kind is p.VAR_POSITIONAL]
+    positional_theirs = []
+    keyword_theirs = []
+    for p in sig_theirs.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            if not var_ours:
+                problems.append(f"optax takes *{p.name}, gradxform does not")
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            if not any(q.kind is q.VAR_KEYWORD for q in sig_ours.parameters.values()):
+                problems.append(f"optax takes **{p.name}, gradxform does not")
+            continue
+        (positional_theirs if _kind(p) == "positional" else keyword_theirs).append(p.name)
+        q = p_ours.get(p.name)
+        if q is None:
+            problems.append(f"lacks optax's {p.name!r}")
+            continue
+        if _kind(q) != _kind(p):
+            problems.append(f"{p.name!r} is {_kind(q)}, optax's is {_kind(p)}")
+        if (q.default is q.empty) != (p.default is p.empty) or (
+            p.default is not p.empty and not _same_default(q.default, p.default)
+        ):
+            problems.append(f"{p.name!r} defaults to {q.default!r}, optax's to {p.default!r}")
+    positional_ours = [
+        p.name for p in sig_ours.parameters.values() if _kind(p) == "positional"
+    ]
+    if positional_ours != positional_theirs:
+        problems.append(f"positional order {positional_ours} != optax's {positional_theirs}")
+    keyword_ours = [
+        p.name for p in sig_ours.parameters.values() if p.kind is p.KEYWORD_ONLY
+    ]
+    if keyword_ours[: len(keyword_theirs)] != keyword_theirs:
+        problems.append(
+            f"keyword-only {keyword_ours} do not start with optax's {keyword_theirs}"
+        )
+    return problems
+
+
+def mismatches(name: str) -> list[str]:
+    ours, theirs = getattr(gx, name), _optax_object(name)
+    fields_ours, fields_theirs = (getattr(x, "_fields", None) for x in (ours, theirs))
+    if fields_theirs is not None:
+        if fields_ours != fields_theirs:
+            return [f"fields {fields_ours} != optax's {fields_theirs}"]
+        return []
+    if inspect.isclass(theirs) and not inspect.isclass(ours) and not callable(ours):
+        return [f"optax's is a class, gradxform's a {type(ours).__name__}"]
+    if not callable(theirs):
+        return []
+    return signature_mismatches(ours, theirs)
+
+
+def _param(name: str) -> Any:
+    marks = []
+    if name in PENDING:
+        marks.append(pytest.mark.xfail(strict=True, reason=PENDING[name]))
+    return pytest.param(name, marks=marks, id=name)
+
+
+@pytest.mark.parametrize("name", [_param(n) for n in SHARED if n not in ALLOWED])
+def test_same_name_takes_optax_arguments(name):
+    assert not mismatches(name), f"{name}: " + "; ".join(mismatches(name))
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED))
+def test_allowed_differences_are_real_and_documented(name):
+    assert name in SHARED, f"{name} is no longer shared with optax: drop it from ALLOWED"
+    assert mismatches(name), f"{name} now matches optax: drop it from ALLOWED"
+    with open("docs/differences.md") as f:
+        assert f"`{name}`" in f.read(), f"{name} is not on docs/differences.md"
+
+
+def test_lists_name_shared_names_only():
+    assert set(PENDING) <= set(SHARED) and set(ALLOWED) <= set(SHARED)
+    assert not set(PENDING) & set(ALLOWED)
+
+
+def test_the_rule_catches_drift():
+    def theirs(learning_rate, b1=0.9, mu_dtype=None, *, nesterov=False):
+        del learning_rate, b1, mu_dtype, nesterov
+
+    def same(learning_rate, b1=0.9, mu_dtype=None, *, nesterov=False, extra=1):
+        del learning_rate, b1, mu_dtype, nesterov, extra
+
+    def extra_positional(learning_rate, b1=0.9, eps=1.0, mu_dtype=None, *, nesterov=False):
+        del learning_rate, b1, eps, mu_dtype, nesterov
+
+    def keyword_only(learning_rate, b1=0.9, *, mu_dtype=None, nesterov=False):
+        del learning_rate, b1, mu_dtype, nesterov
+
+    def other_default(learning_rate, b1=0.99, mu_dtype=None, *, nesterov=False):
+        del learning_rate, b1, mu_dtype, nesterov
+
+    assert signature_mismatches(same, theirs) == []
+    assert signature_mismatches(extra_positional, theirs)
+    assert signature_mismatches(keyword_only, theirs)
+    assert signature_mismatches(other_default, theirs)
+
+
+# ------------------------------------------------- errors name the user's argument
+
+def _first_parameter(obj: Any) -> str | None:
+    if not inspect.isfunction(obj):
+        return None
+    return next(iter(inspect.signature(obj).parameters), None)
+
+
+FACTORIES = sorted(
+    name for name in gx.__all__ if _first_parameter(getattr(gx, name)) == "learning_rate"
+)
+
+# How each numeric argument can be wrong, besides NaN (always wrong).
+DECAYS = {"b1", "b2", "decay", "rho", "momentum"}  # in [0, 1): 1.0 and 1.5 are wrong
+NON_NEGATIVE = {
+    "learning_rate", "eps", "eps_root", "weight_decay", "initial_accumulator_value",
+    "initial_scale", "l1", "l2", "l2_shrinkage", "trust_coefficient", "clipping_threshold",
+    "min_scale", "weight_decay_rate", "decay_rate", "momentum_decay",
+}
+SPECIAL = {  # name -> wrong values
+    "threshold": [3.0],  # RAdam's threshold is at least 4
+    "learning_rate_power": [0.5],  # non-positive
+    "min_dim_size_to_factor": [0, 1.5],  # an int >= 1
+}
+PER_FACTORY = {
+    ("signum", "beta"): [1.0, 1.5],
+    ("ftrl", "beta"): [-1.0],
+    ("scale_by_ftrl", "beta"): [-1.0],
+}
+ONLY_NAN = {"decay_offset", "step_offset"}  # any finite number
+# Arguments that are numbers but need a valid value to build the factory at all.
+REQUIRED = {"learning_rate": 0.1}
+
+
+def _numeric_arguments(name: str) -> list[str]:
+    out = []
+    for p in inspect.signature(getattr(gx, name)).parameters.values():
+        d = p.default
+        numeric = isinstance(d, int | float) and not isinstance(d, bool)
+        if numeric or p.name in REQUIRED or (d is None and p.name in DECAYS | NON_NEGATIVE):
+            out.append(p.name)
+    return out
+
+
+def _wrong_values(factory: str, arg: str) -> list[Any]:
+    values: list[Any] = [math.nan]
+    if (factory, arg) in PER_FACTORY:
+        return values + PER_FACTORY[(factory, arg)]
+    if arg in DECAYS:
+        values += [1.0, 1.5, -0.1]
+    elif arg in NON_NEGATIVE:
+        values += [-1.0]
+    elif arg in SPECIAL:
+        values += SPECIAL[arg]
+    elif arg not in ONLY_NAN:
+        raise AssertionError(f"{factory}({arg}=...): classify {arg!r} in this test")
+    return values
+
+
+CASES = [
+    pytest.param(f, a, v, id=f"{f}-{a}={v}")
+    for f in FACTORIES
+    for a in _numeric_arguments(f)
+    for v in _wrong_values(f, a)
+]
+
+
+def test_every_factory_has_cases():
+    assert {"sgd", "adam", "adafactor", "ftrl", "lars", "signum"} <= set(FACTORIES)
+    assert {f for f, *_ in (c.values for c in CASES)} == set(FACTORIES)
+
+
+@pytest.mark.parametrize(("factory", "arg", "value"), CASES)
+def test_invalid_argument_is_named_as_the_user_spelled_it(factory, arg, value):
+    kwargs = {k: v for k, v in REQUIRED.items() if k != arg}
+    with pytest.raises((ValueError, TypeError)) as info:
+        getattr(gx, factory)(**kwargs, **{arg: value})
+    assert f"{arg}=" in str(info.value), f"{factory}({arg}={value!r}): {info.value}"
+
+
+def test_sgd_momentum_error_names_momentum():
+    with pytest.raises(ValueError, match=r"momentum=1\.5"):
+        gx.sgd(0.1, momentum=1.5)
+    with pytest.raises(ValueError, match=r"momentum=1\.5"):
+        gx.rmsprop(0.1, momentum=1.5)
+
+
+PARAMS = {"layer": {"kernel": jnp.ones((2, 3)), "bias": jnp.zeros(3)}}
+
+
+def _bad(dtype: Any) -> dict[str, Any]:
+    return {"layer": {"kernel": jnp.ones((2, 3), dtype), "bias": jnp.zeros(3)}}
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.complex64], ids=["int", "complex"])
+def test_gradient_of_the_wrong_kind_is_refused_by_key_path(factory, dtype):
+    tx = getattr(gx, factory)(learning_rate=0.1)
+    state = tx.init(PARAMS)
+    with pytest.raises((TypeError, ValueError), match="layer/kernel"):
+        tx.update(_bad(dtype), state, PARAMS)
