@@ -69,6 +69,11 @@ def _without(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
     return shape[:axis] + shape[axis + 1 :]
 
 
+def _zeros_without(p: Any, axis: int, dtype: Any) -> chex.Array:
+    """Zeros shaped (and sharded) like ``p`` without ``axis``, as a reduction over it leaves."""
+    return jnp.zeros_like(jax.eval_shape(lambda x: jnp.sum(x, axis=axis), p), dtype=dtype)
+
+
 def scale_by_factored_rms(
     factored: bool = True,
     decay_rate: chex.Numeric = 0.8,
@@ -150,12 +155,9 @@ def scale_by_factored_rms(
         one = jnp.zeros((1,), dtype)
         if dims is not None:
             d1, d0 = dims
-            return (
-                jnp.zeros(_without(shape, d0), dtype),
-                jnp.zeros(_without(shape, d1), dtype),
-                one,
-            )
-        return one, one, jnp.zeros(shape, dtype)
+            return _zeros_without(p, d0, dtype), _zeros_without(p, d1, dtype), one
+        # zeros_like: the moment is laid out (and, under explicit sharding, sharded) as p
+        return one, one, jnp.zeros_like(p, dtype=dtype)
 
     def init_fn(params):
         v_row, v_col, v = _unzip(3, leaf_state, params)
