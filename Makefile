@@ -66,7 +66,7 @@ compat: $(VENV)/.installed-test
 #                mutants against the fast tests that cover it (MUTATE_TESTS_<file name>,
 #                else MUTATE_TESTS), stopping at the first failure; then the kill rate and the
 #                surviving mutants (diffs in MUTATE_DIR/*.survivors.txt) of each module.
-#                A subset: make mutate MUTATE_MODULES=gradxform/_tree.py (about 10 minutes).
+#                A subset: make mutate MUTATE_MODULES=gradxform/_tree.py (15 to 30 minutes).
 .PHONY: mutate
 MUTATE_MODULES ?= gradxform/_tree.py gradxform/_transforms/adam.py gradxform/_transforms/rms.py \
                   gradxform/_transforms/momentum.py \
@@ -77,10 +77,13 @@ MUTATE_PORT ?= 9876
 MUTATE_TIMEOUT ?= 300
 MUTATE_TESTS ?= tests/test_hyperparams_sweep.py::test_schedule_hyperparameter_matches_reference
 MUTATE_TESTS__tree.py ?= tests/test_battery.py::test_matches_numpy_reference \
+  tests/test_battery.py::test_shape_mismatch_names_key_path \
+  tests/test_battery.py::test_structure_mismatch_names_key_path tests/test_bad_inputs.py \
   tests/test_numerics.py::test_step_counter_saturates_at_int32_max \
   tests/test_state_dtypes.py::test_dtype_argument_sets_its_leaves_and_only_them \
   tests/test_hyperparams_sweep.py::test_hyperparameter_matches_reference \
-  -k "matches_numpy_reference or saturates or dtype_argument or clip or trust"
+  -k "matches_numpy_reference or names_key_path or bad_inputs or saturates or dtype_argument \
+      or clip or trust"
 MUTATE_TESTS_adam.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_hyperparams_sweep.py::test_hyperparameter_matches_reference \
   -k "matches_numpy_reference or scale_by_a or belief or yogi or lamb"
