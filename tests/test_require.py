@@ -25,7 +25,7 @@ def pytest_run(
     env: dict[str, str] | None = None,
     plugins: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run a one-file test session in a fresh interpreter, with ``CI`` set or unset."""
+    """Run pytest on one file in a fresh interpreter, with ``CI`` set or unset."""
     test = tmp_path / "test_policy_case.py"
     test.write_text(body)
     environ = {k: v for k, v in os.environ.items() if k not in ("CI", "KERAS_BACKEND")}
