@@ -116,6 +116,11 @@ def transformation(
     return GradientTransformationExtraArgs(init_fn, checked)
 
 
+def _is_empty(state: Any) -> bool:
+    """An empty container: ``EmptyState()``, ``()`` or ``{}`` (optax's stateless states)."""
+    return isinstance(state, tuple | list | dict) and not state
+
+
 def _with_state_check(init_fn: TransformInitFn, update_fn: TransformUpdateFn) -> TransformUpdateFn:
     """``update_fn``, explaining a failure caused by a state this transformation did not make.
 
@@ -127,9 +132,7 @@ def _with_state_check(init_fn: TransformInitFn, update_fn: TransformUpdateFn) ->
     who = update_fn.__qualname__.split(".<locals>")[0]
 
     def update(updates, state, params=None, **extra_args):
-        if init_fn is init_empty_state and not (
-            state is None or (isinstance(state, tuple) and not state)
-        ):
+        if init_fn is init_empty_state and not (state is None or _is_empty(state)):
             _checks.empty_state(state, who)  # a stateless update would not notice
         try:
             return update_fn(updates, state, params, **extra_args)

@@ -8,6 +8,12 @@ Precision policy: arithmetic that can underflow or lose precision in float16 or
 bfloat16 (squares, denominators, eps) is done in ``compute_dtype(x)`` -- the
 leaf's dtype promoted to at least float32 -- and the result is cast back to the
 dtype the caller keeps (the state's dtype, or the gradient's dtype for updates).
+
+Complex leaves: a first moment of complex gradients is complex; a second moment is
+the moving average of ``|g|**2`` (``abs_sq``), a real number. By default it is stored
+in the parameter's dtype, so for a complex parameter in a complex dtype with a zero
+imaginary part (as optax stores it); it is read back with ``real_part`` and every
+square root, maximum and division by it is done in real arithmetic.
 """
 
 from __future__ import annotations
@@ -29,6 +35,19 @@ INT32_MAX = np.iinfo(np.int32).max
 def is_inexact(x: Any) -> bool:
     """Whether a leaf (array, scalar or ``ShapeDtypeStruct``) is floating point or complex."""
     return bool(jnp.issubdtype(dtype_of(x), jnp.inexact))
+
+
+def is_complex(x: Any) -> bool:
+    """Whether a leaf (array, scalar or ``ShapeDtypeStruct``) is complex."""
+    return bool(jnp.issubdtype(dtype_of(x), jnp.complexfloating))
+
+
+def real_dtype(dtype: Any) -> np.dtype:
+    """The real dtype of ``dtype``: float32 for complex64, ``dtype`` itself if it is not complex."""
+    dtype = np.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return np.dtype(jnp.finfo(dtype).dtype)
+    return dtype
 
 
 def dtype_of(x: Any) -> np.dtype:
@@ -91,7 +110,45 @@ def full_like(params: chex.ArrayTree, value: float, dtype: Any | None = None) ->
 
 def cast_like(x: chex.Array, like: chex.Array) -> chex.Array:
     """``x`` cast to the dtype of ``like`` (an update is returned in its gradient's dtype)."""
-    return x.astype(jnp.asarray(like).dtype)
+    return cast_to(x, dtype_of(like))
+
+
+def cast_to(x: chex.Array, dtype: Any) -> chex.Array:
+    """``x`` cast to ``dtype``; a complex ``x`` cast to a real dtype keeps its real part.
+
+    Callers cast a complex value to a real dtype only where its imaginary part is
+    zero (a second moment kept in a complex dtype, the update of a real parameter
+    from a complex ``mu_dtype`` state); the layout checks refuse the other cases.
+    """
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating) and not jnp.issubdtype(
+        dtype, jnp.complexfloating
+    ):
+        x = jnp.real(x)
+    return x.astype(dtype)
+
+
+def real_part(x: chex.Array) -> chex.Array:
+    """A real-valued statistic (a second moment, a maximum of ``|g|``) in its real compute dtype.
+
+    Such a statistic is kept in a complex dtype for complex parameters (as optax
+    keeps it), with a zero imaginary part; this drops that part.
+    """
+    return jnp.real(to_compute(x))
+
+
+def div_real(x: chex.Array, d: chex.Array) -> chex.Array:
+    """``x / d`` for a real ``d``, in the promotion of both; a complex ``x`` part by part.
+
+    Dividing the real and imaginary parts by ``d`` is exact to rounding, as a real
+    division is, whatever the size of ``d``.
+    """
+    x, d = jnp.asarray(x), jnp.asarray(d)
+    real = promote(real_dtype(x.dtype), d.dtype)
+    d = d.astype(real)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        return jax.lax.complex(jnp.real(x).astype(real) / d, jnp.imag(x).astype(real) / d)
+    return x.astype(real) / d
 
 
 def sqrt_eps(x: chex.Array, eps: chex.Numeric, eps_in_sqrt: bool) -> chex.Array:
@@ -122,7 +179,7 @@ def map_unzip(
     """Map ``f`` returning a tuple over the leaves of ``tree``; return one tree per element.
 
     The other trees are flattened up to ``tree``'s structure, so a state node
-    that stands for one parameter (``FactoredMoments``, say) reaches ``f`` whole.
+    that stands for one parameter (a per-leaf statistics node, say) reaches ``f`` whole.
     """
     treedef: Any = jax.tree.structure(tree)  # typed loosely: the stub lacks flatten_up_to
     columns = [treedef.flatten_up_to(t) for t in (tree, *rest)]
@@ -144,13 +201,23 @@ def lincomb(
     ``lincomb(decay, v, 1, g)``, AdaGrad's running sum ``lincomb(1, s, 1, g, 2)``,
     a running mean ``lincomb(n / (n + 1), m, 1 / (n + 1), g)``. The square of
     a float16 gradient is taken in float32, so it cannot underflow first.
+
+    ``order`` is 1 or 2. Order 2 is a second moment, ``a * x + b * |y|**2``: the
+    square of a complex ``y`` is ``|y|**2`` (:func:`abs_sq`), ``x`` is read as a
+    real number (:func:`real_part`) and the sum is formed in real arithmetic.
     """
+    if order not in (1, 2):
+        raise ValueError(f"order={order!r} must be 1 (a first moment) or 2 (a second moment)")
 
     def step(xi, yi):
-        y32 = to_compute(yi)
-        dtype = promote(compute_dtype(xi.dtype), y32.dtype)
+        if order == 2:
+            x32 = real_part(xi)
+            y32 = abs_sq(yi, at_least=x32.dtype)
+        else:
+            x32, y32 = to_compute(xi), to_compute(yi)
+        dtype = promote(x32.dtype, y32.dtype)
         ca, cb = jnp.asarray(a).astype(dtype), jnp.asarray(b).astype(dtype)
-        return (ca * xi.astype(dtype) + cb * y32.astype(dtype) ** order).astype(xi.dtype)
+        return cast_to(ca * x32.astype(dtype) + cb * y32.astype(dtype), xi.dtype)
 
     return map_inexact(step, x, y)
 
@@ -185,12 +252,11 @@ def bias_correction(
 
     def correct(m):
         m = to_compute(m)
-        complex_ = jnp.issubdtype(m.dtype, jnp.complexfloating)
-        real = jnp.finfo(m.dtype).dtype if complex_ else m.dtype
+        real = real_dtype(m.dtype)
         d = jnp.asarray(decay, real)
         t = jnp.maximum(jnp.asarray(count).astype(real), jnp.ones([], real))
         factor = -jnp.expm1(t * jnp.log1p(d - 1))
-        return m / factor.astype(m.dtype)
+        return div_real(m, factor)
 
     return map_inexact(correct, moment)
 
@@ -220,9 +286,14 @@ def select_tree(pred: chex.Array, new: chex.ArrayTree, old: chex.ArrayTree) -> c
     return jax.tree.map(lambda n, o: jnp.where(pred, n, o).astype(jnp.asarray(o).dtype), new, old)
 
 
-def abs_sq(x: chex.Array) -> chex.Array:
-    """``|x|**2`` in at least float32 (the real part of ``x * conj(x)``: complex leaves count)."""
+def abs_sq(x: chex.Array, at_least: Any = None) -> chex.Array:
+    """``|x|**2`` in at least float32 (the real part of ``x * conj(x)``: complex leaves count).
+
+    With ``at_least`` (a real dtype), in at least that precision.
+    """
     x = to_compute(x)
+    if at_least is not None:
+        x = x.astype(promote(x.dtype, at_least))
     return jnp.real(x * jnp.conj(x))
 
 
