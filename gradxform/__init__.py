@@ -57,6 +57,7 @@ from gradxform._transforms.adam import ScaleByAdamState as ScaleByAdamState
 from gradxform._transforms.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradxform._transforms.adam import scale_by_adam as scale_by_adam
 from gradxform._transforms.adam import scale_by_amsgrad as scale_by_amsgrad
+from gradxform._transforms.adam_variants import ScaleByBeliefState as ScaleByBeliefState
 from gradxform._transforms.adam_variants import scale_by_adamax as scale_by_adamax
 from gradxform._transforms.adam_variants import scale_by_belief as scale_by_belief
 from gradxform._transforms.adam_variants import scale_by_radam as scale_by_radam
@@ -108,9 +109,15 @@ from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdaDeltaSta
 from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdadeltaState
 from gradxform._transforms.rms import ScaleByAdagradState as ScaleByAdagradState
 from gradxform._transforms.rms import ScaleByRmsState as ScaleByRmsState
+from gradxform._transforms.rms import ScaleByRmsWithCountState as ScaleByRmsWithCountState
+from gradxform._transforms.rms import ScaleByRStdDevState as ScaleByRStdDevState
+from gradxform._transforms.rms import (
+    ScaleByRStdDevWithCountState as ScaleByRStdDevWithCountState,
+)
 from gradxform._transforms.rms import scale_by_adadelta as scale_by_adadelta
 from gradxform._transforms.rms import scale_by_adagrad as scale_by_adagrad
 from gradxform._transforms.rms import scale_by_rms as scale_by_rms
+from gradxform._transforms.rms import scale_by_stddev as scale_by_stddev
 from gradxform._transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
 from gradxform._transforms.scaling import ScaleState as ScaleState
 from gradxform._transforms.scaling import normalize_by_update_norm as normalize_by_update_norm
@@ -256,9 +263,13 @@ __all__ = [
     "ScaleByAdagradState",
     "ScaleByAdamState",
     "ScaleByAmsgradState",
+    "ScaleByBeliefState",
     "ScaleByFtrlState",
     "ScaleByLionState",
+    "ScaleByRStdDevState",
+    "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
     "ScaleState",
@@ -370,6 +381,7 @@ __all__ = [
     "scale_by_rms",
     "scale_by_schedule",
     "scale_by_sign",
+    "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
     "scale_gradient",

@@ -96,17 +96,20 @@ class Adam(Reference):
     eps_uncorrected: eps added to sqrt(v_t) before the bias correction (the epsilon-hat of
       section 2), i.e. m^ / (sqrt(v^) + eps / sqrt(1 - b2^t)).
     weight_decay: decoupled, times lr (scale_decay_by_lr) or not.
+    bias_correction_mu / bias_correction_nu (AMSGrad): without them m^ = m, and the maximum
+      is taken over the uncorrected v and used as it is (the paper's algorithm).
     """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
                  weight_decay=0.0, mask=None, *, nesterov=False, momentum_schedule="constant",
                  momentum_decay=4e-3, amsgrad=False, amsgrad_max="raw", eps_uncorrected=False,
-                 scale_decay_by_lr=True):
+                 scale_decay_by_lr=True, bias_correction_mu=True, bias_correction_nu=True):
         self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, b1, b2, eps, eps_root
         self.wd, self.nesterov, self.schedule, self.psi = (weight_decay, nesterov,
                                                            momentum_schedule, momentum_decay)
         self.amsgrad, self.max_of, self.eps_unc = amsgrad, amsgrad_max, eps_uncorrected
         self.wd_lr = scale_decay_by_lr
+        self.bc_mu, self.bc_nu = bias_correction_mu, bias_correction_nu
 
     def init(self, p):
         return {"m": np.zeros_like(p), "v": np.zeros_like(p), "vmax": np.zeros_like(p),
@@ -128,13 +131,13 @@ class Adam(Reference):
         elif self.nesterov:
             m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
         else:
-            m_hat = m / (1 - b1**t)
+            m_hat = m / (1 - b1**t) if self.bc_mu else m
         vmax = s["vmax"]
         if self.amsgrad and self.max_of == "raw":
             vmax = np.maximum(vmax, v)
             v_hat = vmax / (1 - b2**t)
         elif self.amsgrad:
-            vmax = np.maximum(vmax, v / (1 - b2**t))
+            vmax = np.maximum(vmax, v / (1 - b2**t) if self.bc_nu else v)
             v_hat = vmax
         else:
             v_hat = v / (1 - b2**t)
@@ -173,12 +176,13 @@ class Adamax(Reference):
 
 
 class RAdam(Reference):
-    """Liu et al. 2020, Algorithm 2 (threshold on rho_t; eps_uncorrected as in Adam)."""
+    """Liu et al. 2020, Algorithm 2 (threshold on rho_t; eps_uncorrected as in Adam;
+    nesterov: Adam's Nesterov m^ = b1 m/(1-b1^(t+1)) + (1-b1) g/(1-b1^t))."""
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0,
-                 *, eps_uncorrected=False):
+                 *, eps_uncorrected=False, nesterov=False):
         self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, b1, b2, eps, eps_root
-        self.threshold, self.eps_unc = threshold, eps_uncorrected
+        self.threshold, self.eps_unc, self.nesterov = threshold, eps_uncorrected, nesterov
 
     def init(self, p):
         return {"m": np.zeros_like(p), "v": np.zeros_like(p), "t": 0}
@@ -189,6 +193,8 @@ class RAdam(Reference):
         m = b1 * s["m"] + (1 - b1) * g
         v = b2 * s["v"] + (1 - b2) * g * g
         m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        if self.nesterov:
+            m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
         rho_inf = 2 / (1 - b2) - 1
         rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
         if rho > self.threshold:
@@ -258,19 +264,29 @@ class NesterovLookahead(Reference):
 
 
 class Lion(Reference):
-    """Chen et al. 2023, Algorithm 2: sign(b1 m + (1-b1) g) + decoupled decay; m <- b2 EMA."""
+    """Chen et al. 2023, Algorithm 2: sign(b1 m + (1-b1) g) + decoupled decay; m <- b2 EMA.
+
+    mode (optax's): "smooth" is tanh(smooth_beta c) in place of sign(c), "refined" is c
+    where |c| < 1 and sign(c) elsewhere.
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.99, weight_decay=1e-3, mask=None, *,
-                 scale_decay_by_lr=True):
+                 scale_decay_by_lr=True, mode="hard", smooth_beta=1.0):
         self.lr, self.b1, self.b2, self.wd, self.wd_lr = (learning_rate, b1, b2, weight_decay,
                                                           scale_decay_by_lr)
+        self.mode, self.smooth_beta = mode, smooth_beta
 
     def init(self, p):
         return {"m": np.zeros_like(p)}
 
     def step(self, g, s, p):
         c = self.b1 * s["m"] + (1 - self.b1) * g
-        d = np.sign(c)
+        if self.mode == "smooth":
+            d = np.tanh(self.smooth_beta * c)
+        elif self.mode == "refined":
+            d = np.where(np.abs(c) < 1, c, np.sign(c))
+        else:
+            d = np.sign(c)
         u = -self.lr * (d + self.wd * p) if self.wd_lr else -self.lr * d - self.wd * p
         return u, {"m": self.b2 * s["m"] + (1 - self.b2) * g}
 
@@ -389,10 +405,13 @@ class Signum(Reference):
 
 
 class AdaBelief(Reference):
-    """Zhuang et al. 2020, Algorithm 2: s = b2 s + (1 - b2) (g - m)^2 + eps_root (new m)."""
+    """Zhuang et al. 2020, Algorithm 2: s = b2 s + (1 - b2) (g - m)^2 + eps_root (new m);
+    nesterov: Adam's Nesterov m^ in place of m / (1 - b1^t)."""
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
+    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
+                 nesterov=False):
         self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, b1, b2, eps, eps_root
+        self.nesterov = nesterov
 
     def init(self, p):
         return {"m": np.zeros_like(p), "s": np.zeros_like(p), "t": 0}
@@ -401,7 +420,12 @@ class AdaBelief(Reference):
         t = s["t"] + 1
         m = self.b1 * s["m"] + (1 - self.b1) * g
         belief = self.b2 * s["s"] + (1 - self.b2) * (g - m) ** 2 + self.eps_root
-        d = m / (1 - self.b1**t) / (np.sqrt(belief / (1 - self.b2**t)) + self.eps)
+        b1 = self.b1
+        if self.nesterov:
+            m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
+        else:
+            m_hat = m / (1 - b1**t)
+        d = m_hat / (np.sqrt(belief / (1 - self.b2**t)) + self.eps)
         return -self.lr * d, {"m": m, "s": belief, "t": t}
 
 

@@ -4,6 +4,10 @@
 the pieces every Adam-family primitive shares: argument checks, the moment
 state, and the direction ``m^ / (sqrt(v^ + eps_root) + eps)``. RAdam,
 AdaBelief, Yogi and Adamax, built on these, are in ``adam_variants``.
+
+Complex parameters (as optax): ``m`` is complex, ``v`` is the moving average
+of ``|g|**2``, real, kept in the parameter's dtype unless ``nu_dtype`` says
+otherwise, and the direction divides ``m^`` by a real denominator.
 """
 
 from __future__ import annotations
@@ -52,6 +56,29 @@ def check_moment_args(
     )
 
 
+def check_moment_updates(
+    updates: chex.ArrayTree, mu: chex.ArrayTree, who: str, mu_dtype: np.dtype | None
+) -> None:
+    """Check ``updates`` against the first moment ``mu``, which must hold complex updates.
+
+    ``mu`` has the params' dtype unless ``mu_dtype`` was given, so a complex
+    update for a real parameter, or for a real ``mu_dtype``, is refused by key path.
+    """
+    against = None if mu_dtype is None else f"the mu of {who} (mu_dtype={mu_dtype.name})"
+    _checks.check_updates(updates, mu, who, allow_complex=True, against=against)
+
+
+def nesterov_mu_hat(
+    mu: chex.ArrayTree, updates: chex.ArrayTree, b1: chex.Numeric, count: chex.Array
+) -> chex.ArrayTree:
+    """The Nesterov first moment ``b1 * m_t / (1 - b1**(t+1)) + (1 - b1) * g_t / (1 - b1**t)``."""
+    return _tree.update_moment(
+        _tree.bias_correction(mu, b1, _tree.safe_increment(count)),
+        _tree.bias_correction(updates, b1, count),
+        b1,
+    )
+
+
 def init_moments(
     params: chex.ArrayTree, mu_dtype: Any, nu_dtype: Any, nu_init: chex.Numeric = 0.0
 ) -> ScaleByAdamState:
@@ -72,13 +99,16 @@ def direction(
 ) -> chex.ArrayTree:
     """``m^ / (sqrt(v^ + eps_root) + eps)`` leaf by leaf, in each gradient's dtype.
 
-    Formed in the wider of the moments' (at least float32) dtypes.
+    Formed in the wider of the moments' (at least float32) dtypes; the
+    denominator is real (``v^`` is read with ``real_part``), and a complex ``m^``
+    is divided by it part by part.
     """
 
     def step(g, m, v):
-        dtype = _tree.promote(m.dtype, v.dtype)
-        v = v.astype(dtype) + jnp.asarray(eps_root).astype(dtype)
-        return _tree.cast_like(m.astype(dtype) / _tree.sqrt_eps(v, eps, False), g)
+        v = _tree.real_part(v)
+        real = _tree.promote(_tree.real_dtype(m.dtype), v.dtype)
+        v = v.astype(real) + jnp.asarray(eps_root).astype(real)
+        return _tree.cast_like(_tree.div_real(m, _tree.sqrt_eps(v, eps, False)), g)
 
     return _tree.map_inexact(step, updates, mu_hat, nu_hat)
 
@@ -114,9 +144,13 @@ def scale_by_adam(
     ::
 
         m_t = b1 * m_{t-1} + (1 - b1) * g_t
-        v_t = b2 * v_{t-1} + (1 - b2) * g_t**2
+        v_t = b2 * v_{t-1} + (1 - b2) * |g_t|**2
         m^_t = m_t / (1 - b1**t),    v^_t = v_t / (1 - b2**t)
         u_t = m^_t / (sqrt(v^_t + eps_root) + eps)
+
+    Complex parameters work as in optax: ``m`` is complex, ``|g|**2`` is
+    ``g * conj(g)`` and ``v`` is real (kept in the parameter's complex dtype
+    with a zero imaginary part unless ``nu_dtype`` is a real dtype).
 
     Variants that change the numerics, not the state:
 
@@ -142,13 +176,15 @@ def scale_by_adam(
       eps: non-negative term added to the root.
       eps_root: non-negative term added inside the root (keeps gradients of
         the update finite when differentiating through it, as in meta-learning).
-      mu_dtype: dtype of ``m``; default: each parameter's dtype.
+      mu_dtype: dtype of ``m`` (complex for complex parameters); default: each
+        parameter's dtype.
       nesterov: use the Nesterov-accelerated first moment.
       momentum_schedule: ``"constant"`` or ``"dozat"`` (needs ``nesterov=True``).
       momentum_decay: positive rate of Dozat's momentum schedule (torch: 4e-3;
         only with ``momentum_schedule="dozat"``).
       eps_uncorrected: add ``eps`` before the bias correction of ``v``.
-      nu_dtype: dtype of ``v``; default: each parameter's dtype.
+      nu_dtype: dtype of ``v``; default: each parameter's dtype (a real dtype
+        halves its memory for complex parameters).
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
@@ -174,7 +210,7 @@ def scale_by_adam(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.mu, "scale_by_adam")
+        check_moment_updates(updates, state.mu, "scale_by_adam", mu_dtype)
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
         nu = _tree.update_moment(state.nu, updates, b2, 2)
@@ -187,11 +223,7 @@ def scale_by_adam(
                 updates,
             )
         elif nesterov:
-            mu_hat = _tree.update_moment(
-                _tree.bias_correction(mu, b1, _tree.safe_increment(count)),
-                _tree.bias_correction(updates, b1, count),
-                b1,
-            )
+            mu_hat = nesterov_mu_hat(mu, updates, b1, count)
         else:
             mu_hat = _tree.bias_correction(mu, b1, count)
         nu_hat = _tree.bias_correction(nu, b2, count)
@@ -211,6 +243,8 @@ def scale_by_amsgrad(
     eps: chex.Numeric = 1e-8,
     eps_root: chex.Numeric = 0.0,
     mu_dtype: Any | None = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
     *,
     amsgrad_max: str = "corrected",
     eps_uncorrected: bool = False,
@@ -225,14 +259,24 @@ def scale_by_amsgrad(
                                   (torch.optim.Adam(amsgrad=True), keras)
         u_t = m^_t / (sqrt(v~_t + eps_root) + eps)
 
+    With ``bias_correction_mu=False`` ``m^_t = m_t``, and with
+    ``bias_correction_nu=False`` ``v~_t = vmax_t = max(vmax_{t-1}, v_t)``: both
+    off is the algorithm of the paper (optax's options). Complex parameters work
+    as in :func:`scale_by_adam` (``v`` and its maximum are real).
+
     Args:
       b1: decay of the first moment, in ``[0, 1)``.
       b2: decay of the second moment, in ``[0, 1)``.
       eps: non-negative term added to the root.
       eps_root: non-negative term added inside the root.
       mu_dtype: dtype of ``m``; default: each parameter's dtype.
-      amsgrad_max: the maximum of the ``"corrected"`` or of the ``"raw"`` second moment.
-      eps_uncorrected: add ``eps`` to ``sqrt(v~_t)`` before the bias correction (keras).
+      bias_correction_mu: divide ``m`` by ``1 - b1**t``.
+      bias_correction_nu: divide ``v`` by ``1 - b2**t`` (before the maximum with
+        ``amsgrad_max="corrected"``, after it with ``"raw"``).
+      amsgrad_max: the maximum of the ``"corrected"`` or of the ``"raw"`` second moment
+        (the same without ``bias_correction_nu``, so ``"raw"`` needs it).
+      eps_uncorrected: add ``eps`` to ``sqrt(v~_t)`` before the bias correction (keras;
+        needs ``bias_correction_nu``).
       nu_dtype: dtype of ``v`` and of its maximum; default: each parameter's dtype.
 
     Example:
@@ -245,6 +289,13 @@ def scale_by_amsgrad(
     """
     mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, eps_root, mu_dtype, nu_dtype)
     _checks.one_of("amsgrad_max", amsgrad_max, ("corrected", "raw"))
+    if not bias_correction_nu and amsgrad_max == "raw":
+        raise ValueError(
+            "amsgrad_max='raw' has no effect unless bias_correction_nu=True (without the "
+            "correction the raw and the corrected maximum are the same)"
+        )
+    if not bias_correction_nu and eps_uncorrected:
+        raise ValueError("eps_uncorrected=True has no effect unless bias_correction_nu=True")
 
     def init_fn(params):
         count, mu, nu = init_moments(params, mu_dtype, nu_dtype)
@@ -252,7 +303,7 @@ def scale_by_amsgrad(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.mu, "scale_by_amsgrad")
+        check_moment_updates(updates, state.mu, "scale_by_amsgrad", mu_dtype)
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
         nu = _tree.update_moment(state.nu, updates, b2, 2)
@@ -260,22 +311,30 @@ def scale_by_amsgrad(
             nu_max = _tree.map_inexact(_running_max, state.nu_max, nu)
             nu_hat = _tree.bias_correction(nu_max, b2, count)
         else:
-            nu_hat = _tree.map_inexact(
-                _running_max,
-                _tree.map_inexact(_tree.to_compute, state.nu_max),
-                _tree.bias_correction(nu, b2, count),
-            )
+            nu_eff = _tree.bias_correction(nu, b2, count) if bias_correction_nu else nu
+            nu_hat = _tree.map_inexact(_max_in_compute_dtype, state.nu_max, nu_eff)
             nu_max = _tree.map_inexact(_tree.cast_like, nu_hat, state.nu_max)
         eps_t = uncorrected_eps(eps, b2, count) if eps_uncorrected else eps
-        out = direction(updates, _tree.bias_correction(mu, b1, count), nu_hat, eps_t, eps_root)
+        mu_hat = _tree.bias_correction(mu, b1, count) if bias_correction_mu else mu
+        out = direction(updates, mu_hat, nu_hat, eps_t, eps_root)
         return out, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
     return transformation(init_fn, update_fn)
 
 
-def _running_max(old: chex.Array, new: chex.Array) -> chex.Array:
-    """``max(old, new)`` elementwise, in the dtype of ``old``."""
-    return jnp.maximum(old, new.astype(old.dtype))
+def _running_max(old: chex.Array, new: chex.Array, keep_dtype: bool = True) -> chex.Array:
+    """``max(old, new)`` of two real-valued statistics, in ``old``'s dtype if ``keep_dtype``.
+
+    Otherwise the maximum is returned in the real compute dtype of both.
+    """
+    a, b = _tree.real_part(old), _tree.real_part(new)
+    dtype = _tree.promote(a.dtype, b.dtype)
+    out = jnp.maximum(a.astype(dtype), b.astype(dtype))
+    return _tree.cast_like(out, old) if keep_dtype else out
+
+
+def _max_in_compute_dtype(old: chex.Array, new: chex.Array) -> chex.Array:
+    return _running_max(old, new, keep_dtype=False)
 
 
 _DOZAT_TERMS = 40

@@ -1,8 +1,12 @@
-"""Adam variants on the shared core: Adamax, RAdam, AdaBelief and Yogi."""
+"""Adam variants on the shared core: Adamax, RAdam, AdaBelief and Yogi.
+
+Each supports complex parameters as optax does: complex first moments, real
+second statistics (of ``|g|``), real denominators.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import chex
 import jax.numpy as jnp
@@ -15,10 +19,20 @@ from gradxform._base import (
 from gradxform._transforms.adam import (
     ScaleByAdamState,
     check_moment_args,
+    check_moment_updates,
     direction,
     init_moments,
+    nesterov_mu_hat,
     uncorrected_eps,
 )
+
+
+class ScaleByBeliefState(NamedTuple):
+    """Step count, the first moment ``mu`` and the belief ``nu`` (optax's AdaBelief state)."""
+
+    count: chex.Array
+    mu: chex.ArrayTree
+    nu: chex.ArrayTree
 
 
 def scale_by_adamax(
@@ -37,6 +51,8 @@ def scale_by_adamax(
         m_t = b1 * m_{t-1} + (1 - b1) * g_t
         u_t = max(b2 * u_{t-1}, |g_t|)
         d_t = m_t / (1 - b1**t) / (u_t + eps)
+
+    For a complex gradient ``|g_t|`` is its modulus and ``u`` is real.
 
     With ``eps_in_max=True`` (torch.optim.Adamax) ``eps`` moves into the
     maximum instead: ``u_t = max(b2 * u_{t-1}, |g_t| + eps)``,
@@ -68,15 +84,15 @@ def scale_by_adamax(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.mu, "scale_by_adamax")
+        check_moment_updates(updates, state.mu, "scale_by_adamax", mu_dtype)
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
         mu_hat = _tree.bias_correction(mu, b1, count)
 
         def norm(u, g):
-            g32 = _tree.to_compute(g)
-            dtype = _tree.promote(_tree.compute_dtype(u.dtype), g32.dtype)
-            size = jnp.abs(g32.astype(dtype))
+            u, size = _tree.real_part(u), jnp.abs(_tree.to_compute(g))  # both real
+            dtype = _tree.promote(u.dtype, size.dtype)
+            size = size.astype(dtype)
             if eps_in_max:
                 size = size + jnp.asarray(eps).astype(dtype)
             return jnp.maximum(jnp.asarray(b2).astype(dtype) * u.astype(dtype), size)
@@ -84,11 +100,10 @@ def scale_by_adamax(
         nu32 = _tree.map_inexact(norm, state.nu, updates)
 
         def step(g, m, u):
-            dtype = _tree.promote(m.dtype, u.dtype)
-            denom = u.astype(dtype)
+            denom = u
             if not eps_in_max:
-                denom = denom + jnp.asarray(eps).astype(dtype)
-            return _tree.cast_like(m.astype(dtype) / denom, g)
+                denom = denom + jnp.asarray(eps).astype(denom.dtype)
+            return _tree.cast_like(_tree.div_real(m, denom), g)
 
         out = _tree.map_inexact(step, updates, mu_hat, nu32)
         nu = _tree.map_inexact(_tree.cast_like, nu32, state.nu)
@@ -104,6 +119,7 @@ def scale_by_radam(
     eps_root: chex.Numeric = 0.0,
     threshold: chex.Numeric = 5.0,
     *,
+    nesterov: bool = False,
     eps_uncorrected: bool = False,
     mu_dtype: Any | None = None,
     nu_dtype: Any | None = None,
@@ -120,9 +136,11 @@ def scale_by_radam(
         d_t = r_t * m^_t / (sqrt(v^_t + eps_root) + eps)    if rho_t > threshold
         d_t = m^_t                                          otherwise
 
-    With ``eps_uncorrected=True`` ``eps`` is added to ``sqrt(v_t)`` before
-    the bias correction, ``d_t = r_t m^_t / (sqrt(v^_t) + eps / sqrt(1 - b2**t))``,
-    as torch.optim.RAdam computes it.
+    With ``nesterov=True`` ``m^_t`` is the Nesterov first moment of
+    :func:`scale_by_adam` (optax's option). With ``eps_uncorrected=True`` ``eps``
+    is added to ``sqrt(v_t)`` before the bias correction,
+    ``d_t = r_t m^_t / (sqrt(v^_t) + eps / sqrt(1 - b2**t))``, as
+    torch.optim.RAdam computes it.
 
     Args:
       b1: first-moment decay in ``[0, 1)``.
@@ -131,6 +149,7 @@ def scale_by_radam(
       eps_root: non-negative term added inside the root.
       threshold: the rectified step is used once ``rho_t > threshold`` (>= 4;
         the paper uses 4, torch and optax 5).
+      nesterov: use the Nesterov first moment.
       eps_uncorrected: add ``eps`` before the bias correction of ``v``.
       mu_dtype: dtype of ``m``; default: each parameter's dtype.
       nu_dtype: dtype of ``v``; default: each parameter's dtype.
@@ -150,14 +169,17 @@ def scale_by_radam(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.mu, "scale_by_radam")
+        check_moment_updates(updates, state.mu, "scale_by_radam", mu_dtype)
         count = _tree.safe_increment(state.count)
         # In float32 from float32(b2), as ema and bias_correction see b2, so that b2 may
         # be a JAX scalar (inject_hyperparams keeps it in the state).
         rho_inf = 2 / (1 - jnp.asarray(b2).astype(jnp.float32)) - 1
         mu = _tree.update_moment(state.mu, updates, b1, 1)
         nu = _tree.update_moment(state.nu, updates, b2, 2)
-        mu_hat = _tree.bias_correction(mu, b1, count)
+        if nesterov:
+            mu_hat = nesterov_mu_hat(mu, updates, b1, count)
+        else:
+            mu_hat = _tree.bias_correction(mu, b1, count)
         nu_hat = _tree.bias_correction(nu, b2, count)
         rho_t = _sma_length(b2, count)
         rectify = rho_t > threshold
@@ -210,6 +232,7 @@ def scale_by_belief(
     eps: chex.Numeric = 1e-16,
     eps_root: chex.Numeric = 1e-16,
     *,
+    nesterov: bool = False,
     mu_dtype: Any | None = None,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
@@ -219,14 +242,18 @@ def scale_by_belief(
     ::
 
         m_t = b1 * m_{t-1} + (1 - b1) * g_t
-        s_t = b2 * s_{t-1} + (1 - b2) * (g_t - m_t)**2 + eps_root
-        u_t = m_t / (1 - b1**t) / (sqrt(s_t / (1 - b2**t)) + eps)
+        s_t = b2 * s_{t-1} + (1 - b2) * |g_t - m_t|**2 + eps_root
+        u_t = m^_t / (sqrt(s_t / (1 - b2**t)) + eps),   m^_t = m_t / (1 - b1**t)
+
+    With ``nesterov=True`` ``m^_t`` is the Nesterov first moment of
+    :func:`scale_by_adam` (optax's option).
 
     Args:
       b1: first-moment decay in ``[0, 1)``.
       b2: decay of the belief ``s``, in ``[0, 1)``.
       eps: non-negative term added to the root.
       eps_root: non-negative term added to ``s`` at every step (the paper's epsilon).
+      nesterov: use the Nesterov first moment.
       mu_dtype: dtype of ``m``; default: each parameter's dtype.
       nu_dtype: dtype of ``s``; default: each parameter's dtype.
 
@@ -240,28 +267,36 @@ def scale_by_belief(
     mu_dtype, nu_dtype = check_moment_args(b1, b2, eps, eps_root, mu_dtype, nu_dtype)
 
     def init_fn(params):
-        return init_moments(params, mu_dtype, nu_dtype)
+        return ScaleByBeliefState(*init_moments(params, mu_dtype, nu_dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.mu, "scale_by_belief")
+        check_moment_updates(updates, state.mu, "scale_by_belief", mu_dtype)
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
-        surprise = _tree.map_inexact(
-            lambda g, m: (
-                _tree.to_compute(g) - _tree.to_compute(m).astype(_tree.compute_dtype(g.dtype))
-            ),
-            updates,
-            mu,
+
+        def surprise(g, m):
+            g32, m32 = _tree.to_compute(g), _tree.to_compute(m)
+            dtype = _tree.promote(g32.dtype, m32.dtype)
+            return g32.astype(dtype) - m32.astype(dtype)
+
+        # s is real: kept in a complex dtype for complex params, it is updated in real arithmetic.
+        nu32 = _tree.update_moment(
+            _tree.map_inexact(_tree.real_part, state.nu),
+            _tree.map_inexact(surprise, updates, mu),
+            b2,
+            2,
         )
-        nu32 = _tree.update_moment(_tree.map_inexact(_tree.to_compute, state.nu), surprise, b2, 2)
         nu32 = _tree.map_inexact(lambda s: s + jnp.asarray(eps_root).astype(s.dtype), nu32)
-        mu_hat = _tree.bias_correction(mu, b1, count)
+        if nesterov:
+            mu_hat = nesterov_mu_hat(mu, updates, b1, count)
+        else:
+            mu_hat = _tree.bias_correction(mu, b1, count)
         nu_hat = _tree.bias_correction(nu32, b2, count)
 
         out = direction(updates, mu_hat, nu_hat, eps, 0.0)  # eps_root is already in s
         nu = _tree.map_inexact(_tree.cast_like, nu32, state.nu)
-        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+        return out, ScaleByBeliefState(count=count, mu=mu, nu=nu)
 
     return transformation(init_fn, update_fn)
 
@@ -282,7 +317,7 @@ def scale_by_yogi(
     ::
 
         m_t = b1 * m_{t-1} + (1 - b1) * g_t
-        v_t = v_{t-1} - (1 - b2) * sign(v_{t-1} - g_t**2) * g_t**2     (v_0 = initial value)
+        v_t = v_{t-1} - (1 - b2) * sign(v_{t-1} - |g_t|**2) * |g_t|**2     (v_0 = initial value)
         u_t = m_t / (1 - b1**t) / (sqrt(v_t / (1 - b2**t) + eps_root) + eps)
 
     Unlike Adam's average, ``v`` moves toward ``g**2`` by at most ``(1 - b2) g**2``,
@@ -314,14 +349,15 @@ def scale_by_yogi(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.mu, "scale_by_yogi")
+        check_moment_updates(updates, state.mu, "scale_by_yogi", mu_dtype)
         count = _tree.safe_increment(state.count)
         mu = _tree.update_moment(state.mu, updates, b1, 1)
 
         def second(v, g):
-            g32 = _tree.to_compute(g)
-            dtype = _tree.promote(_tree.compute_dtype(v.dtype), g32.dtype)
-            v, g2 = v.astype(dtype), jnp.square(g32.astype(dtype))
+            v = _tree.real_part(v)
+            g2 = _tree.abs_sq(g, at_least=v.dtype)  # both real
+            dtype = _tree.promote(v.dtype, g2.dtype)
+            v, g2 = v.astype(dtype), g2.astype(dtype)
             return v - (1 - jnp.asarray(b2).astype(dtype)) * jnp.sign(v - g2) * g2
 
         nu32 = _tree.map_inexact(second, state.nu, updates)

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 from gradxform import _checks, _tree
 from gradxform._base import GradientTransformation, ScalarOrSchedule, transformation
 
+_REAL_ONLY = "FTRL's l1 threshold and per-coordinate proximal step are defined for real weights"
+
 
 class ScaleByFtrlState(NamedTuple):
     """Step count, accumulated squared gradients ``n`` and the clipped linear term.
@@ -49,6 +51,9 @@ def scale_by_ftrl(
         w_{t+1} = (clip(z_t, -l1, l1) - z_t) / q_t
                 = 0 if |z_t| <= l1, else -(z_t - l1 * sign(z_t)) / q_t
         u_t     = w_{t+1} - w_t
+
+    Real parameters only: complex parameters or gradients raise a ``TypeError``
+    naming the key path.
 
     Weights whose accumulated gradient ``|z|`` stays within ``l1`` are set to
     exactly zero by :func:`gradxform.apply_updates`. As in the paper (and
@@ -95,9 +100,12 @@ def scale_by_ftrl(
     for name, value in (("l1", l1), ("l2", l2), ("l2_shrinkage", l2_shrinkage), ("beta", beta)):
         _checks.non_negative(name, value, allow_schedule=False)
     _checks.one_of("proximal_center", proximal_center, ("origin", "params"))
-    accumulator_dtype = _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
+    accumulator_dtype = _checks.canonical_dtype(
+        accumulator_dtype, "accumulator_dtype", real_only=_REAL_ONLY
+    )
 
     def init_fn(params):
+        _checks.check_real(params, what="scale_by_ftrl params", reason=_REAL_ONLY)
         return ScaleByFtrlState(
             count=_tree.zero_count(),
             n=_tree.full_like(params, initial_accumulator_value, accumulator_dtype),
@@ -106,7 +114,9 @@ def scale_by_ftrl(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _checks.check_params(updates, params, "scale_by_ftrl", allow_complex=False)
+        _checks.check_params(updates, params, "scale_by_ftrl")
+        _checks.check_real(params, what="scale_by_ftrl params", reason=_REAL_ONLY)
+        _checks.check_real(updates, what="scale_by_ftrl updates", reason=_REAL_ONLY)
         _checks.check_updates(updates, state.n, "scale_by_ftrl")
         first = state.count == 0
         lr = _tree.value_at(learning_rate, state.count)

@@ -1,4 +1,8 @@
-"""Momentum: the heavy-ball and Nesterov traces, and the debiased moving average ``ema``."""
+"""Momentum: the heavy-ball and Nesterov traces, and the debiased moving average ``ema``.
+
+Complex parameters keep complex traces (as optax): the state must then be
+complex, so a real ``accumulator_dtype`` refuses complex updates by key path.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +51,8 @@ def scale_by_momentum(
       decay: momentum coefficient in ``[0, 1)`` (or a schedule).
       nesterov: use Nesterov's accelerated gradient.
       ema: average instead of summing (the updates are then ``1 - decay`` times smaller).
-      accumulator_dtype: dtype of ``v``; default: each parameter's dtype.
+      accumulator_dtype: dtype of ``v`` (complex for complex parameters); default:
+        each parameter's dtype.
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
@@ -66,7 +71,7 @@ def scale_by_momentum(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.trace, "scale_by_momentum")
+        _check_trace_updates(updates, state.trace, "scale_by_momentum", accumulator_dtype)
         weight = 1 - jnp.asarray(decay) if ema else 1.0
         trace = _tree.lincomb(decay, state.trace, weight, updates)
         if nesterov:
@@ -138,9 +143,7 @@ def ema(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_same_layout(
-            updates, state.ema, what="updates", against="the params given to ema.init"
-        )
+        _check_trace_updates(updates, state.ema, "ema", accumulator_dtype)
         count = _tree.safe_increment(state.count)
         new = _tree.update_moment(state.ema, updates, decay)
         out = _tree.bias_correction(new, decay, count) if debias else new
@@ -148,3 +151,15 @@ def ema(
         return out, EmaState(count=count, ema=new)
 
     return transformation(init_fn, update_fn)
+
+
+def _check_trace_updates(
+    updates: chex.ArrayTree, trace: chex.ArrayTree, who: str, accumulator_dtype: Any
+) -> None:
+    """Check ``updates`` against a trace that must hold them (complex ones included)."""
+    against = (
+        None
+        if accumulator_dtype is None
+        else f"the trace of {who} (accumulator_dtype={accumulator_dtype.name})"
+    )
+    _checks.check_updates(updates, trace, who, allow_complex=True, against=against)

@@ -2,6 +2,7 @@
 
 Each divides the gradient by a running root of its squares; denominators are
 formed in at least float32 and each update is returned in its gradient's dtype.
+For complex parameters the squares are ``|g|**2`` and the denominators real.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any, NamedTuple
 
 import chex
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks, _tree
 from gradxform._base import (
@@ -19,7 +21,27 @@ from gradxform._base import (
 
 
 class ScaleByRmsState(NamedTuple):
-    """Step count, first moment ``mu`` (``None`` unless centered) and second moment ``nu``."""
+    """The second moment ``nu`` (optax's RMSProp state)."""
+
+    nu: chex.ArrayTree
+
+
+class ScaleByRmsWithCountState(NamedTuple):
+    """Step count and second moment ``nu`` (RMSProp with ``bias_correction``, as optax)."""
+
+    count: chex.Array
+    nu: chex.ArrayTree
+
+
+class ScaleByRStdDevState(NamedTuple):
+    """First moment ``mu`` and second moment ``nu`` (centered RMSProp, as optax)."""
+
+    mu: chex.ArrayTree
+    nu: chex.ArrayTree
+
+
+class ScaleByRStdDevWithCountState(NamedTuple):
+    """Step count, ``mu`` and ``nu`` (centered RMSProp with ``bias_correction``, as optax)."""
 
     count: chex.Array
     mu: chex.ArrayTree
@@ -29,33 +51,41 @@ class ScaleByRmsState(NamedTuple):
 def scale_by_rms(
     decay: chex.Numeric = 0.9,
     eps: chex.Numeric = 1e-8,
-    *,
-    eps_in_sqrt: bool = True,
-    centered: bool = False,
     initial_scale: chex.Numeric = 0.0,
+    eps_in_sqrt: bool = True,
     bias_correction: bool = False,
+    *,
+    centered: bool = False,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     """Divide by a running root mean square of the gradients (RMSProp; Tieleman & Hinton, 2012).
 
     ::
 
-        nu_t = decay * nu_{t-1} + (1 - decay) * g_t**2       (nu_0 = initial_scale)
-        centered:  mu_t = decay * mu_{t-1} + (1 - decay) * g_t,  s_t = nu_t - mu_t**2
+        nu_t = decay * nu_{t-1} + (1 - decay) * |g_t|**2       (nu_0 = initial_scale)
+        centered:  mu_t = decay * mu_{t-1} + (1 - decay) * g_t,  s_t = nu_t - |mu_t|**2
         otherwise: s_t = nu_t
         u_t = g_t / sqrt(s_t + eps)      (eps_in_sqrt=True, as optax and keras)
         u_t = g_t / (sqrt(s_t) + eps)    (eps_in_sqrt=False, as torch.optim.RMSprop)
 
-    The centered variant is Graves (2013). With ``bias_correction`` the
-    moments are divided by ``1 - decay**t`` first.
+    The centered variant is Graves (2013) (optax's :func:`scale_by_stddev`);
+    ``s_t`` is clamped at 0, where rounding could take it below. With
+    ``bias_correction`` the moments are divided by ``1 - decay**t`` first.
+    The state is optax's: :class:`ScaleByRmsState` (``nu``), with a ``count``
+    for ``bias_correction`` (:class:`ScaleByRmsWithCountState`), with ``mu`` when
+    centered (:class:`ScaleByRStdDevState`, :class:`ScaleByRStdDevWithCountState`).
+
+    Complex parameters work as in optax: ``|g|**2`` is ``g * conj(g)``, ``nu`` is
+    real (kept in the parameter's complex dtype unless ``nu_dtype`` is real) and
+    ``mu`` complex.
 
     Args:
       decay: averaging decay in ``[0, 1)``.
       eps: non-negative term added for numerical stability.
-      eps_in_sqrt: where ``eps`` goes (see above).
-      centered: subtract the squared mean gradient (an estimate of the variance).
       initial_scale: initial value of ``nu`` (torch 0, TF1 1).
+      eps_in_sqrt: where ``eps`` goes (see above).
       bias_correction: divide the moments by ``1 - decay**t``.
+      centered: subtract the squared mean gradient (an estimate of the variance).
       nu_dtype: dtype of the moments; default: each parameter's dtype.
 
     Example:
@@ -68,40 +98,121 @@ def scale_by_rms(
     _checks.non_negative("eps", eps, allow_schedule=False)
     _checks.non_negative("initial_scale", initial_scale, allow_schedule=False)
     nu_dtype = _checks.canonical_dtype(nu_dtype, "nu_dtype")
+    who = "scale_by_rms"
 
     def init_fn(params):
-        return ScaleByRmsState(
-            count=_tree.zero_count(),
-            mu=_tree.zeros_like(params, nu_dtype) if centered else None,
-            nu=_tree.full_like(params, initial_scale, nu_dtype),
-        )
+        nu = _tree.full_like(params, initial_scale, nu_dtype)
+        if centered:
+            mu = _tree.zeros_like(params, nu_dtype)
+            if bias_correction:
+                return ScaleByRStdDevWithCountState(count=_tree.zero_count(), mu=mu, nu=nu)
+            return ScaleByRStdDevState(mu=mu, nu=nu)
+        if bias_correction:
+            return ScaleByRmsWithCountState(count=_tree.zero_count(), nu=nu)
+        return ScaleByRmsState(nu=nu)
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.nu, "scale_by_rms")
-        count = _tree.safe_increment(state.count)
+        if centered:  # mu must hold complex updates
+            check_second_moment_updates(updates, state.mu, who, "nu_dtype", nu_dtype, first=True)
+        else:
+            check_second_moment_updates(updates, state.nu, who, "nu_dtype", nu_dtype)
         nu = _tree.update_moment(state.nu, updates, decay, 2)
         mu = _tree.update_moment(state.mu, updates, decay, 1) if centered else None
-        nu_hat = _tree.bias_correction(nu, decay, count) if bias_correction else nu
-        mu_hat = _tree.bias_correction(mu, decay, count) if bias_correction and centered else mu
+        if bias_correction:
+            count = _tree.safe_increment(state.count)
+            nu_hat = _tree.bias_correction(nu, decay, count)
+            mu_hat = _tree.bias_correction(mu, decay, count) if centered else None
+        else:
+            count, nu_hat, mu_hat = None, nu, mu
 
         def step(g, n, m=None):
-            s = _tree.to_compute(n)
+            s = _tree.real_part(n)
             if m is not None:
-                # E[g^2] - E[g]^2 can round below zero once both have converged.
-                s = jnp.maximum(
-                    s - jnp.square(_tree.to_compute(m).astype(s.dtype)), jnp.zeros([], s.dtype)
-                )
-            g32 = _tree.to_compute(g).astype(s.dtype)
-            return _tree.cast_like(g32 / _tree.sqrt_eps(s, eps, eps_in_sqrt), g)
+                # E[|g|^2] - |E[g]|^2 can round below zero once both have converged.
+                s = jnp.maximum(s - _tree.abs_sq(m, at_least=s.dtype).astype(s.dtype), 0)
+            return _tree.cast_like(_tree.div_real(g, _tree.sqrt_eps(s, eps, eps_in_sqrt)), g)
 
         if centered:
             out = _tree.map_inexact(step, updates, nu_hat, mu_hat)
-        else:
-            out = _tree.map_inexact(step, updates, nu_hat)
-        return out, ScaleByRmsState(count=count, mu=mu, nu=nu)
+            if bias_correction:
+                return out, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
+            return out, ScaleByRStdDevState(mu=mu, nu=nu)
+        out = _tree.map_inexact(step, updates, nu_hat)
+        if bias_correction:
+            return out, ScaleByRmsWithCountState(count=count, nu=nu)
+        return out, ScaleByRmsState(nu=nu)
 
     return transformation(init_fn, update_fn)
+
+
+def scale_by_stddev(
+    decay: chex.Numeric = 0.9,
+    eps: chex.Numeric = 1e-8,
+    initial_scale: chex.Numeric = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Centered RMSProp (Graves, 2013): :func:`scale_by_rms` with ``centered=True``.
+
+    ::
+
+        mu_t = decay * mu_{t-1} + (1 - decay) * g_t
+        nu_t = decay * nu_{t-1} + (1 - decay) * |g_t|**2       (nu_0 = initial_scale)
+        u_t = g_t / sqrt(max(nu_t - |mu_t|**2, 0) + eps)   (eps_in_sqrt=False: sqrt(.) + eps)
+
+    Args:
+      decay: averaging decay in ``[0, 1)``.
+      eps: non-negative term added for numerical stability.
+      initial_scale: initial value of ``nu``.
+      eps_in_sqrt: whether ``eps`` is added inside the square root.
+      bias_correction: divide the moments by ``1 - decay**t``.
+      nu_dtype: dtype of the moments; default: each parameter's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.scale_by_stddev(decay=0.5, eps=0.0)
+      >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0]  # 2 / sqrt(0.5 * 4 - 1**2)
+      Array([2.], dtype=float32)
+    """
+    return scale_by_rms(
+        decay,
+        eps,
+        initial_scale,
+        eps_in_sqrt,
+        bias_correction,
+        centered=True,
+        nu_dtype=nu_dtype,
+    )
+
+
+def check_second_moment_updates(
+    updates: chex.ArrayTree,
+    moment: chex.ArrayTree,
+    who: str,
+    dtype_arg: str,
+    dtype: np.dtype | None,
+    *,
+    first: bool = False,
+) -> None:
+    """Check ``updates`` against a state moment kept in the params' dtype unless ``dtype`` is set.
+
+    A first moment (``first``) must hold complex updates: a real one refuses
+    them by key path. A second moment is real-valued: kept in an explicit real
+    dtype it does not tell whether the params are complex, so complex updates are
+    accepted (``apply_updates`` refuses a complex update for a real parameter).
+    """
+    against = None if dtype is None else f"the state of {who} ({dtype_arg}={dtype.name})"
+    _checks.check_updates(
+        updates,
+        moment,
+        who,
+        allow_complex=True,
+        against=against,
+        complex_on_real=dtype is not None and not first,
+    )
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -121,7 +232,7 @@ def scale_by_adagrad(
 
     ::
 
-        s_t = s_{t-1} + g_t**2          (s_0 = initial_accumulator_value)
+        s_t = s_{t-1} + |g_t|**2        (s_0 = initial_accumulator_value)
         u_t = g_t / sqrt(s_t + eps)      (eps_in_sqrt=True, as optax)
         u_t = g_t / (sqrt(s_t) + eps)    (eps_in_sqrt=False, as torch.optim.Adagrad)
 
@@ -150,14 +261,18 @@ def scale_by_adagrad(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.sum_of_squares, "scale_by_adagrad")
+        check_second_moment_updates(
+            updates,
+            state.sum_of_squares,
+            "scale_by_adagrad",
+            "accumulator_dtype",
+            accumulator_dtype,
+        )
         s = _tree.lincomb(1.0, state.sum_of_squares, 1.0, updates, 2)
 
         def step(g, acc):
-            a = _tree.to_compute(acc)
-            return _tree.cast_like(
-                _tree.to_compute(g).astype(a.dtype) / _tree.sqrt_eps(a, eps, eps_in_sqrt), g
-            )
+            a = _tree.real_part(acc)
+            return _tree.cast_like(_tree.div_real(g, _tree.sqrt_eps(a, eps, eps_in_sqrt)), g)
 
         return _tree.map_inexact(step, updates, s), ScaleByAdagradState(sum_of_squares=s)
 
@@ -178,11 +293,13 @@ def scale_by_adadelta(
 
     ::
 
-        E[g^2]_t  = rho * E[g^2]_{t-1}  + (1 - rho) * g_t**2
+        E[g^2]_t  = rho * E[g^2]_{t-1}  + (1 - rho) * |g_t|**2
         d_t       = sqrt(E[dx^2]_{t-1} + eps) / sqrt(E[g^2]_t + eps) * g_t
-        E[dx^2]_t = rho * E[dx^2]_{t-1} + (1 - rho) * d_t**2
+        E[dx^2]_t = rho * E[dx^2]_{t-1} + (1 - rho) * |d_t|**2
 
-    The step is ``-d_t`` (times a learning rate, 1 in the paper).
+    The step is ``-d_t`` (times a learning rate, 1 in the paper). For complex
+    parameters both averages are of squared moduli (optax squares the complex
+    numbers instead, and its tests leave complex AdaDelta out).
 
     Args:
       rho: averaging decay in ``[0, 1)``.
@@ -208,16 +325,18 @@ def scale_by_adadelta(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_updates(updates, state.e_g, "scale_by_adadelta")
+        check_second_moment_updates(
+            updates, state.e_g, "scale_by_adadelta", "accumulator_dtype", accumulator_dtype
+        )
         e_g = _tree.update_moment(state.e_g, updates, rho, 2)
 
         def step(g, eg, ex):
-            dtype = _tree.promote(
-                _tree.compute_dtype(eg.dtype), ex.dtype, _tree.compute_dtype(jnp.asarray(g).dtype)
-            )
-            e = jnp.asarray(eps).astype(dtype)
-            scale = jnp.sqrt(ex.astype(dtype) + e) / jnp.sqrt(eg.astype(dtype) + e)
-            return scale * g.astype(dtype)
+            g32, eg, ex = _tree.to_compute(g), _tree.real_part(eg), _tree.real_part(ex)
+            real = _tree.promote(eg.dtype, ex.dtype, _tree.real_dtype(g32.dtype))
+            e = jnp.asarray(eps).astype(real)
+            scale = jnp.sqrt(ex.astype(real) + e) / jnp.sqrt(eg.astype(real) + e)
+            dtype = _tree.promote(real, g32.dtype)
+            return scale.astype(dtype) * g32.astype(dtype)  # exact for complex g: scale is real
 
         delta = _tree.map_inexact(step, updates, e_g, state.e_x)
         e_x = _tree.update_moment(state.e_x, delta, rho, 2)
