@@ -63,7 +63,10 @@ def scale_by_momentum(
       >>> u
       Array([1.5], dtype=float32)
     """
-    _checks.decay_rate("decay", decay, allow_schedule=False)
+    if ema:
+        _checks.decay_rate("decay", decay, allow_schedule=False)
+    else:  # the summing form: decay = 1 is a running sum of the updates
+        _checks.number("decay", decay, low=0.0, high=1.0, allow_schedule=False)
     accumulator_dtype = _checks.canonical_dtype(accumulator_dtype, "accumulator_dtype")
 
     def init_fn(params):
