@@ -857,15 +857,25 @@ def _assert_close(
             )
 
 
-def _case_id(case: Any) -> str:
-    value = _value(case)
-    text = getattr(value, "__qualname__", None) if callable(value) else repr(value)
+def _text(value: Any) -> str:
+    """A deterministic id for a sweep value: callables by name, never by address (so that
+    pytest-xdist workers collect the same ids)."""
+    if callable(value):
+        return str(getattr(value, "__qualname__", None) or type(value).__name__)
     if isinstance(value, dict):
-        text = "tree"
-    elif isinstance(value, list) and value and isinstance(value[0], dict):
-        text = f"{len(value)}-cycles-{sum(len(repr(v)) for v in value)}"
-    extra = ",".join(f"{k}={v!r}" for k, v in _companions(case).items())
-    return f"{text}[{extra}]" if extra else str(text)
+        return "tree"
+    if isinstance(value, (list, tuple)):
+        if value and isinstance(value[0], dict):
+            return f"{len(value)}-cycles-{sum(len(repr(v)) for v in value)}"
+        inner = ", ".join(_text(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    return repr(value)
+
+
+def _case_id(case: Any) -> str:
+    text = _text(_value(case))
+    extra = ",".join(f"{k}={_text(v)}" for k, v in _companions(case).items())
+    return f"{text}[{extra}]" if extra else text
 
 
 CASES = [
