@@ -209,7 +209,10 @@ class RAdam(Reference):
 class Adadelta(Reference):
     """Zeiler 2012, Algorithm 1, with coupled L2 (g += wd * p) and a learning rate."""
 
-    def __init__(self, learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+    def __init__(self, learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0,
+                 weight_decay_mask=None):
+        # No learning rate (the paper's step) is eta = 1; the mask is applied per leaf.
+        learning_rate = 1.0 if learning_rate is None else learning_rate
         self.lr, self.rho, self.eps, self.wd = learning_rate, rho, eps, weight_decay
 
     def init(self, p):
@@ -520,9 +523,10 @@ class ScaleBySchedule(Reference):
 class ScaleByLearningRate(ScaleBySchedule):
     """``-eta(t) g`` (``flip_sign``) or ``eta(t) g``; ``eta`` a number or a schedule."""
 
-    def __init__(self, learning_rate, flip_sign=True):
-        sign = -1.0 if flip_sign else 1.0
-        lr = learning_rate
+    def __init__(self, learning_rate=None, flip_sign=True):
+        # None: no scaling at all, whatever flip_sign.
+        sign = 1.0 if learning_rate is None or not flip_sign else -1.0
+        lr = 1.0 if learning_rate is None else learning_rate
         super().__init__(lambda t: sign * (float(lr(t)) if callable(lr) else lr))
 
 
@@ -570,11 +574,16 @@ class AddDecayedWeights(Identity):
 class TrustRatio(Identity):
     """You et al. 2017/2020: ``g * coefficient ||theta|| / (||g|| + eps)``, 1 if a norm is 0."""
 
-    def __init__(self, trust_coefficient=1.0, eps=0.0, *, active=True):
-        self.tc, self.eps, self.active = trust_coefficient, eps, active
+    def __init__(self, min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, active=True):
+        self.min_norm, self.tc, self.eps, self.active = min_norm, trust_coefficient, eps, active
 
     def step(self, g, s, p):
-        return (g * _trust(p, g, self.tc, self.eps) if self.active else g), s
+        if not self.active:
+            return g, s
+        pn = max(np.linalg.norm(p), self.min_norm)
+        un = max(np.linalg.norm(g), self.min_norm)
+        ratio = 1.0 if pn == 0 or un == 0 else self.tc * pn / (un + self.eps)
+        return g * ratio, s
 
 
 class ParamBlockRMS(Identity):
@@ -623,10 +632,18 @@ class AdaptiveGradClip(Identity):
     """Brock et al. 2021, eq. 3: per unit, ``g`` rescaled to norm at most
     ``clipping * max(||theta||, eps)``."""
 
-    def __init__(self, clipping, eps=1e-3, on_nonfinite="zero"):
-        self.lam, self.eps, self.nonfinite = clipping, eps, on_nonfinite
+    def __init__(self, clipping, eps=1e-3, axis=None, on_nonfinite="zero"):
+        self.lam, self.eps, self.nonfinite, self.axis = clipping, eps, on_nonfinite, axis
 
     def step(self, g, s, p):
+        if self.axis is not None:  # one unit per index of the axes not in ``axis``
+            gn = np.sqrt(np.sum(g * g, axis=self.axis, keepdims=True))
+            pn = np.sqrt(np.sum(p * p, axis=self.axis, keepdims=True))
+            limit = self.lam * np.maximum(pn, self.eps)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out = np.where(gn > limit, g * limit / gn, g)
+            bad = ~np.isfinite(gn) & np.ones_like(g, bool)
+            return np.where(bad, 0.0 if self.nonfinite == "zero" else np.nan, out), s
         out = np.array(g, np.float64)
         for unit in _units(g):
             limit = self.lam * max(np.linalg.norm(p[unit]), self.eps)
@@ -635,12 +652,13 @@ class AdaptiveGradClip(Identity):
 
 
 class Centralize(Identity):
-    """Yong et al. 2020: a matrix's (or kernel's) mean over each output unit subtracted."""
+    """Yong et al. 2020: each slice along the first axis (the output unit of an ``(out, in)``
+    weight) less its mean over all the other axes."""
 
     def step(self, g, s, p):
         if g.ndim < 2:
             return g, s
-        return g - g.mean(axis=tuple(range(g.ndim - 1)), keepdims=True), s
+        return g - g.mean(axis=tuple(range(1, g.ndim)), keepdims=True), s
 
 
 # ------------------------------------------------------------ references over trees

@@ -300,7 +300,12 @@ OPTIMIZERS: list[Subject] = [
             "rho": [0.5, 0.99],
             "eps": [1e-4, 1e-2],
             "weight_decay": [0.1, 0.5],
+            "weight_decay_mask": [
+                With(MASK_TREE, weight_decay=0.5),
+                With(mask_matrices, weight_decay=0.5),
+            ],
         },
+        masks={"weight_decay_mask": {"weight_decay": 0.0}},
     ),
     Subject("ftrl", ref.FTRL, FTRL_BASE, FTRL_SWEEP),
     Subject(
@@ -331,7 +336,9 @@ OPTIMIZERS: list[Subject] = [
         {"learning_rate": 0.01},
         {
             **ADAM_SWEEP,
-            "amsgrad_max": ["corrected", With("corrected", b2=0.9)],
+            "amsgrad_max": ["raw", With("raw", b2=0.9)],
+            "bias_correction_mu": [False, With(False, b1=0.5)],
+            "bias_correction_nu": [With(False, b2=0.9), With(False, b2=0.5)],
             "eps_uncorrected": EPS_UNCORRECTED,
         },
     ),
@@ -510,6 +517,8 @@ PRIMITIVES: list[Subject] = [
         {
             **{k: v for k, v in ADAM_SWEEP.items() if k != "learning_rate"},
             "amsgrad_max": ["raw", With("raw", b2=0.9)],
+            "bias_correction_mu": [False, With(False, b1=0.5)],
+            "bias_correction_nu": [With(False, b2=0.9), With(False, b2=0.5)],
             "eps_uncorrected": EPS_UNCORRECTED,
         },
     ),
@@ -548,6 +557,7 @@ PRIMITIVES: list[Subject] = [
         ref.TrustRatio,
         {},
         {
+            "min_norm": [1.0, 10.0],
             "trust_coefficient": [0.1, 3.0],
             "eps": [0.1, 1.0],
             "mask": [MASK_TREE, mask_matrices],
@@ -612,6 +622,7 @@ PRIMITIVES: list[Subject] = [
         {
             "clipping": [0.1, 1.0],
             "eps": [0.5, 2.0],
+            "axis": [(), With((), clipping=0.1)],  # () : one unit per element (scalar leaves too)
             "on_nonfinite": ["nan", With("nan", clipping=0.1)],
         },
         poison=(STEPS - 1,),
@@ -775,6 +786,8 @@ def _inputs(subject: Subject) -> tuple[Any, list[Any]]:
 
 
 def _leaf_flags(mask: Any, params: Any) -> list[bool]:
+    if isinstance(mask, bool):  # True: every leaf, False: none
+        return [mask] * len(jax.tree.leaves(params))
     tree = mask(params) if callable(mask) else mask
     return [bool(m) for m in jax.tree.leaves(tree)]
 
