@@ -482,6 +482,15 @@ PRIMITIVES: list[Subject] = [
             "bias_correction": [True, With(True, centered=True, eps=0.1)],
         },
     ),
+    Subject(
+        "scale_by_stddev",
+        negated(ref.RMSProp, centered=True),
+        {},
+        {
+            **{k: v for k, v in RMS_SWEEP.items() if k != "centered"},
+            "bias_correction": [With(True, eps=0.1), With(True, eps=0.1, decay=0.5)],
+        },
+    ),
     Subject("scale_by_adagrad", negated(ref.Adagrad), {}, ADAGRAD_SWEEP),
     Subject(
         "scale_by_adadelta",
@@ -532,9 +541,17 @@ PRIMITIVES: list[Subject] = [
         "scale_by_radam",
         negated(ref.RAdam),
         {},
-        {k: v for k, v in RADAM_SWEEP.items() if k != "learning_rate"},
+        {
+            **{k: v for k, v in RADAM_SWEEP.items() if k != "learning_rate"},
+            "nesterov": [True, With(True, b1=0.5, b2=0.9)],
+        },
     ),
-    Subject("scale_by_belief", negated(ref.AdaBelief), {}, BELIEF_SWEEP),
+    Subject(
+        "scale_by_belief",
+        negated(ref.AdaBelief),
+        {},
+        {**BELIEF_SWEEP, "nesterov": [True, With(True, b1=0.5)]},
+    ),
     Subject("scale_by_yogi", negated(ref.Yogi), {}, YOGI_SWEEP),
     Subject(
         "scale_by_lion",
@@ -543,6 +560,8 @@ PRIMITIVES: list[Subject] = [
         {
             "b1": [0.0, 0.5],
             "b2": [0.5, 0.9],
+            "mode": ["smooth", "refined"],
+            "smooth_beta": [With(2.0, mode="smooth"), With(0.5, mode="smooth", b1=0.5)],
         },
     ),
     Subject(
