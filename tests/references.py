@@ -596,6 +596,38 @@ class ParamBlockRMS(Identity):
         return g * max(self.eps2, np.sqrt(np.mean(p * p))), s
 
 
+class ParamBlockNorm(Identity):
+    """The step times ``max(min_scale, ||theta||)`` per leaf (the l2 norm, not the RMS)."""
+
+    def __init__(self, min_scale=1e-3):
+        self.min_scale = min_scale
+
+    def step(self, g, s, p):
+        return g * max(self.min_scale, np.linalg.norm(p)), s
+
+
+class KeepParamsNonnegative(Identity):
+    """Projection onto theta >= 0: ``u = -theta`` where ``theta + u < 0``."""
+
+    def step(self, g, s, p):
+        return np.where(p + g < 0, -p, g), s
+
+
+class ApplyEvery(Reference):
+    """The sum of ``k`` consecutive updates, emitted at every ``k``-th step, else zero."""
+
+    def __init__(self, k=1):
+        self.k = k
+
+    def init(self, p):
+        return {"acc": np.zeros_like(p), "t": 0}
+
+    def step(self, g, s, p):
+        acc = g + (s["acc"] if s["t"] % self.k != 0 else 0.0)
+        out = acc if s["t"] % self.k == self.k - 1 else np.zeros_like(g)
+        return out, {"acc": acc, "t": s["t"] + 1}
+
+
 def _rescale(g, norm, limit, on_nonfinite):
     """``g * limit / norm`` where ``norm > limit``; a non-finite norm zeroes (or NaNs) ``g``."""
     if not np.isfinite(norm):
@@ -706,6 +738,20 @@ class ClipByGlobalNorm(TreeReference):
     def step(self, gs, s, ps, **extra):
         norm = np.sqrt(sum(float(np.sum(g * g)) for g in gs))
         return [_rescale(g, norm, self.c, self.nonfinite) for g in gs], s
+
+
+class NormalizeByUpdateNorm(TreeReference):
+    """Every leaf times ``scale_factor / (||u|| + eps)``, ``||u||`` the global l2 norm."""
+
+    def __init__(self, scale_factor=1.0, eps=1e-6):
+        self.c, self.eps = scale_factor, eps
+
+    def init(self, ps):
+        return ()
+
+    def step(self, gs, s, ps, **extra):
+        norm = np.sqrt(sum(float(np.sum(g * g)) for g in gs))
+        return [self.c * g / (norm + self.eps) for g in gs], s
 
 
 def _finite(xs):
