@@ -23,6 +23,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check gradxform tests benchmarks
+	$(BIN)/ruff format --check gradxform tests benchmarks
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy gradxform

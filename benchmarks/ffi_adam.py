@@ -38,32 +38,46 @@ B1, B2, EPS, LR = 0.9, 0.999, 1e-8, 1e-3
 def build(out_dir: Path) -> Path:
     source = Path(__file__).with_suffix(".cc")
     library = out_dir / "libgxadam.so"
-    subprocess.run(["g++", "-O3", "-march=native", "-fno-math-errno", "-fopenmp-simd",
-                    "-shared", "-fPIC", "-std=c++17", f"-I{jax.ffi.include_dir()}",
-                    str(source), "-o", str(library), "-lpthread"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "g++",
+            "-O3",
+            "-march=native",
+            "-fno-math-errno",
+            "-fopenmp-simd",
+            "-shared",
+            "-fPIC",
+            "-std=c++17",
+            f"-I{jax.ffi.include_dir()}",
+            str(source),
+            "-o",
+            str(library),
+            "-lpthread",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return library
 
 
-def ffi_step(p: jax.Array, m: jax.Array, v: jax.Array, count: jax.Array,
-             g: jax.Array) -> tuple[jax.Array, ...]:
+def ffi_step(
+    p: jax.Array, m: jax.Array, v: jax.Array, count: jax.Array, g: jax.Array
+) -> tuple[jax.Array, ...]:
     count = count + 1
     t = count.astype(jnp.float32)
-    scalars = jnp.stack([jnp.float32(LR), 1 / (1 - jnp.float32(B1) ** t),
-                         1 / (1 - jnp.float32(B2) ** t)])
+    scalars = jnp.stack(
+        [jnp.float32(LR), 1 / (1 - jnp.float32(B1) ** t), 1 / (1 - jnp.float32(B2) ** t)]
+    )
     out = jax.ShapeDtypeStruct(p.shape, p.dtype)
-    call = jax.ffi.ffi_call("gx_adam", (out, out, out),
-                            input_output_aliases={0: 0, 2: 1, 3: 2})
-    p, m, v = call(p, g, m, v, scalars, b1=np.float32(B1), b2=np.float32(B2),
-                   eps=np.float32(EPS))
+    call = jax.ffi.ffi_call("gx_adam", (out, out, out), input_output_aliases={0: 0, 2: 1, 3: 2})
+    p, m, v = call(p, g, m, v, scalars, b1=np.float32(B1), b2=np.float32(B2), eps=np.float32(EPS))
     return p, m, v, count
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         library = ctypes.cdll.LoadLibrary(str(build(Path(tmp))))
-        jax.ffi.register_ffi_target("gx_adam", jax.ffi.pycapsule(library.GxAdam),
-                                    platform="cpu")
+        jax.ffi.register_ffi_target("gx_adam", jax.ffi.pycapsule(library.GxAdam), platform="cpu")
         rng = np.random.default_rng(0)
         p0 = rng.standard_normal(N, np.float32)
         g0 = rng.standard_normal(N, np.float32)
@@ -101,8 +115,7 @@ def main() -> int:
             xla_box[:] = xla_jit(xla_box[0], xla_box[1], grads)
             jax.block_until_ready(xla_box)
 
-        impls = {"ffi one-pass": run_ffi, "gradxform (XLA)": run_xla,
-                 "torch fused": opt.step}
+        impls = {"ffi one-pass": run_ffi, "gradxform (XLA)": run_xla, "torch fused": opt.step}
         for f in impls.values():
             for _ in range(3):
                 f()
@@ -115,8 +128,10 @@ def main() -> int:
                     times[name].append(time.perf_counter() - start)
         for name, ts in times.items():
             median = statistics.median(ts)
-            print(f"{name:16s} median {median * 1e3:6.2f} ms  min {min(ts) * 1e3:6.2f} ms  "
-                  f"runs {len(ts)}  {28 * N / median / 1e9:5.1f} GB/s at 28 B/param")
+            print(
+                f"{name:16s} median {median * 1e3:6.2f} ms  min {min(ts) * 1e3:6.2f} ms  "
+                f"runs {len(ts)}  {28 * N / median / 1e9:5.1f} GB/s at 28 B/param"
+            )
     return 0
 
 

@@ -64,13 +64,26 @@ def mlp(width: int = 632, depth: int = 10) -> list[tuple[int, ...]]:
     return [s for _ in range(depth) for s in ((width, width), (width,))]
 
 
-def transformer(layers: int = 12, d: int = 256, vocab: int = 8192,
-                seq: int = 512) -> list[tuple[int, ...]]:
+def transformer(
+    layers: int = 12, d: int = 256, vocab: int = 8192, seq: int = 512
+) -> list[tuple[int, ...]]:
     """A GPT-style transformer: 148 leaves, 11.7M parameters for the defaults."""
     shapes: list[tuple[int, ...]] = [(vocab, d), (seq, d)]
     for _ in range(layers):
-        shapes += [(d,), (d,), (d, 3 * d), (3 * d,), (d, d), (d,),
-                   (d,), (d,), (d, 4 * d), (4 * d,), (4 * d, d), (d,)]
+        shapes += [
+            (d,),
+            (d,),
+            (d, 3 * d),
+            (3 * d,),
+            (d, d),
+            (d,),
+            (d,),
+            (d,),
+            (d, 4 * d),
+            (4 * d,),
+            (4 * d, d),
+            (d,),
+        ]
     return [*shapes, (d,), (d,)]
 
 
@@ -158,8 +171,9 @@ def torch_impl(name: str, opt_name: str, shapes: list[tuple[int, ...]], mode: st
 
 def build(opt: str, shapes: list[tuple[int, ...]], which: set[str]) -> list[Impl]:
     rng = np.random.default_rng(0)
-    params = {f"p{i:04d}": jnp.asarray(rng.standard_normal(s, np.float32))
-              for i, s in enumerate(shapes)}
+    params = {
+        f"p{i:04d}": jnp.asarray(rng.standard_normal(s, np.float32)) for i, s in enumerate(shapes)
+    }
     grads = {k: jnp.asarray(rng.standard_normal(v.shape, np.float32)) for k, v in params.items()}
     impls = []
     if "gradxform" in which:
@@ -178,8 +192,9 @@ def build(opt: str, shapes: list[tuple[int, ...]], which: set[str]) -> list[Impl
     return impls
 
 
-def time_interleaved(impls: list[Impl], steps: int, warmup: int = 3,
-                     rounds: int = 5) -> dict[str, list[float]]:
+def time_interleaved(
+    impls: list[Impl], steps: int, warmup: int = 3, rounds: int = 5
+) -> dict[str, list[float]]:
     """Per-step seconds of each implementation, measured in interleaved rounds."""
     for impl in impls:
         for _ in range(warmup):
@@ -226,19 +241,36 @@ def roofline(roof: Roofline, steps: int = 15) -> dict[str, float]:
     """The roofline alone, at the start of the run."""
     times = time_interleaved([roof.impl()], steps)["roofline"]
     median = statistics.median(times)
-    return {"gbps": roof.gbps(median), "best_gbps": roof.gbps(min(times)),
-            "median_ms": median * 1e3, "runs": len(times), "elements": roof.n}
+    return {
+        "gbps": roof.gbps(median),
+        "best_gbps": roof.gbps(min(times)),
+        "median_ms": median * 1e3,
+        "runs": len(times),
+        "elements": roof.n,
+    }
 
 
 # ------------------------------------------------------------------------ suite
 
 
-ALL = {"gradxform", "gradxform-flat", "gradxform-flat-params", "optax",
-       "torch-fused", "torch-foreach"}
+ALL = {
+    "gradxform",
+    "gradxform-flat",
+    "gradxform-flat-params",
+    "optax",
+    "torch-fused",
+    "torch-foreach",
+}
 
 
-def run_case(shape_name: str, opt: str, shapes: list[tuple[int, ...]], which: set[str],
-             steps: int, roofline: Roofline) -> list[dict[str, Any]]:
+def run_case(
+    shape_name: str,
+    opt: str,
+    shapes: list[tuple[int, ...]],
+    which: set[str],
+    steps: int,
+    roofline: Roofline,
+) -> list[dict[str, Any]]:
     n = sum(int(np.prod(s)) for s in shapes)
     impls = build(opt, shapes, which)
     times = time_interleaved([*impls, roofline.impl()], steps)
@@ -247,18 +279,30 @@ def run_case(shape_name: str, opt: str, shapes: list[tuple[int, ...]], which: se
     for impl in impls:
         median = statistics.median(times[impl.name])
         gbps = BYTES_PER_PARAM[opt] * n / median / 1e9
-        rows.append({"shape": shape_name, "leaves": len(shapes), "params": n, "opt": opt,
-                     "impl": impl.name, "median_ms": median * 1e3,
-                     "min_ms": min(times[impl.name]) * 1e3,
-                     "runs": len(times[impl.name]), "compile_s": impl.compile_s,
-                     "gbps": gbps, "roofline_gbps": roof, "roofline_frac": gbps / roof,
-                     "state_bytes": impl.state_bytes})
+        rows.append(
+            {
+                "shape": shape_name,
+                "leaves": len(shapes),
+                "params": n,
+                "opt": opt,
+                "impl": impl.name,
+                "median_ms": median * 1e3,
+                "min_ms": min(times[impl.name]) * 1e3,
+                "runs": len(times[impl.name]),
+                "compile_s": impl.compile_s,
+                "gbps": gbps,
+                "roofline_gbps": roof,
+                "roofline_frac": gbps / roof,
+                "state_bytes": impl.state_bytes,
+            }
+        )
     del impls
     return rows
 
 
-def bf16_case(shapes: list[tuple[int, ...]], steps: int,
-              roofline: Roofline) -> list[dict[str, Any]]:
+def bf16_case(
+    shapes: list[tuple[int, ...]], steps: int, roofline: Roofline
+) -> list[dict[str, Any]]:
     """Adam with float32 and with bfloat16 moments (one leaf): time and state bytes."""
     n = sum(int(np.prod(s)) for s in shapes)
     rng = np.random.default_rng(0)
@@ -266,8 +310,9 @@ def bf16_case(shapes: list[tuple[int, ...]], steps: int,
     grads = {"w": jnp.asarray(rng.standard_normal(shapes[0], np.float32))}
     impls = []
     for label, dtype in (("float32", None), ("bfloat16", jnp.bfloat16)):
-        tx = gx.chain(gx.scale_by_adam(mu_dtype=dtype, nu_dtype=dtype),
-                      gx.scale_by_learning_rate(LR))
+        tx = gx.chain(
+            gx.scale_by_adam(mu_dtype=dtype, nu_dtype=dtype), gx.scale_by_learning_rate(LR)
+        )
         impls.append(jax_impl(f"gradxform-moments-{label}", tx, params, grads))
     times = time_interleaved([*impls, roofline.impl()], steps)
     roof = roofline.gbps(statistics.median(times["roofline"]))
@@ -275,12 +320,23 @@ def bf16_case(shapes: list[tuple[int, ...]], steps: int,
     for impl, per_param in zip(impls, (28, 20), strict=True):
         median = statistics.median(times[impl.name])
         gbps = per_param * n / median / 1e9
-        rows.append({"shape": "one-leaf", "leaves": 1, "params": n, "opt": "adam",
-                     "impl": impl.name, "median_ms": median * 1e3,
-                     "min_ms": min(times[impl.name]) * 1e3,
-                     "runs": len(times[impl.name]), "compile_s": impl.compile_s,
-                     "gbps": gbps, "roofline_gbps": roof, "roofline_frac": gbps / roof,
-                     "state_bytes": impl.state_bytes})
+        rows.append(
+            {
+                "shape": "one-leaf",
+                "leaves": 1,
+                "params": n,
+                "opt": "adam",
+                "impl": impl.name,
+                "median_ms": median * 1e3,
+                "min_ms": min(times[impl.name]) * 1e3,
+                "runs": len(times[impl.name]),
+                "compile_s": impl.compile_s,
+                "gbps": gbps,
+                "roofline_gbps": roof,
+                "roofline_frac": gbps / roof,
+                "state_bytes": impl.state_bytes,
+            }
+        )
     return rows
 
 
@@ -289,8 +345,7 @@ def train_step_case(count: int, total: int, steps: int) -> list[dict[str, Any]]:
     ``count`` leaves: tree params with gradxform and optax, flat params, and ``flat(tx)``."""
     n = total // count
     rng = np.random.default_rng(0)
-    params = {f"p{i:04d}": jnp.asarray(rng.standard_normal(n, np.float32))
-              for i in range(count)}
+    params = {f"p{i:04d}": jnp.asarray(rng.standard_normal(n, np.float32)) for i in range(count)}
     x = jnp.asarray(rng.standard_normal(n, np.float32))
 
     def loss(p: Any) -> jax.Array:
@@ -300,12 +355,12 @@ def train_step_case(count: int, total: int, steps: int) -> list[dict[str, Any]]:
     variants: list[tuple[str, Any, Any, Callable[[Any], jax.Array], str]] = [
         ("gradxform", gx.adam(LR), params, loss, "strict"),
         ("gradxform-flat", engine.flat(gx.adam(LR)), params, loss, "strict"),
-        ("gradxform-flat-params", gx.adam(LR), flat_params, lambda f: loss(unflatten(f)),
-         "strict"),
+        ("gradxform-flat-params", gx.adam(LR), flat_params, lambda f: loss(unflatten(f)), "strict"),
         ("optax", optax.adam(LR), params, loss, "standard"),
     ]
     impls = []
     for name, tx, p, lossf, promotion in variants:
+
         def step(p, s, _, tx=tx, lossf=lossf):
             u, s = tx.update(jax.grad(lossf)(p), s, p)
             return gx.apply_updates(p, u), s
@@ -324,10 +379,20 @@ def train_step_case(count: int, total: int, steps: int) -> list[dict[str, Any]]:
 
         impls.append(Impl(name, run, compile_s))
     times = time_interleaved(impls, steps)
-    return [{"shape": f"train-{count}", "leaves": count, "params": n * count, "opt": "adam",
-             "impl": impl.name, "median_ms": statistics.median(times[impl.name]) * 1e3,
-             "min_ms": min(times[impl.name]) * 1e3, "runs": len(times[impl.name]),
-             "compile_s": impl.compile_s} for impl in impls]
+    return [
+        {
+            "shape": f"train-{count}",
+            "leaves": count,
+            "params": n * count,
+            "opt": "adam",
+            "impl": impl.name,
+            "median_ms": statistics.median(times[impl.name]) * 1e3,
+            "min_ms": min(times[impl.name]) * 1e3,
+            "runs": len(times[impl.name]),
+            "compile_s": impl.compile_s,
+        }
+        for impl in impls
+    ]
 
 
 def machine() -> dict[str, Any]:
@@ -339,9 +404,16 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "jax": jax.__version__, "optax": optax.__version__, "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "optax": optax.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,19 +428,28 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     reference = Roofline(16 * 2**20 if args.quick else 64 * 2**20)
     roof = roofline(reference)
-    print(f"roofline (in-place a += s*b, {roof['elements']} float32): "
-          f"{roof['gbps']:.1f} GB/s, median of {roof['runs']} (best {roof['best_gbps']:.1f})",
-          flush=True)
+    print(
+        f"roofline (in-place a += s*b, {roof['elements']} float32): "
+        f"{roof['gbps']:.1f} GB/s, median of {roof['runs']} (best {roof['best_gbps']:.1f})",
+        flush=True,
+    )
 
     if args.quick:
-        cases = [("one-leaf", one_leaf(4 * 2**20)), ("mlp-20", mlp()),
-                 ("leaves-200x1000", many_leaves(200))]
+        cases = [
+            ("one-leaf", one_leaf(4 * 2**20)),
+            ("mlp-20", mlp()),
+            ("leaves-200x1000", many_leaves(200)),
+        ]
         opts = ["adam"]
         sweep_counts = [1, 10, 100, 500]
         sweep_total = 500_000
     else:
-        cases = [("one-leaf", one_leaf()), ("mlp-20", mlp()),
-                 ("transformer-148", transformer()), ("leaves-2000x1000", many_leaves())]
+        cases = [
+            ("one-leaf", one_leaf()),
+            ("mlp-20", mlp()),
+            ("transformer-148", transformer()),
+            ("leaves-2000x1000", many_leaves()),
+        ]
         opts = ["adam", "adamw", "sgd-momentum"]
         sweep_counts = [1, 10, 100, 1000, 4000]
         sweep_total = 2_000_000
@@ -380,10 +461,13 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             case = run_case(shape_name, opt, shapes, which, steps, reference)
             rows += case
-            print(f"{shape_name:18s} {opt:13s} " + "  ".join(
-                f"{r['impl']}={r['median_ms']:.2f}ms" for r in case)
+            print(
+                f"{shape_name:18s} {opt:13s} "
+                + "  ".join(f"{r['impl']}={r['median_ms']:.2f}ms" for r in case)
                 + f"  roof={case[0]['roofline_gbps']:.0f}GB/s"
-                + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+                + f"  ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
 
     sweep: list[dict[str, Any]] = []
     for count in sweep_counts:
@@ -394,25 +478,42 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         case = run_case(f"sweep-{count}", "adam", shapes, which, steps, reference)
         sweep += case
-        print(f"sweep {count:5d} leaves " + "  ".join(
-            f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in case)
-            + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"sweep {count:5d} leaves "
+            + "  ".join(f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in case)
+            + f"  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
 
-    low_memory = bf16_case(one_leaf(4 * 2**20 if args.quick else 4096 * 4096), steps,
-                           reference)
+    low_memory = bf16_case(one_leaf(4 * 2**20 if args.quick else 4096 * 4096), steps, reference)
     for r in low_memory:
-        print(f"moments {r['impl']:28s} {r['median_ms']:.2f} ms  state "
-              f"{r['state_bytes'] / 2**20:.0f} MiB", flush=True)
+        print(
+            f"moments {r['impl']:28s} {r['median_ms']:.2f} ms  state "
+            f"{r['state_bytes'] / 2**20:.0f} MiB",
+            flush=True,
+        )
 
     train = train_step_case(*((200, 500_000) if args.quick else (1000, 2_000_000)), steps)
-    print("train step " + "  ".join(
-        f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in train), flush=True)
+    print(
+        "train step "
+        + "  ".join(f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in train),
+        flush=True,
+    )
 
-    result = {"date": started.isoformat(timespec="seconds"), "quick": args.quick,
-              "machine": machine(), "roofline": roof, "steps": steps, "rows": rows,
-              "sweep": sweep, "low_memory": low_memory, "train": train,
-              "load_start": load_start, "load_end": os.getloadavg(),
-              "seconds": (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()}
+    result = {
+        "date": started.isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine(),
+        "roofline": roof,
+        "steps": steps,
+        "rows": rows,
+        "sweep": sweep,
+        "low_memory": low_memory,
+        "train": train,
+        "load_start": load_start,
+        "load_end": os.getloadavg(),
+        "seconds": (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     name = "quick" if args.quick else "latest"
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=1))
@@ -480,40 +581,70 @@ def markdown(result: dict[str, Any]) -> str:
         gb = f"{best['gbps']:.1f} ({100 * best['roofline_frac']:.0f} %)"
         rl = f"{best['roofline_gbps']:.0f}"
         leaves = (g or o or {"leaves": "?"})["leaves"]
-        lines.append(f"| {shape} ({leaves} leaves) | {opt} | {_ms(g)} | {_ms(f)} | {_ms(fp)} "
-                     f"| {_ms(o)} | {_ms(tf)} | {_ms(tfe)} | {comp} | {rl} | {gb} | {_ratio(f, o)} "
-                     f"| {_ratio(f, tf)} | {_ratio(fp, o)} | {_ratio(fp, tf)} |")
-    lines += ["", "Per-leaf sweep (Adam, fixed total size; ms per step / compile s):", "",
-              "| leaves | gradxform | flat | flat-params | optax | torch fused |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {shape} ({leaves} leaves) | {opt} | {_ms(g)} | {_ms(f)} | {_ms(fp)} "
+            f"| {_ms(o)} | {_ms(tf)} | {_ms(tfe)} | {comp} | {rl} | {gb} | {_ratio(f, o)} "
+            f"| {_ratio(f, tf)} | {_ratio(fp, o)} | {_ratio(fp, tf)} |"
+        )
+    lines += [
+        "",
+        "Per-leaf sweep (Adam, fixed total size; ms per step / compile s):",
+        "",
+        "| leaves | gradxform | flat | flat-params | optax | torch fused |",
+        "|---|---|---|---|---|---|",
+    ]
     counts = sorted({r["leaves"] for r in result["sweep"]})
     for c in counts:
         shape = f"sweep-{c}"
         cells = []
-        for impl in ("gradxform", "gradxform-flat", "gradxform-flat-params", "optax",
-                     "torch-fused"):
+        for impl in (
+            "gradxform",
+            "gradxform-flat",
+            "gradxform-flat-params",
+            "optax",
+            "torch-fused",
+        ):
             r = _get(result["sweep"], shape, "adam", impl)
-            cells.append("-" if r is None else
-                         f"{r['median_ms']:.2f} / {r['compile_s']:.2f}"
-                         if impl != "torch-fused" else f"{r['median_ms']:.2f}")
+            cells.append(
+                "-"
+                if r is None
+                else f"{r['median_ms']:.2f} / {r['compile_s']:.2f}"
+                if impl != "torch-fused"
+                else f"{r['median_ms']:.2f}"
+            )
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    lines += ["", "Adam moment dtypes (one leaf; GB/s counts 28 B/param for float32 "
-              "moments, 20 for bfloat16):", "",
-              "| moments | ms | state MiB | GB/s | roofline GB/s |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Adam moment dtypes (one leaf; GB/s counts 28 B/param for float32 "
+        "moments, 20 for bfloat16):",
+        "",
+        "| moments | ms | state MiB | GB/s | roofline GB/s |",
+        "|---|---|---|---|---|",
+    ]
     for r in result["low_memory"]:
-        lines.append(f"| {r['impl'].rsplit('-', 1)[1]} | {r['median_ms']:.2f} "
-                     f"| {r['state_bytes'] / 2**20:.0f} | {r['gbps']:.1f} "
-                     f"| {r['roofline_gbps']:.0f} |")
+        lines.append(
+            f"| {r['impl'].rsplit('-', 1)[1]} | {r['median_ms']:.2f} "
+            f"| {r['state_bytes'] / 2**20:.0f} | {r['gbps']:.1f} "
+            f"| {r['roofline_gbps']:.0f} |"
+        )
     train = result["train"]
-    lines += ["", f"Whole training step (toy elementwise model, Adam, "
-              f"{train[0]['leaves']} leaves, {train[0]['params']} params):", "",
-              "| implementation | ms per step | compile s |", "|---|---|---|"]
+    lines += [
+        "",
+        f"Whole training step (toy elementwise model, Adam, "
+        f"{train[0]['leaves']} leaves, {train[0]['params']} params):",
+        "",
+        "| implementation | ms per step | compile s |",
+        "|---|---|---|",
+    ]
     for r in train:
         lines.append(f"| {r['impl']} | {r['median_ms']:.2f} | {r['compile_s']:.2f} |")
-    lines += ["", f"Suite ran in {result['seconds']:.0f} s; load average "
-              f"{result['load_start'][0]:.2f} at the start, {result['load_end'][0]:.2f} at the "
-              f"end (2 cores shared with other work: compare ratios within a row). Medians "
-              f"with their minimums are in the JSON."]
+    lines += [
+        "",
+        f"Suite ran in {result['seconds']:.0f} s; load average "
+        f"{result['load_start'][0]:.2f} at the start, {result['load_end'][0]:.2f} at the "
+        f"end (2 cores shared with other work: compare ratios within a row). Medians "
+        f"with their minimums are in the JSON.",
+    ]
     return "\n".join(lines) + "\n"
 
 

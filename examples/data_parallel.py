@@ -41,8 +41,7 @@ def make_problem(seed: int = 0, d_in: int = 8, d_hidden: int = 32):
     """Parameters of a one-hidden-layer MLP and a regression data set (NumPy, float32)."""
     rng = np.random.default_rng(seed)
     params = {
-        "hidden": {"w": rng.normal(size=(d_in, d_hidden)) / np.sqrt(d_in),
-                   "b": np.zeros(d_hidden)},
+        "hidden": {"w": rng.normal(size=(d_in, d_hidden)) / np.sqrt(d_in), "b": np.zeros(d_hidden)},
         "out": {"w": rng.normal(size=(d_hidden, 1)) / np.sqrt(d_hidden), "b": np.zeros(1)},
     }
     params = jax.tree.map(lambda a: np.asarray(a, np.float32), params)
@@ -97,7 +96,8 @@ def _global_inputs(mesh):
     rows = slice(rank * BATCH // n, (rank + 1) * BATCH // n)
     replicated, batch = NamedSharding(mesh, P()), NamedSharding(mesh, P(AXIS))
     params = jax.tree.map(
-        lambda a: jax.make_array_from_process_local_data(replicated, a, a.shape), params)
+        lambda a: jax.make_array_from_process_local_data(replicated, a, a.shape), params
+    )
     x = jax.make_array_from_process_local_data(batch, x[rows], x.shape)
     y = jax.make_array_from_process_local_data(batch, y[rows], y.shape)
     return params, x, y
@@ -120,8 +120,12 @@ def train_shard_map(mesh, steps: int):
         updates, state = tx.update(grads, state, params)
         return gx.apply_updates(params, updates), state
 
-    step = jax.jit(jax.shard_map(local_step, mesh=mesh, in_specs=(P(), P(), P(AXIS), P(AXIS)),
-                                 out_specs=(P(), P())), donate_argnums=(0, 1))
+    step = jax.jit(
+        jax.shard_map(
+            local_step, mesh=mesh, in_specs=(P(), P(), P(AXIS), P(AXIS)), out_specs=(P(), P())
+        ),
+        donate_argnums=(0, 1),
+    )
     for _ in range(steps):
         params, state = step(params, state, x, y)
     return _to_numpy(params), state
@@ -142,8 +146,7 @@ def train_jit(mesh, steps: int, *, zero1: bool = False):
         shardings = state_shardings(tx, params, param_shardings)
     state = jax.jit(tx.init, out_shardings=shardings)(params)
 
-    @functools.partial(jax.jit, out_shardings=(param_shardings, shardings),
-                       donate_argnums=(0, 1))
+    @functools.partial(jax.jit, out_shardings=(param_shardings, shardings), donate_argnums=(0, 1))
     def step(params, state, x, y):
         grads = jax.grad(loss_fn)(params, x, y)
         updates, state = tx.update(grads, state, params)
@@ -178,12 +181,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.coordinator:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        jax.distributed.initialize(coordinator_address=args.coordinator,
-                                   num_processes=args.num_processes,
-                                   process_id=args.process_id, initialization_timeout=60)
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+            initialization_timeout=60,
+        )
     mesh = jax.make_mesh((jax.device_count(),), (AXIS,))
-    print(f"process {jax.process_index()} of {jax.process_count()}, "
-          f"{jax.device_count()} devices on the '{AXIS}' axis")
+    print(
+        f"process {jax.process_index()} of {jax.process_count()}, "
+        f"{jax.device_count()} devices on the '{AXIS}' axis"
+    )
 
     reference = train_single_device(args.steps)
     results = {
@@ -197,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         ok &= error <= RTOL
         print(f"{mode:>9}: max relative difference from one device {error:.2e}")
     if args.out:
-        flat = {f"{mode}/{jax.tree_util.keystr(path, simple=True, separator='/')}": leaf
-                for mode, params in results.items()
-                for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
+        flat = {
+            f"{mode}/{jax.tree_util.keystr(path, simple=True, separator='/')}": leaf
+            for mode, params in results.items()
+            for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+        }
         np.savez(args.out, **flat)
     if args.coordinator:
         jax.distributed.shutdown()

@@ -28,8 +28,9 @@ MARKER = "SHARDING_CHECKS_RESULT "
 
 def _example():
     """``examples/data_parallel.py`` as a module."""
-    spec = importlib.util.spec_from_file_location("data_parallel", ROOT / "examples" /
-                                                  "data_parallel.py")
+    spec = importlib.util.spec_from_file_location(
+        "data_parallel", ROOT / "examples" / "data_parallel.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -53,7 +54,7 @@ def _matching_param(state_path, param_paths) -> int | None:
     keys = tuple(str(k) for k in state_path)
     best, best_len = None, -1
     for i, path in enumerate(param_paths):
-        if len(path) > best_len and keys[len(keys) - len(path):] == path:
+        if len(path) > best_len and keys[len(keys) - len(path) :] == path:
             best, best_len = i, len(path)
     return best
 
@@ -87,16 +88,24 @@ def check_state_shardings() -> dict[str, Any]:
     checked = 0
     for axis_types in (AxisType.Explicit, AxisType.Auto):
         mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(axis_types,) * 2)
-        specs = {"dense": {"kernel": P("data", "model"), "bias": P("model")},
-                 "embed": P(None, "data"), "scale": P()}
+        specs = {
+            "dense": {"kernel": P("data", "model"), "bias": P("model")},
+            "embed": P(None, "data"),
+            "scale": P(),
+        }
         shapes = {"dense": {"kernel": (16, 8), "bias": (8,)}, "embed": (6, 32), "scale": ()}
-        shardings = jax.tree.map(functools.partial(NamedSharding, mesh), specs,
-                                 is_leaf=lambda s: isinstance(s, P))
+        shardings = jax.tree.map(
+            functools.partial(NamedSharding, mesh), specs, is_leaf=lambda s: isinstance(s, P)
+        )
         abstract = jax.tree.map(
-            lambda shape, s: jax.ShapeDtypeStruct(shape, jnp.float32, sharding=s), shapes,
-            shardings, is_leaf=lambda s: isinstance(s, tuple))
+            lambda shape, s: jax.ShapeDtypeStruct(shape, jnp.float32, sharding=s),
+            shapes,
+            shardings,
+            is_leaf=lambda s: isinstance(s, tuple),
+        )
         concrete = jax.tree.map(
-            lambda a: jax.device_put(jnp.ones(a.shape, a.dtype), a.sharding), abstract)
+            lambda a: jax.device_put(jnp.ones(a.shape, a.dtype), a.sharding), abstract
+        )
         flat, _ = jax.tree_util.tree_flatten_with_path(abstract)
         param_paths = [tuple(str(k) for k in p) for p, _ in flat]
         param_leaves = [a for _, a in flat]
@@ -104,7 +113,8 @@ def check_state_shardings() -> dict[str, Any]:
         for name, tx in _optimizers().items():
             expected = state_shardings(tx, abstract)
             assert jax.tree.structure(expected) == jax.tree.structure(
-                jax.eval_shape(tx.init, abstract)), name
+                jax.eval_shape(tx.init, abstract)
+            ), name
             jitted = jax.jit(tx.init, out_shardings=expected)(abstract)
             eager = tx.init(concrete)
             from_abstract = tx.init(abstract)
@@ -117,7 +127,8 @@ def check_state_shardings() -> dict[str, Any]:
                     assert leaf.ndim == 0, f"{where}: unmatched non-scalar leaf"
                     want = NamedSharding(mesh, P())
                 assert leaf.sharding.is_equivalent_to(want, leaf.ndim), (
-                    f"{where}: {leaf.sharding} instead of {want}")
+                    f"{where}: {leaf.sharding} instead of {want}"
+                )
                 for shard in leaf.addressable_shards:
                     assert shard.data.shape == want.shard_shape(leaf.shape), where
                 checked += 1
@@ -129,7 +140,8 @@ def check_state_shardings() -> dict[str, Any]:
                     if i is not None and leaf.ndim:
                         want = param_leaves[i].sharding
                         assert leaf.sharding.is_equivalent_to(want, leaf.ndim), (
-                            f"{name} {how} {jax.tree_util.keystr(path)}: {leaf.sharding}")
+                            f"{name} {how} {jax.tree_util.keystr(path)}: {leaf.sharding}"
+                        )
     return {"leaves_checked": checked}
 
 
@@ -152,12 +164,17 @@ def check_explicit_sharding() -> dict[str, Any]:
     mesh = jax.make_mesh((4, 2), ("x", "y"), axis_types=(AxisType.Explicit,) * 2)
     checked = 0
     with jax.set_mesh(mesh):
-        params = {"w": jax.device_put(jnp.ones((8, 6)), NamedSharding(mesh, P("x", "y"))),
-                  "b": jax.device_put(jnp.ones(8), NamedSharding(mesh, P("x"))),
-                  "s": jax.device_put(jnp.ones(3), NamedSharding(mesh, P()))}
+        params = {
+            "w": jax.device_put(jnp.ones((8, 6)), NamedSharding(mesh, P("x", "y"))),
+            "b": jax.device_put(jnp.ones(8), NamedSharding(mesh, P("x"))),
+            "s": jax.device_put(jnp.ones(3), NamedSharding(mesh, P())),
+        }
         grads = jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
         for entry in REGISTRY:
-            for name, tx in ((entry.id, entry.make()), (f"flat({entry.id})", gx.flat(entry.make()))):
+            for name, tx in (
+                (entry.id, entry.make()),
+                (f"flat({entry.id})", gx.flat(entry.make())),
+            ):
                 state = jax.jit(tx.init)(params)
                 for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
                     keys = [k.key for k in path if isinstance(k, jax.tree_util.DictKey)]
@@ -188,13 +205,16 @@ def check_key_path_fallback() -> dict[str, Any]:
         buffer: Any
 
     def init(params):
-        return State(jnp.zeros([], jnp.int32),
-                     jax.tree.map(lambda p: jnp.zeros(p.shape, p.dtype), params))
+        return State(
+            jnp.zeros([], jnp.int32), jax.tree.map(lambda p: jnp.zeros(p.shape, p.dtype), params)
+        )
 
     tx = gx.GradientTransformation(init, lambda u, s, p=None: (u, s))
     mesh = jax.make_mesh((8,), ("data",))
-    params = {"a": jax.ShapeDtypeStruct((16, 3), jnp.float32),
-              "b": {"a": jax.ShapeDtypeStruct((3,), jnp.float32)}}
+    params = {
+        "a": jax.ShapeDtypeStruct((16, 3), jnp.float32),
+        "b": {"a": jax.ShapeDtypeStruct((3,), jnp.float32)},
+    }
     shardings = {"a": NamedSharding(mesh, P("data")), "b": {"a": NamedSharding(mesh, P())}}
     out = state_shardings(tx, params, shardings)
     assert out.count.is_equivalent_to(NamedSharding(mesh, P()), 0)
@@ -218,10 +238,17 @@ def check_zero1() -> dict[str, Any]:
 
     mesh = jax.make_mesh((N_DEVICES,), ("data",))
     replicated = NamedSharding(mesh, P())
-    shapes = {"w1": (1024, 512), "b1": (512,), "w2": (512, 256), "b2": (256,),
-              "w3": (256, 16), "b3": (16,)}
-    params = {k: jax.ShapeDtypeStruct(s, jnp.float32, sharding=replicated)
-              for k, s in shapes.items()}
+    shapes = {
+        "w1": (1024, 512),
+        "b1": (512,),
+        "w2": (512, 256),
+        "b2": (256,),
+        "w3": (256, 16),
+        "b3": (16,),
+    }
+    params = {
+        k: jax.ShapeDtypeStruct(s, jnp.float32, sharding=replicated) for k, s in shapes.items()
+    }
     tx = gx.adam(1e-3)
     plain = jax.jit(tx.init, out_shardings=state_shardings(tx, params))(params)
     zero = jax.jit(tx.init, out_shardings=zero1_shardings(tx, params, axis="data"))(params)
@@ -237,10 +264,14 @@ def check_zero1() -> dict[str, Any]:
 
     # The ZeRO-1 step gives the same parameters and keeps the state split.
     rng = np.random.default_rng(0)
-    values = {k: jax.device_put(jnp.asarray(rng.normal(size=s) * 0.1, jnp.float32), replicated)
-              for k, s in shapes.items()}
-    grads = [{k: jnp.asarray(rng.normal(size=s), jnp.float32) for k, s in shapes.items()}
-             for _ in range(3)]
+    values = {
+        k: jax.device_put(jnp.asarray(rng.normal(size=s) * 0.1, jnp.float32), replicated)
+        for k, s in shapes.items()
+    }
+    grads = [
+        {k: jnp.asarray(rng.normal(size=s), jnp.float32) for k, s in shapes.items()}
+        for _ in range(3)
+    ]
     shardings = zero1_shardings(tx, params, axis="data")
     param_shardings = jax.tree.map(lambda _: replicated, values)
 
@@ -255,13 +286,17 @@ def check_zero1() -> dict[str, Any]:
         p_zero, s_zero = zstep(p_zero, s_zero, jax.device_put(g, replicated))
         p_ref, s_ref = jax.jit(step)(p_ref, s_ref, g)
     for k in shapes:
-        np.testing.assert_allclose(np.asarray(p_zero[k]), np.asarray(p_ref[k]), rtol=1e-6,
-                                   atol=1e-7)
+        np.testing.assert_allclose(
+            np.asarray(p_zero[k]), np.asarray(p_ref[k]), rtol=1e-6, atol=1e-7
+        )
         assert p_zero[k].sharding.is_fully_replicated
     assert _bytes_per_device(s_zero)["0"] == per_zero
-    return {"per_device_state_bytes_replicated": per_plain,
-            "per_device_state_bytes_zero1": per_zero, "devices": N_DEVICES,
-            "param_bytes": total // 2}
+    return {
+        "per_device_state_bytes_replicated": per_plain,
+        "per_device_state_bytes_zero1": per_zero,
+        "devices": N_DEVICES,
+        "param_bytes": total // 2,
+    }
 
 
 def check_data_parallel_example() -> dict[str, Any]:
@@ -274,15 +309,17 @@ def check_data_parallel_example() -> dict[str, Any]:
     steps = 10
     reference = example.train_single_device(steps)
     errors = {}
-    for mode, run in (("shard_map", lambda: example.train_shard_map(mesh, steps)),
-                      ("jit", lambda: example.train_jit(mesh, steps)),
-                      ("zero1", lambda: example.train_jit(mesh, steps, zero1=True))):
+    for mode, run in (
+        ("shard_map", lambda: example.train_shard_map(mesh, steps)),
+        ("jit", lambda: example.train_jit(mesh, steps)),
+        ("zero1", lambda: example.train_jit(mesh, steps, zero1=True)),
+    ):
         params, state = run()
         errors[mode] = example.max_relative_error(params, reference)
         for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(reference), strict=True):
-            np.testing.assert_allclose(got, want, rtol=1e-6,
-                                       atol=1e-6 * float(np.max(np.abs(want))),
-                                       err_msg=mode)
+            np.testing.assert_allclose(
+                got, want, rtol=1e-6, atol=1e-6 * float(np.max(np.abs(want))), err_msg=mode
+            )
         if mode == "zero1":
             mu = state[0].mu["hidden"]["w"]
             assert mu.sharding.spec[0] == example.AXIS, mu.sharding
@@ -304,12 +341,12 @@ def check_orbax_checkpoint() -> dict[str, Any]:
     from gradxform import zero1_shardings
 
     mesh = jax.make_mesh((4, 2), ("data", "model"))
-    param_shardings = {"w": NamedSharding(mesh, P(None, "model")),
-                       "b": NamedSharding(mesh, P())}
+    param_shardings = {"w": NamedSharding(mesh, P(None, "model")), "b": NamedSharding(mesh, P())}
     rng = np.random.default_rng(0)
     values = {"w": rng.normal(size=(16, 8)), "b": rng.normal(size=(6,))}
-    params = jax.tree.map(lambda v, s: jax.device_put(jnp.asarray(v, jnp.float32), s),
-                          values, param_shardings)
+    params = jax.tree.map(
+        lambda v, s: jax.device_put(jnp.asarray(v, jnp.float32), s), values, param_shardings
+    )
     tx = gx.adamw(0.1, weight_decay=0.01)
     shardings = zero1_shardings(tx, params, axis="data")
 
@@ -322,26 +359,30 @@ def check_orbax_checkpoint() -> dict[str, Any]:
     params, state = step(params, state)
 
     # The restore target is built from the optimizer and shardings alone, as after a restart.
-    abstract_params = jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, jnp.float32,
-                                                                     sharding=s),
-                                   values, param_shardings)
+    abstract_params = jax.tree.map(
+        lambda v, s: jax.ShapeDtypeStruct(v.shape, jnp.float32, sharding=s), values, param_shardings
+    )
     abstract_state = jax.tree.map(
         lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-        jax.eval_shape(tx.init, abstract_params), zero1_shardings(tx, abstract_params,
-                                                                  axis="data"))
+        jax.eval_shape(tx.init, abstract_params),
+        zero1_shardings(tx, abstract_params, axis="data"),
+    )
     with tempfile.TemporaryDirectory() as tmp, ocp.StandardCheckpointer() as checkpointer:
         path = pathlib.Path(tmp) / "step_1"
         checkpointer.save(path, {"params": params, "opt_state": state})
         checkpointer.wait_until_finished()
-        restored = checkpointer.restore(path, {"params": abstract_params,
-                                               "opt_state": abstract_state})
+        restored = checkpointer.restore(
+            path, {"params": abstract_params, "opt_state": abstract_state}
+        )
     saved = {"params": params, "opt_state": state}
     assert jax.tree.structure(restored) == jax.tree.structure(saved)
     assert isinstance(restored["opt_state"][0], gx.ScaleByAdamState)
     for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(saved), strict=True):
         assert got.dtype == want.dtype
-        assert got.sharding.is_equivalent_to(want.sharding, want.ndim), (got.sharding,
-                                                                         want.sharding)
+        assert got.sharding.is_equivalent_to(want.sharding, want.ndim), (
+            got.sharding,
+            want.sharding,
+        )
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     # Training continues identically from the restored copy.
     a = step(params, state)

@@ -16,8 +16,10 @@ def make_params(dtype: Any = jnp.float32) -> dict[str, Any]:
     """A small tree with a matrix, a vector and a scalar leaf."""
     rng = np.random.default_rng(0)
     return {
-        "dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), dtype),
-                  "bias": jnp.asarray(rng.normal(size=(4,)), dtype)},
+        "dense": {
+            "kernel": jnp.asarray(rng.normal(size=(3, 4)), dtype),
+            "bias": jnp.asarray(rng.normal(size=(4,)), dtype),
+        },
         "scale": jnp.asarray(rng.normal(), dtype),
     }
 
@@ -25,12 +27,20 @@ def make_params(dtype: Any = jnp.float32) -> dict[str, Any]:
 def grad_sequence(params: Any, steps: int = 12, seed: int = 1) -> list[Any]:
     """``steps`` random gradient trees shaped like ``params`` (fixed seed)."""
     rng = np.random.default_rng(seed)
-    return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
-            for _ in range(steps)]
+    return [
+        jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+        for _ in range(steps)
+    ]
 
 
-def run(tx: Any, params: Any, grads: list[Any], update: Callable[..., Any] | None = None, *,
-        jit: bool = False) -> tuple[list[Any], Any, Any]:
+def run(
+    tx: Any,
+    params: Any,
+    grads: list[Any],
+    update: Callable[..., Any] | None = None,
+    *,
+    jit: bool = False,
+) -> tuple[list[Any], Any, Any]:
     """Apply ``tx`` along a gradient sequence: (updates of every step, final params, state)."""
     update = update or (jax.jit(tx.update) if jit else tx.update)
     state = tx.init(params)

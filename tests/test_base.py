@@ -59,9 +59,10 @@ def test_identity_and_stateless():
     chex.assert_trees_all_equal(out, {"a": 2 * jnp.arange(3.0)})
 
 
-@pytest.mark.parametrize("pdtype,udtype", [(jnp.bfloat16, jnp.float32),
-                                           (jnp.float32, jnp.bfloat16),
-                                           (jnp.float16, jnp.float16)])
+@pytest.mark.parametrize(
+    "pdtype,udtype",
+    [(jnp.bfloat16, jnp.float32), (jnp.float32, jnp.bfloat16), (jnp.float16, jnp.float16)],
+)
 def test_apply_updates_keeps_param_dtype(pdtype, udtype):
     p = jnp.ones(3, pdtype)
     out = gx.apply_updates(p, jnp.full(3, 0.5, udtype))
@@ -102,19 +103,25 @@ def test_complex_gradients_are_refused_by_sign_transforms():
         tx.update({"z": jnp.ones(2, jnp.complex64)}, state)
 
 
-@pytest.mark.parametrize("factory,kwargs,name", [
-    (gx.sgd, dict(learning_rate=-0.1), "learning_rate"),
-    (gx.sgd, dict(learning_rate=0.1, momentum=1.0), "momentum=1.0"),
-    (gx.sgd, dict(learning_rate=float("nan")), "learning_rate"),
-    (gx.adam, dict(learning_rate=0.1, b1=1.0), "b1"),
-    (gx.adam, dict(learning_rate=0.1, b2=-0.1), "b2"),
-    (gx.adam, dict(learning_rate=0.1, eps=-1e-8), "eps"),
-    (gx.adamw, dict(learning_rate=0.1, weight_decay=-1.0), "weight_decay"),
-    (gx.rmsprop, dict(learning_rate=0.1, decay=1.5), "decay"),
-    (gx.rmsprop, dict(learning_rate=0.1, eps=-1.0), "eps"),
-    (gx.adagrad, dict(learning_rate=0.1, initial_accumulator_value=-1.0),
-     "initial_accumulator_value"),
-])
+@pytest.mark.parametrize(
+    "factory,kwargs,name",
+    [
+        (gx.sgd, dict(learning_rate=-0.1), "learning_rate"),
+        (gx.sgd, dict(learning_rate=0.1, momentum=1.0), "momentum=1.0"),
+        (gx.sgd, dict(learning_rate=float("nan")), "learning_rate"),
+        (gx.adam, dict(learning_rate=0.1, b1=1.0), "b1"),
+        (gx.adam, dict(learning_rate=0.1, b2=-0.1), "b2"),
+        (gx.adam, dict(learning_rate=0.1, eps=-1e-8), "eps"),
+        (gx.adamw, dict(learning_rate=0.1, weight_decay=-1.0), "weight_decay"),
+        (gx.rmsprop, dict(learning_rate=0.1, decay=1.5), "decay"),
+        (gx.rmsprop, dict(learning_rate=0.1, eps=-1.0), "eps"),
+        (
+            gx.adagrad,
+            dict(learning_rate=0.1, initial_accumulator_value=-1.0),
+            "initial_accumulator_value",
+        ),
+    ],
+)
 def test_invalid_hyperparameters_raise_value_error(factory, kwargs, name):
     with pytest.raises(ValueError, match=name):
         factory(**kwargs)
@@ -197,14 +204,19 @@ def test_safe_increment_saturates():
 
 
 def test_global_norm():
-    tree = {"a": jnp.array([3.0]), "b": jnp.array([[4.0]], jnp.bfloat16),
-            "n": jnp.array([100], jnp.int32)}
+    tree = {
+        "a": jnp.array([3.0]),
+        "b": jnp.array([[4.0]], jnp.bfloat16),
+        "n": jnp.array([100], jnp.int32),
+    }
     np.testing.assert_allclose(float(gx.global_norm(tree)), 5.0)
 
 
 def test_init_accepts_shape_dtype_structs():
-    abstract = {"w": jax.ShapeDtypeStruct((2, 3), jnp.bfloat16),
-                "i": jax.ShapeDtypeStruct((2,), jnp.int32)}
+    abstract = {
+        "w": jax.ShapeDtypeStruct((2, 3), jnp.bfloat16),
+        "i": jax.ShapeDtypeStruct((2,), jnp.int32),
+    }
     z = gx.scale_by_momentum(0.9, accumulator_dtype=jnp.float32).init(abstract).trace
     assert z["w"].dtype == jnp.float32 and z["w"].shape == (2, 3)
     assert z["i"].dtype == jnp.int32

@@ -30,12 +30,19 @@ def test_matches_numpy_reference(entry: Entry):
     ref_params = [np.asarray(p, np.float64) for p in leaves]
     ref_states = [reference.init(p) for p in ref_params]
     for t, g in enumerate(grads):
-        steps = [reference.step(np.asarray(gi, np.float64), s, p)
-                 for gi, s, p in zip(jax.tree.leaves(g), ref_states, ref_params, strict=True)]
+        steps = [
+            reference.step(np.asarray(gi, np.float64), s, p)
+            for gi, s, p in zip(jax.tree.leaves(g), ref_states, ref_params, strict=True)
+        ]
         ref_u = [u for u, _ in steps]
         ref_states = [s for _, s in steps]
-        chex.assert_trees_all_close(updates[t], jax.tree.unflatten(treedef, ref_u),
-                                    rtol=1e-5, atol=1e-7, custom_message=f"step {t + 1}")
+        chex.assert_trees_all_close(
+            updates[t],
+            jax.tree.unflatten(treedef, ref_u),
+            rtol=1e-5,
+            atol=1e-7,
+            custom_message=f"step {t + 1}",
+        )
         ref_params = [p + u for p, u in zip(ref_params, ref_u, strict=True)]
 
 

@@ -11,20 +11,42 @@ pytest.importorskip("sklearn")
 
 
 def test_race_writes_images_and_prints_table(tmp_path, capsys):
-    code = cli.main(["race", "--function", "local_minimum", "--optimizers", "sgd:0.1,momentum",
-                     "--steps", "300", "--out", str(tmp_path)])
+    code = cli.main(
+        [
+            "race",
+            "--function",
+            "local_minimum",
+            "--optimizers",
+            "sgd:0.1,momentum",
+            "--steps",
+            "300",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "steps to f-f*" in out and "momentum lr=0.05" in out
-    for name in ["race_local_minimum.png", "race_local_minimum_loss.png",
-                 "race_local_minimum.gif"]:
+    for name in ["race_local_minimum.png", "race_local_minimum_loss.png", "race_local_minimum.gif"]:
         assert (tmp_path / name).stat().st_size > 1000
 
 
 def test_race_table_reports_what_converged(tmp_path):
-    rows = cli.cmd_race(cli.build_parser().parse_args(
-        ["race", "--function", "local_minimum", "--optimizers", "sgd:0.1,momentum:0.1",
-         "--steps", "300", "--out", str(tmp_path)]))
+    rows = cli.cmd_race(
+        cli.build_parser().parse_args(
+            [
+                "race",
+                "--function",
+                "local_minimum",
+                "--optimizers",
+                "sgd:0.1,momentum:0.1",
+                "--steps",
+                "300",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    )
     by_name = {r[0]: r for r in rows}
     assert by_name["sgd lr=0.1"][1] == "-"  # stalls in the local minimum
     assert isinstance(by_name["momentum lr=0.1"][1], int)  # escapes and converges
@@ -37,25 +59,33 @@ def test_schedules_gallery(tmp_path, capsys):
 
 
 def test_train_prints_summary_table(capsys):
-    assert cli.main(["train", "--optimizers", "adamw,sgd:0.1", "--epochs", "2",
-                     "--schedule", "constant"]) == 0
+    assert (
+        cli.main(
+            ["train", "--optimizers", "adamw,sgd:0.1", "--epochs", "2", "--schedule", "constant"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "test accuracy" in out and "adamw" in out and "sgd" in out
 
 
 def test_lr_find(tmp_path, capsys):
-    assert cli.main(["lr-find", "--optimizer", "adam", "--steps", "40",
-                     "--out", str(tmp_path)]) == 0
+    assert (
+        cli.main(["lr-find", "--optimizer", "adam", "--steps", "40", "--out", str(tmp_path)]) == 0
+    )
     assert (tmp_path / "lr_find_adam.png").stat().st_size > 1000
     assert "steepest descent" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (["train", "--optimizers", "adamm"], "unknown optimizer 'adamm'; choose one of: adabelief"),
-    (["race", "--function", "nope"], "unknown test function 'nope'; choose one of: valley"),
-    (["train", "--schedule", "wiggly"], "unknown schedule 'wiggly'"),
-    (["train", "--optimizers", "adam:fast"], "bad learning rate 'fast'"),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["train", "--optimizers", "adamm"], "unknown optimizer 'adamm'; choose one of: adabelief"),
+        (["race", "--function", "nope"], "unknown test function 'nope'; choose one of: valley"),
+        (["train", "--schedule", "wiggly"], "unknown schedule 'wiggly'"),
+        (["train", "--optimizers", "adam:fast"], "bad learning rate 'fast'"),
+    ],
+)
 def test_bad_names_list_the_valid_ones(argv, expected, capsys):
     assert cli.main(argv) == 2
     assert expected in capsys.readouterr().err

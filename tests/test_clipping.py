@@ -131,9 +131,12 @@ def _agc_reference(g, p, clipping, eps):
 
 def test_adaptive_grad_clip_matches_numpy_and_optax():
     rng = np.random.default_rng(0)
-    params = {"dense": jnp.asarray(rng.normal(size=(5, 3)), jnp.float32),
-              "conv": jnp.asarray(rng.normal(size=(3, 3, 2, 4)), jnp.float32),
-              "bias": jnp.zeros(3), "scale": jnp.asarray(0.7)}
+    params = {
+        "dense": jnp.asarray(rng.normal(size=(5, 3)), jnp.float32),
+        "conv": jnp.asarray(rng.normal(size=(3, 3, 2, 4)), jnp.float32),
+        "bias": jnp.zeros(3),
+        "scale": jnp.asarray(0.7),
+    }
     g = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
     ours = _apply(adaptive_grad_clip(0.1, 1e-3), g, params)
     expected = jax.tree.map(lambda x, p: _agc_reference(x, p, 0.1, 1e-3), g, params)
@@ -158,15 +161,25 @@ def test_adaptive_grad_clip_nonfinite_unit_only_and_needs_params():
         adaptive_grad_clip(0.1).update({"b": jnp.ones(1)}, gx.EmptyState(), {"b": jnp.ones(3)})
 
 
-@pytest.mark.parametrize("shape,axes", [
-    ((), None), ((5,), None), ((1, 5), None), ((5, 1), None), ((4, 3), (0,)),
-    ((2, 3, 4), (0,)), ((3, 3, 2, 4), (0, 1, 2)), ((2, 2, 2, 3, 4), (0, 1, 2, 3)),
-])
+@pytest.mark.parametrize(
+    "shape,axes",
+    [
+        ((), None),
+        ((5,), None),
+        ((1, 5), None),
+        ((5, 1), None),
+        ((4, 3), (0,)),
+        ((2, 3, 4), (0,)),
+        ((3, 3, 2, 4), (0, 1, 2)),
+        ((2, 2, 2, 3, 4), (0, 1, 2, 3)),
+    ],
+)
 def test_unitwise_norm_follows_optax_layout(shape, axes):
     rng = np.random.default_rng(0)
     x = np.asarray(rng.normal(size=shape), np.float32)
-    expected = np.broadcast_to(np.sqrt(np.sum(x.astype(np.float64) ** 2, axis=axes,
-                                              keepdims=True)), shape)
+    expected = np.broadcast_to(
+        np.sqrt(np.sum(x.astype(np.float64) ** 2, axis=axes, keepdims=True)), shape
+    )
     ours = unitwise_norm(jnp.asarray(x))
     assert ours.shape == shape and ours.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(ours), expected, rtol=1e-6)
@@ -179,8 +192,9 @@ def test_unitwise_norm_axis_and_unknown_rank():
     with pytest.raises(ValueError, match=r"rank 6.*axis="):
         unitwise_norm(x)
     for axis in (0, (1, 2), -1):
-        chex.assert_trees_all_close(unitwise_norm(x, axis=axis),
-                                    optax.transforms.unitwise_norm(x, axis=axis), rtol=1e-6)
+        chex.assert_trees_all_close(
+            unitwise_norm(x, axis=axis), optax.transforms.unitwise_norm(x, axis=axis), rtol=1e-6
+        )
     half = unitwise_norm(jnp.ones((2, 3), jnp.float16))  # computed in float32, given in float16
     assert half.dtype == jnp.float16
     with pytest.raises(TypeError, match=r"axis=1\.5"):
@@ -214,19 +228,23 @@ def test_unitwise_clip_matches_numpy_and_optax():
 @pytest.mark.parametrize("clip_to", [0.0, 1.25, 4.0, jnp.inf])
 def test_per_example_global_norm_clip_matches_numpy_and_optax(clip_to):
     rng = np.random.default_rng(3)
-    grads = {"w": jnp.asarray(rng.normal(size=(6, 3, 2)), jnp.float32),
-             "b": jnp.asarray(rng.normal(size=(6, 2)), jnp.float32)}
+    grads = {
+        "w": jnp.asarray(rng.normal(size=(6, 3, 2)), jnp.float32),
+        "b": jnp.asarray(rng.normal(size=(6, 2)), jnp.float32),
+    }
     grads["w"] = grads["w"].at[2].set(0.0)
     grads["b"] = grads["b"].at[2].set(0.0)  # an all-zero example: factor 1
     ours, count = gx.per_example_global_norm_clip(grads, clip_to)
     w, b = (np.asarray(grads[k], np.float64) for k in ("w", "b"))
-    norms = np.sqrt(np.sum(w.reshape(6, -1) ** 2, 1) + np.sum(b ** 2, 1))
+    norms = np.sqrt(np.sum(w.reshape(6, -1) ** 2, 1) + np.sum(b**2, 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         factors = np.nan_to_num(np.minimum(clip_to / norms, 1.0), nan=1.0)
-    np.testing.assert_allclose(np.asarray(ours["w"]), np.tensordot(factors, w, 1), rtol=1e-5,
-                               atol=1e-6)
-    np.testing.assert_allclose(np.asarray(ours["b"]), np.tensordot(factors, b, 1), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(ours["w"]), np.tensordot(factors, w, 1), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.asarray(ours["b"]), np.tensordot(factors, b, 1), rtol=1e-5, atol=1e-6
+    )
     assert int(count) == int(np.sum(factors < 1))
     theirs, their_count = optax.per_example_global_norm_clip(grads, clip_to)
     chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-6)
@@ -236,8 +254,10 @@ def test_per_example_global_norm_clip_matches_numpy_and_optax(clip_to):
 @pytest.mark.parametrize("uniform", [True, False])
 def test_per_example_layer_norm_clip_matches_optax(uniform):
     rng = np.random.default_rng(4)
-    grads = [jnp.asarray(rng.normal(size=(5, 4)), jnp.float32),
-             jnp.asarray(3 * rng.normal(size=(5, 2, 3)), jnp.float32)]
+    grads = [
+        jnp.asarray(rng.normal(size=(5, 4)), jnp.float32),
+        jnp.asarray(3 * rng.normal(size=(5, 2, 3)), jnp.float32),
+    ]
     ours = gx.per_example_layer_norm_clip(grads, 2.0, uniform)
     theirs = optax.per_example_layer_norm_clip(grads, 2.0, uniform)
     chex.assert_trees_all_close(ours[0], theirs[0], rtol=1e-5, atol=1e-6)
@@ -245,8 +265,9 @@ def test_per_example_layer_norm_clip_matches_optax(uniform):
     # Each layer alone is the global clip of that layer to its share of the bound.
     share = [2.0 / np.sqrt(2)] * 2 if uniform else [2.0 * np.sqrt(4 / 10), 2.0 * np.sqrt(6 / 10)]
     for leaf, bound, total in zip(grads, share, ours[0], strict=True):
-        chex.assert_trees_all_close(total, gx.per_example_global_norm_clip([leaf], bound)[0][0],
-                                    rtol=1e-6)
+        chex.assert_trees_all_close(
+            total, gx.per_example_global_norm_clip([leaf], bound)[0][0], rtol=1e-6
+        )
 
 
 def test_per_example_clips_need_a_batch_axis():
@@ -301,28 +322,33 @@ def test_add_noise_draws_optax_noise():
                 v, s_theirs = theirs.update(g, s_theirs)
             chex.assert_trees_all_close(u, v, rtol=1e-6, atol=1e-7)
         assert int(s_ours.count) == int(s_theirs.count) == 3
-        np.testing.assert_array_equal(np.asarray(s_ours.rng_key),
-                                      np.asarray(jax.random.key_data(s_theirs.rng_key)))
+        np.testing.assert_array_equal(
+            np.asarray(s_ours.rng_key), np.asarray(jax.random.key_data(s_theirs.rng_key))
+        )
 
 
 def test_add_noise_seed_is_a_key_and_key_defaults_to_zero():
     g = jnp.zeros(5)
     by_seed = add_noise(1.0, 0.5, seed=2)
     by_key = add_noise(1.0, 0.5, 2)
-    chex.assert_trees_all_equal(by_seed.update(g, by_seed.init(g))[0],
-                                by_key.update(g, by_key.init(g))[0])
+    chex.assert_trees_all_equal(
+        by_seed.update(g, by_seed.init(g))[0], by_key.update(g, by_key.init(g))[0]
+    )
     with pytest.warns(UserWarning, match="no key"):
         default = add_noise(1.0, 0.5)
     zero = add_noise(1.0, 0.5, 0)
-    chex.assert_trees_all_equal(default.update(g, default.init(g))[0],
-                                zero.update(g, zero.init(g))[0])
+    chex.assert_trees_all_equal(
+        default.update(g, default.init(g))[0], zero.update(g, zero.init(g))[0]
+    )
 
 
 def test_centralize_matches_numpy_and_optax():
     rng = np.random.default_rng(0)
-    g = {"k": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32),
-         "c": jnp.asarray(rng.normal(size=(2, 2, 3, 5)), jnp.float32),
-         "b": jnp.asarray(rng.normal(size=(3,)), jnp.float32)}
+    g = {
+        "k": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32),
+        "c": jnp.asarray(rng.normal(size=(2, 2, 3, 5)), jnp.float32),
+        "b": jnp.asarray(rng.normal(size=(3,)), jnp.float32),
+    }
     out = _apply(centralize(), g)
 
     def ref(x):  # each slice along the first axis minus its mean
@@ -335,16 +361,23 @@ def test_centralize_matches_numpy_and_optax():
 
 def test_normalize_by_update_norm_matches_numpy_and_optax():
     rng = np.random.default_rng(5)
-    g = {"a": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32),
-         "b": jnp.asarray(rng.normal(size=4), jnp.float32)}
+    g = {
+        "a": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32),
+        "b": jnp.asarray(rng.normal(size=4), jnp.float32),
+    }
     leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(g)]
     norm = np.sqrt(sum(np.sum(x * x) for x in leaves))
     for scale_factor, eps in ((1.0, 1e-6), (-0.5, 0.0), (3.0, 0.1)):
         out = _apply(gx.normalize_by_update_norm(scale_factor, eps), g)
-        _tree_equal_np(out, jax.tree.map(lambda x, s=scale_factor, e=eps:
-                                         np.asarray(x, np.float64) * s / (norm + e), g))
+        _tree_equal_np(
+            out,
+            jax.tree.map(
+                lambda x, s=scale_factor, e=eps: np.asarray(x, np.float64) * s / (norm + e), g
+            ),
+        )
         chex.assert_trees_all_close(
-            out, _apply(optax.normalize_by_update_norm(scale_factor, eps), g), rtol=1e-6)
+            out, _apply(optax.normalize_by_update_norm(scale_factor, eps), g), rtol=1e-6
+        )
     with pytest.raises(ValueError, match="scale_factor=0"):
         gx.normalize_by_update_norm(0)
 
@@ -365,11 +398,18 @@ TRANSFORMS = {
 
 @pytest.mark.parametrize("name", TRANSFORMS)
 def test_dtypes_integer_leaves_and_jit(name):
-    params = {"f32": jnp.ones((3, 2)), "bf16": jnp.full((2, 2), 0.5, jnp.bfloat16),
-              "f16": jnp.full((4,), 2.0, jnp.float16), "i": jnp.array([1, 2], jnp.int32)}
-    grads = {"f32": jnp.full((3, 2), 3.0), "bf16": jnp.full((2, 2), -1.0, jnp.bfloat16),
-             "f16": jnp.array([1e-4, 2.0, -3.0, 0.0], jnp.float16),
-             "i": jnp.array([7, 7], jnp.int32)}
+    params = {
+        "f32": jnp.ones((3, 2)),
+        "bf16": jnp.full((2, 2), 0.5, jnp.bfloat16),
+        "f16": jnp.full((4,), 2.0, jnp.float16),
+        "i": jnp.array([1, 2], jnp.int32),
+    }
+    grads = {
+        "f32": jnp.full((3, 2), 3.0),
+        "bf16": jnp.full((2, 2), -1.0, jnp.bfloat16),
+        "f16": jnp.array([1e-4, 2.0, -3.0, 0.0], jnp.float16),
+        "i": jnp.array([7, 7], jnp.int32),
+    }
     tx = TRANSFORMS[name]()
     state = tx.init(params)
     eager, _ = tx.update(grads, state, params)
@@ -383,7 +423,8 @@ def test_dtypes_integer_leaves_and_jit(name):
     if name != "add_noise":
         chex.assert_trees_all_equal(u, zeros)
     chex.assert_trees_all_equal_shapes_and_dtypes(
-        tx.init(jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), params)), state)
+        tx.init(jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), params)), state
+    )
 
 
 @pytest.mark.parametrize("entry", TWO, ids=lambda e: e.id)
@@ -394,26 +435,33 @@ def test_in_chain_with_registered_optimizers(entry, name):
     _, p_chain, _ = run(gx.chain(TRANSFORMS[name](), entry.make()), params, grads)
     chex.assert_tree_all_finite(p_chain)
     # Clipping with a bound that never triggers changes nothing.
-    loose = {"clip": clip(1e6), "global_norm": clip_by_global_norm(1e6),
-             "block_rms": clip_by_block_rms(1e6), "agc": adaptive_grad_clip(1e6)}
+    loose = {
+        "clip": clip(1e6),
+        "global_norm": clip_by_global_norm(1e6),
+        "block_rms": clip_by_block_rms(1e6),
+        "agc": adaptive_grad_clip(1e6),
+    }
     if name in loose:
         _, p_loose, _ = run(gx.chain(loose[name], entry.make()), params, grads)
         _, p_plain, _ = run(entry.make(), params, grads)
         chex.assert_trees_all_close(p_loose, p_plain, rtol=1e-6)
 
 
-@pytest.mark.parametrize("factory,kwargs,name", [
-    (clip, dict(max_delta=-1.0), "max_delta"),
-    (clip_by_global_norm, dict(max_norm=-1.0), "max_norm"),
-    (clip_by_global_norm, dict(max_norm=1.0, on_nonfinite="skip"), "on_nonfinite"),
-    (clip_by_block_rms, dict(threshold=float("nan")), "threshold"),
-    (adaptive_grad_clip, dict(clipping=-0.1), "clipping"),
-    (adaptive_grad_clip, dict(clipping=0.1, eps=-1.0), "eps"),
-    (add_noise, dict(eta=-1.0, gamma=0.5, key=0), "eta"),
-    (add_noise, dict(eta=1.0, gamma=-0.5, key=0), "gamma"),
-    (add_noise, dict(eta=1.0, gamma=0.5, key=-1), "key"),
-    (gx.normalize_by_update_norm, dict(eps=-1.0), "eps"),
-])
+@pytest.mark.parametrize(
+    "factory,kwargs,name",
+    [
+        (clip, dict(max_delta=-1.0), "max_delta"),
+        (clip_by_global_norm, dict(max_norm=-1.0), "max_norm"),
+        (clip_by_global_norm, dict(max_norm=1.0, on_nonfinite="skip"), "on_nonfinite"),
+        (clip_by_block_rms, dict(threshold=float("nan")), "threshold"),
+        (adaptive_grad_clip, dict(clipping=-0.1), "clipping"),
+        (adaptive_grad_clip, dict(clipping=0.1, eps=-1.0), "eps"),
+        (add_noise, dict(eta=-1.0, gamma=0.5, key=0), "eta"),
+        (add_noise, dict(eta=1.0, gamma=-0.5, key=0), "gamma"),
+        (add_noise, dict(eta=1.0, gamma=0.5, key=-1), "key"),
+        (gx.normalize_by_update_norm, dict(eps=-1.0), "eps"),
+    ],
+)
 def test_invalid_arguments(factory, kwargs, name):
     with pytest.raises(ValueError, match=name):
         factory(**kwargs)
@@ -451,12 +499,17 @@ def test_apply_if_finite_under_jit_and_inner_overflow():
 def test_dynamic_loss_scaling_grows_and_backs_off(entry: Entry):
     params = make_params()
     grads = grad_sequence(params, steps=3)
-    tx = dynamic_loss_scaling(entry.make(), initial_scale=8.0, growth_interval=2,
-                              min_scale=2.0)
+    tx = dynamic_loss_scaling(entry.make(), initial_scale=8.0, growth_interval=2, min_scale=2.0)
     state = tx.init(params)
     scales = []
-    for g in [grads[0], grads[1], _poison(grads[2], jnp.inf), _poison(grads[2], jnp.nan),
-              _poison(grads[2], jnp.inf), grads[2]]:
+    for g in [
+        grads[0],
+        grads[1],
+        _poison(grads[2], jnp.inf),
+        _poison(grads[2], jnp.nan),
+        _poison(grads[2], jnp.inf),
+        grads[2],
+    ]:
         before = state
         u, state = tx.update(jax.tree.map(lambda x, s=before.loss_scale: x * s, g), state, params)
         scales.append(float(state.loss_scale))

@@ -88,8 +88,15 @@ def ref_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, nesterov=False):
     return run_leaf
 
 
-def ref_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, bias_correction_mu=True,
-                bias_correction_nu=True, amsgrad_max="corrected"):
+def ref_amsgrad(
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    bias_correction_mu=True,
+    bias_correction_nu=True,
+    amsgrad_max="corrected",
+):
     def run_leaf(gs):
         m, v, v_max, out = 0.0, 0.0, 0.0, []
         for t, g in enumerate(gs, 1):
@@ -175,8 +182,9 @@ def ref_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_value
     return run_leaf
 
 
-def ref_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True, bias_correction=False,
-            centered=False):
+def ref_rms(
+    decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True, bias_correction=False, centered=False
+):
     def run_leaf(gs):
         mu, nu, out = 0.0, initial_scale, []
         for t, g in enumerate(gs, 1):
@@ -242,58 +250,116 @@ def ref_ema(decay, debias=True):
 # (id, gradxform factory, its kwargs, the reference for these kwargs)
 CASES: list[tuple[str, Callable[..., Any], dict[str, Any], Callable[..., Any]]] = [
     ("adam", gx.scale_by_adam, {}, ref_adam()),
-    ("adam-hyper", gx.scale_by_adam, dict(b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
-     ref_adam(0.5, 0.9, 1e-3, 1e-4)),
-    ("adam-nesterov", gx.scale_by_adam, dict(b1=0.8, nesterov=True),
-     ref_adam(0.8, nesterov=True)),
+    (
+        "adam-hyper",
+        gx.scale_by_adam,
+        dict(b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
+        ref_adam(0.5, 0.9, 1e-3, 1e-4),
+    ),
+    ("adam-nesterov", gx.scale_by_adam, dict(b1=0.8, nesterov=True), ref_adam(0.8, nesterov=True)),
     ("amsgrad", gx.scale_by_amsgrad, {}, ref_amsgrad()),
-    ("amsgrad-hyper", gx.scale_by_amsgrad, dict(b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
-     ref_amsgrad(0.5, 0.9, 1e-3, 1e-4)),
-    ("amsgrad-raw", gx.scale_by_amsgrad, dict(b2=0.9, amsgrad_max="raw"),
-     ref_amsgrad(b2=0.9, amsgrad_max="raw")),
-    ("amsgrad-uncorrected-mu", gx.scale_by_amsgrad, dict(b2=0.9, bias_correction_mu=False),
-     ref_amsgrad(b2=0.9, bias_correction_mu=False)),
-    ("amsgrad-uncorrected-nu", gx.scale_by_amsgrad, dict(b2=0.9, bias_correction_nu=False),
-     ref_amsgrad(b2=0.9, bias_correction_nu=False)),
+    (
+        "amsgrad-hyper",
+        gx.scale_by_amsgrad,
+        dict(b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
+        ref_amsgrad(0.5, 0.9, 1e-3, 1e-4),
+    ),
+    (
+        "amsgrad-raw",
+        gx.scale_by_amsgrad,
+        dict(b2=0.9, amsgrad_max="raw"),
+        ref_amsgrad(b2=0.9, amsgrad_max="raw"),
+    ),
+    (
+        "amsgrad-uncorrected-mu",
+        gx.scale_by_amsgrad,
+        dict(b2=0.9, bias_correction_mu=False),
+        ref_amsgrad(b2=0.9, bias_correction_mu=False),
+    ),
+    (
+        "amsgrad-uncorrected-nu",
+        gx.scale_by_amsgrad,
+        dict(b2=0.9, bias_correction_nu=False),
+        ref_amsgrad(b2=0.9, bias_correction_nu=False),
+    ),
     ("adamax", gx.scale_by_adamax, {}, ref_adamax()),
-    ("adamax-hyper", gx.scale_by_adamax, dict(b1=0.5, b2=0.8, eps=1e-2),
-     ref_adamax(0.5, 0.8, 1e-2)),
-    ("adamax-eps-in-max", gx.scale_by_adamax, dict(eps=1e-2, eps_in_max=True),
-     ref_adamax(eps=1e-2, eps_in_max=True)),
+    (
+        "adamax-hyper",
+        gx.scale_by_adamax,
+        dict(b1=0.5, b2=0.8, eps=1e-2),
+        ref_adamax(0.5, 0.8, 1e-2),
+    ),
+    (
+        "adamax-eps-in-max",
+        gx.scale_by_adamax,
+        dict(eps=1e-2, eps_in_max=True),
+        ref_adamax(eps=1e-2, eps_in_max=True),
+    ),
     ("radam", gx.scale_by_radam, dict(b2=0.99), ref_radam(b2=0.99)),
-    ("radam-hyper", gx.scale_by_radam,
-     dict(b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4, threshold=4.5, nesterov=True),
-     ref_radam(0.5, 0.9, 1e-3, 1e-4, 4.5, nesterov=True)),
+    (
+        "radam-hyper",
+        gx.scale_by_radam,
+        dict(b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4, threshold=4.5, nesterov=True),
+        ref_radam(0.5, 0.9, 1e-3, 1e-4, 4.5, nesterov=True),
+    ),
     ("belief", gx.scale_by_belief, {}, ref_belief()),
-    ("belief-hyper", gx.scale_by_belief, dict(b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
-     ref_belief(0.5, 0.9, 1e-3, 1e-4)),
-    ("belief-nesterov", gx.scale_by_belief, dict(b1=0.8, nesterov=True),
-     ref_belief(0.8, nesterov=True)),
+    (
+        "belief-hyper",
+        gx.scale_by_belief,
+        dict(b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
+        ref_belief(0.5, 0.9, 1e-3, 1e-4),
+    ),
+    (
+        "belief-nesterov",
+        gx.scale_by_belief,
+        dict(b1=0.8, nesterov=True),
+        ref_belief(0.8, nesterov=True),
+    ),
     ("yogi", gx.scale_by_yogi, {}, ref_yogi()),
-    ("yogi-hyper", gx.scale_by_yogi,
-     dict(b1=0.5, b2=0.9, eps=1e-2, eps_root=1e-4, initial_accumulator_value=0.5),
-     ref_yogi(0.5, 0.9, 1e-2, 1e-4, 0.5)),
+    (
+        "yogi-hyper",
+        gx.scale_by_yogi,
+        dict(b1=0.5, b2=0.9, eps=1e-2, eps_root=1e-4, initial_accumulator_value=0.5),
+        ref_yogi(0.5, 0.9, 1e-2, 1e-4, 0.5),
+    ),
     ("rms", gx.scale_by_rms, {}, ref_rms()),
-    ("rms-hyper", gx.scale_by_rms, dict(decay=0.5, eps=1e-3, initial_scale=0.5, eps_in_sqrt=False),
-     ref_rms(0.5, 1e-3, 0.5, eps_in_sqrt=False)),
-    ("rms-bias-correction", gx.scale_by_rms, dict(decay=0.8, bias_correction=True),
-     ref_rms(0.8, bias_correction=True)),
-    ("rms-centered", gx.scale_by_rms, dict(decay=0.8, centered=True),
-     ref_rms(0.8, centered=True)),
+    (
+        "rms-hyper",
+        gx.scale_by_rms,
+        dict(decay=0.5, eps=1e-3, initial_scale=0.5, eps_in_sqrt=False),
+        ref_rms(0.5, 1e-3, 0.5, eps_in_sqrt=False),
+    ),
+    (
+        "rms-bias-correction",
+        gx.scale_by_rms,
+        dict(decay=0.8, bias_correction=True),
+        ref_rms(0.8, bias_correction=True),
+    ),
+    ("rms-centered", gx.scale_by_rms, dict(decay=0.8, centered=True), ref_rms(0.8, centered=True)),
     ("stddev", gx.scale_by_stddev, {}, ref_rms(centered=True)),
-    ("stddev-corrected", gx.scale_by_stddev, dict(decay=0.8, eps=0.1, bias_correction=True),
-     ref_rms(0.8, 0.1, bias_correction=True, centered=True)),
+    (
+        "stddev-corrected",
+        gx.scale_by_stddev,
+        dict(decay=0.8, eps=0.1, bias_correction=True),
+        ref_rms(0.8, 0.1, bias_correction=True, centered=True),
+    ),
     ("adagrad", gx.scale_by_adagrad, {}, ref_adagrad()),
-    ("adagrad-hyper", gx.scale_by_adagrad,
-     dict(initial_accumulator_value=0.0, eps=1e-4, eps_in_sqrt=False),
-     ref_adagrad(0.0, 1e-4, eps_in_sqrt=False)),
+    (
+        "adagrad-hyper",
+        gx.scale_by_adagrad,
+        dict(initial_accumulator_value=0.0, eps=1e-4, eps_in_sqrt=False),
+        ref_adagrad(0.0, 1e-4, eps_in_sqrt=False),
+    ),
     ("adadelta", gx.scale_by_adadelta, {}, ref_adadelta()),
     ("adadelta-hyper", gx.scale_by_adadelta, dict(rho=0.5, eps=1e-3), ref_adadelta(0.5, 1e-3)),
     ("momentum", gx.scale_by_momentum, dict(decay=0.5), ref_momentum(0.5)),
-    ("momentum-nesterov", gx.scale_by_momentum, dict(nesterov=True),
-     ref_momentum(nesterov=True)),
-    ("momentum-ema-nesterov", gx.scale_by_momentum, dict(decay=0.8, ema=True, nesterov=True),
-     ref_momentum(0.8, nesterov=True, ema=True)),
+    ("momentum-nesterov", gx.scale_by_momentum, dict(nesterov=True), ref_momentum(nesterov=True)),
+    (
+        "momentum-ema-nesterov",
+        gx.scale_by_momentum,
+        dict(decay=0.8, ema=True, nesterov=True),
+        ref_momentum(0.8, nesterov=True, ema=True),
+    ),
     ("trace", gx.trace, dict(decay=0.7, nesterov=True), ref_momentum(0.7, nesterov=True)),
     ("ema", gx.ema, dict(decay=0.8), ref_ema(0.8)),
     ("ema-biased", gx.ema, dict(decay=0.5, debias=False), ref_ema(0.5, debias=False)),
@@ -313,8 +379,9 @@ def test_complex_matches_numpy_reference(case):
         for t in range(STEPS):
             got = jax.tree.leaves(ours[t])[i]
             assert got.dtype == jnp.complex64
-            np.testing.assert_allclose(got, want[t], rtol=RTOL, atol=ATOL,
-                                       err_msg=f"leaf {i}, step {t + 1}")
+            np.testing.assert_allclose(
+                got, want[t], rtol=RTOL, atol=ATOL, err_msg=f"leaf {i}, step {t + 1}"
+            )
     # Every parameter-shaped state leaf keeps the parameter's dtype (complex64), as optax's.
     for x in jax.tree.leaves(state):
         if x.ndim:
@@ -350,8 +417,11 @@ def test_real_nu_dtype_for_complex_params_gives_the_same_updates():
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state[0].nu))
     chex.assert_trees_all_close(default, halved, rtol=1e-6)
     rms_default, _ = run(gx.rmsprop(0.1), params, grads)
-    rms_real, state = run(gx.chain(gx.scale_by_rms(nu_dtype=jnp.float32),
-                                   gx.scale_by_learning_rate(0.1)), params, grads)
+    rms_real, state = run(
+        gx.chain(gx.scale_by_rms(nu_dtype=jnp.float32), gx.scale_by_learning_rate(0.1)),
+        params,
+        grads,
+    )
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state[0].nu))
     chex.assert_trees_all_close(rms_default, rms_real, rtol=1e-6)
 
@@ -361,8 +431,11 @@ def test_real_nu_dtype_for_complex_params_gives_the_same_updates():
 # (id, gradxform optimizer, optax optimizer): the same name and arguments unless stated.
 OPTAX = [
     ("adam", gx.adam(0.1), optax.adam(0.1)),
-    ("adam-hyper", gx.adam(0.05, b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
-     optax.adam(0.05, b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4)),
+    (
+        "adam-hyper",
+        gx.adam(0.05, b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
+        optax.adam(0.05, b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4),
+    ),
     ("adamw", gx.adamw(0.1, weight_decay=0.1), optax.adamw(0.1, weight_decay=0.1)),
     ("nadam", gx.nadam(0.1), optax.nadam(0.1)),
     ("nadamw", gx.nadamw(0.1), optax.nadamw(0.1)),
@@ -372,26 +445,49 @@ OPTAX = [
     ("radam", gx.radam(0.1, b2=0.99), optax.radam(0.1, b2=0.99)),
     ("adabelief", gx.adabelief(0.1), optax.adabelief(0.1)),
     ("rmsprop", gx.rmsprop(0.1), optax.rmsprop(0.1)),
-    ("rmsprop-centered-momentum", gx.rmsprop(0.1, decay=0.8, centered=True, momentum=0.5),
-     optax.rmsprop(0.1, decay=0.8, centered=True, momentum=0.5)),
+    (
+        "rmsprop-centered-momentum",
+        gx.rmsprop(0.1, decay=0.8, centered=True, momentum=0.5),
+        optax.rmsprop(0.1, decay=0.8, centered=True, momentum=0.5),
+    ),
     ("adagrad", gx.adagrad(0.3), optax.adagrad(0.3)),
     ("sgd-momentum", gx.sgd(0.1, momentum=0.9), optax.sgd(0.1, momentum=0.9)),
-    ("sgd-nesterov", gx.sgd(0.1, momentum=0.9, nesterov=True),
-     optax.sgd(0.1, momentum=0.9, nesterov=True)),
-    ("scale_by_adam-nesterov", gx.scale_by_adam(b1=0.8, nesterov=True),
-     optax.scale_by_adam(b1=0.8, nesterov=True)),
-    ("scale_by_amsgrad-paper", gx.scale_by_amsgrad(b2=0.9, bias_correction_mu=False,
-                                                   bias_correction_nu=False),
-     optax.scale_by_amsgrad(b2=0.9, bias_correction_mu=False, bias_correction_nu=False)),
-    ("scale_by_radam-nesterov", gx.scale_by_radam(b2=0.99, nesterov=True),
-     optax.scale_by_radam(b2=0.99, nesterov=True)),
-    ("scale_by_belief-nesterov", gx.scale_by_belief(nesterov=True),
-     optax.scale_by_belief(nesterov=True)),
-    ("scale_by_rms-corrected", gx.scale_by_rms(0.8, 1e-3, 0.1, False, True),
-     optax.scale_by_rms(0.8, 1e-3, 0.1, False, True)),
+    (
+        "sgd-nesterov",
+        gx.sgd(0.1, momentum=0.9, nesterov=True),
+        optax.sgd(0.1, momentum=0.9, nesterov=True),
+    ),
+    (
+        "scale_by_adam-nesterov",
+        gx.scale_by_adam(b1=0.8, nesterov=True),
+        optax.scale_by_adam(b1=0.8, nesterov=True),
+    ),
+    (
+        "scale_by_amsgrad-paper",
+        gx.scale_by_amsgrad(b2=0.9, bias_correction_mu=False, bias_correction_nu=False),
+        optax.scale_by_amsgrad(b2=0.9, bias_correction_mu=False, bias_correction_nu=False),
+    ),
+    (
+        "scale_by_radam-nesterov",
+        gx.scale_by_radam(b2=0.99, nesterov=True),
+        optax.scale_by_radam(b2=0.99, nesterov=True),
+    ),
+    (
+        "scale_by_belief-nesterov",
+        gx.scale_by_belief(nesterov=True),
+        optax.scale_by_belief(nesterov=True),
+    ),
+    (
+        "scale_by_rms-corrected",
+        gx.scale_by_rms(0.8, 1e-3, 0.1, False, True),
+        optax.scale_by_rms(0.8, 1e-3, 0.1, False, True),
+    ),
     ("scale_by_stddev", gx.scale_by_stddev(0.8), optax.scale_by_stddev(0.8)),
-    ("scale_by_stddev-corrected", gx.scale_by_stddev(0.8, 0.1, bias_correction=True),
-     optax.scale_by_stddev(0.8, 0.1, bias_correction=True)),
+    (
+        "scale_by_stddev-corrected",
+        gx.scale_by_stddev(0.8, 0.1, bias_correction=True),
+        optax.scale_by_stddev(0.8, 0.1, bias_correction=True),
+    ),
     ("trace", gx.trace(0.7, nesterov=True), optax.trace(0.7, nesterov=True)),
     ("ema", gx.ema(0.8), optax.ema(0.8)),
 ]
@@ -414,15 +510,22 @@ def test_complex_matches_optax(case):
     ours_leaves = jax.tree_util.tree_leaves_with_path(our_state)
     their_leaves = jax.tree_util.tree_leaves_with_path(their_state)
     assert [jax.tree_util.keystr(p) for p, _ in ours_leaves] == [
-        jax.tree_util.keystr(p) for p, _ in their_leaves]
+        jax.tree_util.keystr(p) for p, _ in their_leaves
+    ]
     assert [x.dtype for _, x in ours_leaves] == [x.dtype for _, x in their_leaves]
 
 
 def test_complex_optimization_converges_like_optax_test():
     """optax's own check: a complex parabola is minimized with conjugated gradients."""
     target = jnp.array([1.0, -1.0, 1.0], jnp.complex64) * (1 + 1j)
-    for tx in [gx.adam(0.1), gx.rmsprop(5e-3), gx.yogi(0.1), gx.adadelta(0.1),
-               gx.adabelief(1e-2), gx.sgd(1e-3, momentum=0.9)]:
+    for tx in [
+        gx.adam(0.1),
+        gx.rmsprop(5e-3),
+        gx.yogi(0.1),
+        gx.adadelta(0.1),
+        gx.adabelief(1e-2),
+        gx.sgd(1e-3, momentum=0.9),
+    ]:
 
         def step(_, carry, tx=tx):
             params, state = carry
@@ -432,7 +535,8 @@ def test_complex_optimization_converges_like_optax_test():
 
         params = jnp.array([-1.0, 10.0, 1.0], jnp.complex64)
         params, _ = jax.jit(lambda c: jax.lax.fori_loop(0, 10000, step, c))(
-            (params, tx.init(params)))
+            (params, tx.init(params))
+        )
         np.testing.assert_allclose(params, target, atol=3e-2, rtol=3e-2)
 
 
@@ -464,10 +568,11 @@ def test_real_mu_dtype_for_complex_params_refuses_the_update_by_key_path():
     """The state can be created (optax's test_explicit_dtype), but a real ``mu`` cannot
     hold a complex first moment."""
     params = complex_params()
-    for tx, arg in [(gx.adam(0.1, mu_dtype=jnp.bfloat16), r"mu_dtype=bfloat16"),
-                    (gx.sgd(0.1, momentum=0.9, accumulator_dtype=jnp.float32),
-                     r"accumulator_dtype=float32"),
-                    (gx.scale_by_rms(centered=True, nu_dtype=jnp.float32), r"nu_dtype=float32")]:
+    for tx, arg in [
+        (gx.adam(0.1, mu_dtype=jnp.bfloat16), r"mu_dtype=bfloat16"),
+        (gx.sgd(0.1, momentum=0.9, accumulator_dtype=jnp.float32), r"accumulator_dtype=float32"),
+        (gx.scale_by_rms(centered=True, nu_dtype=jnp.float32), r"nu_dtype=float32"),
+    ]:
         state = tx.init(params)
         with pytest.raises(TypeError, match=rf"'layer/w' is complex.*{arg}.*imaginary"):
             tx.update(params, state, params)
@@ -482,8 +587,9 @@ def test_complex_gradient_for_real_param_names_the_key_path(case):
         tx.update(complex_params(), tx.init(params), params)
 
 
-@pytest.mark.parametrize("dtype_arg", [dict(mu_dtype=jnp.complex64),
-                                       dict(accumulator_dtype=jnp.complex64)])
+@pytest.mark.parametrize(
+    "dtype_arg", [dict(mu_dtype=jnp.complex64), dict(accumulator_dtype=jnp.complex64)]
+)
 def test_unsupported_complex_state_dtypes_are_refused_at_construction(dtype_arg):
     factory = gx.scale_by_lion if "mu_dtype" in dtype_arg else gx.ftrl
     args = () if "mu_dtype" in dtype_arg else (0.1,)
@@ -516,9 +622,21 @@ def test_refusals_name_the_key_path_and_the_reason(case):
 
 # --------------------------------------------------------- optax's signatures and states
 
-SAME_NAMED = ["scale_by_rms", "scale_by_stddev", "scale_by_adam", "scale_by_amsgrad",
-              "scale_by_adamax", "scale_by_radam", "scale_by_belief", "scale_by_yogi",
-              "scale_by_lion", "scale_by_adadelta", "scale_by_sign", "trace", "ema"]
+SAME_NAMED = [
+    "scale_by_rms",
+    "scale_by_stddev",
+    "scale_by_adam",
+    "scale_by_amsgrad",
+    "scale_by_adamax",
+    "scale_by_radam",
+    "scale_by_belief",
+    "scale_by_yogi",
+    "scale_by_lion",
+    "scale_by_adadelta",
+    "scale_by_sign",
+    "trace",
+    "ema",
+]
 
 
 @pytest.mark.parametrize("name", SAME_NAMED)
@@ -531,15 +649,23 @@ def test_signature_extends_optax(name):
     for a, b in zip(ours, theirs, strict=False):
         assert a.kind == b.kind, a.name
         assert a.default == b.default, a.name
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in ours[len(theirs):])
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in ours[len(theirs) :])
 
 
 STATES = [
-    ("scale_by_adam", {}), ("scale_by_amsgrad", {}), ("scale_by_adamax", {}),
-    ("scale_by_radam", {}), ("scale_by_belief", {}), ("scale_by_yogi", {}),
-    ("scale_by_lion", {}), ("scale_by_adadelta", {}), ("scale_by_rms", {}),
-    ("scale_by_rms", dict(bias_correction=True)), ("scale_by_stddev", {}),
-    ("scale_by_stddev", dict(bias_correction=True)), ("trace", dict(decay=0.9)),
+    ("scale_by_adam", {}),
+    ("scale_by_amsgrad", {}),
+    ("scale_by_adamax", {}),
+    ("scale_by_radam", {}),
+    ("scale_by_belief", {}),
+    ("scale_by_yogi", {}),
+    ("scale_by_lion", {}),
+    ("scale_by_adadelta", {}),
+    ("scale_by_rms", {}),
+    ("scale_by_rms", dict(bias_correction=True)),
+    ("scale_by_stddev", {}),
+    ("scale_by_stddev", dict(bias_correction=True)),
+    ("trace", dict(decay=0.9)),
     ("ema", dict(decay=0.9)),
 ]
 
@@ -588,19 +714,27 @@ def test_lion_modes_match_numpy_reference_and_optax(kwargs):
     rng = np.random.default_rng(0)
     params = {"a": jnp.zeros(5), "b": jnp.zeros((2, 3))}
     # Gradients of size about 1, so that "refined" takes both of its branches.
-    grads = [jax.tree.map(lambda p: jnp.asarray(2 * rng.normal(size=p.shape), p.dtype), params)
-             for _ in range(STEPS)]
+    grads = [
+        jax.tree.map(lambda p: jnp.asarray(2 * rng.normal(size=p.shape), p.dtype), params)
+        for _ in range(STEPS)
+    ]
     ours, state = run(gx.scale_by_lion(**kwargs), params, grads)
     assert int(state.count) == STEPS
     leaves = [jax.tree.leaves(g) for g in grads]
     for i in range(len(leaves[0])):
         want = ref_lion(**kwargs)([np.asarray(step[i], np.float64) for step in leaves])
         for t in range(STEPS):
-            np.testing.assert_allclose(jax.tree.leaves(ours[t])[i], want[t], rtol=RTOL,
-                                       atol=ATOL, err_msg=f"leaf {i}, step {t + 1}")
+            np.testing.assert_allclose(
+                jax.tree.leaves(ours[t])[i],
+                want[t],
+                rtol=RTOL,
+                atol=ATOL,
+                err_msg=f"leaf {i}, step {t + 1}",
+            )
     with jax.numpy_dtype_promotion("standard"):
-        theirs, their_state = run(optax.scale_by_lion(**kwargs), params, grads,
-                                  apply=optax.apply_updates)
+        theirs, their_state = run(
+            optax.scale_by_lion(**kwargs), params, grads, apply=optax.apply_updates
+        )
     chex.assert_trees_all_close(ours, theirs, rtol=RTOL, atol=ATOL)
     chex.assert_trees_all_close(tuple(state), tuple(their_state), rtol=RTOL, atol=ATOL)
 
@@ -611,11 +745,14 @@ def test_lion_refined_is_linear_below_one():
     np.testing.assert_allclose(tx.update(g, tx.init(g))[0], [0.25, -0.5, 1.0, -1.0])
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(mode="invalid_mode"), ValueError, r"mode='invalid_mode' must be one of"),
-    (dict(mode="smooth", smooth_beta=0.0), ValueError, r"smooth_beta=0.0 must be > 0"),
-    (dict(mode="smooth", smooth_beta=-1.0), ValueError, r"smooth_beta=-1.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(mode="invalid_mode"), ValueError, r"mode='invalid_mode' must be one of"),
+        (dict(mode="smooth", smooth_beta=0.0), ValueError, r"smooth_beta=0.0 must be > 0"),
+        (dict(mode="smooth", smooth_beta=-1.0), ValueError, r"smooth_beta=-1.0"),
+    ],
+)
 def test_lion_bad_modes_are_refused_at_construction(kwargs, error, match):
     with pytest.raises(error, match=match):
         gx.scale_by_lion(**kwargs)

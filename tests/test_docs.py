@@ -20,9 +20,11 @@ API = DOCS / "api"
 _OBJECT = r"(?:auto)?(?:function|class|data|exception|decorator|attribute|method)"
 _TARGET = r"(gradxform(?:\.\w+)*)"
 DIRECTIVE = re.compile(
-    rf"^\s*(?:\.\. (?:py:)?{_OBJECT}::|```\{{(?:py:)?{_OBJECT}\}})\s+{_TARGET}\s*$", re.M)
+    rf"^\s*(?:\.\. (?:py:)?{_OBJECT}::|```\{{(?:py:)?{_OBJECT}\}})\s+{_TARGET}\s*$", re.M
+)
 AUTOMODULE = re.compile(
-    rf"^\s*(?:\.\. automodule::|```\{{automodule\}})\s+{_TARGET}\s*$((?:\n\s+:[\w-]+:.*)*)", re.M)
+    rf"^\s*(?:\.\. automodule::|```\{{automodule\}})\s+{_TARGET}\s*$((?:\n\s+:[\w-]+:.*)*)", re.M
+)
 
 
 def api_pages() -> list[pathlib.Path]:
@@ -42,8 +44,11 @@ def documented() -> tuple[set[str], set[str]]:
 
 def public_subpackages() -> list[str]:
     """``gradxform.schedules``, ``gradxform.playground``, ...: modules without an underscore."""
-    return [f"gradxform.{m.name}" for m in pkgutil.iter_modules(gradxform.__path__)
-            if not m.name.startswith("_")]
+    return [
+        f"gradxform.{m.name}"
+        for m in pkgutil.iter_modules(gradxform.__path__)
+        if not m.name.startswith("_")
+    ]
 
 
 def test_api_pages_exist():
@@ -62,7 +67,8 @@ def test_every_public_name_is_on_an_api_page():
             if f"{sub}.{name}" in objects or sub in modules:
                 module = importlib.import_module(sub)
                 if getattr(module, name, None) is obj and (
-                        f"{sub}.{name}" in objects or name in getattr(module, "__all__", ())):
+                    f"{sub}.{name}" in objects or name in getattr(module, "__all__", ())
+                ):
                     return True
         return False
 
@@ -79,16 +85,24 @@ def test_public_subpackage_names_are_on_an_api_page(sub):
     objects, modules = documented()
     if sub in modules:
         return
-    missing = [n for n in names if f"{sub}.{n}" not in objects
-               and not (n in gradxform.__all__ and f"gradxform.{n}" in objects
-                        and getattr(gradxform, n) is getattr(module, n))]
+    missing = [
+        n
+        for n in names
+        if f"{sub}.{n}" not in objects
+        and not (
+            n in gradxform.__all__
+            and f"gradxform.{n}" in objects
+            and getattr(gradxform, n) is getattr(module, n)
+        )
+    ]
     assert not missing, f"{sub} names missing from docs/api/*: {missing}"
 
 
 def test_api_pages_use_public_paths_only():
     objects, modules = documented()
-    private = sorted(t for t in objects | modules
-                     if any(part.startswith("_") for part in t.split(".")))
+    private = sorted(
+        t for t in objects | modules if any(part.startswith("_") for part in t.split("."))
+    )
     assert not private, f"private module paths in docs/api/*: {private}"
 
 
@@ -119,6 +133,7 @@ def test_relative_links_resolve(page):
 
 def test_every_image_is_shown_somewhere():
     text = "\n".join(p.read_text() for p in MARKDOWN)
-    unused = [img.name for img in sorted((DOCS / "images").iterdir())
-              if f"images/{img.name}" not in text]
+    unused = [
+        img.name for img in sorted((DOCS / "images").iterdir()) if f"images/{img.name}" not in text
+    ]
     assert not unused, f"docs/images not referenced by any page: {unused}"

@@ -66,10 +66,14 @@ PER_LEAF_TRANSFORMS = {
     "lamb": (lambda: gx.lamb(0.01, weight_decay=0.1), "scale_by_trust_ratio"),
     "lars": (lambda: gx.lars(0.5, weight_decay=0.1), "scale_by_trust_ratio"),
     "adafactor": (lambda: gx.adafactor(0.05, min_dim_size_to_factor=1), "scale_by_factored_rms"),
-    "clip_by_block_rms": (lambda: gx.chain(gx.clip_by_block_rms(0.5), gx.sgd(0.1)),
-                          "clip_by_block_rms"),
-    "masked": (lambda: gx.masked(gx.sgd(0.1), lambda p: jax.tree.map(lambda x: x.ndim > 1, p)),
-               "masked"),
+    "clip_by_block_rms": (
+        lambda: gx.chain(gx.clip_by_block_rms(0.5), gx.sgd(0.1)),
+        "clip_by_block_rms",
+    ),
+    "masked": (
+        lambda: gx.masked(gx.sgd(0.1), lambda p: jax.tree.map(lambda x: x.ndim > 1, p)),
+        "masked",
+    ),
 }
 
 
@@ -106,8 +110,12 @@ def test_undeclared_transformations_take_the_exact_path():
 
 
 def test_flat_state_is_one_buffer_per_dtype():
-    params = {"a": jnp.ones((3, 2)), "b": jnp.ones(4, jnp.bfloat16), "c": jnp.ones(5),
-              "n": jnp.array([1, 2], jnp.int32)}
+    params = {
+        "a": jnp.ones((3, 2)),
+        "b": jnp.ones(4, jnp.bfloat16),
+        "c": jnp.ones(5),
+        "n": jnp.array([1, 2], jnp.int32),
+    }
     state = flat(gx.adam(0.1)).init(params)
     mu = state.inner[0].mu
     assert sorted(mu) == ["bfloat16", "float32"]
@@ -126,16 +134,23 @@ def test_eager_equals_jit():
     chex.assert_trees_all_close(eager, jitted, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16],
-                         ids=["float32", "bfloat16", "float16"])
+@pytest.mark.parametrize(
+    "dtype", [jnp.float32, jnp.bfloat16, jnp.float16], ids=["float32", "bfloat16", "float16"]
+)
 @pytest.mark.parametrize("elementwise", [True, False], ids=["flat", "packed"])
 def test_dtypes_preserved_and_int_leaves_pass_through(dtype, elementwise):
-    params = {"w": jnp.ones(3, dtype), "h": jnp.ones((2, 2), jnp.float32),
-              "step": jnp.array([7, 8], jnp.int32)}
+    params = {
+        "w": jnp.ones(3, dtype),
+        "h": jnp.ones((2, 2), jnp.float32),
+        "step": jnp.array([7, 8], jnp.int32),
+    }
     tx = flat(gx.adam(0.1), elementwise=elementwise)
     state = tx.init(params)
-    loss = lambda p: (jnp.sum(p["w"].astype(jnp.float32) ** 2) + jnp.sum(p["h"] ** 2)
-                      + jnp.sum(p["step"].astype(jnp.float32)))
+    loss = lambda p: (
+        jnp.sum(p["w"].astype(jnp.float32) ** 2)
+        + jnp.sum(p["h"] ** 2)
+        + jnp.sum(p["step"].astype(jnp.float32))
+    )
     step = jax.jit(tx.update)
     for _ in range(2):
         grads = jax.grad(loss, allow_int=True)(params)
@@ -205,8 +220,11 @@ def test_wraps_optax_and_mismatch_names_key_path():
 
 
 def test_flatten_params_round_trip_and_gradient():
-    params = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.ones(2, jnp.bfloat16),
-              "n": jnp.array(3, jnp.int32)}
+    params = {
+        "w": jnp.arange(6.0).reshape(2, 3),
+        "b": jnp.ones(2, jnp.bfloat16),
+        "n": jnp.array(3, jnp.int32),
+    }
     buffers, unflatten = flatten_params(params)
     chex.assert_trees_all_equal(unflatten(buffers), params)
     loss = lambda p: jnp.sum(p["w"] ** 2) + jnp.sum(p["b"].astype(jnp.float32))
@@ -250,9 +268,18 @@ assert big.sharding.spec == P("d", None), big.sharding
 
 
 def test_sharded_params_two_devices():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+    }
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run([sys.executable, "-c", SHARDED], env=env, cwd=root,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SHARDED],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -42,6 +42,7 @@ def test_wrapped_equals_unwrapped(entry: Entry):
     assert isinstance(state, InjectStatefulHyperparamsState)
     assert state.hyperparams["learning_rate"] == np.float32(entry.kwargs["learning_rate"])
     assert int(state.count) == len(grads)
+
     # Under jit XLA may fold the unwrapped optimizer's Python-float constants
     # (a division becomes a multiplication by the reciprocal): the parameters
     # agree to float32 rounding.
@@ -49,8 +50,7 @@ def test_wrapped_equals_unwrapped(entry: Entry):
         updates, _, _ = run(tx, params, grads, jit=True)
         return jax.tree.map(lambda p, *us: p + sum(us), params, *updates)
 
-    chex.assert_trees_all_close(final_params(wrapped), final_params(plain), rtol=1e-6,
-                                atol=1e-7)
+    chex.assert_trees_all_close(final_params(wrapped), final_params(plain), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
@@ -61,8 +61,7 @@ def test_every_numeric_hyperparameter_is_kept_in_the_state(entry: Entry):
     bound = signature.bind(**entry.kwargs)
     bound.apply_defaults()
     floats = {n for n, v in bound.arguments.items() if isinstance(v, float)}
-    ints = {n for n, v in bound.arguments.items()
-            if isinstance(v, int) and not isinstance(v, bool)}
+    ints = {n for n, v in bound.arguments.items() if isinstance(v, int) and not isinstance(v, bool)}
     state = inject_hyperparams(entry.factory)(**entry.kwargs).init(make_params())
     assert floats <= set(state.hyperparams) <= floats | ints
     for name in set(state.hyperparams) & ints:
@@ -70,8 +69,9 @@ def test_every_numeric_hyperparameter_is_kept_in_the_state(entry: Entry):
     for name in ints - set(state.hyperparams):  # passed through: the factory needs an int
         traced = jax.ShapeDtypeStruct((), jnp.int32)
         with pytest.raises(TypeError, match=name):
-            jax.eval_shape(lambda v, name=name: (entry.factory(**{**bound.arguments,
-                                                                  name: v}), 0)[1], traced)
+            jax.eval_shape(
+                lambda v, name=name: (entry.factory(**{**bound.arguments, name: v}), 0)[1], traced
+            )
 
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
@@ -86,7 +86,8 @@ def test_constant_schedule_gives_exactly_the_scalar_result(entry: Entry):
     # Under jit too: the schedule's value is as much a constant as the float.
     chex.assert_trees_all_equal(
         run(entry.make(learning_rate=schedule), params, grads[:1], jit=True)[0],
-        run(entry.make(), params, grads[:1], jit=True)[0])
+        run(entry.make(), params, grads[:1], jit=True)[0],
+    )
 
 
 @pytest.mark.parametrize("factory", [gx.adam, gx.sgd])
@@ -100,14 +101,18 @@ def test_wrapped_equals_unwrapped_in_float64(factory):
         chex.assert_trees_all_close(wrapped, plain, rtol=1e-14, atol=0)
 
 
-@pytest.mark.parametrize("mu_dtype", [jnp.bfloat16, jnp.dtype(jnp.bfloat16), "bfloat16"],
-                         ids=["scalar-type", "np-dtype", "string"])
+@pytest.mark.parametrize(
+    "mu_dtype",
+    [jnp.bfloat16, jnp.dtype(jnp.bfloat16), "bfloat16"],
+    ids=["scalar-type", "np-dtype", "string"],
+)
 def test_dtype_arguments_do_not_break_wrapping(mu_dtype):
     params = make_params()
     grads = grad_sequence(params, steps=4)
     plain, _, _ = run(gx.adam(0.1, mu_dtype=mu_dtype), params, grads, jit=True)
-    wrapped, _, state = run(inject_hyperparams(gx.adam)(0.1, mu_dtype=mu_dtype), params,
-                                grads, jit=True)
+    wrapped, _, state = run(
+        inject_hyperparams(gx.adam)(0.1, mu_dtype=mu_dtype), params, grads, jit=True
+    )
     chex.assert_trees_all_equal(wrapped, plain)
     assert "mu_dtype" not in state.hyperparams
     mu = state.inner_state[0].mu
@@ -215,8 +220,9 @@ def test_one_cycle_with_momentum_matches_torch(optimizer):
         opt = torch.optim.SGD([p], lr=peak, momentum=0.9)
     else:
         opt = torch.optim.Adam([p], lr=peak)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, peak, total_steps=steps, pct_start=0.25,
-                                                base_momentum=0.8, max_momentum=0.93)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, peak, total_steps=steps, pct_start=0.25, base_momentum=0.8, max_momentum=0.93
+    )
     expected = []
     for _ in range(steps):
         opt.zero_grad()
@@ -257,8 +263,14 @@ def test_callable_that_is_not_a_schedule_needs_static_args():
     wrapped, _, state = run(tx, params, grads, jit=True)
     plain, _, _ = run(gx.adamw(0.1, weight_decay=0.5, mask=mask), params, grads, jit=True)
     chex.assert_trees_all_equal(wrapped, plain)
-    assert sorted(state.hyperparams) == ["b1", "b2", "eps", "eps_root", "learning_rate",
-                                         "weight_decay"]
+    assert sorted(state.hyperparams) == [
+        "b1",
+        "b2",
+        "eps",
+        "eps_root",
+        "learning_rate",
+        "weight_decay",
+    ]
 
 
 def test_hyperparams_needed_as_python_numbers_are_passed_through():
@@ -278,8 +290,9 @@ def test_hyperparams_needed_as_python_numbers_are_passed_through():
         def update_fn(updates, state, params=None, **extra_args):
             return jax.tree.map(lambda u: u * float(factor), updates), state
 
-        return gx.chain(gx.GradientTransformation(lambda p: gx.EmptyState(), update_fn),
-                        gx.sgd(learning_rate))
+        return gx.chain(
+            gx.GradientTransformation(lambda p: gx.EmptyState(), update_fn), gx.sgd(learning_rate)
+        )
 
     tx = inject_hyperparams(scale_in_update)(0.1, 3.0)
     assert sorted(tx.init(jnp.zeros(2)).hyperparams) == ["learning_rate"]
@@ -333,8 +346,9 @@ def test_integer_hyperparameters_stay_integers_as_in_optax():
 
 
 @pytest.mark.parametrize("param_dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
-@pytest.mark.parametrize("hyperparam_dtype", [None, jnp.float32, jnp.bfloat16],
-                         ids=["default", "f32", "bf16"])
+@pytest.mark.parametrize(
+    "hyperparam_dtype", [None, jnp.float32, jnp.bfloat16], ids=["default", "f32", "bf16"]
+)
 def test_hyperparam_dtypes_follow_optax(param_dtype, hyperparam_dtype):
     """Floats take ``hyperparam_dtype``, else the params' highest float dtype; a JAX array
     of a dtype of its own keeps it; a weakly typed one does not."""
@@ -343,8 +357,9 @@ def test_hyperparam_dtypes_follow_optax(param_dtype, hyperparam_dtype):
     kwargs = dict(b1=0.9, b2=jnp.asarray(0.95), eps=jnp.asarray(1e-8, jnp.float32))
     ours = inject_hyperparams(gx.scale_by_adam, hyperparam_dtype=hyperparam_dtype)(**kwargs)
     with jax.numpy_dtype_promotion("standard"):
-        theirs = optax.inject_hyperparams(optax.scale_by_adam,
-                                          hyperparam_dtype=hyperparam_dtype)(**kwargs)
+        theirs = optax.inject_hyperparams(optax.scale_by_adam, hyperparam_dtype=hyperparam_dtype)(
+            **kwargs
+        )
         s_theirs = theirs.init(params)
     s_ours = ours.init(params)
     expected = param_dtype if hyperparam_dtype is None else hyperparam_dtype
@@ -380,8 +395,9 @@ def test_stateful_schedules_and_state_layout_match_optax():
     s_ours, s_theirs = ours.init(params), theirs.init(params)
     for _ in range(3):
         u_ours, s_ours = jax.jit(ours.update)(params, s_ours, params, addendum=jnp.float32(0.5))
-        u_theirs, s_theirs = jax.jit(theirs.update)(params, s_theirs, params,
-                                                    addendum=jnp.float32(0.5))
+        u_theirs, s_theirs = jax.jit(theirs.update)(
+            params, s_theirs, params, addendum=jnp.float32(0.5)
+        )
     # The value used by an update is computed before the state advances: 0, 0.5, 1.0.
     chex.assert_trees_all_close(u_ours, jax.tree.map(lambda p: 1.0 * p, params))
     assert float(s_ours.hyperparams_states["step_size"]) == 1.5
@@ -405,12 +421,15 @@ def test_inject_stateful_hyperparams_is_the_deprecated_name():
     assert isinstance(state, InjectStatefulHyperparamsState)
 
 
-@pytest.mark.parametrize("kwargs,match,error", [
-    (dict(learning_rate=-1.0), "learning_rate=", ValueError),
-    (dict(learning_rate=0.1, b1=1.5), "b1=", ValueError),
-    (dict(learning_rate=lambda t: jnp.float32(-1.0)), "learning_rate=", ValueError),
-    (dict(learning_rate=lambda t: "fast"), "static_args", TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs,match,error",
+    [
+        (dict(learning_rate=-1.0), "learning_rate=", ValueError),
+        (dict(learning_rate=0.1, b1=1.5), "b1=", ValueError),
+        (dict(learning_rate=lambda t: jnp.float32(-1.0)), "learning_rate=", ValueError),
+        (dict(learning_rate=lambda t: "fast"), "static_args", TypeError),
+    ],
+)
 def test_bad_hyperparameters_raise_at_construction(kwargs, match, error):
     with pytest.raises(error, match=match):
         inject_hyperparams(gx.adam)(**kwargs)

@@ -33,17 +33,24 @@ PRIMITIVES = {
 }
 
 NAMED = {
-    "adam": gx.adam, "adamw": gx.adamw, "adamax": gx.adamax,
-    "adamaxw": gx.adamaxw, "nadam": gx.nadam,
-    "nadamw": gx.nadamw, "amsgrad": gx.amsgrad,
-    "radam": gx.radam, "adabelief": gx.adabelief,
-    "yogi": gx.yogi, "lamb": gx.lamb,
+    "adam": gx.adam,
+    "adamw": gx.adamw,
+    "adamax": gx.adamax,
+    "adamaxw": gx.adamaxw,
+    "nadam": gx.nadam,
+    "nadamw": gx.nadamw,
+    "amsgrad": gx.amsgrad,
+    "radam": gx.radam,
+    "adabelief": gx.adabelief,
+    "yogi": gx.yogi,
+    "lamb": gx.lamb,
 }
 
 
 def low_memory(name: str, learning_rate: float, dtype) -> gx.GradientTransformation:
-    return gx.chain(PRIMITIVES[name](mu_dtype=dtype, nu_dtype=dtype),
-                    gx.scale_by_learning_rate(learning_rate))
+    return gx.chain(
+        PRIMITIVES[name](mu_dtype=dtype, nu_dtype=dtype), gx.scale_by_learning_rate(learning_rate)
+    )
 
 
 @pytest.mark.parametrize("name", list(NAMED))
@@ -60,8 +67,10 @@ def test_named_optimizer_has_nu_dtype(name):
 def test_bfloat16_moments_halve_the_state_and_track_float32(name):
     params = {"w": jnp.linspace(-1.0, 1.0, 64).reshape(8, 8), "b": jnp.zeros(8)}
     rng = np.random.default_rng(0)
-    grads = [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
-             for _ in range(5)]
+    grads = [
+        jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
+        for _ in range(5)
+    ]
     runs = {}
     for dtype in (None, jnp.bfloat16):
         tx = low_memory(name, 0.01, dtype)
@@ -88,8 +97,9 @@ def test_digits_bfloat16_moments_within_tolerance_of_float32(name):
     data = playground.load_digits()
     make = NAMED[name]
     full = playground.train_digits(make(3e-3), data, epochs=8)
-    half = playground.train_digits(make(3e-3, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16), data,
-                         epochs=8)
+    half = playground.train_digits(
+        make(3e-3, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16), data, epochs=8
+    )
     assert full.test_accuracy > 0.9
     assert abs(half.test_accuracy - full.test_accuracy) <= ACCURACY_TOLERANCE, (full, half)
     assert abs(half.final_loss - full.final_loss) <= LOSS_TOLERANCE * full.final_loss + 1e-3

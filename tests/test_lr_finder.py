@@ -13,14 +13,25 @@ from gradxform import (
 )
 
 
-@pytest.mark.parametrize(("mode", "low", "high", "expected"), [
-    ("exp", 1e-4, 1.0, [1e-4, 1e-3, 1e-2, 1e-1, 1.0]),
-    ("linear", 0.1, 0.5, [0.1, 0.2, 0.3, 0.4, 0.5]),
-])
+@pytest.mark.parametrize(
+    ("mode", "low", "high", "expected"),
+    [
+        ("exp", 1e-4, 1.0, [1e-4, 1e-3, 1e-2, 1e-1, 1.0]),
+        ("linear", 0.1, 0.5, [0.1, 0.2, 0.3, 0.4, 0.5]),
+    ],
+)
 def test_range_test_learning_rates_span_the_range(mode, low, high, expected):
     loss = lambda p, b: jnp.sum((p - b) ** 2)
-    r = find_learning_rate(loss, jnp.ones(2), jnp.zeros((1, 2)), gx.sgd, min_lr=low,
-                           max_lr=high, num_steps=5, mode=mode)
+    r = find_learning_rate(
+        loss,
+        jnp.ones(2),
+        jnp.zeros((1, 2)),
+        gx.sgd,
+        min_lr=low,
+        max_lr=high,
+        num_steps=5,
+        mode=mode,
+    )
     np.testing.assert_allclose(np.asarray(r.learning_rates), expected, rtol=1e-5)
 
 
@@ -28,8 +39,9 @@ def test_range_test_learning_rates_span_the_range(mode, low, high, expected):
 def test_quadratic_suggestion_is_in_the_stable_range(curvature):
     # Gradient descent on curvature c converges iff lr < 2 / c.
     loss = lambda p, b: 0.5 * curvature * jnp.sum((p - b) ** 2)
-    r = find_learning_rate(loss, jnp.ones(4), jnp.zeros((1, 4)), gx.sgd,
-                           min_lr=1e-5, max_lr=100.0, num_steps=80)
+    r = find_learning_rate(
+        loss, jnp.ones(4), jnp.zeros((1, 4)), gx.sgd, min_lr=1e-5, max_lr=100.0, num_steps=80
+    )
     assert r.diverged_at is not None
     assert 1e-3 / curvature < r.suggestion < 2.0 / curvature
     assert r.min_over_10 < 2.0 / curvature
@@ -41,8 +53,9 @@ def test_smoothed_losses_follow_the_formula():
     losses_seen = np.array([3.0, 1.0, 2.0, 5.0])
     batches = jnp.asarray(losses_seen)[:, None]
     loss = lambda p, b: jnp.sum(p * 0.0) + b[0]  # the loss is the batch itself
-    r = find_learning_rate(loss, jnp.zeros(1), batches, gx.sgd, num_steps=4,
-                           smoothing=0.5, diverge_threshold=100.0)
+    r = find_learning_rate(
+        loss, jnp.zeros(1), batches, gx.sgd, num_steps=4, smoothing=0.5, diverge_threshold=100.0
+    )
     avg, expected = 0.0, []
     for t, x in enumerate(losses_seen, start=1):
         avg = 0.5 * avg + 0.5 * x

@@ -26,7 +26,9 @@ STEPS = 5
 TIMEOUT = 60.0
 NO_COLLECTIVES = re.compile(
     r"(gloo|cpu[ _]collectives)[^\n]*(not (available|supported|built|compiled|implemented)"
-    r"|unavailable|unknown|unsupported)", re.IGNORECASE)
+    r"|unavailable|unknown|unsupported)",
+    re.IGNORECASE,
+)
 
 
 def _free_port() -> int:
@@ -37,9 +39,13 @@ def _free_port() -> int:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(JAX_PLATFORMS="cpu", JAX_NUMPY_DTYPE_PROMOTION="strict",
-               JAX_NUMPY_RANK_PROMOTION="raise", PYTHONWARNINGS="error",
-               PYTHONPATH=os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]))
+    env.update(
+        JAX_PLATFORMS="cpu",
+        JAX_NUMPY_DTYPE_PROMOTION="strict",
+        JAX_NUMPY_RANK_PROMOTION="raise",
+        PYTHONWARNINGS="error",
+        PYTHONPATH=os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]),
+    )
     return env
 
 
@@ -48,10 +54,26 @@ def _run_two_processes(tmp_path) -> tuple[list[int | None], list[str]]:
     address = f"127.0.0.1:{_free_port()}"
     procs = [
         subprocess.Popen(
-            [sys.executable, EXAMPLE, "--steps", str(STEPS), "--coordinator", address,
-             "--num-processes", "2", "--process-id", str(rank),
-             "--out", str(tmp_path / f"params_{rank}.npz")],
-            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                EXAMPLE,
+                "--steps",
+                str(STEPS),
+                "--coordinator",
+                address,
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(rank),
+                "--out",
+                str(tmp_path / f"params_{rank}.npz"),
+            ],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for rank in range(2)
     ]
     outputs = ["", ""]
@@ -82,8 +104,10 @@ def test_two_processes_train_identically(tmp_path):
     codes, outputs = _run_two_processes(tmp_path)
     if any(c != 0 for c in codes) and "Address already in use" in "".join(outputs):
         codes, outputs = _run_two_processes(tmp_path)  # the free port was taken meanwhile
-    log = "\n".join(f"--- process {r} (exit {c}):\n{o}"
-                    for r, (c, o) in enumerate(zip(codes, outputs, strict=True)))
+    log = "\n".join(
+        f"--- process {r} (exit {c}):\n{o}"
+        for r, (c, o) in enumerate(zip(codes, outputs, strict=True))
+    )
     if any(c != 0 for c in codes):
         missing = NO_COLLECTIVES.search(log)
         if missing:
@@ -100,11 +124,14 @@ def test_two_processes_train_identically(tmp_path):
     example = _example()
     assert jax.process_count() == 1
     reference = example.train_single_device(STEPS)
-    flat_ref = {jax.tree_util.keystr(p, simple=True, separator="/"): np.asarray(v)
-                for p, v in jax.tree_util.tree_flatten_with_path(reference)[0]}
+    flat_ref = {
+        jax.tree_util.keystr(p, simple=True, separator="/"): np.asarray(v)
+        for p, v in jax.tree_util.tree_flatten_with_path(reference)[0]
+    }
     modes = {key.split("/", 1)[0] for key in saved[0]}
     assert modes == {"shard_map", "jit", "zero1"}, modes
     for key, got in saved[0].items():
         want = flat_ref[key.split("/", 1)[1]]
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * float(np.max(np.abs(want))),
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            got, want, rtol=1e-6, atol=1e-6 * float(np.max(np.abs(want))), err_msg=key
+        )

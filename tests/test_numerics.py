@@ -26,8 +26,10 @@ INT32_MAX = 2**31 - 1
 
 def make_params(dtype=jnp.float32):
     rng = np.random.default_rng(0)
-    return {"w": jnp.asarray(rng.normal(size=(3, 2)), dtype),
-            "b": jnp.asarray(rng.normal(size=(2,)), dtype)}
+    return {
+        "w": jnp.asarray(rng.normal(size=(3, 2)), dtype),
+        "b": jnp.asarray(rng.normal(size=(2,)), dtype),
+    }
 
 
 def grads_like(params, seed):
@@ -41,17 +43,31 @@ def _counters(state):
 
 def _set_counters(state, value):
     return jax.tree.map(
-        lambda x: jnp.full_like(x, value) if x.dtype == jnp.int32 and x.shape == () else x, state)
+        lambda x: jnp.full_like(x, value) if x.dtype == jnp.int32 and x.shape == () else x, state
+    )
 
 
 # ------------------------------------------------------------- step counters
 
-SATURATING = [(i, m, r) for i, m, r in [(e.id, e.make, e.make_reference) for e in REGISTRY] + [
-    ("inject-hyperparams-sgd", lambda: inject_hyperparams(gx.sgd)(0.01),
-     lambda: references.SGD(0.01)),
-    ("scale-by-schedule", lambda: scale_by_schedule(linear_schedule(1.0, 0.1, 10)),
-     lambda: references.ScaleBySchedule(lambda t: references.linear_schedule(t, 1.0, 0.1, 10))),
-] if _counters(m().init(make_params()))]  # the configurations whose state counts steps
+SATURATING = [
+    (i, m, r)
+    for i, m, r in [(e.id, e.make, e.make_reference) for e in REGISTRY]
+    + [
+        (
+            "inject-hyperparams-sgd",
+            lambda: inject_hyperparams(gx.sgd)(0.01),
+            lambda: references.SGD(0.01),
+        ),
+        (
+            "scale-by-schedule",
+            lambda: scale_by_schedule(linear_schedule(1.0, 0.1, 10)),
+            lambda: references.ScaleBySchedule(
+                lambda t: references.linear_schedule(t, 1.0, 0.1, 10)
+            ),
+        ),
+    ]
+    if _counters(m().init(make_params()))
+]  # the configurations whose state counts steps
 
 
 def _reference_at(reference, p, count):
@@ -76,13 +92,19 @@ def _reference_at(reference, p, count):
 # t**-c (at t = 2**31, 6.0e-8 instead of 3.6e-8). Adafactor's update clipping hides it;
 # without clipping the update is off by 24%.
 FACTORED_WEIGHT_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: scale_by_factored_rms computes the new-gradient weight "
-    "t**-decay_rate as 1 - (1 - t**-decay_rate) in float32 (cancellation late in training)")
+    strict=True,
+    reason="bug: scale_by_factored_rms computes the new-gradient weight "
+    "t**-decay_rate as 1 - (1 - t**-decay_rate) in float32 (cancellation late in training)",
+)
 
 
-@pytest.mark.parametrize("make,reference", [
-    pytest.param(m, r, id=i, marks=[FACTORED_WEIGHT_BUG] if i == "adafactor-unfactored" else [])
-    for i, m, r in SATURATING])
+@pytest.mark.parametrize(
+    "make,reference",
+    [
+        pytest.param(m, r, id=i, marks=[FACTORED_WEIGHT_BUG] if i == "adafactor-unfactored" else [])
+        for i, m, r in SATURATING
+    ],
+)
 def test_step_counter_saturates_at_int32_max(make, reference):
     tx = make()
     params = make_params()
@@ -99,8 +121,10 @@ def test_step_counter_saturates_at_int32_max(make, reference):
         assert all(int(c) == INT32_MAX for c in _counters(state)), _counters(state)
         # The values of a step that late: the reference one or two steps past 2**31 - 2
         # (every bias correction and schedule has long reached its limit).
-        out = [r.step(np.asarray(x, np.float64), s, p)
-               for r, x, s, p in zip(refs, jax.tree.leaves(g), ref_states, ps, strict=True)]
+        out = [
+            r.step(np.asarray(x, np.float64), s, p)
+            for r, x, s, p in zip(refs, jax.tree.leaves(g), ref_states, ps, strict=True)
+        ]
         ref_states = [s for _, s in out]
         for got, (want, _) in zip(jax.tree.leaves(updates), out, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
@@ -120,8 +144,9 @@ def test_safe_increment_never_wraps():
 LARGEST_DECAY = float(np.nextafter(np.float32(1), np.float32(0)))  # 1 - 2**-24
 
 
-@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32],
-                         ids=["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize(
+    "dtype", [jnp.float16, jnp.bfloat16, jnp.float32], ids=["float16", "bfloat16", "float32"]
+)
 @pytest.mark.parametrize("decay", [0.0, 0.5, 0.9, 0.999, 0.9999, LARGEST_DECAY])
 def test_bias_correction_never_divides_by_zero(dtype, decay):
     counts = np.array([0, 1, 2, 10, 1000, 2**20, INT32_MAX], np.int32)
@@ -142,8 +167,13 @@ def test_decay_that_rounds_to_one_in_float32_is_rejected():
     gx.adam(0.1, b2=LARGEST_DECAY)  # the largest usable decay is accepted
 
 
-NEAR_ONE = [gx.scale_by_adam, gx.scale_by_radam, gx.scale_by_belief, gx.scale_by_yogi,
-            gx.scale_by_adamax]
+NEAR_ONE = [
+    gx.scale_by_adam,
+    gx.scale_by_radam,
+    gx.scale_by_belief,
+    gx.scale_by_yogi,
+    gx.scale_by_adamax,
+]
 
 
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
@@ -151,14 +181,14 @@ NEAR_ONE = [gx.scale_by_adam, gx.scale_by_radam, gx.scale_by_belief, gx.scale_by
 def test_first_steps_finite_with_decays_near_one_in_low_precision(factory, dtype):
     # float16 storage cannot hold (1 - b) * g**2 = 6e-8 * g**2: keep the moments in
     # float32 there (bfloat16 has float32's exponent range and needs no knob).
-    state_dtypes = dict(mu_dtype=jnp.float32, nu_dtype=jnp.float32) if dtype == jnp.float16 \
-        else {}
+    state_dtypes = dict(mu_dtype=jnp.float32, nu_dtype=jnp.float32) if dtype == jnp.float16 else {}
     tx = factory(b1=LARGEST_DECAY, b2=LARGEST_DECAY, **state_dtypes)
     params = make_params(dtype)
     state = tx.init(params)
     grads = [grads_like(params, seed) for seed in (1, 2, 3)]
-    want = _reference_updates(factory.__name__, dict(b1=LARGEST_DECAY, b2=LARGEST_DECAY),
-                              params, grads)
+    want = _reference_updates(
+        factory.__name__, dict(b1=LARGEST_DECAY, b2=LARGEST_DECAY), params, grads
+    )
     for g, w in zip(grads, want, strict=True):
         updates, state = tx.update(g, state, params)
         chex.assert_tree_all_finite(updates)
@@ -176,8 +206,9 @@ def _reference_updates(name, kwargs, params, grads):
     state = reference.init(ps)
     out = []
     for g in grads:
-        us, state = reference.step([np.asarray(x, np.float64) for x in jax.tree.leaves(g)],
-                                   state, ps)
+        us, state = reference.step(
+            [np.asarray(x, np.float64) for x in jax.tree.leaves(g)], state, ps
+        )
         out.append(us)
     return out
 
@@ -188,12 +219,23 @@ def _assert_close_in(dtype, updates, want, *, ulps):
     info = jnp.finfo(dtype)
     tol = ulps * float(info.eps)
     for got, w in zip(jax.tree.leaves(updates), want, strict=True):
-        np.testing.assert_allclose(np.asarray(got, np.float64), w, rtol=tol,
-                                   atol=ulps * float(info.smallest_subnormal))
+        np.testing.assert_allclose(
+            np.asarray(got, np.float64), w, rtol=tol, atol=ulps * float(info.smallest_subnormal)
+        )
 
 
-ADAM_FAMILY = [gx.adam, gx.adamw, gx.amsgrad, gx.adamax, gx.adamaxw, gx.nadam, gx.nadamw,
-               gx.radam, gx.adabelief, gx.yogi]
+ADAM_FAMILY = [
+    gx.adam,
+    gx.adamw,
+    gx.amsgrad,
+    gx.adamax,
+    gx.adamaxw,
+    gx.nadam,
+    gx.nadamw,
+    gx.radam,
+    gx.adabelief,
+    gx.yogi,
+]
 
 
 @pytest.mark.parametrize("factory", ADAM_FAMILY, ids=lambda f: f.__name__)
@@ -202,8 +244,10 @@ def test_adam_family_keeps_second_moment_in_float32_for_float16_params(factory):
     tx = factory(1e-3, mu_dtype=jnp.float32, nu_dtype=jnp.float32)
     params = make_params(jnp.float16)
     state = tx.init(params)
-    grads = [jax.tree.map(lambda x: (1e-3 * x).astype(jnp.float16), grads_like(params, seed))
-             for seed in (1, 2, 3)]
+    grads = [
+        jax.tree.map(lambda x: (1e-3 * x).astype(jnp.float16), grads_like(params, seed))
+        for seed in (1, 2, 3)
+    ]
     want = _reference_updates(factory.__name__, dict(learning_rate=1e-3), params, grads)
     for g, w in zip(grads, want, strict=True):
         updates, state = tx.update(g, state, params)
@@ -240,8 +284,17 @@ def test_centered_rmsprop_constant_gradient_stays_finite():
 # statistics are real-only raise a TypeError naming the key path; every other one takes
 # complex parameters as optax does (tests/test_complex.py checks their values).
 FOLLOWS_REAL_VIEW = {"sgd"}
-REFUSES_COMPLEX = {"ftrl", "lion", "lamb", "lars", "lars-nesterov", "adafactor",
-                   "adafactor-unfactored", "sign-sgd", "signum"}
+REFUSES_COMPLEX = {
+    "ftrl",
+    "lion",
+    "lamb",
+    "lars",
+    "lars-nesterov",
+    "adafactor",
+    "adafactor-unfactored",
+    "sign-sgd",
+    "signum",
+}
 
 
 def _real_view(tree):
@@ -287,12 +340,16 @@ def test_complex_params_follow_real_view_or_raise(entry: Entry):
 # ------------------------------------------------- hyperparameters as JAX scalars
 
 
-@pytest.mark.parametrize("factory,kwargs", [
-    (radam, dict(learning_rate=0.01, b2=0.99)),
-    (radam, dict(learning_rate=0.01, b1=0.8, b2=0.999, threshold=4.0)),
-    (ftrl, dict(learning_rate=0.5, learning_rate_power=-0.5, l1=0.01)),
-    (ftrl, dict(learning_rate=0.5, learning_rate_power=-0.7, beta=0.5)),
-], ids=["radam-b2", "radam-threshold", "ftrl-sqrt", "ftrl-power"])
+@pytest.mark.parametrize(
+    "factory,kwargs",
+    [
+        (radam, dict(learning_rate=0.01, b2=0.99)),
+        (radam, dict(learning_rate=0.01, b1=0.8, b2=0.999, threshold=4.0)),
+        (ftrl, dict(learning_rate=0.5, learning_rate_power=-0.5, l1=0.01)),
+        (ftrl, dict(learning_rate=0.5, learning_rate_power=-0.7, beta=0.5)),
+    ],
+    ids=["radam-b2", "radam-threshold", "ftrl-sqrt", "ftrl-power"],
+)
 def test_jax_scalar_and_traced_hyperparameters_match_python_floats(factory, kwargs):
     params = make_params()
     grads = [grads_like(params, s) for s in range(1, 9)]
@@ -316,14 +373,17 @@ def test_jax_scalar_and_traced_hyperparameters_match_python_floats(factory, kwar
 
     tx = factory(**kwargs)
     chex.assert_trees_all_close(
-        run(tx, lambda g, s, p: traced(scalars, g, s, p)), plain, rtol=1e-6, atol=1e-7)
+        run(tx, lambda g, s, p: traced(scalars, g, s, p)), plain, rtol=1e-6, atol=1e-7
+    )
 
 
 def test_injected_ftrl_power_and_radam_b2_change_without_retracing():
     params = make_params()
     g = grads_like(params, 1)
-    for factory, name, values in [(ftrl, "learning_rate_power", [-0.5, -0.7, -0.3]),
-                                  (radam, "b2", [0.5, 0.9, 0.99])]:
+    for factory, name, values in [
+        (ftrl, "learning_rate_power", [-0.5, -0.7, -0.3]),
+        (radam, "b2", [0.5, 0.9, 0.99]),
+    ]:
         tx = inject_hyperparams(factory)(0.1)
         traces = []
 

@@ -39,12 +39,15 @@ LR = 0.05
 
 def problem(seed: int = 0):
     rng = np.random.default_rng(seed)
-    init = {"w": rng.normal(size=(3, 4)).astype(np.float32),
-            "b": rng.normal(size=(4,)).astype(np.float32)}
-    curvature = {k: rng.uniform(0.2, 1.0, size=v.shape).astype(np.float32)
-                 for k, v in init.items()}
-    noise = [{k: (0.5 * rng.normal(size=v.shape)).astype(np.float32) for k, v in init.items()}
-             for _ in range(STEPS)]
+    init = {
+        "w": rng.normal(size=(3, 4)).astype(np.float32),
+        "b": rng.normal(size=(4,)).astype(np.float32),
+    }
+    curvature = {k: rng.uniform(0.2, 1.0, size=v.shape).astype(np.float32) for k, v in init.items()}
+    noise = [
+        {k: (0.5 * rng.normal(size=v.shape)).astype(np.float32) for k, v in init.items()}
+        for _ in range(STEPS)
+    ]
 
     def grad(params: dict[str, np.ndarray], t: int) -> dict[str, np.ndarray]:
         return {k: (curvature[k] * params[k] + noise[t][k]).astype(np.float32) for k in params}
@@ -84,8 +87,9 @@ def run_torch(make: Callable[[list[Any]], Any], init, grad):
 def assert_same_iterates(ours, theirs):
     for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         for k in a:
-            np.testing.assert_allclose(a[k], b[k], rtol=RTOL, atol=ATOL,
-                                       err_msg=f"parameter {k!r} after step {t + 1}")
+            np.testing.assert_allclose(
+                a[k], b[k], rtol=RTOL, atol=ATOL, err_msg=f"parameter {k!r} after step {t + 1}"
+            )
 
 
 def coupled(weight_decay, tx):
@@ -98,57 +102,108 @@ T = torch.optim
 CASES = [
     ("sgd", gx.sgd(LR), lambda p: T.SGD(p, lr=LR)),
     ("sgd-momentum", gx.sgd(LR, momentum=0.9), lambda p: T.SGD(p, lr=LR, momentum=0.9)),
-    ("sgd-nesterov", gx.sgd(LR, momentum=0.9, nesterov=True),
-     lambda p: T.SGD(p, lr=LR, momentum=0.9, nesterov=True)),
-    ("sgd-l2", coupled(0.1, gx.sgd(LR, momentum=0.9)),
-     lambda p: T.SGD(p, lr=LR, momentum=0.9, weight_decay=0.1)),
-    ("adagrad", gx.adagrad(LR, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False),
-     lambda p: T.Adagrad(p, lr=LR)),
-    ("adagrad-initial", gx.adagrad(LR, initial_accumulator_value=0.1, eps=1e-10,
-                                   eps_in_sqrt=False),
-     lambda p: T.Adagrad(p, lr=LR, initial_accumulator_value=0.1)),
-    ("rmsprop", gx.rmsprop(0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False),
-     lambda p: T.RMSprop(p, lr=0.01, alpha=0.99, eps=1e-8)),
-    ("rmsprop-centered-momentum",
-     gx.rmsprop(0.01, decay=0.9, eps=1e-6, eps_in_sqrt=False, centered=True, momentum=0.5),
-     lambda p: T.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, centered=True, momentum=0.5)),
+    (
+        "sgd-nesterov",
+        gx.sgd(LR, momentum=0.9, nesterov=True),
+        lambda p: T.SGD(p, lr=LR, momentum=0.9, nesterov=True),
+    ),
+    (
+        "sgd-l2",
+        coupled(0.1, gx.sgd(LR, momentum=0.9)),
+        lambda p: T.SGD(p, lr=LR, momentum=0.9, weight_decay=0.1),
+    ),
+    (
+        "adagrad",
+        gx.adagrad(LR, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False),
+        lambda p: T.Adagrad(p, lr=LR),
+    ),
+    (
+        "adagrad-initial",
+        gx.adagrad(LR, initial_accumulator_value=0.1, eps=1e-10, eps_in_sqrt=False),
+        lambda p: T.Adagrad(p, lr=LR, initial_accumulator_value=0.1),
+    ),
+    (
+        "rmsprop",
+        gx.rmsprop(0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+        lambda p: T.RMSprop(p, lr=0.01, alpha=0.99, eps=1e-8),
+    ),
+    (
+        "rmsprop-centered-momentum",
+        gx.rmsprop(0.01, decay=0.9, eps=1e-6, eps_in_sqrt=False, centered=True, momentum=0.5),
+        lambda p: T.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, centered=True, momentum=0.5),
+    ),
     ("adam", gx.adam(LR), lambda p: T.Adam(p, lr=LR)),
     ("adam-l2", coupled(0.1, gx.adam(LR)), lambda p: T.Adam(p, lr=LR, weight_decay=0.1)),
     ("amsgrad", amsgrad(LR, amsgrad_max="raw"), lambda p: T.Adam(p, lr=LR, amsgrad=True)),
     ("adamw", gx.adamw(LR, weight_decay=0.1), lambda p: T.AdamW(p, lr=LR, weight_decay=0.1)),
-    ("adamw-decay-not-scaled", gx.adamw(LR, weight_decay=0.01, scale_decay_by_lr=False),
-     lambda p: T.AdamW(p, lr=LR, weight_decay=0.01 / LR)),
+    (
+        "adamw-decay-not-scaled",
+        gx.adamw(LR, weight_decay=0.01, scale_decay_by_lr=False),
+        lambda p: T.AdamW(p, lr=LR, weight_decay=0.01 / LR),
+    ),
     ("adamax", adamax(LR, eps_in_max=True), lambda p: T.Adamax(p, lr=LR)),
-    ("adamax-l2", coupled(0.1, adamax(LR, eps_in_max=True)),
-     lambda p: T.Adamax(p, lr=LR, weight_decay=0.1)),
+    (
+        "adamax-l2",
+        coupled(0.1, adamax(LR, eps_in_max=True)),
+        lambda p: T.Adamax(p, lr=LR, weight_decay=0.1),
+    ),
     ("nadam", nadam(LR, momentum_schedule="dozat"), lambda p: T.NAdam(p, lr=LR)),
-    ("nadam-momentum-decay", nadam(LR, momentum_schedule="dozat", momentum_decay=0.1),
-     lambda p: T.NAdam(p, lr=LR, momentum_decay=0.1)),
-    ("nadam-l2", coupled(0.1, nadam(LR, momentum_schedule="dozat")),
-     lambda p: T.NAdam(p, lr=LR, weight_decay=0.1)),
-    ("nadamw", nadamw(LR, weight_decay=0.1, momentum_schedule="dozat"),
-     lambda p: T.NAdam(p, lr=LR, weight_decay=0.1, decoupled_weight_decay=True)),
+    (
+        "nadam-momentum-decay",
+        nadam(LR, momentum_schedule="dozat", momentum_decay=0.1),
+        lambda p: T.NAdam(p, lr=LR, momentum_decay=0.1),
+    ),
+    (
+        "nadam-l2",
+        coupled(0.1, nadam(LR, momentum_schedule="dozat")),
+        lambda p: T.NAdam(p, lr=LR, weight_decay=0.1),
+    ),
+    (
+        "nadamw",
+        nadamw(LR, weight_decay=0.1, momentum_schedule="dozat"),
+        lambda p: T.NAdam(p, lr=LR, weight_decay=0.1, decoupled_weight_decay=True),
+    ),
     ("radam", radam(LR, eps_uncorrected=True), lambda p: T.RAdam(p, lr=LR)),
-    ("radamw", gx.chain(scale_by_radam(eps_uncorrected=True), gx.add_decayed_weights(0.1),
-                        gx.scale_by_learning_rate(LR)),
-     lambda p: T.RAdam(p, lr=LR, weight_decay=0.1, decoupled_weight_decay=True)),
+    (
+        "radamw",
+        gx.chain(
+            scale_by_radam(eps_uncorrected=True),
+            gx.add_decayed_weights(0.1),
+            gx.scale_by_learning_rate(LR),
+        ),
+        lambda p: T.RAdam(p, lr=LR, weight_decay=0.1, decoupled_weight_decay=True),
+    ),
     # eps large enough that placing it anywhere else changes the iterates (see the
     # negative controls below)
-    ("adagrad-eps", gx.adagrad(LR, initial_accumulator_value=0.0, eps=0.3, eps_in_sqrt=False),
-     lambda p: T.Adagrad(p, lr=LR, eps=0.3)),
-    ("rmsprop-eps", gx.rmsprop(0.01, decay=0.9, eps=0.3, eps_in_sqrt=False),
-     lambda p: T.RMSprop(p, lr=0.01, alpha=0.9, eps=0.3)),
+    (
+        "adagrad-eps",
+        gx.adagrad(LR, initial_accumulator_value=0.0, eps=0.3, eps_in_sqrt=False),
+        lambda p: T.Adagrad(p, lr=LR, eps=0.3),
+    ),
+    (
+        "rmsprop-eps",
+        gx.rmsprop(0.01, decay=0.9, eps=0.3, eps_in_sqrt=False),
+        lambda p: T.RMSprop(p, lr=0.01, alpha=0.9, eps=0.3),
+    ),
     ("adam-eps", gx.adam(LR, eps=0.3), lambda p: T.Adam(p, lr=LR, eps=0.3)),
-    ("amsgrad-eps", amsgrad(LR, eps=0.3, amsgrad_max="raw"),
-     lambda p: T.Adam(p, lr=LR, eps=0.3, amsgrad=True)),
+    (
+        "amsgrad-eps",
+        amsgrad(LR, eps=0.3, amsgrad_max="raw"),
+        lambda p: T.Adam(p, lr=LR, eps=0.3, amsgrad=True),
+    ),
     ("adamax-eps", adamax(LR, eps=0.3, eps_in_max=True), lambda p: T.Adamax(p, lr=LR, eps=0.3)),
-    ("nadam-eps", nadam(LR, eps=0.3, momentum_schedule="dozat"),
-     lambda p: T.NAdam(p, lr=LR, eps=0.3)),
-    ("radam-eps", radam(LR, eps=0.3, eps_uncorrected=True),
-     lambda p: T.RAdam(p, lr=LR, eps=0.3)),
+    (
+        "nadam-eps",
+        nadam(LR, eps=0.3, momentum_schedule="dozat"),
+        lambda p: T.NAdam(p, lr=LR, eps=0.3),
+    ),
+    ("radam-eps", radam(LR, eps=0.3, eps_uncorrected=True), lambda p: T.RAdam(p, lr=LR, eps=0.3)),
     ("adadelta", adadelta(1.0), lambda p: T.Adadelta(p, lr=1.0)),
-    ("adadelta-l2", adadelta(0.5, rho=0.95, eps=1e-5, weight_decay=0.1),
-     lambda p: T.Adadelta(p, lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.1)),
+    (
+        "adadelta-l2",
+        adadelta(0.5, rho=0.95, eps=1e-5, weight_decay=0.1),
+        lambda p: T.Adadelta(p, lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.1),
+    ),
 ]
 
 
@@ -178,24 +233,38 @@ def test_parity_cases_are_jittable():
 
 # The other placement of each flag, which must not match torch: the tests above can tell.
 CONTROLS = [
-    ("adagrad-eps-in-sqrt", gx.adagrad(LR, initial_accumulator_value=0.0, eps=0.3),
-     lambda p: T.Adagrad(p, lr=LR, eps=0.3)),
-    ("rmsprop-eps-in-sqrt", gx.rmsprop(0.01, decay=0.9, eps=0.3),
-     lambda p: T.RMSprop(p, lr=0.01, alpha=0.9, eps=0.3)),
+    (
+        "adagrad-eps-in-sqrt",
+        gx.adagrad(LR, initial_accumulator_value=0.0, eps=0.3),
+        lambda p: T.Adagrad(p, lr=LR, eps=0.3),
+    ),
+    (
+        "rmsprop-eps-in-sqrt",
+        gx.rmsprop(0.01, decay=0.9, eps=0.3),
+        lambda p: T.RMSprop(p, lr=0.01, alpha=0.9, eps=0.3),
+    ),
     ("adamax-eps-outside-max", adamax(LR, eps=0.3), lambda p: T.Adamax(p, lr=LR, eps=0.3)),
-    ("amsgrad-max-of-corrected", amsgrad(LR, amsgrad_max="corrected"),
-     lambda p: T.Adam(p, lr=LR, amsgrad=True)),
+    (
+        "amsgrad-max-of-corrected",
+        amsgrad(LR, amsgrad_max="corrected"),
+        lambda p: T.Adam(p, lr=LR, amsgrad=True),
+    ),
     ("nadam-constant-momentum", nadam(LR), lambda p: T.NAdam(p, lr=LR)),
     ("radam-eps-corrected", radam(LR, eps=0.3), lambda p: T.RAdam(p, lr=LR, eps=0.3)),
-    ("adamw-decay-scaled", gx.adamw(LR, weight_decay=0.01),
-     lambda p: T.AdamW(p, lr=LR, weight_decay=0.01 / LR)),
-    ("adam-decoupled-vs-l2", gx.adamw(LR, weight_decay=0.1),
-     lambda p: T.Adam(p, lr=LR, weight_decay=0.1)),
+    (
+        "adamw-decay-scaled",
+        gx.adamw(LR, weight_decay=0.01),
+        lambda p: T.AdamW(p, lr=LR, weight_decay=0.01 / LR),
+    ),
+    (
+        "adam-decoupled-vs-l2",
+        gx.adamw(LR, weight_decay=0.1),
+        lambda p: T.Adam(p, lr=LR, weight_decay=0.1),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("tx", "make"),
-                         [pytest.param(tx, make, id=i) for i, tx, make in CONTROLS])
+@pytest.mark.parametrize(("tx", "make"), [pytest.param(tx, make, id=i) for i, tx, make in CONTROLS])
 def test_other_variant_differs_from_torch(tx, make):
     init, grad = problem()
     with pytest.raises(AssertionError, match="Not equal to tolerance"):

@@ -18,8 +18,16 @@ from gradxform import (
 def loss_sequence():
     """A noisy loss: a fall, a plateau, a slow fall, a long plateau, a rise, a drop."""
     rng = np.random.default_rng(0)
-    trend = np.concatenate([np.linspace(10, 6, 20), np.full(15, 6.0), np.linspace(6, 4, 10),
-                            np.full(25, 4.0), np.linspace(4, 5, 10), np.full(20, 3.9)])
+    trend = np.concatenate(
+        [
+            np.linspace(10, 6, 20),
+            np.full(15, 6.0),
+            np.linspace(6, 4, 10),
+            np.full(25, 4.0),
+            np.linspace(4, 5, 10),
+            np.full(20, 3.9),
+        ]
+    )
     # On a grid of 0.01, so no comparison is decided by rounding.
     return np.round(trend + rng.choice([-0.02, 0.0, 0.01, 0.03], trend.size), 2)
 
@@ -33,7 +41,8 @@ def run(tx, values):
         return state, (state.scale, updates)
 
     _, (scales, updates) = jax.jit(lambda s, v: jax.lax.scan(body, s, v))(
-        tx.init(params), jnp.asarray(values, jnp.float32))
+        tx.init(params), jnp.asarray(values, jnp.float32)
+    )
     chex.assert_trees_all_close(updates, jnp.stack([scales, scales], axis=1))
     return np.asarray(scales)
 
@@ -55,11 +64,13 @@ def torch_lrs(values, **kwargs):
 # reduces, and its threshold is relative (rtol) or absolute (atol).
 CONFIGS = {
     "rel-min": dict(factor=0.5, patience=3),
-    "abs-cooldown-floor": dict(factor=0.3, patience=2, threshold=0.035, threshold_mode="abs",
-                               cooldown=2, min_lr=0.05),
+    "abs-cooldown-floor": dict(
+        factor=0.3, patience=2, threshold=0.035, threshold_mode="abs", cooldown=2, min_lr=0.05
+    ),
     "rel-max-cooldown": dict(factor=0.5, patience=4, threshold=0.01, mode="max", cooldown=1),
-    "abs-max-impatient": dict(factor=0.7, patience=0, threshold=0.035, threshold_mode="abs",
-                              mode="max", min_lr=0.2),
+    "abs-max-impatient": dict(
+        factor=0.7, patience=0, threshold=0.035, threshold_mode="abs", mode="max", min_lr=0.2
+    ),
     "defaults": dict(patience=9),  # gradxform's (optax's) default patience 10 is torch's 9
 }
 
@@ -84,15 +95,16 @@ def test_decisions_match_torch(name):
         values = np.round(12.0 - values, 2)  # an accuracy-like value that rises and stalls
     expected = torch_lrs(values, **config)
     assert len(set(expected)) > 2  # the sequence makes torch reduce more than once
-    np.testing.assert_allclose(run(reduce_on_plateau(**ours(config)), values), expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose(run(reduce_on_plateau(**ours(config)), values), expected, rtol=1e-6)
 
 
 def test_defaults_are_optax_defaults():
     assert ours(CONFIGS["defaults"]) == dict(patience=10, rtol=1e-4, atol=0.0, min_scale=0.0)
     values = loss_sequence()
-    np.testing.assert_array_equal(run(reduce_on_plateau(), values),
-                                  run(reduce_on_plateau(**ours(CONFIGS["defaults"])), values))
+    np.testing.assert_array_equal(
+        run(reduce_on_plateau(), values),
+        run(reduce_on_plateau(**ours(CONFIGS["defaults"])), values),
+    )
 
 
 def test_accumulated_decisions_match_torch_on_the_means():
@@ -116,8 +128,7 @@ def test_decisions_written_from_the_rules():
     np.testing.assert_array_equal(run(tx, values), expected)
 
 
-def _python_reference(values, factor, patience, rtol, atol, cooldown, accumulation_size,
-                      min_scale):
+def _python_reference(values, factor, patience, rtol, atol, cooldown, accumulation_size, min_scale):
     """The rules of optax's reduce_on_plateau in plain Python, decision by decision."""
     scale, best, bad, cool, pending, out = 1.0, np.inf, 0, 0, [], []
     for v in values:
@@ -137,12 +148,15 @@ def _python_reference(values, factor, patience, rtol, atol, cooldown, accumulati
 
 
 OPTAX_CONFIGS = [
-    dict(factor=0.5, patience=3, rtol=1e-3, atol=0.0, cooldown=0, accumulation_size=1,
-         min_scale=0.0),
-    dict(factor=0.3, patience=1, rtol=0.0, atol=0.02, cooldown=2, accumulation_size=1,
-         min_scale=0.05),
-    dict(factor=0.5, patience=2, rtol=1e-2, atol=0.01, cooldown=1, accumulation_size=3,
-         min_scale=0.0),
+    dict(
+        factor=0.5, patience=3, rtol=1e-3, atol=0.0, cooldown=0, accumulation_size=1, min_scale=0.0
+    ),
+    dict(
+        factor=0.3, patience=1, rtol=0.0, atol=0.02, cooldown=2, accumulation_size=1, min_scale=0.05
+    ),
+    dict(
+        factor=0.5, patience=2, rtol=1e-2, atol=0.01, cooldown=1, accumulation_size=3, min_scale=0.0
+    ),
 ]
 
 
@@ -157,8 +171,9 @@ def test_decisions_match_python_reference_and_optax(config):
     np.testing.assert_allclose(ours_, theirs, rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtypes", [(jnp.float32,), (jnp.bfloat16, jnp.float32)],
-                         ids=["f32", "bf16-f32"])
+@pytest.mark.parametrize(
+    "dtypes", [(jnp.float32,), (jnp.bfloat16, jnp.float32)], ids=["f32", "bf16-f32"]
+)
 def test_state_is_optax_state(dtypes):
     optax = pytest.importorskip("optax")
     params = {f"p{i}": jnp.zeros(2, d) for i, d in enumerate(dtypes)}
@@ -207,20 +222,23 @@ def test_missing_or_non_scalar_value_raises():
         tx.update(jnp.ones(1), state, value=jnp.ones(2))
 
 
-@pytest.mark.parametrize("kwargs,argument,error", [
-    (dict(factor=1.0), "factor", ValueError),
-    (dict(factor=0.0), "factor", ValueError),
-    (dict(patience=0), "patience", ValueError),
-    (dict(patience=2.5), "patience", TypeError),
-    (dict(rtol=-0.1), "rtol", ValueError),
-    (dict(rtol=1.5), "rtol", ValueError),
-    (dict(atol=-1.0), "atol", ValueError),
-    (dict(rtol=0.0, atol=0.0), "rtol", ValueError),
-    (dict(mode="minimum"), "mode", ValueError),
-    (dict(cooldown=-2), "cooldown", ValueError),
-    (dict(min_scale=1.5), "min_scale", ValueError),
-    (dict(accumulation_size=0), "accumulation_size", ValueError),
-])
+@pytest.mark.parametrize(
+    "kwargs,argument,error",
+    [
+        (dict(factor=1.0), "factor", ValueError),
+        (dict(factor=0.0), "factor", ValueError),
+        (dict(patience=0), "patience", ValueError),
+        (dict(patience=2.5), "patience", TypeError),
+        (dict(rtol=-0.1), "rtol", ValueError),
+        (dict(rtol=1.5), "rtol", ValueError),
+        (dict(atol=-1.0), "atol", ValueError),
+        (dict(rtol=0.0, atol=0.0), "rtol", ValueError),
+        (dict(mode="minimum"), "mode", ValueError),
+        (dict(cooldown=-2), "cooldown", ValueError),
+        (dict(min_scale=1.5), "min_scale", ValueError),
+        (dict(accumulation_size=0), "accumulation_size", ValueError),
+    ],
+)
 def test_bad_arguments_raise(kwargs, argument, error):
     with pytest.raises(error, match=f"{argument}="):
         reduce_on_plateau(**kwargs)

@@ -38,8 +38,12 @@ def test_saddle_origin_is_a_saddle():
 
 def test_momentum_escapes_the_local_minimum_where_sgd_stalls():
     f = F.FUNCTIONS["local_minimum"]
-    runs = trajectories(f.fn, {"sgd": gx.sgd(0.1), "momentum": gx.sgd(0.1, momentum=0.9)},
-                        jnp.asarray(f.x0), steps=500)
+    runs = trajectories(
+        f.fn,
+        {"sgd": gx.sgd(0.1), "momentum": gx.sgd(0.1, momentum=0.9)},
+        jnp.asarray(f.x0),
+        steps=500,
+    )
     sgd_end = np.asarray(runs["sgd"].path[-1])
     mom_end = np.asarray(runs["momentum"].path[-1])
     assert np.linalg.norm(sgd_end - np.array([4.0, 1.0])) < 0.4  # stuck near (4, 1)
@@ -50,8 +54,12 @@ def test_momentum_escapes_the_local_minimum_where_sgd_stalls():
 def test_momentum_beats_sgd_in_the_valley():
     f = F.FUNCTIONS["valley"]
     # The largest stable plain-GD rate is 2/25; momentum with the same rate goes faster.
-    runs = trajectories(f.fn, {"sgd": gx.sgd(0.05), "momentum": gx.sgd(0.05, momentum=0.8)},
-                        jnp.asarray(f.x0), steps=300)
+    runs = trajectories(
+        f.fn,
+        {"sgd": gx.sgd(0.05), "momentum": gx.sgd(0.05, momentum=0.8)},
+        jnp.asarray(f.x0),
+        steps=300,
+    )
     t_sgd = steps_to_tolerance(runs["sgd"], 0.0, 1e-6)
     t_mom = steps_to_tolerance(runs["momentum"], 0.0, 1e-6)
     assert t_mom is not None and t_sgd is not None and t_mom < t_sgd
@@ -94,15 +102,24 @@ def test_plots_write_non_empty_images(tmp_path):
     plots = F
     pytest.importorskip("matplotlib")
     f = F.FUNCTIONS["rosenbrock"]
-    runs = trajectories(f.fn, {"adam": gx.adam(0.05), "sgd": gx.sgd(1e-3, momentum=0.9)},
-                        jnp.asarray(f.x0), steps=60)
+    runs = trajectories(
+        f.fn,
+        {"adam": gx.adam(0.05), "sgd": gx.sgd(1e-3, momentum=0.9)},
+        jnp.asarray(f.x0),
+        steps=60,
+    )
     outputs = [
         plots.plot_paths(f, runs, tmp_path / "paths.png"),
         plots.plot_losses(runs, tmp_path / "losses.png"),
         plots.animate_race(f, runs, tmp_path / "race.gif", frames=5),
-        plots.plot_schedules({"const": lambda t: jnp.ones_like(t, jnp.float32),
-                              "decay": lambda t: 0.99 ** t.astype(jnp.float32)},
-                             50, tmp_path / "schedules.png"),
+        plots.plot_schedules(
+            {
+                "const": lambda t: jnp.ones_like(t, jnp.float32),
+                "decay": lambda t: 0.99 ** t.astype(jnp.float32),
+            },
+            50,
+            tmp_path / "schedules.png",
+        ),
     ]
     for path in outputs:
         data = path.read_bytes()

@@ -49,8 +49,9 @@ def test_safe_increment_saturates_in_the_counters_own_dtype(dtype):
         three = f(jnp.asarray(3, dtype))
         assert three.dtype == jnp.dtype(dtype) and float(three) == 4
         chex.assert_trees_all_equal(f(jnp.asarray(top, dtype)), jnp.asarray(top, dtype))
-        chex.assert_trees_all_equal(f(jnp.asarray(3, dtype)), optax.safe_increment(
-            jnp.asarray(3, dtype)))
+        chex.assert_trees_all_equal(
+            f(jnp.asarray(3, dtype)), optax.safe_increment(jnp.asarray(3, dtype))
+        )
 
 
 @pytest.mark.parametrize("dtype", ["bool", "complex64"])
@@ -70,8 +71,9 @@ def test_safe_norm_matches_numpy_optax_and_has_zero_gradient_at_the_floor(ord_, 
         ours = gx.safe_norm(x, floor, ord_, axis, keepdims)
         plain = np.linalg.norm(np.asarray(x, np.float64), ord=ord_, axis=axis, keepdims=keepdims)
         np.testing.assert_allclose(np.asarray(ours), np.maximum(plain, floor), rtol=1e-5)
-        chex.assert_trees_all_close(ours, _optax(optax.safe_norm, x, floor, ord_, axis, keepdims),
-                                    rtol=1e-6)
+        chex.assert_trees_all_close(
+            ours, _optax(optax.safe_norm, x, floor, ord_, axis, keepdims), rtol=1e-6
+        )
     grad = jax.jacfwd(lambda z: gx.safe_norm(z, 0.0, ord_, axis, keepdims))(jnp.zeros((3, 4)))
     chex.assert_trees_all_equal(grad, jnp.zeros_like(grad))
 
@@ -82,8 +84,9 @@ def test_safe_root_mean_squares_matches_numpy_and_optax():
     for floor in (0.0, 0.1, 10.0):
         ours = gx.safe_root_mean_squares(x, floor)
         np.testing.assert_allclose(float(ours), max(rms, floor), rtol=1e-6)
-        np.testing.assert_allclose(float(ours), float(optax.safe_root_mean_squares(x, floor)),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            float(ours), float(optax.safe_root_mean_squares(x, floor)), rtol=1e-6
+        )
     grad = jax.grad(gx.safe_root_mean_squares)(jnp.zeros(3), 0.1)
     chex.assert_trees_all_equal(grad, jnp.zeros(3))
     half = gx.safe_root_mean_squares(jnp.full(4, 3e-3, jnp.float16), 0.0)  # squares in float32
@@ -109,8 +112,9 @@ def test_stateless_with_tree_map_matches_optax():
     state = tx.init(params)
     assert state == gx.EmptyState()
     for p in (params, None):
-        chex.assert_trees_all_close(tx.update(g, state, p)[0],
-                                    otx.update(g, otx.init(params), p)[0])
+        chex.assert_trees_all_close(
+            tx.update(g, state, p)[0], otx.update(g, otx.init(params), p)[0]
+        )
     assert per_leaf_members(tx) is None  # nothing assumed about f
 
 
@@ -122,8 +126,9 @@ def test_keep_params_nonnegative_matches_numpy_and_optax():
     pw, uw = np.asarray(p["w"]), np.asarray(u["w"])
     np.testing.assert_array_equal(np.asarray(out["w"]), np.where(pw + uw < 0, -pw, uw))
     chex.assert_trees_all_equal(out["i"], u["i"])  # integer leaves pass through
-    theirs = optax.keep_params_nonnegative().update({"w": u["w"]}, optax.EmptyState(),
-                                                    {"w": p["w"]})[0]
+    theirs = optax.keep_params_nonnegative().update(
+        {"w": u["w"]}, optax.EmptyState(), {"w": p["w"]}
+    )[0]
     chex.assert_trees_all_equal(out["w"], theirs["w"])
     assert isinstance(state, gx.NonNegativeParamsState)
     with pytest.raises(ValueError, match="needs the params"):
@@ -165,8 +170,9 @@ def test_incremental_update_matches_numpy_and_optax():
         ours = gx.incremental_update(new, old, step)
         expected = jax.tree.map(lambda n, o, s=step: s * n + (1 - s) * o, _np(new), _np(old))
         chex.assert_trees_all_close(_np(ours), expected, rtol=1e-6, atol=1e-7)
-        chex.assert_trees_all_close(ours, _optax(optax.incremental_update, new, old, step),
-                                    rtol=1e-6, atol=1e-7)
+        chex.assert_trees_all_close(
+            ours, _optax(optax.incremental_update, new, old, step), rtol=1e-6, atol=1e-7
+        )
     assert gx.incremental_update(None, jnp.ones(2), 1.0) is None
     low = gx.incremental_update(jnp.ones(2, jnp.bfloat16), jnp.zeros(2, jnp.bfloat16), 0.3)
     assert low.dtype == jnp.bfloat16
@@ -191,8 +197,9 @@ def test_scale_gradient_scales_the_gradient_only(scale):
     x = jnp.array([1.0, -2.0])
     assert float(f(x, scale)) == 5.0
     chex.assert_trees_all_close(jax.grad(f)(x, scale), 2 * x * scale)
-    chex.assert_trees_all_close(jax.grad(f)(x, scale),
-                                jax.grad(lambda z: jnp.sum(optax.scale_gradient(z, scale) ** 2))(x))
+    chex.assert_trees_all_close(
+        jax.grad(f)(x, scale), jax.grad(lambda z: jnp.sum(optax.scale_gradient(z, scale) ** 2))(x)
+    )
     traced = jax.jit(jax.grad(f))(x, jnp.float32(scale))  # a traced scale works too
     chex.assert_trees_all_close(traced, 2 * x * scale)
 
@@ -222,8 +229,9 @@ def test_scale_scales_integer_updates_as_optax_does():
 def test_scale_by_learning_rate_none_is_the_identity():
     u = {"a": jnp.ones(2)}
     for flip in (True, False):
-        chex.assert_trees_all_equal(gx.scale_by_learning_rate(None, flip_sign=flip).update(
-            u, gx.EmptyState())[0], u)
+        chex.assert_trees_all_equal(
+            gx.scale_by_learning_rate(None, flip_sign=flip).update(u, gx.EmptyState())[0], u
+        )
 
 
 def test_add_decayed_weights_takes_a_schedule():
@@ -238,8 +246,9 @@ def test_add_decayed_weights_takes_a_schedule():
         u, state = tx.update({"w": jnp.zeros(2)}, state, p)
         chex.assert_trees_all_close(u["w"], 0.1 * (t + 1) * p["w"])
         theirs_tx = optax.add_decayed_weights(schedule)
-        theirs = _optax(theirs_tx.update, {"w": jnp.zeros(2)},
-                        theirs_tx.init(p)._replace(count=jnp.int32(t)), p)[0]
+        theirs = _optax(
+            theirs_tx.update, {"w": jnp.zeros(2)}, theirs_tx.init(p)._replace(count=jnp.int32(t)), p
+        )[0]
         chex.assert_trees_all_close(u, theirs)
     assert int(state.count) == 3
     assert gx.AddDecayedWeightsState is gx.EmptyState
@@ -267,13 +276,21 @@ def test_scale_by_param_block_norm_matches_numpy_and_optax():
     ours = gx.scale_by_param_block_norm(0.01).update(u, gx.EmptyState(), p)[0]
     chex.assert_trees_all_close(ours, {"a": jnp.full(2, 5.0), "z": jnp.full(3, 0.01)})
     chex.assert_trees_all_close(
-        ours, optax.scale_by_param_block_norm(0.01).update(u, optax.EmptyState(), p)[0])
+        ours, optax.scale_by_param_block_norm(0.01).update(u, optax.EmptyState(), p)[0]
+    )
     assert per_leaf_members(gx.scale_by_param_block_norm()) == ("scale_by_param_block_norm",)
 
 
 def test_empty_state_aliases_are_optax_names():
-    for name in ("AdaptiveGradClipState", "AddDecayedWeightsState", "ClipByGlobalNormState",
-                 "ClipState", "NonNegativeParamsState", "ScaleState", "ScaleByTrustRatioState"):
+    for name in (
+        "AdaptiveGradClipState",
+        "AddDecayedWeightsState",
+        "ClipByGlobalNormState",
+        "ClipState",
+        "NonNegativeParamsState",
+        "ScaleState",
+        "ScaleByTrustRatioState",
+    ):
         assert getattr(gx, name) is gx.EmptyState
         assert getattr(optax, name) is optax.EmptyState
 
@@ -289,26 +306,37 @@ def _agree(ours, theirs, steps=5, rtol=1e-5, atol=1e-6, params=None):
     chex.assert_trees_all_close(a, b, rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"learning_rate": 0.05},
-    {"learning_rate": 0.05, "min_dim_size_to_factor": 2, "decay_rate": 0.6, "decay_offset": -1},
-    {"learning_rate": 0.05, "momentum": 0.9, "weight_decay_rate": 0.01, "clipping_threshold": None},
-    {"learning_rate": 0.05, "multiply_by_parameter_scale": False, "factored": False},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"learning_rate": 0.05},
+        {"learning_rate": 0.05, "min_dim_size_to_factor": 2, "decay_rate": 0.6, "decay_offset": -1},
+        {
+            "learning_rate": 0.05,
+            "momentum": 0.9,
+            "weight_decay_rate": 0.01,
+            "clipping_threshold": None,
+        },
+        {"learning_rate": 0.05, "multiply_by_parameter_scale": False, "factored": False},
+    ],
+)
 def test_adafactor_matches_optax(kwargs):
     params = {"m": jnp.full((4, 3), 0.5), "t": jnp.full((2, 3, 5), -0.3), "v": jnp.full(3, 0.2)}
     _agree(gx.adafactor(**kwargs), optax.adafactor(**kwargs), params=params)
     # The same chain, member for member, and the same state leaves (optax's layout).
-    ours, theirs = (jax.tree.leaves(f(**kwargs).init(params)) for f in (gx.adafactor,
-                                                                        optax.adafactor))
+    ours, theirs = (
+        jax.tree.leaves(f(**kwargs).init(params)) for f in (gx.adafactor, optax.adafactor)
+    )
     assert [(x.shape, x.dtype) for x in ours] == [(x.shape, x.dtype) for x in theirs]
 
 
 @pytest.mark.parametrize("bias_mu,bias_nu", [(True, True), (False, True), (False, False)])
 def test_amsgrad_defaults_and_bias_corrections_match_optax(bias_mu, bias_nu):
-    _agree(gx.amsgrad(0.01, 0.9, 0.99, 1e-8, 0.0, None, bias_mu, bias_nu),
-           optax.amsgrad(0.01, 0.9, 0.99, 1e-8, 0.0, None, bias_mu, bias_nu))
+    _agree(
+        gx.amsgrad(0.01, 0.9, 0.99, 1e-8, 0.0, None, bias_mu, bias_nu),
+        optax.amsgrad(0.01, 0.9, 0.99, 1e-8, 0.0, None, bias_mu, bias_nu),
+    )
 
 
 def test_nadam_is_adam_with_nesterov_as_in_optax():
@@ -319,8 +347,10 @@ def test_nadam_is_adam_with_nesterov_as_in_optax():
 
 def test_positional_mu_dtype_and_weight_decay_as_in_optax():
     for ours, theirs in (
-        (gx.adamw(0.01, 0.9, 0.99, 1e-8, 0.0, jnp.float32, 0.1),
-         optax.adamw(0.01, 0.9, 0.99, 1e-8, 0.0, jnp.float32, 0.1)),
+        (
+            gx.adamw(0.01, 0.9, 0.99, 1e-8, 0.0, jnp.float32, 0.1),
+            optax.adamw(0.01, 0.9, 0.99, 1e-8, 0.0, jnp.float32, 0.1),
+        ),
         (gx.lion(0.01, 0.9, 0.99, None, 0.1), optax.lion(0.01, 0.9, 0.99, None, 0.1)),
         (gx.sgd(0.01, 0.9, True, jnp.float32), optax.sgd(0.01, 0.9, True, jnp.float32)),
         (gx.signum(0.01, 0.8, jnp.float32), optax.signum(0.01, 0.8, jnp.float32)),
@@ -340,15 +370,19 @@ def test_rmsprop_bias_correction_matches_optax(centered):
     # Centered, the first step's variance is exactly 0 (gradxform) or a rounding residual
     # of ~1e-7 (optax): an eps well above that compares the method, not the rounding.
     eps = 0.1 if centered else 1e-8
-    _agree(gx.rmsprop(0.01, eps=eps, centered=centered, bias_correction=True),
-           optax.rmsprop(0.01, eps=eps, centered=centered, bias_correction=True))
+    _agree(
+        gx.rmsprop(0.01, eps=eps, centered=centered, bias_correction=True),
+        optax.rmsprop(0.01, eps=eps, centered=centered, bias_correction=True),
+    )
 
 
 def test_adadelta_weight_decay_mask():
     params = make_params()
     mask = jax.tree.map(lambda x: x.ndim > 1, params)
-    _agree(gx.adadelta(0.5, weight_decay=0.1, weight_decay_mask=mask),
-           optax.adadelta(0.5, weight_decay=0.1, weight_decay_mask=mask))
+    _agree(
+        gx.adadelta(0.5, weight_decay=0.1, weight_decay_mask=mask),
+        optax.adadelta(0.5, weight_decay=0.1, weight_decay_mask=mask),
+    )
 
 
 def test_adadelta_without_learning_rate_descends():
@@ -363,8 +397,10 @@ def test_adadelta_without_learning_rate_descends():
 
 @pytest.mark.parametrize("decay_mask,ratio_mask", [(True, True), (False, True), (True, False)])
 def test_lars_whole_tree_masks_match_optax(decay_mask, ratio_mask):
-    _agree(gx.lars(0.5, 0.1, decay_mask, 0.02, 1e-3, ratio_mask),
-           optax.lars(0.5, 0.1, decay_mask, 0.02, 1e-3, ratio_mask))
+    _agree(
+        gx.lars(0.5, 0.1, decay_mask, 0.02, 1e-3, ratio_mask),
+        optax.lars(0.5, 0.1, decay_mask, 0.02, 1e-3, ratio_mask),
+    )
 
 
 @pytest.mark.parametrize("name", ["adabelief", "radam"])

@@ -53,8 +53,14 @@ def _settings(n: int, *, shrink: bool = True) -> Any:
     # Without shrinking, a failure reports the first failing example at once instead of
     # spending minutes minimizing it (for the reference comparisons, which print it all).
     phases = [p for p in Phase if shrink or p is not Phase.shrink]
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow], phases=phases)
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        phases=phases,
+    )
 
 
 # ------------------------------------------------------------------ strategies
@@ -71,8 +77,10 @@ def layouts(draw: Any) -> Any:
     if form == "list":
         return list(shapes)
     if form == "nested":
-        return {"outer": {n: s for n, s in zip(names[1:], shapes[1:], strict=True)},
-                names[0]: shapes[0]}
+        return {
+            "outer": {n: s for n, s in zip(names[1:], shapes[1:], strict=True)},
+            names[0]: shapes[0],
+        }
     return dict(zip(names, shapes, strict=True))
 
 
@@ -82,18 +90,26 @@ def _is_shape(x: Any) -> bool:
 
 def build(layout: Any, seed: int, dtype: Any, scale: float = 1.0) -> Any:
     rng = np.random.default_rng(seed)
-    return jax.tree.map(lambda s: jnp.asarray(scale * rng.normal(size=s), dtype), layout,
-                        is_leaf=_is_shape)
+    return jax.tree.map(
+        lambda s: jnp.asarray(scale * rng.normal(size=s), dtype), layout, is_leaf=_is_shape
+    )
 
 
 # Valid ranges for the hyperparameters the registry's configurations set.
 RANGES: dict[str, tuple[float, float]] = {
-    "learning_rate": (1e-4, 1.0), "b1": (0.0, 0.99), "b2": (0.0, 0.999),
+    "learning_rate": (1e-4, 1.0),
+    "b1": (0.0, 0.99),
+    "b2": (0.0, 0.999),
     # decay = 0 makes centered RMSProp's variance estimate g**2 - g**2 = 0 identically, so
     # its update is g / eps: ill-conditioned by construction, not a property to check.
     "decay": (0.1, 0.99),
-    "rho": (0.0, 0.99), "momentum": (0.0, 0.99), "weight_decay": (0.0, 0.5),
-    "l1": (0.0, 0.1), "l2": (0.0, 0.1), "l2_shrinkage": (0.0, 0.1), "beta": (0.0, 1.0),
+    "rho": (0.0, 0.99),
+    "momentum": (0.0, 0.99),
+    "weight_decay": (0.0, 0.5),
+    "l1": (0.0, 0.1),
+    "l2": (0.0, 0.1),
+    "l2_shrinkage": (0.0, 0.1),
+    "beta": (0.0, 1.0),
     "trust_coefficient": (1e-3, 0.1),
 }
 
@@ -101,8 +117,7 @@ RANGES: dict[str, tuple[float, float]] = {
 @st.composite
 def hyperparams(draw: Any, entry: Entry) -> dict[str, float]:
     names = sorted(set(entry.kwargs) & set(RANGES) | {"learning_rate"})
-    return {n: draw(st.floats(*RANGES[n], allow_nan=False, allow_infinity=False))
-            for n in names}
+    return {n: draw(st.floats(*RANGES[n], allow_nan=False, allow_infinity=False)) for n in names}
 
 
 def _no_decay(entry: Entry) -> dict[str, Any]:
@@ -132,10 +147,15 @@ def test_jit_equals_eager(entry: Entry, layout, seed, data):
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
 @_settings(4)
-@given(layout=layouts(), seed=st.integers(0, 2**16), data=st.data(),
-       dtype=st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16]))
-def test_zero_gradient_without_decay_gives_exactly_zero_update(entry: Entry, layout, seed,
-                                                               data, dtype):
+@given(
+    layout=layouts(),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+    dtype=st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16]),
+)
+def test_zero_gradient_without_decay_gives_exactly_zero_update(
+    entry: Entry, layout, seed, data, dtype
+):
     tx = entry.make(**{**data.draw(hyperparams(entry)), **_no_decay(entry)})
     params = build(layout, seed, dtype)
     zeros = jax.tree.map(jnp.zeros_like, params)
@@ -147,9 +167,13 @@ def test_zero_gradient_without_decay_gives_exactly_zero_update(entry: Entry, lay
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
 @_settings(6)
-@given(layout=layouts(), seed=st.integers(0, 2**16), data=st.data(),
-       dtype=st.sampled_from([jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64]),
-       scale=st.sampled_from([1e-3, 1.0, 10.0]))
+@given(
+    layout=layouts(),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+    dtype=st.sampled_from([jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64]),
+    scale=st.sampled_from([1e-3, 1.0, 10.0]),
+)
 def test_finite_in_every_float_dtype(entry: Entry, layout, seed, data, dtype, scale):
     hp = data.draw(hyperparams(entry))
     if dtype == jnp.float16:
@@ -170,8 +194,12 @@ def test_finite_in_every_float_dtype(entry: Entry, layout, seed, data, dtype, sc
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
 @_settings(4)
-@given(layout=layouts(), seed=st.integers(0, 2**16), data=st.data(),
-       dtype=st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16]))
+@given(
+    layout=layouts(),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+    dtype=st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16]),
+)
 def test_init_depends_only_on_shapes_and_dtypes(entry: Entry, layout, seed, data, dtype):
     tx = entry.make(**data.draw(hyperparams(entry)))
     a, b = build(layout, seed, dtype), build(layout, seed + 1, dtype, 100.0)
@@ -226,68 +254,152 @@ def _span(*xs: float) -> tuple[float, float]:
 # Each strategy draws valid arguments and returns (schedule, documented lower, upper bound).
 SCHEDULES: dict[str, Callable[[Any], tuple[Callable[[Any], Any], float, float]]] = {
     "constant": lambda d: (lambda v: (constant_schedule(v), v, v))(d(signed)),
-    "linear": lambda d: (lambda i, e: (linear_schedule(i, e, d(steps_), d(begins)),
-                                       *_span(i, e)))(d(signed), d(signed)),
-    "polynomial": lambda d: (lambda i, e: (
-        polynomial_schedule(i, e, d(st.floats(0.1, 5.0)), d(steps_), d(begins)),
-        *_span(i, e)))(d(signed), d(signed)),
-    "piecewise_constant": lambda d: (lambda i, sc: (
-        piecewise_constant_schedule(i, sc), *_span(*_cumulative(i, sc))))(d(values),
-                                                                         _scales(d)),
-    "piecewise_interpolate": lambda d: (lambda i, sc, kind: (
-        piecewise_interpolate_schedule(kind, i, sc), *_span(*_cumulative(i, sc))))(
-            d(values), _scales(d), d(st.sampled_from(["linear", "cosine"]))),
-    "cosine_decay": lambda d: (lambda i, a: (
-        cosine_decay_schedule(i, d(steps_), a, d(st.floats(0.1, 5.0))), i * a, i))(
-            d(values), d(fractions)),
-    "sgdr": lambda d: (lambda i: (
-        sgdr_schedule(init_value=i, first_decay_steps=d(small_steps), t_mul=d(st.floats(1.0, 3.0)),
-                      m_mul=d(fractions), alpha=d(fractions)),
-        0.0, i))(d(values)),
-    "exponential_decay": lambda d: (lambda i, e: (
-        exponential_decay(i, d(steps_), d(decays), d(begins), d(st.booleans()), e),
-        e or 0.0, i))(d(values), d(st.none() | st.just(0.0))),
-    "exponential_growth": lambda d: (lambda i, e: (
-        exponential_decay(i, d(steps_), d(st.floats(1.01, 3.0)), d(begins), d(st.booleans()),
-                          e), i, e))(d(st.floats(1e-3, 1.0)), d(st.floats(1.0, 10.0))),
-    "inverse_time_decay": lambda d: (lambda i: (
-        inverse_time_decay(i, d(steps_), d(st.floats(0.0, 10.0)), d(st.floats(0.1, 3.0)),
-                           staircase=d(st.booleans())), 0.0, i))(d(values)),
-    "inverse_sqrt": lambda d: (lambda i, p: (
-        inverse_sqrt_schedule(i, p, d(steps_)), 0.0, max(i, p)))(d(values), d(values)),
-    "cyclical": lambda d: (lambda b, m: (
-        cyclical_schedule(b, m, d(steps_), d(st.sampled_from(
-            ["triangular", "triangular2", "exp_range"])), d(st.floats(0.5, 1.0)),
-            step_size_down=d(st.none() | steps_)), *_span(b, m)))(d(values), d(values)),
-    "one_cycle": lambda d: (lambda m: (
-        one_cycle_schedule(d(st.integers(100, 10**6)), m, d(st.floats(0.05, 0.45)),
-                           d(st.sampled_from(["cos", "linear"])), d(st.floats(1.0, 100.0)),
-                           d(st.floats(1.0, 1e4)), three_phase=d(st.booleans())), 0.0, m))(
-                               d(values)),
-    "one_cycle_momentum": lambda d: (lambda b, m: (
-        one_cycle_momentum_schedule(d(st.integers(100, 10**6)), b, m, d(st.floats(0.05, 0.45)),
-                                    three_phase=d(st.booleans())), *_span(b, m)))(
-                                        d(decays), d(decays)),
-    "warmup_constant": lambda d: (lambda i, p: (
-        warmup_constant_schedule(i, p, d(st.integers(0, 10**6))), *_span(i, p)))(
-            d(values), d(values)),
-    "warmup_cosine_decay": lambda d: (lambda i, p, e, w: (
-        warmup_cosine_decay_schedule(i, p, w, w + d(steps_), e, d(st.floats(0.1, 5.0))),
-        *_span(i, p, e)))(d(values), d(values), d(values), d(st.integers(0, 10**6))),
-    "warmup_exponential_decay": lambda d: (lambda i, p: (
-        warmup_exponential_decay_schedule(i, p, d(st.integers(0, 10**6)), d(steps_),
-                                          d(decays), d(begins), d(st.booleans())),
-        *_span(i, p, 0.0)))(d(values), d(values)),
-    "warmup_stable_decay": lambda d: (lambda i, p, e, w, k: (
-        warmup_stable_decay_schedule(i, p, w, w + k, d(st.floats(0.01, 1.0)) * k / (w + k), e,
-                                     decay_shape=d(st.sampled_from(["linear", "cosine",
-                                                                    "1-sqrt"]))),
-        *_span(i, p, e)))(d(values), d(values), d(values), d(st.integers(0, 10**5)),
-                          d(st.integers(1, 10**6))),
-    "join": lambda d: (lambda i, e, v: (
-        join_schedules([linear_schedule(i, e, d(steps_)), constant_schedule(v)],
-                       [d(st.integers(1, INT32_MAX))]), *_span(i, e, v)))(
-                           d(signed), d(signed), d(signed)),
+    "linear": lambda d: (lambda i, e: (linear_schedule(i, e, d(steps_), d(begins)), *_span(i, e)))(
+        d(signed), d(signed)
+    ),
+    "polynomial": lambda d: (
+        lambda i, e: (
+            polynomial_schedule(i, e, d(st.floats(0.1, 5.0)), d(steps_), d(begins)),
+            *_span(i, e),
+        )
+    )(d(signed), d(signed)),
+    "piecewise_constant": lambda d: (
+        lambda i, sc: (piecewise_constant_schedule(i, sc), *_span(*_cumulative(i, sc)))
+    )(d(values), _scales(d)),
+    "piecewise_interpolate": lambda d: (
+        lambda i, sc, kind: (
+            piecewise_interpolate_schedule(kind, i, sc),
+            *_span(*_cumulative(i, sc)),
+        )
+    )(d(values), _scales(d), d(st.sampled_from(["linear", "cosine"]))),
+    "cosine_decay": lambda d: (
+        lambda i, a: (cosine_decay_schedule(i, d(steps_), a, d(st.floats(0.1, 5.0))), i * a, i)
+    )(d(values), d(fractions)),
+    "sgdr": lambda d: (
+        lambda i: (
+            sgdr_schedule(
+                init_value=i,
+                first_decay_steps=d(small_steps),
+                t_mul=d(st.floats(1.0, 3.0)),
+                m_mul=d(fractions),
+                alpha=d(fractions),
+            ),
+            0.0,
+            i,
+        )
+    )(d(values)),
+    "exponential_decay": lambda d: (
+        lambda i, e: (
+            exponential_decay(i, d(steps_), d(decays), d(begins), d(st.booleans()), e),
+            e or 0.0,
+            i,
+        )
+    )(d(values), d(st.none() | st.just(0.0))),
+    "exponential_growth": lambda d: (
+        lambda i, e: (
+            exponential_decay(
+                i, d(steps_), d(st.floats(1.01, 3.0)), d(begins), d(st.booleans()), e
+            ),
+            i,
+            e,
+        )
+    )(d(st.floats(1e-3, 1.0)), d(st.floats(1.0, 10.0))),
+    "inverse_time_decay": lambda d: (
+        lambda i: (
+            inverse_time_decay(
+                i,
+                d(steps_),
+                d(st.floats(0.0, 10.0)),
+                d(st.floats(0.1, 3.0)),
+                staircase=d(st.booleans()),
+            ),
+            0.0,
+            i,
+        )
+    )(d(values)),
+    "inverse_sqrt": lambda d: (
+        lambda i, p: (inverse_sqrt_schedule(i, p, d(steps_)), 0.0, max(i, p))
+    )(d(values), d(values)),
+    "cyclical": lambda d: (
+        lambda b, m: (
+            cyclical_schedule(
+                b,
+                m,
+                d(steps_),
+                d(st.sampled_from(["triangular", "triangular2", "exp_range"])),
+                d(st.floats(0.5, 1.0)),
+                step_size_down=d(st.none() | steps_),
+            ),
+            *_span(b, m),
+        )
+    )(d(values), d(values)),
+    "one_cycle": lambda d: (
+        lambda m: (
+            one_cycle_schedule(
+                d(st.integers(100, 10**6)),
+                m,
+                d(st.floats(0.05, 0.45)),
+                d(st.sampled_from(["cos", "linear"])),
+                d(st.floats(1.0, 100.0)),
+                d(st.floats(1.0, 1e4)),
+                three_phase=d(st.booleans()),
+            ),
+            0.0,
+            m,
+        )
+    )(d(values)),
+    "one_cycle_momentum": lambda d: (
+        lambda b, m: (
+            one_cycle_momentum_schedule(
+                d(st.integers(100, 10**6)),
+                b,
+                m,
+                d(st.floats(0.05, 0.45)),
+                three_phase=d(st.booleans()),
+            ),
+            *_span(b, m),
+        )
+    )(d(decays), d(decays)),
+    "warmup_constant": lambda d: (
+        lambda i, p: (warmup_constant_schedule(i, p, d(st.integers(0, 10**6))), *_span(i, p))
+    )(d(values), d(values)),
+    "warmup_cosine_decay": lambda d: (
+        lambda i, p, e, w: (
+            warmup_cosine_decay_schedule(i, p, w, w + d(steps_), e, d(st.floats(0.1, 5.0))),
+            *_span(i, p, e),
+        )
+    )(d(values), d(values), d(values), d(st.integers(0, 10**6))),
+    "warmup_exponential_decay": lambda d: (
+        lambda i, p: (
+            warmup_exponential_decay_schedule(
+                i, p, d(st.integers(0, 10**6)), d(steps_), d(decays), d(begins), d(st.booleans())
+            ),
+            *_span(i, p, 0.0),
+        )
+    )(d(values), d(values)),
+    "warmup_stable_decay": lambda d: (
+        lambda i, p, e, w, k: (
+            warmup_stable_decay_schedule(
+                i,
+                p,
+                w,
+                w + k,
+                d(st.floats(0.01, 1.0)) * k / (w + k),
+                e,
+                decay_shape=d(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+            ),
+            *_span(i, p, e),
+        )
+    )(d(values), d(values), d(values), d(st.integers(0, 10**5)), d(st.integers(1, 10**6))),
+    "join": lambda d: (
+        lambda i, e, v: (
+            join_schedules(
+                [linear_schedule(i, e, d(steps_)), constant_schedule(v)],
+                [d(st.integers(1, INT32_MAX))],
+            ),
+            *_span(i, e, v),
+        )
+    )(d(signed), d(signed), d(signed)),
 }
 
 EDGES = [0, 1, 2, INT32_MAX - 1, INT32_MAX]
@@ -316,17 +428,27 @@ def test_schedule_finite_and_within_bounds(name, data, steps):
 # registry sets only some of them; the rest are drawn here too).
 REFERENCE_RANGES: dict[str, Any] = {
     "learning_rate": st.floats(1e-3, 0.5),
-    "b1": st.floats(0.0, 0.99), "b2": st.floats(0.0, 0.999),
+    "b1": st.floats(0.0, 0.99),
+    "b2": st.floats(0.0, 0.999),
     "eps": st.floats(-8.0, 0.0).map(lambda e: 10.0**e),
     "eps_root": st.floats(0.0, 0.5),
-    "decay": st.floats(0.1, 0.99), "rho": st.floats(0.0, 0.99),
-    "momentum": st.floats(0.0, 0.99), "weight_decay": st.floats(0.0, 0.5),
-    "l1": st.floats(0.0, 0.1), "l2": st.floats(0.0, 0.1), "l2_shrinkage": st.floats(0.0, 0.1),
-    "beta": st.floats(0.0, 1.0), "trust_coefficient": st.floats(1e-3, 0.1),
-    "initial_accumulator_value": st.floats(0.0, 1.0), "initial_scale": st.floats(0.0, 1.0),
-    "threshold": st.floats(4.0, 10.0), "learning_rate_power": st.floats(-1.0, -0.1),
-    "momentum_decay": st.floats(1e-3, 1.0), "decay_rate": st.floats(0.5, 1.0),
-    "clipping_threshold": st.floats(0.5, 2.0), "min_scale": st.floats(1e-3, 2.0),
+    "decay": st.floats(0.1, 0.99),
+    "rho": st.floats(0.0, 0.99),
+    "momentum": st.floats(0.0, 0.99),
+    "weight_decay": st.floats(0.0, 0.5),
+    "l1": st.floats(0.0, 0.1),
+    "l2": st.floats(0.0, 0.1),
+    "l2_shrinkage": st.floats(0.0, 0.1),
+    "beta": st.floats(0.0, 1.0),
+    "trust_coefficient": st.floats(1e-3, 0.1),
+    "initial_accumulator_value": st.floats(0.0, 1.0),
+    "initial_scale": st.floats(0.0, 1.0),
+    "threshold": st.floats(4.0, 10.0),
+    "learning_rate_power": st.floats(-1.0, -0.1),
+    "momentum_decay": st.floats(1e-3, 1.0),
+    "decay_rate": st.floats(0.5, 1.0),
+    "clipping_threshold": st.floats(0.5, 2.0),
+    "min_scale": st.floats(1e-3, 2.0),
 }
 # No zero-size leaves here: the references take means and norms of whole leaves.
 REFERENCE_SHAPES = [(), (1,), (3,), (2, 3), (4, 1)]
@@ -342,8 +464,9 @@ APPLIES: dict[str, Callable[[dict[str, Any]], bool]] = {
 @st.composite
 def reference_hyperparams(draw: Any, entry: Entry) -> dict[str, float]:
     names = sorted(set(inspect.signature(entry.factory).parameters) & set(REFERENCE_RANGES))
-    return {n: draw(REFERENCE_RANGES[n]) for n in names
-            if APPLIES.get(n, lambda _: True)(entry.kwargs)}
+    return {
+        n: draw(REFERENCE_RANGES[n]) for n in names if APPLIES.get(n, lambda _: True)(entry.kwargs)
+    }
 
 
 @st.composite
@@ -370,14 +493,21 @@ def test_matches_reference_at_drawn_hyperparameters(entry: Entry, layout, seed, 
     refs = [entry.reference(**kwargs) for _ in leaves]
     states = [r.init(p) for r, p in zip(refs, leaves, strict=True)]
     for t, g in enumerate(grads):
-        steps = [r.step(np.asarray(x, np.float64), s, p)
-                 for r, x, s, p in zip(refs, jax.tree.leaves(g), states, leaves, strict=True)]
+        steps = [
+            r.step(np.asarray(x, np.float64), s, p)
+            for r, x, s, p in zip(refs, jax.tree.leaves(g), states, leaves, strict=True)
+        ]
         want = [u for u, _ in steps]
         states = [s for _, s in steps]
         scale = max(float(np.max(np.abs(u))) for u in want if u.size)
         for got, w in zip(jax.tree.leaves(updates[t]), want, strict=True):
-            np.testing.assert_allclose(np.asarray(got), w, rtol=1e-6, atol=1e-6 * scale,
-                                       err_msg=f"{entry.id}({kwargs}), step {t + 1}")
+            np.testing.assert_allclose(
+                np.asarray(got),
+                w,
+                rtol=1e-6,
+                atol=1e-6 * scale,
+                err_msg=f"{entry.id}({kwargs}), step {t + 1}",
+            )
         leaves = [p + u for p, u in zip(leaves, want, strict=True)]
 
 
@@ -394,64 +524,120 @@ def _bounds(draw: Any, low: int = 1, high: int = 10**6) -> dict[int, float]:
 # name -> a strategy of keyword arguments (the schedule's and its reference's).
 SCHEDULE_ARGS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "constant_schedule": lambda d: dict(value=d(signed)),
-    "linear_schedule": lambda d: dict(init_value=d(signed), end_value=d(signed),
-                                      transition_steps=d(steps_), transition_begin=d(begins)),
-    "polynomial_schedule": lambda d: dict(init_value=d(signed), end_value=d(signed),
-                                          power=d(st.floats(0.1, 5.0)),
-                                          transition_steps=d(steps_),
-                                          transition_begin=d(begins)),
-    "piecewise_constant_schedule": lambda d: dict(init_value=d(values),
-                                                  boundaries_and_scales=_bounds(d)),
+    "linear_schedule": lambda d: dict(
+        init_value=d(signed),
+        end_value=d(signed),
+        transition_steps=d(steps_),
+        transition_begin=d(begins),
+    ),
+    "polynomial_schedule": lambda d: dict(
+        init_value=d(signed),
+        end_value=d(signed),
+        power=d(st.floats(0.1, 5.0)),
+        transition_steps=d(steps_),
+        transition_begin=d(begins),
+    ),
+    "piecewise_constant_schedule": lambda d: dict(
+        init_value=d(values), boundaries_and_scales=_bounds(d)
+    ),
     "piecewise_interpolate_schedule": lambda d: dict(
-        interpolate_type=d(st.sampled_from(["linear", "cosine"])), init_value=d(values),
-        boundaries_and_scales=_bounds(d)),
-    "cosine_decay_schedule": lambda d: dict(init_value=d(values), decay_steps=d(steps_),
-                                            alpha=d(fractions),
-                                            exponent=d(st.floats(0.1, 5.0))),
-    "sgdr_schedule": lambda d: dict(init_value=d(values), first_decay_steps=d(small_steps),
-                                    t_mul=d(st.sampled_from([1.0, 1.5, 2.0, 3.0])),
-                                    m_mul=d(fractions), alpha=d(fractions)),
-    "exponential_decay": lambda d: dict(init_value=d(values), transition_steps=d(steps_),
-                                        decay_rate=d(decays), transition_begin=d(begins),
-                                        staircase=d(st.booleans()),
-                                        end_value=d(st.none() | st.floats(0.0, 1e-3))),
-    "inverse_time_decay": lambda d: dict(init_value=d(values), decay_steps=d(steps_),
-                                         decay_rate=d(st.floats(0.0, 10.0)),
-                                         power=d(st.floats(0.1, 3.0)),
-                                         staircase=d(st.booleans())),
-    "inverse_sqrt_schedule": lambda d: dict(init_value=d(values), peak_value=d(values),
-                                            warmup_steps=d(steps_)),
+        interpolate_type=d(st.sampled_from(["linear", "cosine"])),
+        init_value=d(values),
+        boundaries_and_scales=_bounds(d),
+    ),
+    "cosine_decay_schedule": lambda d: dict(
+        init_value=d(values),
+        decay_steps=d(steps_),
+        alpha=d(fractions),
+        exponent=d(st.floats(0.1, 5.0)),
+    ),
+    "sgdr_schedule": lambda d: dict(
+        init_value=d(values),
+        first_decay_steps=d(small_steps),
+        t_mul=d(st.sampled_from([1.0, 1.5, 2.0, 3.0])),
+        m_mul=d(fractions),
+        alpha=d(fractions),
+    ),
+    "exponential_decay": lambda d: dict(
+        init_value=d(values),
+        transition_steps=d(steps_),
+        decay_rate=d(decays),
+        transition_begin=d(begins),
+        staircase=d(st.booleans()),
+        end_value=d(st.none() | st.floats(0.0, 1e-3)),
+    ),
+    "inverse_time_decay": lambda d: dict(
+        init_value=d(values),
+        decay_steps=d(steps_),
+        decay_rate=d(st.floats(0.0, 10.0)),
+        power=d(st.floats(0.1, 3.0)),
+        staircase=d(st.booleans()),
+    ),
+    "inverse_sqrt_schedule": lambda d: dict(
+        init_value=d(values), peak_value=d(values), warmup_steps=d(steps_)
+    ),
     "cyclical_schedule": lambda d: dict(
-        base_value=d(values), max_value=d(values), step_size=d(small_steps),
+        base_value=d(values),
+        max_value=d(values),
+        step_size=d(small_steps),
         mode=d(st.sampled_from(["triangular", "triangular2", "exp_range"])),
-        gamma=d(st.floats(0.9, 1.0)), step_size_down=d(st.none() | small_steps)),
+        gamma=d(st.floats(0.9, 1.0)),
+        step_size_down=d(st.none() | small_steps),
+    ),
     "one_cycle_schedule": lambda d: dict(
-        total_steps=d(st.integers(100, 10**6)), max_value=d(values),
-        pct_start=d(st.floats(0.05, 0.45)), anneal_strategy=d(st.sampled_from(["cos", "linear"])),
-        div_factor=d(st.floats(1.0, 100.0)), final_div_factor=d(st.floats(1.0, 1e4)),
-        three_phase=d(st.booleans())),
+        total_steps=d(st.integers(100, 10**6)),
+        max_value=d(values),
+        pct_start=d(st.floats(0.05, 0.45)),
+        anneal_strategy=d(st.sampled_from(["cos", "linear"])),
+        div_factor=d(st.floats(1.0, 100.0)),
+        final_div_factor=d(st.floats(1.0, 1e4)),
+        three_phase=d(st.booleans()),
+    ),
     "one_cycle_momentum_schedule": lambda d: dict(
-        total_steps=d(st.integers(100, 10**6)), base_momentum=d(decays),
-        max_momentum=d(decays), pct_start=d(st.floats(0.05, 0.45)),
-        anneal_strategy=d(st.sampled_from(["cos", "linear"])), three_phase=d(st.booleans())),
-    "warmup_constant_schedule": lambda d: dict(init_value=d(values), peak_value=d(values),
-                                               warmup_steps=d(st.integers(0, 10**6))),
-    "warmup_cosine_decay_schedule": lambda d: (lambda w: dict(
-        init_value=d(values), peak_value=d(values), warmup_steps=w,
-        decay_steps=w + d(steps_), end_value=d(values),
-        exponent=d(st.floats(0.1, 5.0))))(d(st.integers(0, 10**6))),
+        total_steps=d(st.integers(100, 10**6)),
+        base_momentum=d(decays),
+        max_momentum=d(decays),
+        pct_start=d(st.floats(0.05, 0.45)),
+        anneal_strategy=d(st.sampled_from(["cos", "linear"])),
+        three_phase=d(st.booleans()),
+    ),
+    "warmup_constant_schedule": lambda d: dict(
+        init_value=d(values), peak_value=d(values), warmup_steps=d(st.integers(0, 10**6))
+    ),
+    "warmup_cosine_decay_schedule": lambda d: (
+        lambda w: dict(
+            init_value=d(values),
+            peak_value=d(values),
+            warmup_steps=w,
+            decay_steps=w + d(steps_),
+            end_value=d(values),
+            exponent=d(st.floats(0.1, 5.0)),
+        )
+    )(d(st.integers(0, 10**6))),
     "warmup_exponential_decay_schedule": lambda d: dict(
-        init_value=d(values), peak_value=d(values), warmup_steps=d(st.integers(0, 10**6)),
-        transition_steps=d(steps_), decay_rate=d(decays), transition_begin=d(begins),
-        staircase=d(st.booleans())),
-    "warmup_stable_decay_schedule": lambda d: (lambda w, k: dict(
-        init_value=d(values), peak_value=d(values), warmup_steps=w, total_steps=w + k,
-        decay_fraction=d(st.floats(0.01, 1.0)) * k / (w + k), end_value=d(values),
-        decay_shape=d(st.sampled_from(["linear", "cosine", "1-sqrt"]))))(
-            d(st.integers(0, 10**5)), d(st.integers(1, 10**6))),
+        init_value=d(values),
+        peak_value=d(values),
+        warmup_steps=d(st.integers(0, 10**6)),
+        transition_steps=d(steps_),
+        decay_rate=d(decays),
+        transition_begin=d(begins),
+        staircase=d(st.booleans()),
+    ),
+    "warmup_stable_decay_schedule": lambda d: (
+        lambda w, k: dict(
+            init_value=d(values),
+            peak_value=d(values),
+            warmup_steps=w,
+            total_steps=w + k,
+            decay_fraction=d(st.floats(0.01, 1.0)) * k / (w + k),
+            end_value=d(values),
+            decay_shape=d(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+        )
+    )(d(st.integers(0, 10**5)), d(st.integers(1, 10**6))),
     "join_schedules": lambda d: dict(
         schedules=[_line(d(signed), d(st.floats(-1e-3, 1e-3))), _line(d(signed), 0.0)],
-        boundaries=[d(st.integers(1, 10**6))]),
+        boundaries=[d(st.integers(1, 10**6))],
+    ),
 }
 # Exact in float32, where the schedules count (as JAX does without x64).
 EXACT_STEPS = st.integers(0, 2**24)
@@ -470,5 +656,6 @@ def test_schedule_matches_reference_at_drawn_arguments(name, data, steps):
     scale = max(float(np.max(np.abs(want))), 1e-6)
     # float32 against float64: a value r**(t / T) carries the rounding of its exponent,
     # about 6e-8 * |log of the value|; 1e-5 covers values down to e**-160 (then atol).
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale,
-                               err_msg=f"{name}({kwargs}) at steps {ts}")
+    np.testing.assert_allclose(
+        got, want, rtol=1e-5, atol=1e-6 * scale, err_msg=f"{name}({kwargs}) at steps {ts}"
+    )

@@ -125,8 +125,7 @@ def ref_warmup_cosine(t, init, peak, warmup, decay_steps, end, exponent=1.0):
     return end + (peak - end) * cos
 
 
-def ref_warmup_exponential(t, init, peak, warmup, steps, rate, begin=0, staircase=False,
-                           end=None):
+def ref_warmup_exponential(t, init, peak, warmup, steps, rate, begin=0, staircase=False, end=None):
     if t < warmup:
         return init + (peak - init) * t / warmup
     return ref_exponential(t - warmup, peak, steps, rate, begin, staircase, end)
@@ -140,8 +139,11 @@ def ref_wsd(t, init, peak, warmup, total, fraction, end, shape):
     if t < start:
         return peak
     f = min((t - start) / decay, 1.0)
-    keep = {"linear": 1 - f, "cosine": 0.5 * (1 + math.cos(math.pi * f)),
-            "1-sqrt": 1 - math.sqrt(f)}[shape]
+    keep = {
+        "linear": 1 - f,
+        "cosine": 0.5 * (1 + math.cos(math.pi * f)),
+        "1-sqrt": 1 - math.sqrt(f),
+    }[shape]
     return end + (peak - end) * keep
 
 
@@ -149,8 +151,7 @@ def ref_clr(t, base, top, step_size, mode, gamma=1.0):
     """Smith (2017), section 3.1: cycle = floor(1 + t / 2s), x = |t / s - 2 cycle + 1|."""
     cycle = math.floor(1 + t / (2 * step_size))
     x = abs(t / step_size - 2 * cycle + 1)
-    amplitude = {"triangular": 1.0, "triangular2": 2.0 ** -(cycle - 1),
-                 "exp_range": gamma**t}[mode]
+    amplitude = {"triangular": 1.0, "triangular2": 2.0 ** -(cycle - 1), "exp_range": gamma**t}[mode]
     return base + (top - base) * max(0.0, 1 - x) * amplitude
 
 
@@ -163,8 +164,11 @@ def ref_one_cycle(t, total, top, pct, strategy, div, final_div, three_phase, mom
     else:
         base_m, max_m = momentum
         values = [max_m, base_m, max_m, max_m] if three_phase else [max_m, base_m, max_m]
-    ends = ([0, pct * total - 1, 2 * pct * total - 2, total - 1] if three_phase
-            else [0, pct * total - 1, total - 1])
+    ends = (
+        [0, pct * total - 1, 2 * pct * total - 2, total - 1]
+        if three_phase
+        else [0, pct * total - 1, total - 1]
+    )
     t = min(t, total - 1)
     k = max(i for i in range(len(ends) - 1) if ends[i] <= t)
     frac = (t - ends[k]) / (ends[k + 1] - ends[k])
@@ -180,84 +184,178 @@ Case = tuple[Callable[[], Any], Callable[[int], float], float]
 
 CASES: dict[str, Case] = {
     "constant": (lambda: constant_schedule(0.3), lambda t: 0.3, 0.3),
-    "linear": (lambda: linear_schedule(0.5, 0.01, 120, transition_begin=30),
-               lambda t: ref_polynomial(t, 0.5, 0.01, 1, 120, 30), 0.5),
-    "linear-up": (lambda: linear_schedule(0.0, 2.0, 100),
-                  lambda t: ref_polynomial(t, 0.0, 2.0, 1, 100), 0.0),
-    "polynomial": (lambda: polynomial_schedule(1.0, 0.1, 2.5, 200, transition_begin=20),
-                   lambda t: ref_polynomial(t, 1.0, 0.1, 2.5, 200, 20), 1.0),
+    "linear": (
+        lambda: linear_schedule(0.5, 0.01, 120, transition_begin=30),
+        lambda t: ref_polynomial(t, 0.5, 0.01, 1, 120, 30),
+        0.5,
+    ),
+    "linear-up": (
+        lambda: linear_schedule(0.0, 2.0, 100),
+        lambda t: ref_polynomial(t, 0.0, 2.0, 1, 100),
+        0.0,
+    ),
+    "polynomial": (
+        lambda: polynomial_schedule(1.0, 0.1, 2.5, 200, transition_begin=20),
+        lambda t: ref_polynomial(t, 1.0, 0.1, 2.5, 200, 20),
+        1.0,
+    ),
     "piecewise-constant": (
         lambda: piecewise_constant_schedule(0.8, {150: 0.1, 50: 0.5, 250: 2.0}),
-        lambda t: ref_piecewise_constant(t, 0.8, {150: 0.1, 50: 0.5, 250: 2.0}), 0.8),
+        lambda t: ref_piecewise_constant(t, 0.8, {150: 0.1, 50: 0.5, 250: 2.0}),
+        0.8,
+    ),
     "piecewise-linear": (
         lambda: piecewise_interpolate_schedule("linear", 1.0, {40: 0.1, 200: 3.0}),
-        lambda t: ref_piecewise_interpolate(t, "linear", 1.0, {40: 0.1, 200: 3.0}), 1.0),
+        lambda t: ref_piecewise_interpolate(t, "linear", 1.0, {40: 0.1, 200: 3.0}),
+        1.0,
+    ),
     "piecewise-cosine": (
         lambda: piecewise_interpolate_schedule("cosine", 2.0, {10: 0.5, 120: 0.01, 121: 5.0}),
         lambda t: ref_piecewise_interpolate(t, "cosine", 2.0, {10: 0.5, 120: 0.01, 121: 5.0}),
-        2.0),
-    "exponential": (lambda: exponential_decay(0.1, 25, 0.7, transition_begin=10),
-                    lambda t: ref_exponential(t, 0.1, 25, 0.7, 10), 0.1),
+        2.0,
+    ),
+    "exponential": (
+        lambda: exponential_decay(0.1, 25, 0.7, transition_begin=10),
+        lambda t: ref_exponential(t, 0.1, 25, 0.7, 10),
+        0.1,
+    ),
     "exponential-staircase-end": (
         lambda: exponential_decay(0.1, 30, 0.5, staircase=True, end_value=0.004),
-        lambda t: ref_exponential(t, 0.1, 30, 0.5, staircase=True, end=0.004), 0.1),
-    "exponential-growth": (lambda: exponential_decay(0.01, 40, 3.0, end_value=2.0),
-                           lambda t: ref_exponential(t, 0.01, 40, 3.0, end=2.0), 0.01),
-    "inverse-time": (lambda: inverse_time_decay(0.2, 10, 0.5),
-                     lambda t: ref_inverse_time(t, 0.2, 10, 0.5), 0.2),
-    "power-staircase": (lambda: inverse_time_decay(1.0, 7, 1.0, 0.75, staircase=True),
-                        lambda t: ref_inverse_time(t, 1.0, 7, 1.0, 0.75, True), 1.0),
-    "noam": (lambda: inverse_sqrt_schedule(0.0, 512**-0.5 * 40**-0.5, 40),
-             lambda t: ref_noam(t, 512, 40), 0.0),
-    "cosine": (lambda: cosine_decay_schedule(0.4, 250, alpha=0.05),
-               lambda t: ref_cosine(t, 0.4, 250, 0.05), 0.4),
-    "cosine-exponent": (lambda: cosine_decay_schedule(1.0, 180, exponent=2.0),
-                        lambda t: ref_cosine(t, 1.0, 180, 0.0, 2.0), 1.0),
-    "sgdr-t1": (lambda: sgdr_schedule(init_value=0.5, first_decay_steps=37, t_mul=1.0, alpha=0.1),
-                lambda t: ref_sgdr(t, 0.5, 37, 1, 1.0, 0.1), 0.5),
-    "sgdr-t2": (lambda: sgdr_schedule(init_value=1.0, first_decay_steps=10, t_mul=2.0, m_mul=0.7,
-                                      alpha=0.2),
-                lambda t: ref_sgdr(t, 1.0, 10, 2, 0.7, 0.2), 1.0),
-    "sgdr-t1.5": (lambda: sgdr_schedule(init_value=1.0, first_decay_steps=16, t_mul=1.5, m_mul=0.9),
-                  lambda t: ref_sgdr(t, 1.0, 16, 1.5, 0.9, 0.0), 1.0),
-    "warmup-constant": (lambda: warmup_constant_schedule(0.01, 0.3, 45),
-                        lambda t: ref_polynomial(t, 0.01, 0.3, 1, 45), 0.01),
-    "warmup-cosine": (lambda: warmup_cosine_decay_schedule(0.0, 1.0, 30, 260, 0.02),
-                      lambda t: ref_warmup_cosine(t, 0.0, 1.0, 30, 260, 0.02), 0.0),
+        lambda t: ref_exponential(t, 0.1, 30, 0.5, staircase=True, end=0.004),
+        0.1,
+    ),
+    "exponential-growth": (
+        lambda: exponential_decay(0.01, 40, 3.0, end_value=2.0),
+        lambda t: ref_exponential(t, 0.01, 40, 3.0, end=2.0),
+        0.01,
+    ),
+    "inverse-time": (
+        lambda: inverse_time_decay(0.2, 10, 0.5),
+        lambda t: ref_inverse_time(t, 0.2, 10, 0.5),
+        0.2,
+    ),
+    "power-staircase": (
+        lambda: inverse_time_decay(1.0, 7, 1.0, 0.75, staircase=True),
+        lambda t: ref_inverse_time(t, 1.0, 7, 1.0, 0.75, True),
+        1.0,
+    ),
+    "noam": (
+        lambda: inverse_sqrt_schedule(0.0, 512**-0.5 * 40**-0.5, 40),
+        lambda t: ref_noam(t, 512, 40),
+        0.0,
+    ),
+    "cosine": (
+        lambda: cosine_decay_schedule(0.4, 250, alpha=0.05),
+        lambda t: ref_cosine(t, 0.4, 250, 0.05),
+        0.4,
+    ),
+    "cosine-exponent": (
+        lambda: cosine_decay_schedule(1.0, 180, exponent=2.0),
+        lambda t: ref_cosine(t, 1.0, 180, 0.0, 2.0),
+        1.0,
+    ),
+    "sgdr-t1": (
+        lambda: sgdr_schedule(init_value=0.5, first_decay_steps=37, t_mul=1.0, alpha=0.1),
+        lambda t: ref_sgdr(t, 0.5, 37, 1, 1.0, 0.1),
+        0.5,
+    ),
+    "sgdr-t2": (
+        lambda: sgdr_schedule(
+            init_value=1.0, first_decay_steps=10, t_mul=2.0, m_mul=0.7, alpha=0.2
+        ),
+        lambda t: ref_sgdr(t, 1.0, 10, 2, 0.7, 0.2),
+        1.0,
+    ),
+    "sgdr-t1.5": (
+        lambda: sgdr_schedule(init_value=1.0, first_decay_steps=16, t_mul=1.5, m_mul=0.9),
+        lambda t: ref_sgdr(t, 1.0, 16, 1.5, 0.9, 0.0),
+        1.0,
+    ),
+    "warmup-constant": (
+        lambda: warmup_constant_schedule(0.01, 0.3, 45),
+        lambda t: ref_polynomial(t, 0.01, 0.3, 1, 45),
+        0.01,
+    ),
+    "warmup-cosine": (
+        lambda: warmup_cosine_decay_schedule(0.0, 1.0, 30, 260, 0.02),
+        lambda t: ref_warmup_cosine(t, 0.0, 1.0, 30, 260, 0.02),
+        0.0,
+    ),
     "warmup-cosine-exponent": (
         lambda: warmup_cosine_decay_schedule(0.1, 0.5, 10, 100, 0.0, exponent=0.5),
-        lambda t: ref_warmup_cosine(t, 0.1, 0.5, 10, 100, 0.0, 0.5), 0.1),
+        lambda t: ref_warmup_cosine(t, 0.1, 0.5, 10, 100, 0.0, 0.5),
+        0.1,
+    ),
     "warmup-exponential": (
-        lambda: warmup_exponential_decay_schedule(0.0, 0.2, 20, 15, 0.8, transition_begin=5,
-                                                  staircase=True, end_value=0.01),
-        lambda t: ref_warmup_exponential(t, 0.0, 0.2, 20, 15, 0.8, 5, True, 0.01), 0.0),
-    "wsd-linear": (lambda: warmup_stable_decay_schedule(0.0, 1.0, 20, 250, 0.2),
-                   lambda t: ref_wsd(t, 0.0, 1.0, 20, 250, 0.2, 0.0, "linear"), 0.0),
-    "wsd-cosine": (lambda: warmup_stable_decay_schedule(0.1, 1.0, 15, 240, 0.25, 0.05,
-                                                        decay_shape="cosine"),
-                   lambda t: ref_wsd(t, 0.1, 1.0, 15, 240, 0.25, 0.05, "cosine"), 0.1),
-    "wsd-1-sqrt": (lambda: warmup_stable_decay_schedule(0.0, 0.6, 10, 200, 0.3, 0.0,
-                                                        decay_shape="1-sqrt"),
-                   lambda t: ref_wsd(t, 0.0, 0.6, 10, 200, 0.3, 0.0, "1-sqrt"), 0.0),
-    "clr-triangular": (lambda: cyclical_schedule(0.001, 0.006, 40),
-                       lambda t: ref_clr(t, 0.001, 0.006, 40, "triangular"), 0.001),
-    "clr-triangular2": (lambda: cyclical_schedule(0.1, 1.0, 25, "triangular2"),
-                        lambda t: ref_clr(t, 0.1, 1.0, 25, "triangular2"), 0.1),
-    "clr-exp-range": (lambda: cyclical_schedule(0.1, 1.0, 30, "exp_range", gamma=0.995),
-                      lambda t: ref_clr(t, 0.1, 1.0, 30, "exp_range", 0.995), 0.1),
-    "one-cycle-cos": (lambda: one_cycle_schedule(STEPS, 0.5),
-                      lambda t: ref_one_cycle(t, STEPS, 0.5, 0.3, "cos", 25.0, 1e4, False),
-                      0.02),
+        lambda: warmup_exponential_decay_schedule(
+            0.0, 0.2, 20, 15, 0.8, transition_begin=5, staircase=True, end_value=0.01
+        ),
+        lambda t: ref_warmup_exponential(t, 0.0, 0.2, 20, 15, 0.8, 5, True, 0.01),
+        0.0,
+    ),
+    "wsd-linear": (
+        lambda: warmup_stable_decay_schedule(0.0, 1.0, 20, 250, 0.2),
+        lambda t: ref_wsd(t, 0.0, 1.0, 20, 250, 0.2, 0.0, "linear"),
+        0.0,
+    ),
+    "wsd-cosine": (
+        lambda: warmup_stable_decay_schedule(0.1, 1.0, 15, 240, 0.25, 0.05, decay_shape="cosine"),
+        lambda t: ref_wsd(t, 0.1, 1.0, 15, 240, 0.25, 0.05, "cosine"),
+        0.1,
+    ),
+    "wsd-1-sqrt": (
+        lambda: warmup_stable_decay_schedule(0.0, 0.6, 10, 200, 0.3, 0.0, decay_shape="1-sqrt"),
+        lambda t: ref_wsd(t, 0.0, 0.6, 10, 200, 0.3, 0.0, "1-sqrt"),
+        0.0,
+    ),
+    "clr-triangular": (
+        lambda: cyclical_schedule(0.001, 0.006, 40),
+        lambda t: ref_clr(t, 0.001, 0.006, 40, "triangular"),
+        0.001,
+    ),
+    "clr-triangular2": (
+        lambda: cyclical_schedule(0.1, 1.0, 25, "triangular2"),
+        lambda t: ref_clr(t, 0.1, 1.0, 25, "triangular2"),
+        0.1,
+    ),
+    "clr-exp-range": (
+        lambda: cyclical_schedule(0.1, 1.0, 30, "exp_range", gamma=0.995),
+        lambda t: ref_clr(t, 0.1, 1.0, 30, "exp_range", 0.995),
+        0.1,
+    ),
+    "one-cycle-cos": (
+        lambda: one_cycle_schedule(STEPS, 0.5),
+        lambda t: ref_one_cycle(t, STEPS, 0.5, 0.3, "cos", 25.0, 1e4, False),
+        0.02,
+    ),
     "one-cycle-linear-3": (
         lambda: one_cycle_schedule(277, 2.0, 0.25, "linear", 10.0, 100.0, three_phase=True),
-        lambda t: ref_one_cycle(t, 277, 2.0, 0.25, "linear", 10.0, 100.0, True), 0.2),
+        lambda t: ref_one_cycle(t, 277, 2.0, 0.25, "linear", 10.0, 100.0, True),
+        0.2,
+    ),
     "one-cycle-momentum": (
         lambda: one_cycle_momentum_schedule(250, 0.8, 0.95, 0.4),
-        lambda t: ref_one_cycle(t, 250, 1.0, 0.4, "cos", 1.0, 1.0, False, (0.8, 0.95)), 0.95),
-    "join": (lambda: join_schedules([linear_schedule(0.0, 1.0, 20), cosine_decay_schedule(1.0, 100),
-                                     constant_schedule(0.5)], [20, 150]),
-             lambda t: (ref_polynomial(t, 0.0, 1.0, 1, 20) if t < 20 else
-                        ref_cosine(t - 20, 1.0, 100) if t < 150 else 0.5), 0.0),
+        lambda t: ref_one_cycle(t, 250, 1.0, 0.4, "cos", 1.0, 1.0, False, (0.8, 0.95)),
+        0.95,
+    ),
+    "join": (
+        lambda: join_schedules(
+            [
+                linear_schedule(0.0, 1.0, 20),
+                cosine_decay_schedule(1.0, 100),
+                constant_schedule(0.5),
+            ],
+            [20, 150],
+        ),
+        lambda t: (
+            ref_polynomial(t, 0.0, 1.0, 1, 20)
+            if t < 20
+            else ref_cosine(t - 20, 1.0, 100)
+            if t < 150
+            else 0.5
+        ),
+        0.0,
+    ),
 }
 IDS = list(CASES)
 
@@ -265,8 +363,9 @@ IDS = list(CASES)
 def close(actual, expected, rtol=2e-5):
     expected = np.asarray(expected, np.float64)
     scale = max(float(np.max(np.abs(expected))), 1e-30)
-    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=rtol,
-                               atol=rtol * scale)
+    np.testing.assert_allclose(
+        np.asarray(actual, np.float64), expected, rtol=rtol, atol=rtol * scale
+    )
 
 
 @pytest.mark.parametrize("name", IDS)
@@ -362,44 +461,85 @@ def torch_values(make_scheduler, steps=STEPS_TORCH, lr=1.0, betas=False):
 
 
 TORCH_CASES: dict[str, tuple[Callable[[], Any], Callable[[Any, Any], Any], float]] = {
-    "StepLR": (lambda: exponential_decay(1.0, 30, 0.5, staircase=True),
-               lambda m, o: m.StepLR(o, step_size=30, gamma=0.5), 1.0),
-    "ExponentialLR": (lambda: exponential_decay(0.5, 1, 0.98),
-                      lambda m, o: m.ExponentialLR(o, gamma=0.98), 0.5),
-    "MultiStepLR": (lambda: piecewise_constant_schedule(1.0, {40: 0.3, 90: 0.3, 200: 0.3}),
-                    lambda m, o: m.MultiStepLR(o, milestones=[40, 90, 200], gamma=0.3), 1.0),
-    "LinearLR": (lambda: linear_schedule(0.25, 1.0, 80),
-                 lambda m, o: m.LinearLR(o, start_factor=0.25, end_factor=1.0,
-                                         total_iters=80), 1.0),
-    "LinearLR-warmup": (lambda: warmup_constant_schedule(0.02, 0.2, 60),
-                        lambda m, o: m.LinearLR(o, start_factor=0.1, total_iters=60), 0.2),
-    "PolynomialLR": (lambda: polynomial_schedule(1.0, 0.0, 2.0, 180),
-                     lambda m, o: m.PolynomialLR(o, total_iters=180, power=2.0), 1.0),
-    "CosineAnnealingLR": (lambda: cosine_decay_schedule(1.0, STEPS_TORCH - 1, alpha=0.1),
-                          lambda m, o: m.CosineAnnealingLR(o, T_max=STEPS_TORCH - 1,
-                                                           eta_min=0.1), 1.0),
-    "WarmRestarts-T1": (lambda: sgdr_schedule(init_value=1.0, first_decay_steps=40, t_mul=1.0,
-                                              alpha=0.05),
-                        lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=40, eta_min=0.05),
-                        1.0),
-    "WarmRestarts-T2": (lambda: sgdr_schedule(init_value=0.3, first_decay_steps=15, t_mul=2.0),
-                        lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=15, T_mult=2), 0.3),
-    "CyclicLR-triangular": (lambda: cyclical_schedule(0.1, 1.0, 20),
-                            lambda m, o: m.CyclicLR(o, 0.1, 1.0, step_size_up=20), 0.1),
+    "StepLR": (
+        lambda: exponential_decay(1.0, 30, 0.5, staircase=True),
+        lambda m, o: m.StepLR(o, step_size=30, gamma=0.5),
+        1.0,
+    ),
+    "ExponentialLR": (
+        lambda: exponential_decay(0.5, 1, 0.98),
+        lambda m, o: m.ExponentialLR(o, gamma=0.98),
+        0.5,
+    ),
+    "MultiStepLR": (
+        lambda: piecewise_constant_schedule(1.0, {40: 0.3, 90: 0.3, 200: 0.3}),
+        lambda m, o: m.MultiStepLR(o, milestones=[40, 90, 200], gamma=0.3),
+        1.0,
+    ),
+    "LinearLR": (
+        lambda: linear_schedule(0.25, 1.0, 80),
+        lambda m, o: m.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=80),
+        1.0,
+    ),
+    "LinearLR-warmup": (
+        lambda: warmup_constant_schedule(0.02, 0.2, 60),
+        lambda m, o: m.LinearLR(o, start_factor=0.1, total_iters=60),
+        0.2,
+    ),
+    "PolynomialLR": (
+        lambda: polynomial_schedule(1.0, 0.0, 2.0, 180),
+        lambda m, o: m.PolynomialLR(o, total_iters=180, power=2.0),
+        1.0,
+    ),
+    "CosineAnnealingLR": (
+        lambda: cosine_decay_schedule(1.0, STEPS_TORCH - 1, alpha=0.1),
+        lambda m, o: m.CosineAnnealingLR(o, T_max=STEPS_TORCH - 1, eta_min=0.1),
+        1.0,
+    ),
+    "WarmRestarts-T1": (
+        lambda: sgdr_schedule(init_value=1.0, first_decay_steps=40, t_mul=1.0, alpha=0.05),
+        lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=40, eta_min=0.05),
+        1.0,
+    ),
+    "WarmRestarts-T2": (
+        lambda: sgdr_schedule(init_value=0.3, first_decay_steps=15, t_mul=2.0),
+        lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=15, T_mult=2),
+        0.3,
+    ),
+    "CyclicLR-triangular": (
+        lambda: cyclical_schedule(0.1, 1.0, 20),
+        lambda m, o: m.CyclicLR(o, 0.1, 1.0, step_size_up=20),
+        0.1,
+    ),
     "CyclicLR-triangular2-asym": (
         lambda: cyclical_schedule(0.1, 1.0, 15, "triangular2", step_size_down=35),
-        lambda m, o: m.CyclicLR(o, 0.1, 1.0, 15, 35, mode="triangular2"), 0.1),
+        lambda m, o: m.CyclicLR(o, 0.1, 1.0, 15, 35, mode="triangular2"),
+        0.1,
+    ),
     "CyclicLR-exp-range": (
         lambda: cyclical_schedule(0.01, 0.1, 25, "exp_range", 0.99),
-        lambda m, o: m.CyclicLR(o, 0.01, 0.1, 25, mode="exp_range", gamma=0.99), 0.01),
-    "OneCycleLR-cos": (lambda: one_cycle_schedule(STEPS_TORCH, 0.8),
-                       lambda m, o: m.OneCycleLR(o, 0.8, total_steps=STEPS_TORCH), 1.0),
+        lambda m, o: m.CyclicLR(o, 0.01, 0.1, 25, mode="exp_range", gamma=0.99),
+        0.01,
+    ),
+    "OneCycleLR-cos": (
+        lambda: one_cycle_schedule(STEPS_TORCH, 0.8),
+        lambda m, o: m.OneCycleLR(o, 0.8, total_steps=STEPS_TORCH),
+        1.0,
+    ),
     "OneCycleLR-linear-3": (
-        lambda: one_cycle_schedule(STEPS_TORCH, 1.0, 0.35, "linear", 5.0, 50.0,
-                                   three_phase=True),
-        lambda m, o: m.OneCycleLR(o, 1.0, total_steps=STEPS_TORCH, pct_start=0.35,
-                                  anneal_strategy="linear", div_factor=5.0,
-                                  final_div_factor=50.0, three_phase=True), 1.0),
+        lambda: one_cycle_schedule(STEPS_TORCH, 1.0, 0.35, "linear", 5.0, 50.0, three_phase=True),
+        lambda m, o: m.OneCycleLR(
+            o,
+            1.0,
+            total_steps=STEPS_TORCH,
+            pct_start=0.35,
+            anneal_strategy="linear",
+            div_factor=5.0,
+            final_div_factor=50.0,
+            three_phase=True,
+        ),
+        1.0,
+    ),
 }
 
 
@@ -415,8 +555,15 @@ def test_matches_torch_lr_scheduler(name):
 @pytest.mark.parametrize("betas", [False, True], ids=["sgd-momentum", "adam-beta1"])
 def test_one_cycle_momentum_matches_torch(betas, three_phase):
     def make_torch(m, o):
-        return m.OneCycleLR(o, 1.0, total_steps=STEPS_TORCH, pct_start=0.2,
-                            base_momentum=0.8, max_momentum=0.92, three_phase=three_phase)
+        return m.OneCycleLR(
+            o,
+            1.0,
+            total_steps=STEPS_TORCH,
+            pct_start=0.2,
+            base_momentum=0.8,
+            max_momentum=0.92,
+            three_phase=three_phase,
+        )
 
     _, expected = torch_values(make_torch, betas=betas)
     s = one_cycle_momentum_schedule(STEPS_TORCH, 0.8, 0.92, 0.2, three_phase=three_phase)
@@ -425,8 +572,9 @@ def test_one_cycle_momentum_matches_torch(betas, three_phase):
 
 def test_cyclical_momentum_is_the_swapped_schedule():
     def make_torch(m, o):
-        return m.CyclicLR(o, 0.1, 1.0, 20, 30, mode="triangular2", base_momentum=0.8,
-                          max_momentum=0.9)
+        return m.CyclicLR(
+            o, 0.1, 1.0, 20, 30, mode="triangular2", base_momentum=0.8, max_momentum=0.9
+        )
 
     _, expected = torch_values(make_torch)
     s = cyclical_schedule(0.9, 0.8, 20, "triangular2", step_size_down=30)
@@ -456,41 +604,59 @@ def keras_values(schedule, steps=STEPS_TORCH):
     if keras.backend.backend() != "jax":
         pytest.skip("keras must use the jax backend (KERAS_BACKEND=jax)")
     with jax.numpy_dtype_promotion("standard"):  # keras relies on implicit promotion
-        return np.asarray(jax.jit(jax.vmap(schedule(keras.optimizers.schedules)))(
-            jnp.arange(steps)))
+        return np.asarray(
+            jax.jit(jax.vmap(schedule(keras.optimizers.schedules)))(jnp.arange(steps))
+        )
 
 
 KERAS_CASES: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
-    "ExponentialDecay": (lambda: exponential_decay(0.1, 20, 0.6),
-                         lambda k: k.ExponentialDecay(0.1, 20, 0.6)),
+    "ExponentialDecay": (
+        lambda: exponential_decay(0.1, 20, 0.6),
+        lambda k: k.ExponentialDecay(0.1, 20, 0.6),
+    ),
     "ExponentialDecay-staircase": (
         lambda: exponential_decay(0.1, 20, 0.6, staircase=True),
-        lambda k: k.ExponentialDecay(0.1, 20, 0.6, staircase=True)),
-    "PolynomialDecay": (lambda: polynomial_schedule(1.0, 0.05, 3.0, 170),
-                        lambda k: k.PolynomialDecay(1.0, 170, 0.05, power=3.0)),
-    "InverseTimeDecay": (lambda: inverse_time_decay(0.5, 10, 0.3),
-                         lambda k: k.InverseTimeDecay(0.5, 10, 0.3)),
+        lambda k: k.ExponentialDecay(0.1, 20, 0.6, staircase=True),
+    ),
+    "PolynomialDecay": (
+        lambda: polynomial_schedule(1.0, 0.05, 3.0, 170),
+        lambda k: k.PolynomialDecay(1.0, 170, 0.05, power=3.0),
+    ),
+    "InverseTimeDecay": (
+        lambda: inverse_time_decay(0.5, 10, 0.3),
+        lambda k: k.InverseTimeDecay(0.5, 10, 0.3),
+    ),
     "InverseTimeDecay-staircase": (
         lambda: inverse_time_decay(0.5, 10, 0.3, staircase=True),
-        lambda k: k.InverseTimeDecay(0.5, 10, 0.3, staircase=True)),
-    "CosineDecay": (lambda: cosine_decay_schedule(1.0, 200, alpha=0.1),
-                    lambda k: k.CosineDecay(1.0, 200, alpha=0.1)),
+        lambda k: k.InverseTimeDecay(0.5, 10, 0.3, staircase=True),
+    ),
+    "CosineDecay": (
+        lambda: cosine_decay_schedule(1.0, 200, alpha=0.1),
+        lambda k: k.CosineDecay(1.0, 200, alpha=0.1),
+    ),
     "CosineDecay-warmup": (
         lambda: warmup_cosine_decay_schedule(0.0, 2.0, 25, 225, end_value=0.2),
-        lambda k: k.CosineDecay(0.0, 200, alpha=0.1, warmup_target=2.0, warmup_steps=25)),
-    "CosineDecayRestarts": (lambda: sgdr_schedule(init_value=1.0, first_decay_steps=10, t_mul=2.0,
-                                                  m_mul=0.8, alpha=0.1),
-                            lambda k: k.CosineDecayRestarts(1.0, 10, 2.0, 0.8, 0.1)),
+        lambda k: k.CosineDecay(0.0, 200, alpha=0.1, warmup_target=2.0, warmup_steps=25),
+    ),
+    "CosineDecayRestarts": (
+        lambda: sgdr_schedule(
+            init_value=1.0, first_decay_steps=10, t_mul=2.0, m_mul=0.8, alpha=0.1
+        ),
+        lambda k: k.CosineDecayRestarts(1.0, 10, 2.0, 0.8, 0.1),
+    ),
     "CosineDecayRestarts-1.5": (
         lambda: sgdr_schedule(init_value=1.0, first_decay_steps=12, t_mul=1.5, m_mul=0.9),
-                                lambda k: k.CosineDecayRestarts(1.0, 12, 1.5, 0.9)),
+        lambda k: k.CosineDecayRestarts(1.0, 12, 1.5, 0.9),
+    ),
     "CosineDecayRestarts-t1": (
         lambda: sgdr_schedule(init_value=1.0, first_decay_steps=30, t_mul=1.0, m_mul=0.5),
-                               lambda k: k.CosineDecayRestarts(1.0, 30, 1.0, 0.5)),
+        lambda k: k.CosineDecayRestarts(1.0, 30, 1.0, 0.5),
+    ),
     # Intended difference: keras switches after the boundary (t > b), gradxform at it.
     "PiecewiseConstantDecay": (
         lambda: piecewise_constant_schedule(1.0, {50: 0.5, 120: 0.2}),
-        lambda k: k.PiecewiseConstantDecay([49, 119], [1.0, 0.5, 0.1])),
+        lambda k: k.PiecewiseConstantDecay([49, 119], [1.0, 0.5, 0.1]),
+    ),
 }
 
 
@@ -506,96 +672,226 @@ def test_matches_keras_schedules(name):
 BAD: list[tuple[Callable[..., Any], dict[str, Any], str, type[Exception]]] = [
     (constant_schedule, dict(value=float("nan")), "value", ValueError),
     (constant_schedule, dict(value=lambda t: t), "value", TypeError),
-    (polynomial_schedule, dict(init_value=1.0, end_value=0.0, power=0.0, transition_steps=5),
-     "power", ValueError),
-    (polynomial_schedule, dict(init_value=1.0, end_value=0.0, power=1, transition_steps=0),
-     "transition_steps", ValueError),
-    (polynomial_schedule, dict(init_value=1.0, end_value=0.0, power=1, transition_steps=2.5),
-     "transition_steps", TypeError),
-    (linear_schedule, dict(init_value=1.0, end_value=0.0, transition_steps=5,
-                           transition_begin=-1), "transition_begin", ValueError),
-    (linear_schedule, dict(init_value=math.inf, end_value=0.0, transition_steps=5),
-     "init_value", ValueError),
-    (piecewise_constant_schedule, dict(init_value=1.0, boundaries_and_scales={10: -0.5}),
-     "boundaries_and_scales", ValueError),
-    (piecewise_constant_schedule, dict(init_value=1.0, boundaries_and_scales={0: 0.5}),
-     "boundaries_and_scales", ValueError),
-    (piecewise_constant_schedule, dict(init_value=1.0, boundaries_and_scales=[(1, 0.5)]),
-     "boundaries_and_scales", TypeError),
-    (piecewise_interpolate_schedule, dict(interpolate_type="cubic", init_value=1.0),
-     "interpolate_type", ValueError),
-    (exponential_decay, dict(init_value=1.0, transition_steps=0, decay_rate=0.5),
-     "transition_steps", ValueError),
-    (exponential_decay, dict(init_value=1.0, transition_steps=10, decay_rate=0.0),
-     "decay_rate", ValueError),
-    (exponential_decay, dict(init_value=1.0, transition_steps=10, decay_rate=1.5),
-     "decay_rate", ValueError),
-    (exponential_decay, dict(init_value=1.0, transition_steps=10, decay_rate=0.5,
-                             end_value=2.0), "end_value", ValueError),
-    (exponential_decay, dict(init_value=1.0, transition_steps=10, decay_rate=0.5,
-                             transition_begin=-3), "transition_begin", ValueError),
-    (inverse_time_decay, dict(init_value=1.0, decay_steps=10, decay_rate=-1.0),
-     "decay_rate", ValueError),
+    (
+        polynomial_schedule,
+        dict(init_value=1.0, end_value=0.0, power=0.0, transition_steps=5),
+        "power",
+        ValueError,
+    ),
+    (
+        polynomial_schedule,
+        dict(init_value=1.0, end_value=0.0, power=1, transition_steps=0),
+        "transition_steps",
+        ValueError,
+    ),
+    (
+        polynomial_schedule,
+        dict(init_value=1.0, end_value=0.0, power=1, transition_steps=2.5),
+        "transition_steps",
+        TypeError,
+    ),
+    (
+        linear_schedule,
+        dict(init_value=1.0, end_value=0.0, transition_steps=5, transition_begin=-1),
+        "transition_begin",
+        ValueError,
+    ),
+    (
+        linear_schedule,
+        dict(init_value=math.inf, end_value=0.0, transition_steps=5),
+        "init_value",
+        ValueError,
+    ),
+    (
+        piecewise_constant_schedule,
+        dict(init_value=1.0, boundaries_and_scales={10: -0.5}),
+        "boundaries_and_scales",
+        ValueError,
+    ),
+    (
+        piecewise_constant_schedule,
+        dict(init_value=1.0, boundaries_and_scales={0: 0.5}),
+        "boundaries_and_scales",
+        ValueError,
+    ),
+    (
+        piecewise_constant_schedule,
+        dict(init_value=1.0, boundaries_and_scales=[(1, 0.5)]),
+        "boundaries_and_scales",
+        TypeError,
+    ),
+    (
+        piecewise_interpolate_schedule,
+        dict(interpolate_type="cubic", init_value=1.0),
+        "interpolate_type",
+        ValueError,
+    ),
+    (
+        exponential_decay,
+        dict(init_value=1.0, transition_steps=0, decay_rate=0.5),
+        "transition_steps",
+        ValueError,
+    ),
+    (
+        exponential_decay,
+        dict(init_value=1.0, transition_steps=10, decay_rate=0.0),
+        "decay_rate",
+        ValueError,
+    ),
+    (
+        exponential_decay,
+        dict(init_value=1.0, transition_steps=10, decay_rate=1.5),
+        "decay_rate",
+        ValueError,
+    ),
+    (
+        exponential_decay,
+        dict(init_value=1.0, transition_steps=10, decay_rate=0.5, end_value=2.0),
+        "end_value",
+        ValueError,
+    ),
+    (
+        exponential_decay,
+        dict(init_value=1.0, transition_steps=10, decay_rate=0.5, transition_begin=-3),
+        "transition_begin",
+        ValueError,
+    ),
+    (
+        inverse_time_decay,
+        dict(init_value=1.0, decay_steps=10, decay_rate=-1.0),
+        "decay_rate",
+        ValueError,
+    ),
     (inverse_time_decay, dict(init_value=1.0, decay_steps=0), "decay_steps", ValueError),
-    (inverse_sqrt_schedule, dict(init_value=0.0, peak_value=1.0, warmup_steps=0),
-     "warmup_steps", ValueError),
+    (
+        inverse_sqrt_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=0),
+        "warmup_steps",
+        ValueError,
+    ),
     (cosine_decay_schedule, dict(init_value=1.0, decay_steps=0), "decay_steps", ValueError),
-    (cosine_decay_schedule, dict(init_value=1.0, decay_steps=10, alpha=1.5), "alpha",
-     ValueError),
-    (cosine_decay_schedule, dict(init_value=1.0, decay_steps=10, exponent=-1.0), "exponent",
-     ValueError),
-    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, t_mul=0.5), "t_mul",
-     ValueError),
-    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, m_mul=2.0), "m_mul",
-     ValueError),
-    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=0), "first_decay_steps",
-     ValueError),
-    (warmup_constant_schedule, dict(init_value=0.0, peak_value=1.0, warmup_steps=-1),
-     "warmup_steps", ValueError),
-    (warmup_cosine_decay_schedule, dict(init_value=0.0, peak_value=1.0, warmup_steps=10,
-                                        decay_steps=10), "decay_steps", ValueError),
-    (warmup_exponential_decay_schedule, dict(init_value=0.0, peak_value=1.0,
-                                             warmup_steps=5, transition_steps=10,
-                                             decay_rate=-0.5), "decay_rate", ValueError),
-    (warmup_stable_decay_schedule, dict(init_value=0.0, peak_value=1.0, warmup_steps=90,
-                                        total_steps=100, decay_fraction=0.2),
-     "warmup_steps", ValueError),
-    (warmup_stable_decay_schedule, dict(init_value=0.0, peak_value=1.0, warmup_steps=9,
-                                        total_steps=100, decay_fraction=0.0),
-     "decay_fraction", ValueError),
-    (warmup_stable_decay_schedule, dict(init_value=0.0, peak_value=1.0, warmup_steps=9,
-                                        total_steps=100, decay_shape="square"),
-     "decay_shape", ValueError),
-    (cyclical_schedule, dict(base_value=0.1, max_value=1.0, step_size=0), "step_size",
-     ValueError),
-    (cyclical_schedule, dict(base_value=0.1, max_value=1.0, step_size=5, mode="sine"), "mode",
-     ValueError),
-    (cyclical_schedule, dict(base_value=0.1, max_value=1.0, step_size=5, mode="exp_range",
-                             gamma=1.5), "gamma", ValueError),
-    (cyclical_schedule, dict(base_value=0.1, max_value=1.0, step_size=5, step_size_down=0),
-     "step_size_down", ValueError),
-    (one_cycle_schedule, dict(total_steps=100, max_value=1.0, pct_start=1.0), "pct_start",
-     ValueError),
-    (one_cycle_schedule, dict(total_steps=4, max_value=1.0, pct_start=0.25), "pct_start",
-     ValueError),
-    (one_cycle_schedule, dict(total_steps=100, max_value=1.0, anneal_strategy="cosine"),
-     "anneal_strategy", ValueError),
-    (one_cycle_schedule, dict(total_steps=100, max_value=1.0, div_factor=0.0), "div_factor",
-     ValueError),
+    (cosine_decay_schedule, dict(init_value=1.0, decay_steps=10, alpha=1.5), "alpha", ValueError),
+    (
+        cosine_decay_schedule,
+        dict(init_value=1.0, decay_steps=10, exponent=-1.0),
+        "exponent",
+        ValueError,
+    ),
+    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, t_mul=0.5), "t_mul", ValueError),
+    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, m_mul=2.0), "m_mul", ValueError),
+    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=0), "first_decay_steps", ValueError),
+    (
+        warmup_constant_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=-1),
+        "warmup_steps",
+        ValueError,
+    ),
+    (
+        warmup_cosine_decay_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=10, decay_steps=10),
+        "decay_steps",
+        ValueError,
+    ),
+    (
+        warmup_exponential_decay_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=5, transition_steps=10, decay_rate=-0.5),
+        "decay_rate",
+        ValueError,
+    ),
+    (
+        warmup_stable_decay_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=90, total_steps=100, decay_fraction=0.2),
+        "warmup_steps",
+        ValueError,
+    ),
+    (
+        warmup_stable_decay_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=9, total_steps=100, decay_fraction=0.0),
+        "decay_fraction",
+        ValueError,
+    ),
+    (
+        warmup_stable_decay_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=9, total_steps=100, decay_shape="square"),
+        "decay_shape",
+        ValueError,
+    ),
+    (cyclical_schedule, dict(base_value=0.1, max_value=1.0, step_size=0), "step_size", ValueError),
+    (
+        cyclical_schedule,
+        dict(base_value=0.1, max_value=1.0, step_size=5, mode="sine"),
+        "mode",
+        ValueError,
+    ),
+    (
+        cyclical_schedule,
+        dict(base_value=0.1, max_value=1.0, step_size=5, mode="exp_range", gamma=1.5),
+        "gamma",
+        ValueError,
+    ),
+    (
+        cyclical_schedule,
+        dict(base_value=0.1, max_value=1.0, step_size=5, step_size_down=0),
+        "step_size_down",
+        ValueError,
+    ),
+    (
+        one_cycle_schedule,
+        dict(total_steps=100, max_value=1.0, pct_start=1.0),
+        "pct_start",
+        ValueError,
+    ),
+    (
+        one_cycle_schedule,
+        dict(total_steps=4, max_value=1.0, pct_start=0.25),
+        "pct_start",
+        ValueError,
+    ),
+    (
+        one_cycle_schedule,
+        dict(total_steps=100, max_value=1.0, anneal_strategy="cosine"),
+        "anneal_strategy",
+        ValueError,
+    ),
+    (
+        one_cycle_schedule,
+        dict(total_steps=100, max_value=1.0, div_factor=0.0),
+        "div_factor",
+        ValueError,
+    ),
     (one_cycle_schedule, dict(total_steps=0, max_value=1.0), "total_steps", ValueError),
-    (one_cycle_momentum_schedule, dict(total_steps=100, base_momentum=1.0), "base_momentum",
-     ValueError),
-    (join_schedules, dict(schedules=[constant_schedule(1.0)] * 2, boundaries=[]),
-     "boundaries", ValueError),
-    (join_schedules, dict(schedules=[constant_schedule(1.0)] * 3, boundaries=[5, 5]),
-     "boundaries", ValueError),
-    (join_schedules, dict(schedules=[constant_schedule(1.0), 0.5], boundaries=[5]),
-     "schedules", TypeError),
+    (
+        one_cycle_momentum_schedule,
+        dict(total_steps=100, base_momentum=1.0),
+        "base_momentum",
+        ValueError,
+    ),
+    (
+        join_schedules,
+        dict(schedules=[constant_schedule(1.0)] * 2, boundaries=[]),
+        "boundaries",
+        ValueError,
+    ),
+    (
+        join_schedules,
+        dict(schedules=[constant_schedule(1.0)] * 3, boundaries=[5, 5]),
+        "boundaries",
+        ValueError,
+    ),
+    (
+        join_schedules,
+        dict(schedules=[constant_schedule(1.0), 0.5], boundaries=[5]),
+        "schedules",
+        TypeError,
+    ),
 ]
 
 
-@pytest.mark.parametrize("factory,kwargs,argument,error", BAD,
-                         ids=[f"{f.__name__}-{a}-{i}" for i, (f, _, a, _) in enumerate(BAD)])
+@pytest.mark.parametrize(
+    "factory,kwargs,argument,error",
+    BAD,
+    ids=[f"{f.__name__}-{a}-{i}" for i, (f, _, a, _) in enumerate(BAD)],
+)
 def test_bad_arguments_raise_naming_argument_and_value(factory, kwargs, argument, error):
     with pytest.raises(error, match=rf"{argument}(\[\d+\])?="):
         factory(**kwargs)

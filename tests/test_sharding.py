@@ -48,16 +48,18 @@ def _params():
 def test_state_shardings_for_every_optimizer(entry, mesh):
     params = _params()
     specs = {"dense": {"kernel": P("data", None), "bias": P("data")}, "scale": P()}
-    shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), specs,
-                             is_leaf=lambda s: isinstance(s, P))
+    shardings = jax.tree.map(
+        lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda s: isinstance(s, P)
+    )
     tx = entry.make()
     out = state_shardings(tx, params, shardings)
     chex.assert_trees_all_equal_structs(out, jax.eval_shape(tx.init, params))
     state = jax.jit(tx.init, out_shardings=out)(params)
     chex.assert_trees_all_equal(state, tx.init(params))
     shapes = jax.eval_shape(tx.init, params)
-    for (path, s), leaf in zip(jax.tree_util.tree_flatten_with_path(out)[0],
-                               jax.tree.leaves(shapes), strict=True):
+    for (path, s), leaf in zip(
+        jax.tree_util.tree_flatten_with_path(out)[0], jax.tree.leaves(shapes), strict=True
+    ):
         name = jax.tree_util.keystr(path)
         # sharded like its parameter when shaped like it; scalars replicated; statistics of
         # another shape (factored rows and columns, placeholders) as state_shardings derives
@@ -72,20 +74,20 @@ def test_state_shardings_for_every_optimizer(entry, mesh):
 def test_state_shardings_from_leaf_shardings_and_one_sharding(mesh):
     tx = gx.adam(0.1)
     row = NamedSharding(mesh, P("data"))
-    abstract = jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype, sharding=row),
-                            {"a": jnp.ones(4), "b": jnp.ones((2, 2))})
+    abstract = jax.tree.map(
+        lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype, sharding=row),
+        {"a": jnp.ones(4), "b": jnp.ones((2, 2))},
+    )
     from_leaves = state_shardings(tx, abstract)
     from_one = state_shardings(tx, {"a": jnp.ones(4), "b": jnp.ones((2, 2))}, row)
-    assert jax.tree.map(lambda s: s.spec, from_leaves) == jax.tree.map(lambda s: s.spec,
-                                                                       from_one)
+    assert jax.tree.map(lambda s: s.spec, from_leaves) == jax.tree.map(lambda s: s.spec, from_one)
     assert from_one[0].mu["b"].spec[0] == "data"
     assert from_one[0].count.spec == P()
 
 
 def test_zero1_shardings_split_over_axis(mesh):
     params = {"w": jnp.ones((4, 3)), "odd": jnp.ones((3,)), "s": jnp.ones(())}
-    out = zero1_shardings(gx.sgd(0.1, momentum=0.9), params, NamedSharding(mesh, P()),
-                          axis="data")
+    out = zero1_shardings(gx.sgd(0.1, momentum=0.9), params, NamedSharding(mesh, P()), axis="data")
     trace = out[0].trace
     assert trace["w"].spec[0] == "data"
     assert trace["odd"].spec[0] == "data"  # 3 % 1 == 0 on a one-device mesh
@@ -124,7 +126,8 @@ class _State(NamedTuple):
 def test_key_path_fallback_for_init_ignoring_shardings(mesh):
     tx = gx.GradientTransformation(
         lambda p: _State(jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), p)),
-        lambda u, s, p=None: (u, s))
+        lambda u, s, p=None: (u, s),
+    )
     shardings = {"a": NamedSharding(mesh, P("data")), "b": NamedSharding(mesh, P())}
     out = state_shardings(tx, {"a": jnp.ones(2), "b": jnp.ones(2)}, shardings)
     assert out.buf["a"].spec == P("data")
@@ -137,13 +140,19 @@ def test_bad_arguments_name_the_argument(mesh):
     with pytest.raises(TypeError, match="tx must be"):
         state_shardings(object(), params, rep)
     with pytest.raises(TypeError, match="'b/c' has no sharding"):
-        state_shardings(gx.adam(0.1), {"a": jax.ShapeDtypeStruct((2,), jnp.float32,
-                                                                 sharding=rep),
-                                       "b": {"c": jax.ShapeDtypeStruct((3,), jnp.float32)}})
+        state_shardings(
+            gx.adam(0.1),
+            {
+                "a": jax.ShapeDtypeStruct((2,), jnp.float32, sharding=rep),
+                "b": {"c": jax.ShapeDtypeStruct((3,), jnp.float32)},
+            },
+        )
     with pytest.raises(TypeError, match="param_shardings for leaf 'b/c' must be a"):
-        state_shardings(gx.adam(0.1), params,
-                        {"a": rep, "b": {"c": jax.sharding.SingleDeviceSharding(
-                            jax.devices()[0])}})
+        state_shardings(
+            gx.adam(0.1),
+            params,
+            {"a": rep, "b": {"c": jax.sharding.SingleDeviceSharding(jax.devices()[0])}},
+        )
     with pytest.raises(ValueError, match="param_shardings must be one NamedSharding or a tree"):
         state_shardings(gx.adam(0.1), params, {"a": rep})
     with pytest.raises(TypeError, match="params leaf 'x' must be an array"):
@@ -156,8 +165,7 @@ def test_bad_arguments_name_the_argument(mesh):
         zero1_shardings(gx.adam(0.1), params, rep, axis=0)  # type: ignore[arg-type]
     other = jax.sharding.Mesh(jax.devices(), ("model",))
     with pytest.raises(ValueError, match="all parameters must share one mesh"):
-        state_shardings(gx.adam(0.1), params,
-                        {"a": rep, "b": {"c": NamedSharding(other, P())}})
+        state_shardings(gx.adam(0.1), params, {"a": rep, "b": {"c": NamedSharding(other, P())}})
 
 
 # ------------------------------------------------------------------ 8 devices, subprocess
@@ -165,20 +173,32 @@ def test_bad_arguments_name_the_argument(mesh):
 
 def _strict_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(JAX_PLATFORMS="cpu", JAX_NUMPY_DTYPE_PROMOTION="strict",
-               JAX_NUMPY_RANK_PROMOTION="raise", PYTHONWARNINGS="error",
-               PYTHONPATH=os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]), **extra)
+    env.update(
+        JAX_PLATFORMS="cpu",
+        JAX_NUMPY_DTYPE_PROMOTION="strict",
+        JAX_NUMPY_RANK_PROMOTION="raise",
+        PYTHONWARNINGS="error",
+        PYTHONPATH=os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]),
+        **extra,
+    )
     return env
 
 
 def test_on_8_devices_in_a_subprocess():
     """Shardings, ZeRO-1 bytes, data parallel == one device, orbax save/restore."""
-    proc = subprocess.run([sys.executable, "-m", "tests._sharding_checks"], cwd=ROOT,
-                          env=_strict_env(), capture_output=True, text=True, timeout=150)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests._sharding_checks"],
+        cwd=ROOT,
+        env=_strict_env(),
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
     lines = [s for s in proc.stdout.splitlines() if s.startswith(_sharding_checks.MARKER)]
     assert proc.returncode == 0 and lines, (
-        f"checks did not run (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    results = json.loads(lines[-1][len(_sharding_checks.MARKER):])
+        f"checks did not run (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
+    results = json.loads(lines[-1][len(_sharding_checks.MARKER) :])
     assert set(results) == set(_sharding_checks.CHECKS)
     failed = {k: v["error"] for k, v in results.items() if not v["ok"]}
     assert not failed, "\n".join(f"--- {k}\n{e}" for k, e in failed.items())

@@ -97,18 +97,12 @@ def signature_mismatches(ours: Any, theirs: Any) -> list[str]:
             p.default is not p.empty and not _same_default(q.default, p.default)
         ):
             problems.append(f"{p.name!r} defaults to {q.default!r}, optax's to {p.default!r}")
-    positional_ours = [
-        p.name for p in sig_ours.parameters.values() if _kind(p) == "positional"
-    ]
+    positional_ours = [p.name for p in sig_ours.parameters.values() if _kind(p) == "positional"]
     if positional_ours != positional_theirs:
         problems.append(f"positional order {positional_ours} != optax's {positional_theirs}")
-    keyword_ours = [
-        p.name for p in sig_ours.parameters.values() if p.kind is p.KEYWORD_ONLY
-    ]
+    keyword_ours = [p.name for p in sig_ours.parameters.values() if p.kind is p.KEYWORD_ONLY]
     if keyword_ours[: len(keyword_theirs)] != keyword_theirs:
-        problems.append(
-            f"keyword-only {keyword_ours} do not start with optax's {keyword_theirs}"
-        )
+        problems.append(f"keyword-only {keyword_ours} do not start with optax's {keyword_theirs}")
     return problems
 
 
@@ -175,6 +169,7 @@ def test_the_rule_catches_drift():
 
 # ------------------------------------------------- errors name the user's argument
 
+
 def _first_parameter(obj: Any) -> str | None:
     if not inspect.isfunction(obj):
         return None
@@ -188,9 +183,21 @@ FACTORIES = sorted(
 # How each numeric argument can be wrong, besides NaN (always wrong).
 DECAYS = {"b1", "b2", "decay", "rho", "momentum"}  # in [0, 1): 1.0 and 1.5 are wrong
 NON_NEGATIVE = {
-    "learning_rate", "eps", "eps_root", "weight_decay", "initial_accumulator_value",
-    "initial_scale", "l1", "l2", "l2_shrinkage", "trust_coefficient", "clipping_threshold",
-    "min_scale", "weight_decay_rate", "decay_rate", "momentum_decay",
+    "learning_rate",
+    "eps",
+    "eps_root",
+    "weight_decay",
+    "initial_accumulator_value",
+    "initial_scale",
+    "l1",
+    "l2",
+    "l2_shrinkage",
+    "trust_coefficient",
+    "clipping_threshold",
+    "min_scale",
+    "weight_decay_rate",
+    "decay_rate",
+    "momentum_decay",
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4

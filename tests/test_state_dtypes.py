@@ -29,7 +29,7 @@ DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16, jnp.float64]
 # The state fields each dtype argument sets (by NamedTuple field name in the key path).
 FIELDS = {
     "mu_dtype": {"mu"},
-    "nu_dtype": {"nu", "nu_max", "v"},
+    "nu_dtype": {"nu", "nu_max", "v", "v_row", "v_col"},
     "accumulator_dtype": {
         "trace",
         "sum_of_squares",

@@ -85,8 +85,10 @@ def test_load_state_dict_errors_name_the_key():
     with pytest.raises(TypeError, match="'0/trace/w' has dtype bfloat16"):
         load_state_dict(template, {"0/trace/w": jnp.ones(2, jnp.bfloat16)})
     with pytest.raises(TypeError, match="'0/count' has dtype float32"):
-        load_state_dict(gx.adam(0.1).init(params),
-                        {**state_dict(gx.adam(0.1).init(params)), "0/count": jnp.zeros([])})
+        load_state_dict(
+            gx.adam(0.1).init(params),
+            {**state_dict(gx.adam(0.1).init(params)), "0/count": jnp.zeros([])},
+        )
 
 
 def test_load_into_shape_dtype_struct_template():
@@ -103,18 +105,23 @@ def test_load_into_shape_dtype_struct_template():
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
 def test_savez_round_trip_mid_run_is_bit_identical(entry: Entry, tmp_path):
     params = make_params()
-    _save_restore_continue(entry.make(), params, grad_sequence(params, steps=2),
-                           tmp_path / "state.npz")
+    _save_restore_continue(
+        entry.make(), params, grad_sequence(params, steps=2), tmp_path / "state.npz"
+    )
 
 
 WRAPPED = {
     "robust": lambda: apply_if_finite(dynamic_loss_scaling(gx.adam(0.01), initial_scale=2.0), 3),
-    "multisteps": lambda: MultiSteps(gx.chain(add_noise(0.01, 0.55, seed=1), gx.sgd(0.1, 0.9)),
-                                     2, accumulator_dtype=jnp.float32),
+    "multisteps": lambda: MultiSteps(
+        gx.chain(add_noise(0.01, 0.55, seed=1), gx.sgd(0.1, 0.9)), 2, accumulator_dtype=jnp.float32
+    ),
     "groups": lambda: multi_transform(
-        {"k": masked(gx.adamw(0.01), lambda p: jax.tree.map(lambda _: True, p)),
-         "rest": lookahead_in_state(gx.rmsprop(0.01), 2, 0.5)},
-        label_by_path({"kernel": "k"}, default="rest")),
+        {
+            "k": masked(gx.adamw(0.01), lambda p: jax.tree.map(lambda _: True, p)),
+            "rest": lookahead_in_state(gx.rmsprop(0.01), 2, 0.5),
+        },
+        label_by_path({"kernel": "k"}, default="rest"),
+    ),
     "ema": lambda: gx.chain(gx.adam(0.01), ema_params(0.9, warmup=True)),
 }
 
@@ -130,8 +137,9 @@ def test_wrapped_states_round_trip(name, tmp_path):
 
 def test_bfloat16_state_round_trips_through_savez(tmp_path):
     params = make_params(jnp.bfloat16)
-    _save_restore_continue(gx.adam(0.01), params, grad_sequence(params, steps=2),
-                           tmp_path / "state.npz")
+    _save_restore_continue(
+        gx.adam(0.01), params, grad_sequence(params, steps=2), tmp_path / "state.npz"
+    )
 
 
 def test_orbax_round_trip(tmp_path):
@@ -145,8 +153,9 @@ def test_orbax_round_trip(tmp_path):
         ckptr.save(tmp_path / "ckpt", {"params": p_mid, "opt_state": state_dict(s_mid)})
     template = {"params": params, "opt_state": state_dict(tx.init(params))}
     with ocp.StandardCheckpointer() as ckptr:
-        restored = ckptr.restore(tmp_path / "ckpt",
-                                 jax.tree.map(ocp.utils.to_shape_dtype_struct, template))
+        restored = ckptr.restore(
+            tmp_path / "ckpt", jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        )
     state = load_state_dict(tx.init(params), restored["opt_state"])
     p_end, s_end = _run(tx.update, restored["params"], state, grads[2:])
     chex.assert_trees_all_equal(p_end, p_full)
@@ -173,15 +182,22 @@ checkpoints depend on. If the change is intended:
 def golden_run():
     """The optimizer, params and state after three steps stored in tests/data."""
     rng = np.random.default_rng(0)
-    params = {"encoder": {"dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
-                                    "bias": jnp.zeros(4, jnp.float32)}},
-              "head": {"kernel": jnp.asarray(rng.normal(size=(4, 2)), jnp.float32)}}
-    tx = gx.adamw(gx.warmup_cosine_decay_schedule(0.0, 1e-2, warmup_steps=2, decay_steps=10),
-                  weight_decay=1e-2)
+    params = {
+        "encoder": {
+            "dense": {
+                "kernel": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
+                "bias": jnp.zeros(4, jnp.float32),
+            }
+        },
+        "head": {"kernel": jnp.asarray(rng.normal(size=(4, 2)), jnp.float32)},
+    }
+    tx = gx.adamw(
+        gx.warmup_cosine_decay_schedule(0.0, 1e-2, warmup_steps=2, decay_steps=10),
+        weight_decay=1e-2,
+    )
     state = tx.init(params)
     for _ in range(3):
-        grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32),
-                             params)
+        grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
         updates, state = tx.update(grads, state, params)
         params = gx.apply_updates(params, updates)
     return tx, params, state

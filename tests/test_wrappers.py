@@ -148,11 +148,11 @@ def test_lookahead_matches_the_algorithm(entry: Entry):
 BATTERY = {
     "masked": lambda inner: masked(inner, mask_by_path("f32|bf16")),
     "multi_transform": lambda inner: multi_transform(
-        {"a": inner, "b": gx.sgd(0.1, momentum=0.9)}, label_by_path({"f32": "a"}, default="b")),
+        {"a": inner, "b": gx.sgd(0.1, momentum=0.9)}, label_by_path({"f32": "a"}, default="b")
+    ),
     "freeze": lambda inner: freeze(mask_by_path("bf16"), inner=inner),
     "apply_if_finite": lambda inner: apply_if_finite(inner, 2),
-    "loss_scaling": lambda inner: dynamic_loss_scaling(inner, initial_scale=4.0,
-                                                       growth_interval=2),
+    "loss_scaling": lambda inner: dynamic_loss_scaling(inner, initial_scale=4.0, growth_interval=2),
     "multisteps": lambda inner: MultiSteps(inner, 2),
     "multisteps_f32": lambda inner: MultiSteps(inner, 2, accumulator_dtype=jnp.float32),
     "ema_params": lambda inner: gx.chain(inner, ema_params(0.9, warmup=True)),
@@ -161,8 +161,12 @@ BATTERY = {
 
 
 def _mixed():
-    params = {"f32": jnp.full((3, 2), 0.5, jnp.float32), "bf16": jnp.full((4,), -1.0, jnp.bfloat16),
-              "f16": jnp.array([1.0, 2.0], jnp.float16), "i": jnp.array([3, 4], jnp.int32)}
+    params = {
+        "f32": jnp.full((3, 2), 0.5, jnp.float32),
+        "bf16": jnp.full((4,), -1.0, jnp.bfloat16),
+        "f16": jnp.array([1.0, 2.0], jnp.float16),
+        "i": jnp.array([3, 4], jnp.int32),
+    }
     rng = np.random.default_rng(0)
 
     def grad(p):
@@ -202,9 +206,13 @@ def test_wrapper_battery(name):
         # are rounded once at the end, so they may differ by one ulp of their own dtype.
         for k, u in _floats(u_jit).items():
             tol = max(1e-6, float(jnp.finfo(u.dtype).eps))
-            np.testing.assert_allclose(np.asarray(u, np.float32),
-                                       np.asarray(u_eager[k], np.float32), rtol=tol,
-                                       atol=1e-9, err_msg=f"{name}: leaf {k}")
+            np.testing.assert_allclose(
+                np.asarray(u, np.float32),
+                np.asarray(u_eager[k], np.float32),
+                rtol=tol,
+                atol=1e-9,
+                err_msg=f"{name}: leaf {k}",
+            )
         p_eager = gx.apply_updates(p_eager, u_eager)
         p_jit = gx.apply_updates(p_jit, u_jit)
     assert len(traces) == 1, f"{name} retraced"
@@ -213,8 +221,9 @@ def test_wrapper_battery(name):
     assert float(jnp.max(jnp.abs(p_jit["f32"] - params["f32"]))) > 0
 
     # Zero gradients in low precision: finite, and exactly zero updates.
-    zeros = jax.tree.map(lambda g: g if g.dtype == jax.dtypes.float0 else jnp.zeros_like(g),
-                         grads[0])
+    zeros = jax.tree.map(
+        lambda g: g if g.dtype == jax.dtypes.float0 else jnp.zeros_like(g), grads[0]
+    )
     u, s = step(zeros, state, params)
     u, s = step(zeros, s, params)
     chex.assert_tree_all_finite(s)
@@ -254,16 +263,21 @@ def test_masked_selects_leaves_and_holds_no_state_for_the_others(entry: Entry):
     mask = mask_by_path("kernel")
     updates, _, state = run(masked(entry.make(), mask), params, grads)
     sub = {"dense": {"kernel": params["dense"]["kernel"]}}
-    expected, _, _ = run(entry.make(), sub, [{"dense": {"kernel": g["dense"]["kernel"]}}
-                                                     for g in grads])
+    expected, _, _ = run(
+        entry.make(), sub, [{"dense": {"kernel": g["dense"]["kernel"]}} for g in grads]
+    )
     for t in range(3):
         chex.assert_trees_all_equal(updates[t]["dense"]["kernel"], expected[t]["dense"]["kernel"])
         chex.assert_trees_all_equal(updates[t]["dense"]["bias"], grads[t]["dense"]["bias"])
         chex.assert_trees_all_equal(updates[t]["scale"], grads[t]["scale"])
     keys = list(state_dict(state))
     assert not [k for k in keys if k.endswith("bias") or k.endswith("scale")], keys
-    assert isinstance(state.inner_state[0].mu["scale"] if entry.id == "adam"
-                      else state.inner_state[0].trace["scale"], MaskedNode)
+    assert isinstance(
+        state.inner_state[0].mu["scale"]
+        if entry.id == "adam"
+        else state.inner_state[0].trace["scale"],
+        MaskedNode,
+    )
 
 
 def test_masked_matches_optax_and_reports_mask_mismatch():
@@ -287,8 +301,9 @@ def test_multi_transform_groups(entry: Entry):
     params = make_params()
     grads = grad_sequence(params, steps=3)
     labels = label_by_path({"kernel": "main", "bias": "frozen"}, default="slow")
-    tx = multi_transform({"main": entry.make(), "slow": gx.sgd(1e-3),
-                          "frozen": gx.scale(0.0)}, labels)
+    tx = multi_transform(
+        {"main": entry.make(), "slow": gx.sgd(1e-3), "frozen": gx.scale(0.0)}, labels
+    )
     updates, _, state = run(tx, params, grads)
     for t, g in enumerate(grads):
         chex.assert_trees_all_close(updates[t]["scale"], -1e-3 * g["scale"], rtol=1e-6)
@@ -298,29 +313,39 @@ def test_multi_transform_groups(entry: Entry):
 
 
 def test_no_weight_decay_on_biases_and_norm_scales():
-    params = {"dense": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)},
-              "norm": {"scale": jnp.ones(3)}}
+    params = {
+        "dense": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)},
+        "norm": {"scale": jnp.ones(3)},
+    }
     grads = grad_sequence(params, steps=3)
     groups = multi_transform(
         {"decay": gx.adamw(0.1, weight_decay=0.5), "no_decay": gx.adamw(0.1, weight_decay=0.0)},
-        label_by_path({r"(bias|scale)$": "no_decay"}, default="decay"))
+        label_by_path({r"(bias|scale)$": "no_decay"}, default="decay"),
+    )
     masked_decay = gx.adamw(0.1, weight_decay=0.5, mask=mask_by_path("kernel$"))
     ours, _, _ = run(groups, params, grads)
     expected, _, _ = run(masked_decay, params, grads)
     chex.assert_trees_all_close(ours, expected, rtol=1e-6)
     labels = {"dense": {"kernel": "decay", "bias": "no_decay"}, "norm": {"scale": "no_decay"}}
     with jax.numpy_dtype_promotion("standard"):
-        theirs, _, _ = run(optax.multi_transform(
-            {"decay": optax.adamw(0.1, weight_decay=0.5),
-             "no_decay": optax.adamw(0.1, weight_decay=0.0)}, labels), params, grads)
+        theirs, _, _ = run(
+            optax.multi_transform(
+                {
+                    "decay": optax.adamw(0.1, weight_decay=0.5),
+                    "no_decay": optax.adamw(0.1, weight_decay=0.0),
+                },
+                labels,
+            ),
+            params,
+            grads,
+        )
     # optax's Adam carries a ~1e-5 relative rounding difference at small t (see test_base).
     chex.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-7)
 
 
 def test_multi_transform_label_errors_name_the_key_path():
     params = make_params()
-    tx = multi_transform({"a": gx.sgd(0.1)}, {"dense": {"kernel": "a", "bias": "b"},
-                                              "scale": "a"})
+    tx = multi_transform({"a": gx.sgd(0.1)}, {"dense": {"kernel": "a", "bias": "b"}, "scale": "a"})
     with pytest.raises(ValueError, match=r"'dense/bias'.*'b'"):
         tx.init(params)
     tx = multi_transform({"a": gx.sgd(0.1)}, {"dense": {"kernel": "a"}, "scale": "a"})
@@ -376,13 +401,18 @@ def test_multisteps_intermediate_updates_are_exact_zeros(entry: Entry, dtype):
             continue
         # The inner step on the mean of the cycle's three gradients (taken in float32:
         # the accumulator's own rounding, one ulp of its dtype per mini-step, is allowed).
-        mean = jax.tree.map(lambda *x: (sum(a.astype(jnp.float32) for a in x) / 3).astype(dtype),
-                            *grads[t - 2:t + 1])
+        mean = jax.tree.map(
+            lambda *x: (sum(a.astype(jnp.float32) for a in x) / 3).astype(dtype),
+            *grads[t - 2 : t + 1],
+        )
         expected, plain_state = plain.update(mean, plain_state, params)
         tol = 4 * float(jnp.finfo(dtype).eps)
-        chex.assert_trees_all_close(jax.tree.map(lambda x: x.astype(jnp.float32), u),
-                                    jax.tree.map(lambda x: x.astype(jnp.float32), expected),
-                                    rtol=tol, atol=tol * 1e-2)
+        chex.assert_trees_all_close(
+            jax.tree.map(lambda x: x.astype(jnp.float32), u),
+            jax.tree.map(lambda x: x.astype(jnp.float32), expected),
+            rtol=tol,
+            atol=tol * 1e-2,
+        )
     assert int(state.gradient_step) == 2
 
 
@@ -393,8 +423,10 @@ def test_multisteps_memory_dtype_schedule_and_optax_parity():
     assert jax.tree.structure(state.acc_grads) == jax.tree.structure(params)
     assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(state.acc_grads))
     inner = gx.adam(0.1).init(params)
-    assert len(jax.tree.leaves(state)) == len(jax.tree.leaves(inner)) + len(
-        jax.tree.leaves(params)) + 2
+    assert (
+        len(jax.tree.leaves(state))
+        == len(jax.tree.leaves(inner)) + len(jax.tree.leaves(params)) + 2
+    )
     # An optax inner whose outputs are in other dtypes than its inputs still works.
     with jax.numpy_dtype_promotion("standard"):
         mixed = MultiSteps(optax.adam(0.1), 2, accumulator_dtype=jnp.float32)
@@ -446,15 +478,21 @@ def test_ema_params_matches_numpy(entry: Entry, warmup):
         d = 0.0 if t == 0 else (min(0.8, (1 + t) / (10 + t)) if warmup else 0.8)
         new = jax.tree.map(lambda x: np.asarray(x, np.float64), p)
         avg = new if avg is None else jax.tree.map(lambda a, b, d=d: d * a + (1 - d) * b, avg, new)
-        chex.assert_trees_all_close(jax.tree.map(lambda x: np.asarray(x, np.float64),
-                                                 state[1].ema), avg, rtol=1e-6, atol=1e-7)
+        chex.assert_trees_all_close(
+            jax.tree.map(lambda x: np.asarray(x, np.float64), state[1].ema),
+            avg,
+            rtol=1e-6,
+            atol=1e-7,
+        )
 
 
 def test_ema_params_matches_keras_use_ema():
     keras = require_keras("jax", why="keras use_ema parity")
     w0 = np.array([1.0, -2.0, 0.5], np.float32)
-    grads = [np.array(g, np.float32) for g in ([0.5, 1.0, 0.0], [1.0, -1.0, 2.0],
-                                               [2.0, 0.0, -1.0], [0.1, 0.2, 0.3])]
+    grads = [
+        np.array(g, np.float32)
+        for g in ([0.5, 1.0, 0.0], [1.0, -1.0, 2.0], [2.0, 0.0, -1.0], [0.1, 0.2, 0.3])
+    ]
     with jax.numpy_dtype_promotion("standard"):
         v = keras.Variable(w0)
         opt = keras.optimizers.SGD(learning_rate=0.1, use_ema=True, ema_momentum=0.9)
@@ -481,20 +519,23 @@ def test_ema_params_and_lookahead_need_params():
         tx.update(jnp.ones(1), tx.init(jnp.ones(1)), jnp.ones(1))
 
 
-@pytest.mark.parametrize("make,name", [
-    (lambda: dynamic_loss_scaling(gx.sgd(0.1), initial_scale=0.0), "initial_scale"),
-    (lambda: dynamic_loss_scaling(gx.sgd(0.1), growth_interval=0), "growth_interval"),
-    (lambda: dynamic_loss_scaling(gx.sgd(0.1), growth_factor=0.5), "growth_factor"),
-    (lambda: dynamic_loss_scaling(gx.sgd(0.1), backoff_factor=0.0), "backoff_factor"),
-    (lambda: dynamic_loss_scaling(gx.sgd(0.1), min_scale=1e9), "min_scale"),
-    (lambda: apply_if_finite(gx.sgd(0.1), -1), "max_consecutive_errors"),
-    (lambda: MultiSteps(gx.sgd(0.1), 0), "every_k_schedule"),
-    (lambda: ema_params(1.0), "decay"),
-    (lambda: lookahead(gx.sgd(0.1), 0, 0.5), "sync_period"),
-    (lambda: lookahead(gx.sgd(0.1), 2, 1.5), "slow_step_size"),
-    (lambda: lookahead_in_state(gx.sgd(0.1), 0), "sync_period"),
-    (lambda: lookahead_in_state(gx.sgd(0.1), 2, 1.5), "slow_step_size"),
-])
+@pytest.mark.parametrize(
+    "make,name",
+    [
+        (lambda: dynamic_loss_scaling(gx.sgd(0.1), initial_scale=0.0), "initial_scale"),
+        (lambda: dynamic_loss_scaling(gx.sgd(0.1), growth_interval=0), "growth_interval"),
+        (lambda: dynamic_loss_scaling(gx.sgd(0.1), growth_factor=0.5), "growth_factor"),
+        (lambda: dynamic_loss_scaling(gx.sgd(0.1), backoff_factor=0.0), "backoff_factor"),
+        (lambda: dynamic_loss_scaling(gx.sgd(0.1), min_scale=1e9), "min_scale"),
+        (lambda: apply_if_finite(gx.sgd(0.1), -1), "max_consecutive_errors"),
+        (lambda: MultiSteps(gx.sgd(0.1), 0), "every_k_schedule"),
+        (lambda: ema_params(1.0), "decay"),
+        (lambda: lookahead(gx.sgd(0.1), 0, 0.5), "sync_period"),
+        (lambda: lookahead(gx.sgd(0.1), 2, 1.5), "slow_step_size"),
+        (lambda: lookahead_in_state(gx.sgd(0.1), 0), "sync_period"),
+        (lambda: lookahead_in_state(gx.sgd(0.1), 2, 1.5), "slow_step_size"),
+    ],
+)
 def test_invalid_arguments(make, name):
     with pytest.raises(ValueError, match=name):
         make()

@@ -16,8 +16,11 @@ import gradxform as gx
 
 optax = pytest.importorskip("optax")
 
-PARAMS = {"a": jnp.array(1.0), "b": {"f": jnp.array([2.0, -1.0])},
-          "c": {"d": jnp.array(3.0), "e": ([jnp.array(4.0), jnp.array(5.0)], jnp.array(6.0))}}
+PARAMS = {
+    "a": jnp.array(1.0),
+    "b": {"f": jnp.array([2.0, -1.0])},
+    "c": {"d": jnp.array(3.0), "e": ([jnp.array(4.0), jnp.array(5.0)], jnp.array(6.0))},
+}
 
 
 def _grads(scale=0.1):
@@ -27,7 +30,8 @@ def _grads(scale=0.1):
 def _same_structure(ours, theirs):
     """Same pytree structure, node types compared by name (gradxform's and optax's classes)."""
     assert str(jax.tree.structure(ours)).replace("gradxform", "") == str(
-        jax.tree.structure(theirs)).replace("optax", "")
+        jax.tree.structure(theirs)
+    ).replace("optax", "")
 
 
 def _both(make_ours, make_theirs, params, grads_seq, **update_kwargs):
@@ -70,7 +74,10 @@ def test_masked_with_prefix_masks_matches_reference_and_optax(name):
     grads = [_grads(0.1), _grads(0.3)]
     (ours, s_ours), (theirs, s_theirs) = _both(
         lambda: gx.masked(gx.sgd(1.0, momentum=0.5), mask),
-        lambda: optax.masked(optax.sgd(1.0, momentum=0.5), mask), PARAMS, grads)
+        lambda: optax.masked(optax.sgd(1.0, momentum=0.5), mask),
+        PARAMS,
+        grads,
+    )
     full = _broadcast(mask, PARAMS)
     trace = jax.tree.map(jnp.zeros_like, PARAMS)
     for g, u, t in zip(grads, ours, theirs, strict=True):
@@ -82,17 +89,23 @@ def test_masked_with_prefix_masks_matches_reference_and_optax(name):
 
 
 def test_nested_masks_and_mask_errors_name_the_key_path():
-    params = {"l1": {"w": jnp.zeros((1, 1)), "b": jnp.zeros(1)},
-              "l2": {"w": jnp.zeros((1, 2)), "b": jnp.zeros(2)}}
+    params = {
+        "l1": {"w": jnp.zeros((1, 1)), "b": jnp.zeros(1)},
+        "l2": {"w": jnp.zeros((1, 2)), "b": jnp.zeros(2)},
+    }
     inner_mask = {"l1": True, "l2": False}
     outer_mask = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)
     grads = [jax.tree.map(jnp.ones_like, params)]
     (ours, s_ours), (theirs, s_theirs) = _both(
         lambda: gx.masked(gx.masked(gx.sgd(1.0), inner_mask), outer_mask),
         lambda: optax.masked(optax.masked(optax.sgd(1.0), inner_mask), outer_mask),
-        params, grads)
-    expected = {"l1": {"w": -jnp.ones((1, 1)), "b": jnp.ones(1)},
-                "l2": {"w": jnp.ones((1, 2)), "b": jnp.ones(2)}}
+        params,
+        grads,
+    )
+    expected = {
+        "l1": {"w": -jnp.ones((1, 1)), "b": jnp.ones(1)},
+        "l2": {"w": jnp.ones((1, 2)), "b": jnp.ones(2)},
+    }
     chex.assert_trees_all_equal(ours[0], expected)
     chex.assert_trees_all_equal(ours[0], theirs[0])
     _same_structure(s_ours, s_theirs)
@@ -104,7 +117,8 @@ def test_nested_masks_and_mask_errors_name_the_key_path():
         gx.masked(gx.sgd(1.0), {"a": 1, "b": True, "c": True}).init(PARAMS)
     with pytest.raises(TypeError, match=r"mask leaf 'a' is traced"):
         jax.jit(gx.masked(gx.sgd(1.0), lambda p: jax.tree.map(lambda x: x.sum() > 0, p)).init)(
-            PARAMS)
+            PARAMS
+        )
 
 
 def test_masked_extra_args_and_tree_map_params():
@@ -127,11 +141,15 @@ def test_masked_extra_args_and_tree_map_params():
     assert isinstance(mapped.inner_state["p"]["b"], gx.MaskedNode)
 
 
-@pytest.mark.parametrize("mask", [{"a": True, "b": False, "c": {"d": True, "e": False}}, True,
-                                  np.array(False)], ids=["prefix", "true", "numpy-false"])
+@pytest.mark.parametrize(
+    "mask",
+    [{"a": True, "b": False, "c": {"d": True, "e": False}}, True, np.array(False)],
+    ids=["prefix", "true", "numpy-false"],
+)
 def test_freeze_matches_optax(mask):
     (ours, s_ours), (theirs, s_theirs) = _both(
-        lambda: gx.freeze(mask), lambda: optax.freeze(mask), PARAMS, [_grads()])
+        lambda: gx.freeze(mask), lambda: optax.freeze(mask), PARAMS, [_grads()]
+    )
     frozen = _broadcast(mask, PARAMS)
     expected = jax.tree.map(lambda f, g: jnp.zeros_like(g) if f else g, frozen, _grads())
     chex.assert_trees_all_equal(ours[0], expected)
@@ -148,8 +166,12 @@ def test_partition_with_int_and_prefix_labels_matches_optax():
     grads = [_grads(0.1), _grads(0.2), _grads(0.4)]
     (ours, s_ours), (theirs, s_theirs) = _both(
         lambda: gx.partition({0: gx.sgd(1.0), 1: gx.adam(0.1), 2: gx.scale(2.0)}, labels),
-        lambda: optax.partition({0: optax.sgd(1.0), 1: optax.adam(0.1), 2: optax.scale(2.0)},
-                                labels), PARAMS, grads)
+        lambda: optax.partition(
+            {0: optax.sgd(1.0), 1: optax.adam(0.1), 2: optax.scale(2.0)}, labels
+        ),
+        PARAMS,
+        grads,
+    )
     for u, t, g in zip(ours, theirs, grads, strict=True):
         chex.assert_trees_all_close(u, t, rtol=1e-4, atol=1e-7)
         chex.assert_trees_all_equal(u["a"], -g["a"])
@@ -181,14 +203,17 @@ def test_partition_forwards_extra_args_and_handles_empty_trees():
         assert tx.update(container(), tx.init(container()))[0] == container()
 
 
-@pytest.mark.parametrize("mask", [{"a": False, "b": True, "c": {"d": True, "e": False}}, True],
-                         ids=["prefix", "all"])
+@pytest.mark.parametrize(
+    "mask", [{"a": False, "b": True, "c": {"d": True, "e": False}}, True], ids=["prefix", "all"]
+)
 def test_selective_transform_matches_reference_and_optax(mask):
     grads = [_grads(0.1), _grads(0.5)]
     (ours, s_ours), (theirs, s_theirs) = _both(
         lambda: gx.selective_transform(gx.sgd(1.0, momentum=0.9), freeze_mask=mask),
         lambda: optax.selective_transform(optax.sgd(1.0, momentum=0.9), freeze_mask=mask),
-        PARAMS, grads)
+        PARAMS,
+        grads,
+    )
     frozen = _broadcast(mask, PARAMS)
     trace = jax.tree.map(jnp.zeros_like, PARAMS)
     for g, u, t in zip(grads, ours, theirs, strict=True):
@@ -199,11 +224,13 @@ def test_selective_transform_matches_reference_and_optax(mask):
     _same_structure(s_ours, s_theirs)
     # freeze(mask, inner=...) is the same transformation.
     chex.assert_trees_all_equal(
-        gx.freeze(mask, inner=gx.sgd(1.0)).update(grads[0], gx.freeze(
-            mask, inner=gx.sgd(1.0)).init(PARAMS), PARAMS)[0],
+        gx.freeze(mask, inner=gx.sgd(1.0)).update(
+            grads[0], gx.freeze(mask, inner=gx.sgd(1.0)).init(PARAMS), PARAMS
+        )[0],
         gx.selective_transform(gx.sgd(1.0), freeze_mask=mask).update(
-            grads[0], gx.selective_transform(gx.sgd(1.0), freeze_mask=mask).init(PARAMS),
-            PARAMS)[0])
+            grads[0], gx.selective_transform(gx.sgd(1.0), freeze_mask=mask).init(PARAMS), PARAMS
+        )[0],
+    )
 
 
 def test_named_chain_matches_chain_and_optax():
@@ -216,12 +243,18 @@ def test_named_chain_matches_chain_and_optax():
     grads = [_grads(0.1), _grads(0.3)]
     (ours, s_ours), (theirs, s_theirs) = _both(
         lambda: gx.named_chain(("adam", gx.scale_by_adam()), ("loss", scale_by_loss())),
-        lambda: optax.named_chain(("adam", optax.scale_by_adam()),
-                                  ("loss", scale_by_loss(optax))),
-        PARAMS, grads, loss=jnp.float32(2.0))
-    chained, _ = _both(lambda: gx.chain(gx.scale_by_adam(), scale_by_loss()),
-                       lambda: gx.chain(gx.scale_by_adam(), scale_by_loss()), PARAMS, grads,
-                       loss=jnp.float32(2.0))
+        lambda: optax.named_chain(("adam", optax.scale_by_adam()), ("loss", scale_by_loss(optax))),
+        PARAMS,
+        grads,
+        loss=jnp.float32(2.0),
+    )
+    chained, _ = _both(
+        lambda: gx.chain(gx.scale_by_adam(), scale_by_loss()),
+        lambda: gx.chain(gx.scale_by_adam(), scale_by_loss()),
+        PARAMS,
+        grads,
+        loss=jnp.float32(2.0),
+    )
     chex.assert_trees_all_equal(ours, chained[0])
     chex.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-7)
     assert list(s_ours) == list(s_theirs) == ["adam", "loss"]
@@ -238,7 +271,10 @@ def test_conditional_wrappers_match_reference_and_optax(kind):
     grads = [_grads(0.1 * (t + 1)) for t in range(5)]
     (ours, s_ours), (theirs, s_theirs) = _both(
         lambda: getattr(gx, kind)(gx.sgd(1.0, momentum=0.5), should),
-        lambda: getattr(optax, kind)(optax.sgd(1.0, momentum=0.5), should), PARAMS, grads)
+        lambda: getattr(optax, kind)(optax.sgd(1.0, momentum=0.5), should),
+        PARAMS,
+        grads,
+    )
     trace = jax.tree.map(jnp.zeros_like, PARAMS)
     for t, (g, u, th) in enumerate(zip(grads, ours, theirs, strict=True)):
         if should(t):
@@ -269,8 +305,9 @@ def test_snapshot_monitor_and_measure_with_ema_match_reference_and_optax():
             tx = lib.chain(
                 lib.sgd(0.1, momentum=0.9),
                 lib.snapshot("before", lib.tree.norm),
-                lib.monitor({"norm": lib.tree.norm,
-                             "norm_ema": lib.measure_with_ema(lib.tree.norm, decay)}),
+                lib.monitor(
+                    {"norm": lib.tree.norm, "norm_ema": lib.measure_with_ema(lib.tree.norm, decay)}
+                ),
                 lib.clip_by_global_norm(0.05),
             )
             state = tx.init(p)
@@ -291,8 +328,9 @@ def test_snapshot_monitor_and_measure_with_ema_match_reference_and_optax():
 
 
 def test_monitor_state_keeps_its_structure_and_boolean_measures_average_as_floats():
-    tx = gx.monitor({"clipped": gx.measure_with_ema(lambda u: gx.tree.norm(u) > 1.0, 0.5),
-                     "norm": gx.tree.norm})
+    tx = gx.monitor(
+        {"clipped": gx.measure_with_ema(lambda u: gx.tree.norm(u) > 1.0, 0.5), "norm": gx.tree.norm}
+    )
     state = tx.init(jnp.zeros(2))
 
     def body(s, g):
@@ -314,12 +352,17 @@ def test_multisteps_is_optax_multisteps():
         (ours, s_ours), (theirs, s_theirs) = _both(
             lambda m=use_grad_mean: gx.MultiSteps(gx.sgd(1.0), 3, use_grad_mean=m),
             lambda m=use_grad_mean: optax.MultiSteps(optax.sgd(1.0), 3, use_grad_mean=m),
-            params, grads)
+            params,
+            grads,
+        )
         for t, (u, th) in enumerate(zip(ours, theirs, strict=True)):
-            cycle = grads[t - 2:t + 1]
+            cycle = grads[t - 2 : t + 1]
             total = jax.tree.map(lambda *g: sum(g), *cycle) if t % 3 == 2 else None
-            expected = (jax.tree.map(jnp.zeros_like, params) if total is None else jax.tree.map(
-                lambda s, m=use_grad_mean: -s / 3 if m else -s, total))
+            expected = (
+                jax.tree.map(jnp.zeros_like, params)
+                if total is None
+                else jax.tree.map(lambda s, m=use_grad_mean: -s / 3 if m else -s, total)
+            )
             chex.assert_trees_all_close(u, expected, rtol=1e-6)
             chex.assert_trees_all_close(u, th, rtol=1e-6)
         assert s_ours._fields == s_theirs._fields
@@ -334,19 +377,28 @@ def test_multisteps_is_optax_multisteps():
         assert bool(ms.has_updated(state)) is expected
 
 
-@pytest.mark.parametrize("skip_fn", [
-    gx.skip_not_finite, functools.partial(gx.skip_large_updates, max_squared_norm=100.0)],
-    ids=["not-finite", "large"])
+@pytest.mark.parametrize(
+    "skip_fn",
+    [gx.skip_not_finite, functools.partial(gx.skip_large_updates, max_squared_norm=100.0)],
+    ids=["not-finite", "large"],
+)
 def test_multisteps_skips_mini_batches_as_optax(skip_fn):
-    theirs_fn = (optax.skip_not_finite if skip_fn is gx.skip_not_finite
-                 else functools.partial(optax.skip_large_updates, max_squared_norm=100.0))
+    theirs_fn = (
+        optax.skip_not_finite
+        if skip_fn is gx.skip_not_finite
+        else functools.partial(optax.skip_large_updates, max_squared_norm=100.0)
+    )
     params = {"a": jnp.zeros(2)}
-    grads = [{"a": jnp.array(v)} for v in ([1.0, 1.0], [jnp.inf, 1.0], [20.0, 0.0],
-                                           [jnp.nan, 0.0], [3.0, 1.0])]
+    grads = [
+        {"a": jnp.array(v)}
+        for v in ([1.0, 1.0], [jnp.inf, 1.0], [20.0, 0.0], [jnp.nan, 0.0], [3.0, 1.0])
+    ]
     (ours, s_ours), (theirs, s_theirs) = _both(
         lambda: gx.MultiSteps(gx.sgd(1.0), 2, should_skip_update_fn=skip_fn),
         lambda: optax.MultiSteps(optax.sgd(1.0), 2, should_skip_update_fn=theirs_fn),
-        params, grads)
+        params,
+        grads,
+    )
     for u, th in zip(ours, theirs, strict=True):
         chex.assert_trees_all_equal(u, th)
     chex.assert_trees_all_equal(s_ours.skip_state, s_theirs.skip_state)
@@ -363,12 +415,19 @@ def test_multisteps_skips_mini_batches_as_optax(skip_fn):
 
 def test_skip_functions_match_optax():
     step = jnp.int32(0)
-    for updates in ([jnp.array(jnp.inf), jnp.zeros([])], [jnp.array(jnp.nan)],
-                    [jnp.array(11.0), jnp.zeros(2)], [jnp.zeros(2)]):
-        for ours, theirs in ((gx.skip_not_finite, optax.skip_not_finite),
-                             (functools.partial(gx.skip_large_updates, max_squared_norm=100.0),
-                              functools.partial(optax.skip_large_updates,
-                                                max_squared_norm=100.0))):
+    for updates in (
+        [jnp.array(jnp.inf), jnp.zeros([])],
+        [jnp.array(jnp.nan)],
+        [jnp.array(11.0), jnp.zeros(2)],
+        [jnp.zeros(2)],
+    ):
+        for ours, theirs in (
+            (gx.skip_not_finite, optax.skip_not_finite),
+            (
+                functools.partial(gx.skip_large_updates, max_squared_norm=100.0),
+                functools.partial(optax.skip_large_updates, max_squared_norm=100.0),
+            ),
+        ):
             a, b = ours(updates, step, None), theirs(updates, step, None)
             chex.assert_trees_all_equal(a, b)
 
@@ -376,8 +435,9 @@ def test_skip_functions_match_optax():
 def test_apply_every_matches_reference_and_optax():
     params = jnp.zeros(2)
     grads = [jnp.array([1.0, -2.0]) * (t + 1) for t in range(7)]
-    (ours, s_ours), (theirs, s_theirs) = _both(lambda: gx.apply_every(3),
-                                               lambda: optax.apply_every(3), params, grads)
+    (ours, s_ours), (theirs, s_theirs) = _both(
+        lambda: gx.apply_every(3), lambda: optax.apply_every(3), params, grads
+    )
     acc = np.zeros(2)
     for t, (g, u, th) in enumerate(zip(grads, ours, theirs, strict=True)):
         acc = (acc if t % 3 else 0) + np.asarray(g)

@@ -62,8 +62,13 @@ def test_nesterov_forms_give_the_same_iterates_under_the_change_of_variable(mome
         theta = gx.apply_updates(theta, v)
         u, s_reform = reform.update(jax.grad(rosenbrock)(phi), s_reform, phi)
         phi = gx.apply_updates(phi, u)
-        chex.assert_trees_all_close(nesterov_lookahead_point(theta, s_look, momentum), phi,
-                                    rtol=1e-5, atol=1e-6, custom_message=f"step {t + 1}")
+        chex.assert_trees_all_close(
+            nesterov_lookahead_point(theta, s_look, momentum),
+            phi,
+            rtol=1e-5,
+            atol=1e-6,
+            custom_message=f"step {t + 1}",
+        )
     assert float(jnp.max(jnp.abs(theta - x0))) > 1e-2  # it moved
 
 
@@ -103,12 +108,16 @@ def ftrl_problem(steps=30, scale=0.05):
     return params, grads
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(learning_rate=0.1),
-    dict(learning_rate=0.1, l1=0.05, l2=0.01, l2_shrinkage=0.02, beta=0.3),
-    dict(learning_rate=0.3, learning_rate_power=-0.7, initial_accumulator_value=0.5, l1=0.02),
-    dict(learning_rate=0.1, l1=0.05, proximal_center="params"),
-], ids=["plain", "regularised", "power", "params-center"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(learning_rate=0.1),
+        dict(learning_rate=0.1, l1=0.05, l2=0.01, l2_shrinkage=0.02, beta=0.3),
+        dict(learning_rate=0.3, learning_rate_power=-0.7, initial_accumulator_value=0.5, l1=0.02),
+        dict(learning_rate=0.1, l1=0.05, proximal_center="params"),
+    ],
+    ids=["plain", "regularised", "power", "params-center"],
+)
 def test_ftrl_matches_reference(kwargs):
     params, grads = ftrl_problem()
     ours, theirs = run_leafwise(ftrl(**kwargs), ref.FTRL(**kwargs), params, grads)
@@ -122,8 +131,9 @@ def test_ftrl_with_a_schedule_matches_reference():
 
     params, grads = ftrl_problem()
     kwargs = dict(l1=0.05, l2=0.01, beta=0.3)
-    ours, theirs = run_leafwise(ftrl(schedule, **kwargs),
-                                ref.FTRL(lambda t: 0.2 / (1.0 + 0.1 * t), **kwargs), params, grads)
+    ours, theirs = run_leafwise(
+        ftrl(schedule, **kwargs), ref.FTRL(lambda t: 0.2 / (1.0 + 0.1 * t), **kwargs), params, grads
+    )
     for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"step {t + 1}")
 
@@ -154,14 +164,21 @@ def test_ftrl_params_center_keeps_weights_under_zero_gradients_and_origin_does_n
 # ---------------------------------------------------------------------- NAdam, RAdam
 
 
-@pytest.mark.parametrize(("b1", "momentum_decay"), [(0.9, 4e-3), (0.9, 1.0), (0.99, 4e-3),
-                                                     (0.5, 0.3), (0.0, 4e-3)])
+@pytest.mark.parametrize(
+    ("b1", "momentum_decay"), [(0.9, 4e-3), (0.9, 1.0), (0.99, 4e-3), (0.5, 0.3), (0.0, 4e-3)]
+)
 def test_dozat_schedule_matches_the_running_product(b1, momentum_decay):
     # With b2 = 0 and a unit gradient v^_t = 1, and from m_{t-1} = 0 NAdam's step is
     # mu_{t+1} (1 - b1) / (1 - P_{t+1}) + (1 - mu_t) / (1 - P_t): its closed-form product
     # must match the running product mu_1 ... mu_t at every step.
-    tx = gx.scale_by_adam(b1=b1, b2=0.0, eps=0.0, nesterov=True, momentum_schedule="dozat",
-                          momentum_decay=momentum_decay)
+    tx = gx.scale_by_adam(
+        b1=b1,
+        b2=0.0,
+        eps=0.0,
+        nesterov=True,
+        momentum_schedule="dozat",
+        momentum_decay=momentum_decay,
+    )
     fresh = tx.init(jnp.zeros(1))
     b1_32 = float(np.float32(b1))
     product = 1.0
@@ -234,27 +251,38 @@ def test_amsgrad_never_takes_a_larger_denominator_step_back(amsgrad_max):
 
 
 def test_factored_state_is_sublinear_in_optax_layout():
-    params = {"matrix": jnp.zeros((6, 5)), "tensor": jnp.zeros((2, 6, 5)),
-              "wide": jnp.zeros((5, 7)), "vector": jnp.zeros(5), "small": jnp.zeros((2, 3))}
+    params = {
+        "matrix": jnp.zeros((6, 5)),
+        "tensor": jnp.zeros((2, 6, 5)),
+        "wide": jnp.zeros((5, 7)),
+        "vector": jnp.zeros(5),
+        "small": jnp.zeros((2, 3)),
+    }
     state = scale_by_factored_rms(min_dim_size_to_factor=4).init(params)
     assert isinstance(state, FactoredState)
     assert FactoredState._fields == ("count", "v_row", "v_col", "v")
     # Factored over the two longest axes d1, d0: v_row drops d0, v_col drops d1.
-    chex.assert_shape([state.v_row["matrix"], state.v_col["matrix"], state.v["matrix"]],
-                      [(5,), (6,), (1,)])
+    chex.assert_shape(
+        [state.v_row["matrix"], state.v_col["matrix"], state.v["matrix"]], [(5,), (6,), (1,)]
+    )
     chex.assert_shape([state.v_row["tensor"], state.v_col["tensor"]], [(2, 5), (2, 6)])
     chex.assert_shape([state.v_row["wide"], state.v_col["wide"]], [(5,), (7,)])
-    chex.assert_shape([state.v["vector"], state.v["small"], state.v_row["small"]],
-                      [(5,), (2, 3), (1,)])
+    chex.assert_shape(
+        [state.v["vector"], state.v["small"], state.v_row["small"]], [(5,), (2, 3), (1,)]
+    )
 
 
 def test_factored_state_matches_optax_layout_and_values():
     rng = np.random.default_rng(0)
     params = {"m": jnp.zeros((6, 5)), "t": jnp.zeros((3, 2, 7)), "v": jnp.zeros(4)}
-    grads = [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
-             for _ in range(4)]
-    ours, theirs = (f(min_dim_size_to_factor=2, decay_rate=0.7, step_offset=1)
-                    for f in (scale_by_factored_rms, optax.scale_by_factored_rms))
+    grads = [
+        jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
+        for _ in range(4)
+    ]
+    ours, theirs = (
+        f(min_dim_size_to_factor=2, decay_rate=0.7, step_offset=1)
+        for f in (scale_by_factored_rms, optax.scale_by_factored_rms)
+    )
     s_ours, s_theirs = ours.init(params), theirs.init(params)
     chex.assert_trees_all_equal_shapes_and_dtypes(tuple(s_ours), tuple(s_theirs))
     for g in grads:
@@ -285,8 +313,7 @@ def test_factored_decay_rate_fn_and_step_offset():
         seen.append(rate)
         return jnp.asarray(0.5, jnp.float32)
 
-    tx = scale_by_factored_rms(factored=False, epsilon=0.0, decay_rate_fn=decay_fn,
-                               decay_rate=0.3)
+    tx = scale_by_factored_rms(factored=False, epsilon=0.0, decay_rate_fn=decay_fn, decay_rate=0.3)
     g = jnp.array([2.0])
     u, state = tx.update(g, tx.init(g))  # v = 0.5 * 0 + 0.5 * 4 = 2
     chex.assert_trees_all_close(u, g / jnp.sqrt(2.0))
@@ -312,8 +339,9 @@ def test_factored_estimate_is_exact_for_a_rank_one_square():
     g = jnp.sqrt(rows[:, None] * cols[None, :])
     factored = scale_by_factored_rms(epsilon=0.0, min_dim_size_to_factor=1)
     full = scale_by_factored_rms(epsilon=0.0, factored=False)
-    chex.assert_trees_all_close(factored.update(g, factored.init(g))[0],
-                                full.update(g, full.init(g))[0], rtol=1e-6)
+    chex.assert_trees_all_close(
+        factored.update(g, factored.init(g))[0], full.update(g, full.init(g))[0], rtol=1e-6
+    )
 
 
 def test_parameter_scale_has_a_floor():
@@ -331,8 +359,9 @@ def test_trust_ratio_mask_and_zero_norms():
     updates = {"a": jnp.array([0.0, 0.5]), "b": jnp.array([0.0, 0.5]), "c": jnp.ones(2)}
     tx = scale_by_trust_ratio(mask={"a": True, "b": False, "c": True})
     out, _ = tx.update(updates, tx.init(params), params)
-    chex.assert_trees_all_close(out, {"a": jnp.array([0.0, 5.0]), "b": updates["b"],
-                                      "c": updates["c"]})
+    chex.assert_trees_all_close(
+        out, {"a": jnp.array([0.0, 5.0]), "b": updates["b"], "c": updates["c"]}
+    )
 
 
 def test_lion_update_is_a_sign():
@@ -347,14 +376,22 @@ def test_lion_update_is_a_sign():
 # --------------------------------------------------------------------------- general
 
 OPTIMIZERS = {
-    "adamax": lambda: adamax(0.1), "adamaxw": lambda: adamaxw(0.1),
-    "amsgrad": lambda: amsgrad(0.1), "nadam": lambda: nadam(0.1),
-    "nadamw": lambda: nadamw(0.1), "radam": lambda: radam(0.1),
-    "adadelta": lambda: adadelta(), "ftrl": lambda: ftrl(0.1),
+    "adamax": lambda: adamax(0.1),
+    "adamaxw": lambda: adamaxw(0.1),
+    "amsgrad": lambda: amsgrad(0.1),
+    "nadam": lambda: nadam(0.1),
+    "nadamw": lambda: nadamw(0.1),
+    "radam": lambda: radam(0.1),
+    "adadelta": lambda: adadelta(),
+    "ftrl": lambda: ftrl(0.1),
     "sgd_nesterov_lookahead": lambda: sgd_nesterov_lookahead(0.1),
-    "lion": lambda: lion(0.1), "lamb": lambda: lamb(0.1), "lars": lambda: lars(0.1),
-    "adafactor": lambda: adafactor(0.1), "sign_sgd": lambda: sign_sgd(0.1),
-    "signum": lambda: signum(0.1), "adabelief": lambda: adabelief(0.1),
+    "lion": lambda: lion(0.1),
+    "lamb": lambda: lamb(0.1),
+    "lars": lambda: lars(0.1),
+    "adafactor": lambda: adafactor(0.1),
+    "sign_sgd": lambda: sign_sgd(0.1),
+    "signum": lambda: signum(0.1),
+    "adabelief": lambda: adabelief(0.1),
     "yogi": lambda: yogi(0.1),
 }
 
