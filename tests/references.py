@@ -809,19 +809,23 @@ class DynamicLossScaling(TreeReference):
 
 
 class MultiSteps(TreeReference):
-    """Gradient accumulation: the inner step on the mean of ``k`` gradients, zero between."""
+    """Gradient accumulation: the inner step on the mean (or sum) of ``k`` gradients, zero
+    between. ``skip_above``: a mini-batch whose squared gradient norm exceeds it is dropped
+    (zero update, nothing accumulated, not counted)."""
 
-    def __init__(self, inner, every_k_schedule):
-        self.inner, self.k = inner, every_k_schedule
+    def __init__(self, inner, every_k_schedule, use_grad_mean=True, skip_above=None):
+        self.inner, self.k, self.mean, self.skip = inner, every_k_schedule, use_grad_mean, skip_above
 
     def init(self, ps):
         return {"inner": self.inner.init(ps), "acc": [np.zeros_like(p) for p in ps], "n": 0,
                 "steps": 0}
 
     def step(self, gs, s, ps, **extra):
+        if self.skip is not None and sum(float(np.sum(g * g)) for g in gs) > self.skip:
+            return [np.zeros_like(g) for g in gs], s
         k = int(self.k(s["steps"])) if callable(self.k) else self.k
         n = s["n"] + 1
-        acc = [a + (g - a) / n for a, g in zip(s["acc"], gs, strict=True)]
+        acc = [a + ((g - a) / n if self.mean else g) for a, g in zip(s["acc"], gs, strict=True)]
         if n < max(k, 1):
             return [np.zeros_like(g) for g in gs], {**s, "acc": acc, "n": n}
         us, inner = self.inner.step(acc, s["inner"], ps, **extra)
@@ -857,8 +861,9 @@ class Lookahead(TreeReference):
     """Zhang et al. 2019, Algorithm 1: ``k`` fast steps, then ``phi += alpha (theta - phi)``
     and the fast weights restart from ``phi``."""
 
-    def __init__(self, inner, sync_period=5, slow_step_size=0.5):
+    def __init__(self, inner, sync_period=5, slow_step_size=0.5, reset_state=False):
         self.inner, self.k, self.alpha = inner, sync_period, slow_step_size
+        self.reset = reset_state
 
     def init(self, ps):
         return {"inner": self.inner.init(ps), "slow": [np.array(p) for p in ps], "t": 0}
@@ -870,6 +875,8 @@ class Lookahead(TreeReference):
             slow = [phi + self.alpha * (p + u - phi) for phi, p, u in zip(slow, ps, us,
                                                                           strict=True)]
             us = [phi - p for phi, p in zip(slow, ps, strict=True)]
+            if self.reset:  # the fast optimizer starts afresh from the synced weights
+                inner = self.inner.init(ps)
         return us, {"inner": inner, "slow": slow, "t": t}
 
 

@@ -95,7 +95,8 @@ def mask_matrices(params: Any) -> Any:
 
 # Dtype arguments are swept by test_state_dtypes.py (a dtype changes the storage, not
 # the arithmetic the references model).
-DTYPE_ARGS = {"mu_dtype", "nu_dtype", "accumulator_dtype", "ema_dtype", "slow_dtype"}
+DTYPE_ARGS = {"mu_dtype", "nu_dtype", "accumulator_dtype", "ema_dtype", "slow_dtype",
+              "dtype_momentum"}
 # The transformation a wrapper wraps is not a hyperparameter: every wrapper case wraps
 # Adam and is compared with the wrapper reference around the Adam reference.
 WRAPPED_ARGS = {"inner", "fast", "tx"}
@@ -664,6 +665,32 @@ PRIMITIVES: list[Subject] = [
 ]
 
 
+def _on_fast_params(tx: Any) -> Any:
+    """``lookahead`` on plain params: the slow weights ride along in the state, so the
+    harness can feed the fast weights and apply the fast updates."""
+
+    def init(params: Any) -> Any:
+        return tx.init(gx.LookaheadParams(fast=params, slow=params)), params
+
+    def update(updates: Any, state: Any, params: Any = None) -> Any:
+        inner, slow = state
+        u, inner = tx.update(updates, inner, gx.LookaheadParams(fast=params, slow=slow))
+        return u.fast, (inner, gx.apply_updates(slow, u.slow))
+
+    return gx.GradientTransformation(init, update)
+
+
+def _skip_above(max_squared_norm: float) -> Callable[..., Any]:
+    """MultiSteps' ``should_skip_update_fn``: drop a mini-batch of squared norm above."""
+
+    def skip(updates: Any, gradient_step: Any, params: Any) -> Any:
+        return gx.skip_large_updates(updates, gradient_step, params, max_squared_norm)
+
+    skip.__qualname__ = f"skip_above_{max_squared_norm}"
+    skip.skip_above = max_squared_norm
+    return skip
+
+
 def _adam_leaves(n: int) -> ref.PerLeaf:
     return ref.PerLeaf(ref.Adam(0.01) for _ in range(n))
 
@@ -695,26 +722,48 @@ WRAPPERS: list[Subject] = [
     Subject(
         "lookahead",
         lambda n, **kw: ref.Lookahead(_adam_leaves(n), **kw),
+        {"sync_period": 5, "slow_step_size": 0.5},
+        {
+            "sync_period": [1, 3],
+            "slow_step_size": [0.25, 1.0],
+            "reset_state": [True, With(True, sync_period=2)],
+        },
+        tree=True,
+        build=lambda **kw: _on_fast_params(gx.lookahead(gx.adam(0.01), **kw)),
+        # A sync step returns phi - theta, computed in float32 from weights of size
+        # up to about 3: it carries one rounding of a weight (ulp(2) = 2.4e-7).
+        atol=5e-7,
+    ),
+    Subject(
+        "lookahead_in_state",
+        lambda n, **kw: ref.Lookahead(_adam_leaves(n), **kw),
         {},
         {
             "sync_period": [1, 3],
             "slow_step_size": [0.25, 1.0],
         },
         tree=True,
-        build=lambda **kw: gx.lookahead(gx.adam(0.01), **kw),
+        build=lambda **kw: gx.lookahead_in_state(gx.adam(0.01), **kw),
         # A sync step returns phi - theta, computed in float32 from weights of size
         # up to about 3: it carries one rounding of a weight (ulp(2) = 2.4e-7).
         atol=5e-7,
     ),
     Subject(
         "MultiSteps",
-        lambda n, **kw: ref.MultiSteps(_adam_leaves(n), **kw),
+        # SGD inside: Adam's step would hardly tell a mean from a sum.
+        lambda n, should_skip_update_fn=None, **kw: ref.MultiSteps(
+            ref.PerLeaf(ref.SGD(0.1, momentum=0.9) for _ in range(n)),
+            skip_above=getattr(should_skip_update_fn, "skip_above", None),
+            **kw,
+        ),
         {"every_k_schedule": 2},
         {
             "every_k_schedule": [1, 3, _every_other],
+            "use_grad_mean": [False, With(False, every_k_schedule=3)],
+            "should_skip_update_fn": [_skip_above(10.0), _skip_above(20.0)],
         },
         tree=True,
-        build=lambda **kw: gx.MultiSteps(gx.adam(0.01), **kw),
+        build=lambda **kw: gx.MultiSteps(gx.sgd(0.1, momentum=0.9), **kw),
     ),
     Subject(
         "apply_if_finite",
