@@ -881,38 +881,46 @@ class Lookahead(TreeReference):
 
 
 class ReduceOnPlateau(TreeReference):
-    """torch.optim.lr_scheduler.ReduceLROnPlateau on a scale that starts at 1, deciding on
-    the mean of every ``accumulation_size`` values; the updates are times the scale."""
+    """Performance scheduling (Senior et al. 2013) by optax.contrib.reduce_on_plateau's rule,
+    on a scale that starts at 1. Every ``accumulation_size`` values, their mean ``v`` is a
+    decision: an improvement if ``v < (1 - rtol) best - atol`` (mode "max": ``v > (1 + rtol)
+    best + atol``), which makes ``v`` the best; otherwise the plateau count grows. During a
+    cooldown a decision only counts the cooldown down (the plateau count stays 0); else a
+    plateau count reaching ``patience`` multiplies the scale by ``factor`` (not below
+    ``min_scale``), clears the count and starts ``cooldown`` decisions of cooldown. The
+    updates are times the scale after this step's decision."""
 
-    def __init__(self, factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
-                 mode="min", cooldown=0, min_scale=0.0, accumulation_size=1):
-        self.factor, self.patience, self.threshold = factor, patience, threshold
-        self.rel, self.min, self.cooldown = threshold_mode == "rel", mode == "min", cooldown
-        self.floor, self.size = min_scale, accumulation_size
+    def __init__(self, factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0,
+                 accumulation_size=1, min_scale=0.0, mode="min"):
+        self.factor, self.patience, self.rtol, self.atol = factor, patience, rtol, atol
+        self.cooldown, self.size, self.floor = cooldown, accumulation_size, min_scale
+        self.min = mode == "min"
 
     def init(self, ps):
-        return {"scale": 1.0, "best": np.inf if self.min else -np.inf, "bad": 0, "cool": 0,
-                "values": []}
+        return {"scale": 1.0, "best": np.inf if self.min else -np.inf, "plateau": 0,
+                "cool": 0, "values": []}
 
-    def _better(self, a, best):
+    def _better(self, v, best):
         if self.min:
-            return a < (best * (1 - self.threshold) if self.rel else best - self.threshold)
-        return a > (best * (1 + self.threshold) if self.rel else best + self.threshold)
+            return v < (1 - self.rtol) * best - self.atol
+        return v > (1 + self.rtol) * best + self.atol
 
     def step(self, gs, s, ps, *, value, **extra):
         s = {**s, "values": [*s["values"], float(value)]}
         if len(s["values"]) == self.size:
             v = float(np.mean(s["values"]))
             s["values"] = []
-            if self._better(v, s["best"]):
-                s["best"], s["bad"] = v, 0
-            else:
-                s["bad"] += 1
+            improved = self._better(v, s["best"])
+            if improved:
+                s["best"] = v
+            plateau = 0 if improved else s["plateau"] + 1
             if s["cool"] > 0:
-                s["cool"], s["bad"] = s["cool"] - 1, 0
-            if s["bad"] > self.patience:
+                s["plateau"], s["cool"] = 0, s["cool"] - 1
+            elif plateau == self.patience:
                 s["scale"] = max(s["scale"] * self.factor, self.floor)
-                s["cool"], s["bad"] = self.cooldown, 0
+                s["plateau"], s["cool"] = 0, self.cooldown
+            else:
+                s["plateau"] = plateau
         return [s["scale"] * g for g in gs], s
 
     def observe(self, s):

@@ -696,9 +696,9 @@ def _adam_leaves(n: int) -> ref.PerLeaf:
 
 
 # The monitored values for reduce_on_plateau: improvements, plateaus and a late recovery.
-# Steps of 0.04 near 9 improve by 0.45%: enough for the default relative threshold
-# (1e-4), not for 0.01. Steps of 4e-4 near 8.84 improve by 4.5e-5 relative: too little
-# for the relative threshold, enough for an absolute 1e-4.
+# Steps of 0.04 near 9 improve by 0.45%: enough for the default rtol (1e-4), not for
+# 0.01. Steps of 4e-4 near 8.84 improve by 4.5e-5 relative: too little for the default
+# rtol, enough for rtol=0 with atol=1e-4, not with atol=5e-4.
 # fmt: off
 PLATEAU_VALUES = (10.0, 9.0, 8.96, 8.92, 8.88, 8.84, 8.8396, 8.8392, 8.8388, 8.8384, 8.838,
                   8.8376, 7.0, 7.0, 7.0, 7.0, 6.9996, 6.9992, 6.9988, 5.0, 5.0, 5.0, 5.0, 5.0)
@@ -799,10 +799,10 @@ WRAPPERS: list[Subject] = [
         {"patience": 1},
         {
             "factor": [0.5, 0.25],
-            "patience": [0, 3],
-            "threshold": [0.01, 0.0],
-            "threshold_mode": ["abs", With("abs", threshold=0.05)],
-            "mode": ["max", With("max", threshold=0.0)],
+            "patience": [2, 3],
+            "rtol": [0.01, With(0.0, atol=1e-4)],
+            "atol": [0.05, With(5e-4, rtol=0.0)],
+            "mode": ["max", With("max", rtol=0.0, atol=1e-4)],
             "cooldown": [1, 3],
             "min_scale": [0.05, 0.5],
             "accumulation_size": [2, 3],
