@@ -69,12 +69,6 @@ from gradxform._transforms.clipping import adaptive_grad_clip as adaptive_grad_c
 from gradxform._transforms.clipping import clip as clip
 from gradxform._transforms.clipping import clip_by_block_rms as clip_by_block_rms
 from gradxform._transforms.clipping import clip_by_global_norm as clip_by_global_norm
-from gradxform._transforms.clipping import (
-    per_example_global_norm_clip as per_example_global_norm_clip,
-)
-from gradxform._transforms.clipping import (
-    per_example_layer_norm_clip as per_example_layer_norm_clip,
-)
 from gradxform._transforms.clipping import unitwise_clip as unitwise_clip
 from gradxform._transforms.clipping import unitwise_norm as unitwise_norm
 from gradxform._transforms.constraints import NonNegativeParamsState as NonNegativeParamsState
@@ -103,6 +97,12 @@ from gradxform._transforms.numerics import safe_increment as safe_increment
 from gradxform._transforms.numerics import safe_int32_increment as safe_int32_increment
 from gradxform._transforms.numerics import safe_norm as safe_norm
 from gradxform._transforms.numerics import safe_root_mean_squares as safe_root_mean_squares
+from gradxform._transforms.per_example import (
+    per_example_global_norm_clip as per_example_global_norm_clip,
+)
+from gradxform._transforms.per_example import (
+    per_example_layer_norm_clip as per_example_layer_norm_clip,
+)
 from gradxform._transforms.plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
 from gradxform._transforms.plateau import reduce_on_plateau as reduce_on_plateau
 from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdaDeltaState

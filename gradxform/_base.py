@@ -129,7 +129,7 @@ def _with_state_check(init_fn: TransformInitFn, update_fn: TransformUpdateFn) ->
     another transformation (or chain, or model) is then reported by its type
     and first differing key path instead of the error it caused inside.
     """
-    who = update_fn.__qualname__.split(".<locals>")[0]
+    who = getattr(update_fn, "__qualname__", "transformation").split(".<locals>")[0]
 
     def update(updates, state, params=None, **extra_args):
         if init_fn is init_empty_state and not (state is None or _is_empty(state)):

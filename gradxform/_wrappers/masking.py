@@ -127,9 +127,8 @@ def masked_update(
 ) -> tuple[Any, MaskedState]:
     """One ``update`` of ``inner`` on the selected subtrees; the others pass through."""
     if mask_extra_args:
-        structure = jax.tree.structure(updates)
         extra_args = {
-            k: select(v, mask) if jax.tree.structure(v) == structure else v
+            k: select(v, mask) if _tree.same_structure(v, updates) else v
             for k, v in extra_args.items()
         }
     sub_params = None if params is None else select(params, mask)

@@ -15,6 +15,7 @@ from gradxform import _checks, _tree
 from gradxform._base import (
     EmptyState,
     GradientTransformationExtraArgs,
+    init_empty_state,
     transformation,
     with_extra_args_support,
 )
@@ -110,12 +111,7 @@ def monitor(measures: dict[str, Any]) -> GradientTransformationExtraArgs:
             members[name] = with_extra_args_support(m)
         else:
             _check_measure(f"measures[{name!r}]", m)
-            members[name] = with_extra_args_support(
-                GradientTransformationExtraArgs(
-                    lambda params: EmptyState(),
-                    lambda u, s, p=None, *, _m=m, **kw: (_m(u), s),
-                )
-            )
+            members[name] = _measuring(m)
 
     def init_fn(params):
         states = tuple(t.init(params) for t in members.values())
@@ -183,3 +179,13 @@ def measure_with_ema(
         return out, (state[0], ema_state)
 
     return transformation(init_fn, update_fn)
+
+
+def _measuring(measure: Any) -> GradientTransformationExtraArgs:
+    """A stateless member that replaces the updates by ``measure(updates)``."""
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return measure(updates), state
+
+    return GradientTransformationExtraArgs(init_empty_state, update_fn)
