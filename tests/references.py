@@ -339,45 +339,90 @@ class LARS(Reference):
         return (step + self.mu * v if self.nesterov else v), {"v": v}
 
 
-class Adafactor(Reference):
-    """Shazeer & Stern 2018, Algorithms 4 and 5 (no momentum): factored second moments for
-    matrices, update clipping, relative step scaled by max(eps2, RMS(theta))."""
+def _decay_rate_pow(step, decay_rate):
+    """Adafactor's decay schedule, ``1 - (step + 1)**(-decay_rate)`` (step 0 at the first)."""
+    return 1.0 - (step + 1.0) ** (-decay_rate)
 
-    def __init__(self, learning_rate, decay_rate=0.8, eps=1e-30, clipping_threshold=1.0,
-                 min_scale=1e-3, *, min_dim_size_to_factor=128, factored=True,
-                 multiply_by_parameter_scale=True):
-        self.lr, self.c, self.eps1, self.d, self.eps2 = (learning_rate, decay_rate, eps,
-                                                         clipping_threshold, min_scale)
-        self.min_dim, self.factored, self.scale_by_p = (min_dim_size_to_factor, factored,
-                                                        multiply_by_parameter_scale)
 
-    def _factor(self, p):
-        return self.factored and p.ndim == 2 and min(p.shape) >= self.min_dim
+class FactoredRMS(Reference):
+    """Shazeer & Stern 2018, Algorithm 4 (factored) and 5's second moment: ``u = g / sqrt(V)``.
+
+    A leaf with two or more axes whose second longest is at least ``min_dim_size_to_factor``
+    is factored over its two longest axes (d0 the longest, d1 the next): row statistics
+    average over d0, column statistics over d1, and ``V = R C / mean(R)``. The decay is
+    ``b = decay_rate_fn(count - step_offset, decay_rate)``, count 0 at the first step.
+    """
+
+    def __init__(self, factored=True, decay_rate=0.8, step_offset=0, min_dim_size_to_factor=128,
+                 epsilon=1e-30, decay_rate_fn=_decay_rate_pow):
+        self.factored, self.c, self.offset = factored, decay_rate, step_offset
+        self.min_dim, self.eps1, self.fn = min_dim_size_to_factor, epsilon, decay_rate_fn
+
+    def _dims(self, p):
+        if not self.factored or p.ndim < 2:
+            return None
+        order = sorted(range(p.ndim), key=lambda a: (p.shape[a], a))
+        d1, d0 = order[-2], order[-1]
+        return (d1, d0) if p.shape[d1] >= self.min_dim else None
 
     def init(self, p):
-        if self._factor(p):
-            return {"R": np.zeros(p.shape[0]), "C": np.zeros(p.shape[1]), "t": 0}
-        return {"V": np.zeros_like(p), "t": 0}
+        dims = self._dims(p)
+        if dims is None:
+            return {"V": np.zeros_like(p), "t": 0}
+        d1, d0 = dims
+        return {"R": np.zeros(np.delete(p.shape, d0)), "C": np.zeros(np.delete(p.shape, d1)),
+                "t": 0}
 
     def step(self, g, s, p):
-        t = s["t"] + 1
-        b = 1 - t ** (-self.c)
+        b = float(self.fn(s["t"] - self.offset, self.c))
         g2 = g * g + self.eps1
-        if self._factor(p):
-            n, m = p.shape
-            # Algorithm 4 with sums: R = row sums, C = column sums, V = R C / (1^T R).
-            row = b * s["R"] + (1 - b) * g2.sum(axis=1) / m
-            col = b * s["C"] + (1 - b) * g2.sum(axis=0) / n
-            v = np.outer(row * m, col * n) / (row * m).sum()
-            new = {"R": row, "C": col, "t": t}
-        else:
+        dims = self._dims(p)
+        if dims is None:
             v = b * s["V"] + (1 - b) * g2
-            new = {"V": v, "t": t}
-        u = g / np.sqrt(v)
+            return g / np.sqrt(v), {"V": v, "t": s["t"] + 1}
+        d1, d0 = dims
+        row = b * s["R"] + (1 - b) * g2.mean(axis=d0)
+        col = b * s["C"] + (1 - b) * g2.mean(axis=d1)
+        r = np.expand_dims(row, d0)  # row statistics live on the d1 axis
+        c = np.expand_dims(col, d1)
+        v = r * c / r.mean(axis=d1, keepdims=True)
+        return g / np.sqrt(v), {"R": row, "C": col, "t": s["t"] + 1}
+
+
+class Adafactor(Reference):
+    """Shazeer & Stern 2018, Algorithms 4 and 5, in optax's chain: the factored direction,
+    update clipping ``u / max(1, RMS(u) / d)``, times ``eta_t`` (if given), times
+    ``max(min_scale, RMS(theta))`` (if multiply_by_parameter_scale), an undebiased moving
+    average ``m = momentum m + (1 - momentum) u`` (if momentum), plus
+    ``weight_decay_rate * theta`` (if given), all negated."""
+
+    def __init__(self, learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8,
+                 decay_offset=0, multiply_by_parameter_scale=True, clipping_threshold=1.0,
+                 momentum=None, weight_decay_rate=None, eps=1e-30, factored=True,
+                 weight_decay_mask=None, *, min_scale=1e-3):
+        self.rms = FactoredRMS(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
+        self.lr, self.d, self.scale_by_p = learning_rate, clipping_threshold, \
+            multiply_by_parameter_scale
+        self.mom, self.wd, self.eps2 = momentum, weight_decay_rate, min_scale
+
+    def init(self, p):
+        return {"rms": self.rms.init(p), "m": np.zeros_like(p), "t": 0}
+
+    def step(self, g, s, p):
+        u, rms = self.rms.step(g, s["rms"], p)
         if self.d is not None:
             u = u / max(1.0, np.sqrt(np.mean(u * u)) / self.d)
-        alpha = self.lr * (max(self.eps2, np.sqrt(np.mean(p * p))) if self.scale_by_p else 1.0)
-        return -alpha * u, new
+        if self.lr is not None:
+            u = u * (float(self.lr(s["t"])) if callable(self.lr) else self.lr)
+        if self.scale_by_p:
+            u = u * max(self.eps2, np.sqrt(np.mean(p * p)))
+        m = s["m"]
+        if self.mom is not None:
+            m = self.mom * m + (1 - self.mom) * u
+            u = m
+        if self.wd is not None:
+            u = u + (float(self.wd(s["t"])) if callable(self.wd) else self.wd) * p
+        return -u, {"rms": rms, "m": m, "t": s["t"] + 1}
 
 
 class SignSGD(Reference):

@@ -249,10 +249,24 @@ FTRL_SWEEP: dict[str, list[Any]] = {
 }
 FACTORED_SWEEP: dict[str, list[Any]] = {
     "decay_rate": [0.5, 1.0],
-    "eps": [1e-3, 0.1],
     "min_dim_size_to_factor": [1, 3],
     "factored": [With(False, min_dim_size_to_factor=1), With(False, min_dim_size_to_factor=3)],
 }
+
+
+def _constant_decay(b: float) -> Callable[[Any, Any], Any]:
+    """A ``decay_rate_fn`` that ignores the step: ``b_t = b``."""
+
+    def decay(step: Any, decay_rate: Any) -> Any:
+        return jnp.asarray(b, jnp.float32) + 0.0 * jnp.asarray(decay_rate, jnp.float32)
+
+    decay.__qualname__ = f"constant_{b}"
+    return decay
+
+
+def _harmonic_decay(step: Any, decay_rate: Any) -> Any:
+    """A ``decay_rate_fn``: ``b_t = 1 - 1 / (step + 2)`` (decay_rate unused)."""
+    return 1.0 - 1.0 / (jnp.asarray(step, jnp.float32) + 2.0)
 FTRL_BASE = {"learning_rate": 0.5, "proximal_center": "params"}
 
 OPTIMIZERS: list[Subject] = [
@@ -424,12 +438,21 @@ OPTIMIZERS: list[Subject] = [
         ref.Adafactor,
         {"learning_rate": 0.05},
         {
-            "learning_rate": [0.01, 0.3],
+            "learning_rate": [0.01, _schedule(0.3, 0.8)],
             **FACTORED_SWEEP,
+            "eps": [1e-3, 0.1],
+            "decay_offset": [-3, -10],
             "clipping_threshold": [0.5, 0.8, None],
             "min_scale": [1.5, 3.0],
             "multiply_by_parameter_scale": [False, With(False, min_scale=2.0)],
+            "momentum": [0.5, 0.9],
+            "weight_decay_rate": [0.1, _schedule(0.5, 0.8)],
+            "weight_decay_mask": [
+                With(MASK_TREE, weight_decay_rate=0.5),
+                With(mask_matrices, weight_decay_rate=0.5),
+            ],
         },
+        masks={"weight_decay_mask": {"weight_decay_rate": None}},
     ),
     Subject("sign_sgd", ref.SignSGD, {"learning_rate": 0.01}, {"learning_rate": [0.003, 0.3]}),
     Subject(
@@ -567,9 +590,14 @@ PRIMITIVES: list[Subject] = [
     ),
     Subject(
         "scale_by_factored_rms",
-        negated(ref.Adafactor, clipping_threshold=None, multiply_by_parameter_scale=False),
+        ref.FactoredRMS,
         {},
-        FACTORED_SWEEP,
+        {
+            **FACTORED_SWEEP,
+            "epsilon": [1e-3, 0.1],
+            "step_offset": [-3, -10],
+            "decay_rate_fn": [_constant_decay(0.5), _harmonic_decay],
+        },
     ),
     Subject("scale_by_param_block_rms", ref.ParamBlockRMS, {}, {"min_scale": [0.5, 2.0]}),
     Subject(
@@ -1456,23 +1484,15 @@ def test_converges_step_for_step_with_the_reference(entry: Entry):
 
 # ------------------------------------------------------------- late in training
 
-FACTORED_WEIGHT = pytest.mark.xfail(
-    strict=True,
-    reason="bug: scale_by_factored_rms forms b_t = 1 - t**-decay_rate in float32 and "
-    "weighs the new gradient by 1 - b_t: the weight t**-decay_rate loses its digits to "
-    "cancellation (1.9e-3 relative at t = 1e6, 65% at t = 2**31)",
-)
-
-
 @pytest.mark.parametrize(
     "step",
-    [100, pytest.param(10**4, marks=FACTORED_WEIGHT), pytest.param(10**6, marks=FACTORED_WEIGHT)],
+    [100, 10**4, 10**6],
 )
 def test_factored_rms_weighs_the_newest_gradient_by_t_to_the_minus_decay_rate(step):
     """Shazeer & Stern 2018, Algorithm 4: the second moment takes the new gradient with
     weight ``1 - b_t = t**-decay_rate``, late in training as early. A state whose step
     count is ``step - 1`` and whose moments are zero isolates that weight."""
-    kwargs = {"decay_rate": 0.8, "eps": 1e-30, "min_dim_size_to_factor": 1}
+    kwargs = {"decay_rate": 0.8, "epsilon": 1e-30, "min_dim_size_to_factor": 1}
     tx = gx.scale_by_factored_rms(**kwargs)
     params = make_params()
     state = jax.tree.map(
