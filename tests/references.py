@@ -590,6 +590,19 @@ class Ema(Reference):
         return (e / (1 - self.d**t) if self.debias else e), {"e": e, "t": t}
 
 
+class Measured(Reference):
+    """``inner`` applied to ``measure(g)`` in place of ``g`` (a measurement's average)."""
+
+    def __init__(self, measure, inner):
+        self.measure, self.inner = measure, inner
+
+    def init(self, p):
+        return self.inner.init(p)
+
+    def step(self, g, s, p):
+        return self.inner.step(np.asarray(self.measure(g), np.float64), s, p)
+
+
 class Momentum(Reference):
     """Polyak 1964 heavy ball ``v = mu v + g``; ``ema``: ``v = mu v + (1 - mu) g``.
     Nesterov (Sutskever et al. 2013, in the form of Bengio et al. 2013): the step is
@@ -797,6 +810,27 @@ class NormalizeByUpdateNorm(TreeReference):
     def step(self, gs, s, ps, **extra):
         norm = np.sqrt(sum(float(np.sum(g * g)) for g in gs))
         return [self.c * g / (norm + self.eps) for g in gs], s
+
+
+class Conditionally(TreeReference):
+    """``inner`` at the steps where ``should_transform_fn(step[, **extra])`` holds (step 0
+    at the first call); elsewhere the updates pass through (``mask=False``) or are zero
+    (``mask=True``) and the inner state is kept."""
+
+    def __init__(self, inner, should_transform_fn, forward_extra_args=False, *, mask=False):
+        self.inner, self.fn, self.forward, self.mask = (inner, should_transform_fn,
+                                                        forward_extra_args, mask)
+
+    def init(self, ps):
+        return {"inner": self.inner.init(ps), "t": 0}
+
+    def step(self, gs, s, ps, **extra):
+        take = self.fn(s["t"], **extra) if self.forward else self.fn(s["t"])
+        if bool(take):
+            us, inner = self.inner.step(gs, s["inner"], ps, **extra)
+        else:
+            us, inner = [np.zeros_like(g) if self.mask else g for g in gs], s["inner"]
+        return us, {"inner": inner, "t": s["t"] + 1}
 
 
 def _finite(xs):

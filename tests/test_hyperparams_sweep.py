@@ -99,7 +99,7 @@ DTYPE_ARGS = {"mu_dtype", "nu_dtype", "accumulator_dtype", "ema_dtype", "slow_dt
               "dtype_momentum"}
 # The transformation a wrapper wraps is not a hyperparameter: every wrapper case wraps
 # Adam and is compared with the wrapper reference around the Adam reference.
-WRAPPED_ARGS = {"inner", "fast", "tx"}
+WRAPPED_ARGS = {"inner", "fast", "tx", "opt", "fast_optimizer"}
 
 
 # ------------------------------------------------------------------------ subjects
@@ -719,6 +719,36 @@ def _skip_above(max_squared_norm: float) -> Callable[..., Any]:
     return skip
 
 
+def _identity_measure(u: Any) -> Any:
+    return u
+
+
+def _squared(u: Any) -> Any:
+    return jax.tree.map(lambda x: x * x, u)
+
+
+def _absolute(u: Any) -> Any:
+    return jax.tree.map(abs, u)
+
+
+
+def _early_steps(step: Any, **extra: Any) -> Any:
+    """A ``should_transform_fn``: the first five steps."""
+    return step < 5
+
+
+def _low_value(step: Any, **extra: Any) -> Any:
+    """A ``should_transform_fn`` of the extra arguments when given (value below 8.9),
+    else of the step (even steps)."""
+    return extra["value"] < 8.9 if "value" in extra else step % 2 == 0
+
+
+def _high_value(step: Any, **extra: Any) -> Any:
+    """A ``should_transform_fn`` of the extra arguments when given (value above 7.5),
+    else of the step (the first five)."""
+    return extra["value"] > 7.5 if "value" in extra else step < 5
+
+
 def _adam_leaves(n: int) -> ref.PerLeaf:
     return ref.PerLeaf(ref.Adam(0.01) for _ in range(n))
 
@@ -792,6 +822,32 @@ WRAPPERS: list[Subject] = [
         },
         tree=True,
         build=lambda **kw: gx.MultiSteps(gx.sgd(0.1, momentum=0.9), **kw),
+    ),
+    Subject(
+        "measure_with_ema",
+        lambda n, measure, **kw: ref.PerLeaf(ref.Measured(measure, ref.Ema(**kw)) for _ in range(n)),
+        {"measure": _identity_measure, "decay": 0.9},
+        {
+            "measure": [_squared, _absolute],
+            "decay": [0.5, 0.99],
+            "debias": [False, With(False, decay=0.5)],
+        },
+        tree=True,
+    ),
+    *(
+        Subject(
+            name,
+            lambda n, _mask=mask, **kw: ref.Conditionally(_adam_leaves(n), mask=_mask, **kw),
+            {"should_transform_fn": _low_value},
+            {
+                "should_transform_fn": [_early_steps, _high_value],
+                "forward_extra_args": [True, With(True, should_transform_fn=_high_value)],
+            },
+            tree=True,
+            build=lambda _name=name, **kw: getattr(gx, _name)(gx.adam(0.01), **kw),
+            values=PLATEAU_VALUES,
+        )
+        for name, mask in (("conditionally_transform", False), ("conditionally_mask", True))
     ),
     Subject(
         "apply_if_finite",
@@ -869,6 +925,14 @@ NOT_SWEPT = {
     "freeze": "structural (a mask): tested leaf by leaf in test_wrappers.py",
     "multi_transform": "structural (labels): tested against optax in test_wrappers.py",
     "add_noise": "random: test_add_noise_follows_eta_and_gamma below checks its variance",
+    "flatten": "a wrapper without hyperparameters (its one argument is the inner "
+    "transformation)",
+    "named_chain": "a combinator without hyperparameters",
+    "partition": "structural (labels), as multi_transform",
+    "selective_transform": "structural (a freeze mask), as freeze",
+    "stateless_with_tree_map": "its one argument is user code",
+    "monitor": "a measurement (user code) that leaves the updates alone; no hyperparameters",
+    "snapshot": "a measurement (user code) that leaves the updates alone; no hyperparameters",
 }
 
 
@@ -1046,6 +1110,10 @@ def _public(kinds: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
     out = {}
     for name in gx.__all__:
         obj = getattr(gx, name)
+        if inspect.isclass(obj) and hasattr(obj, "gradient_transformation"):
+            if "GradientTransformation" in kinds:  # a class built like one (MultiSteps)
+                out[name] = obj
+            continue
         if not inspect.isfunction(obj):
             continue
         annotation = inspect.signature(obj).return_annotation
