@@ -304,6 +304,7 @@ OPTIMIZERS: list[Subject] = [
             **RMS_SWEEP,
             "momentum": [0.5, 0.9],
             "nesterov": [With(True, momentum=0.5), With(True, momentum=0.9)],
+            "bias_correction": [True, With(True, centered=True, eps=0.1)],
         },
     ),
     Subject(
@@ -369,21 +370,37 @@ OPTIMIZERS: list[Subject] = [
         "nadam",
         partial(ref.Adam, nesterov=True),
         {"learning_rate": 0.01},
-        {**ADAM_SWEEP, **NESTEROV_SWEEP},
+        {
+            **ADAM_SWEEP,
+            **NESTEROV_SWEEP,
+            "nesterov": [False, With(False, b1=0.5)],
+            "eps_uncorrected": EPS_UNCORRECTED,
+        },
     ),
     Subject(
         "nadamw",
         partial(ref.Adam, nesterov=True),
         {"learning_rate": 0.01},
-        {**ADAM_SWEEP, **NESTEROV_SWEEP, **DECOUPLED_SWEEP},
+        {
+            **ADAM_SWEEP,
+            **NESTEROV_SWEEP,
+            **DECOUPLED_SWEEP,
+            "nesterov": [False, With(False, b1=0.5)],
+            "eps_uncorrected": EPS_UNCORRECTED,
+        },
         masks=DECAY_MASK,
     ),
-    Subject("radam", ref.RAdam, {"learning_rate": 0.01}, RADAM_SWEEP),
+    Subject(
+        "radam",
+        ref.RAdam,
+        {"learning_rate": 0.01},
+        {**RADAM_SWEEP, "nesterov": [True, With(True, b1=0.5, b2=0.9)]},
+    ),
     Subject(
         "adabelief",
         ref.AdaBelief,
         {"learning_rate": 0.01},
-        {"learning_rate": [0.003, 0.3], **BELIEF_SWEEP},
+        {"learning_rate": [0.003, 0.3], **BELIEF_SWEEP, "nesterov": [True, With(True, b1=0.5)]},
     ),
     Subject(
         "yogi", ref.Yogi, {"learning_rate": 0.01}, {"learning_rate": [0.003, 0.3], **YOGI_SWEEP}
