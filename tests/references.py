@@ -1204,3 +1204,34 @@ def join_schedules(t, schedules, boundaries):
     k = sum(t >= b for b in boundaries)
     start = boundaries[k - 1] if k else 0
     return float(schedules[k](t - start))
+
+
+def _through(t, points, shape):
+    """The value at step ``t`` of a path through ``(step, value)`` points, each stretch
+    annealed by ``shape`` (``_keep``); constant before the first and after the last."""
+    if t < points[0][0]:
+        return points[0][1]
+    for (b0, v0), (b1, v1) in itertools.pairwise(points):
+        if b0 <= t < b1:
+            return v1 + (v0 - v1) * _keep(shape, (t - b0) / (b1 - b0))
+    return points[-1][1]
+
+
+def cosine_onecycle_schedule(t, transition_steps, peak_value, pct_start=0.3, div_factor=25.0,
+                             final_div_factor=1e4):
+    """Smith & Topin 2019 in optax's form: half cosines I -> peak (until int(pct_start T))
+    -> I / final_div_factor (until T), I = peak / div_factor."""
+    start = peak_value / div_factor
+    points = [(0, start), (int(pct_start * transition_steps), peak_value),
+              (transition_steps, start / final_div_factor)]
+    return _through(t, points, "cosine")
+
+
+def linear_onecycle_schedule(t, transition_steps, peak_value, pct_start=0.3, pct_final=0.85,
+                             div_factor=25.0, final_div_factor=1e4):
+    """Smith & Topin 2019 in optax's form: straight lines I -> peak (until int(pct_start T))
+    -> I (until int(pct_final T)) -> I / final_div_factor (until T), I = peak / div_factor."""
+    start = peak_value / div_factor
+    points = [(0, start), (int(pct_start * transition_steps), peak_value),
+              (int(pct_final * transition_steps), start), (transition_steps, start / final_div_factor)]
+    return _through(t, points, "linear")

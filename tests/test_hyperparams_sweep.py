@@ -1393,6 +1393,29 @@ SCHEDULES: list[ScheduleSubject] = [
         },
     ),
     ScheduleSubject(
+        "cosine_onecycle_schedule",
+        {"transition_steps": 30, "peak_value": 1.0},
+        {
+            "transition_steps": [20, 45],
+            "peak_value": [0.5, 3.0],
+            "pct_start": [0.1, 0.5],
+            "div_factor": [5.0, 100.0],
+            "final_div_factor": [10.0, 100.0],
+        },
+    ),
+    ScheduleSubject(
+        "linear_onecycle_schedule",
+        {"transition_steps": 30, "peak_value": 1.0},
+        {
+            "transition_steps": [20, 45],
+            "peak_value": [0.5, 3.0],
+            "pct_start": [0.1, 0.5],
+            "pct_final": [0.6, 0.95],
+            "div_factor": [5.0, 100.0],
+            "final_div_factor": [10.0, 100.0],
+        },
+    ),
+    ScheduleSubject(
         "one_cycle_momentum_schedule",
         {"total_steps": 30},
         {
