@@ -108,7 +108,7 @@ def safe_norm(
     x = jnp.asarray(x)
     out_dtype = _result_dtype(x, min_norm)
     xc = _tree.to_compute(x)
-    floor = jnp.asarray(min_norm).astype(_real_dtype(xc.dtype))
+    floor = jnp.asarray(min_norm).astype(_tree.real_dtype(xc.dtype))
     norm = jnp.linalg.norm(xc, ord=ord, axis=axis, keepdims=True)
     safe_x = jnp.where(norm <= floor, jnp.ones_like(xc), xc)
     norm = norm if keepdims else jnp.squeeze(norm, axis=axis)
@@ -141,7 +141,7 @@ def safe_root_mean_squares(x: chex.ArrayLike, min_rms: chex.ArrayLike) -> chex.A
     x = jnp.asarray(x)
     out_dtype = _result_dtype(x, min_rms)
     xc = _tree.to_compute(x)
-    floor = jnp.asarray(min_rms).astype(_real_dtype(xc.dtype))
+    floor = jnp.asarray(min_rms).astype(_tree.real_dtype(xc.dtype))
     rms = jnp.sqrt(jnp.mean(_tree.abs_sq(xc)))
     safe_x = jnp.where(rms <= floor, jnp.ones_like(xc), xc)
     return jnp.where(rms <= floor, floor, jnp.sqrt(jnp.mean(_tree.abs_sq(safe_x)))).astype(
@@ -149,17 +149,10 @@ def safe_root_mean_squares(x: chex.ArrayLike, min_rms: chex.ArrayLike) -> chex.A
     )
 
 
-def _real_dtype(dtype: Any) -> Any:
-    """The real dtype of a (possibly complex) floating dtype; others unchanged."""
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        return jnp.finfo(dtype).dtype
-    return jax.dtypes.canonicalize_dtype(dtype)
-
-
 def _result_dtype(x: chex.Array, floor: Any) -> Any:
     """The dtype optax's formula gives: the norm's dtype (real, floating) with ``floor``'s."""
     norm_dtype = (
-        _real_dtype(x.dtype) if jnp.issubdtype(x.dtype, jnp.inexact) else _tree.float_dtype()
+        _tree.real_dtype(x.dtype) if jnp.issubdtype(x.dtype, jnp.inexact) else _tree.float_dtype()
     )
     with jax.numpy_dtype_promotion("standard"):
         return jnp.result_type(norm_dtype, floor)
