@@ -41,8 +41,12 @@ class Adagrad(Reference):
     """Duchi et al. 2011: s += g^2; step -lr g / sqrt(s + eps) (or / (sqrt(s) + eps))."""
 
     def __init__(self, learning_rate, initial_accumulator_value=0.1, eps=1e-7, eps_in_sqrt=True):
-        self.lr, self.s0, self.eps, self.inside = (learning_rate, initial_accumulator_value,
-                                                   eps, eps_in_sqrt)
+        self.lr, self.s0, self.eps, self.inside = (
+            learning_rate,
+            initial_accumulator_value,
+            eps,
+            eps_in_sqrt,
+        )
 
     def init(self, p):
         return {"s": np.full_like(p, self.s0)}
@@ -59,16 +63,35 @@ class RMSProp(Reference):
     bias_correction: both moments divided by ``1 - decay**t`` before they are used.
     """
 
-    def __init__(self, learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
-                 centered=False, momentum=None, nesterov=False, *, bias_correction=False):
+    def __init__(
+        self,
+        learning_rate,
+        decay=0.9,
+        eps=1e-8,
+        initial_scale=0.0,
+        eps_in_sqrt=True,
+        centered=False,
+        momentum=None,
+        nesterov=False,
+        *,
+        bias_correction=False,
+    ):
         self.lr, self.rho, self.eps, self.nu0 = learning_rate, decay, eps, initial_scale
-        self.inside, self.centered, self.mom, self.nesterov = (eps_in_sqrt, centered, momentum,
-                                                               nesterov)
+        self.inside, self.centered, self.mom, self.nesterov = (
+            eps_in_sqrt,
+            centered,
+            momentum,
+            nesterov,
+        )
         self.corrected = bias_correction
 
     def init(self, p):
-        return {"nu": np.full_like(p, self.nu0), "mu": np.zeros_like(p), "b": np.zeros_like(p),
-                "t": 0}
+        return {
+            "nu": np.full_like(p, self.nu0),
+            "mu": np.zeros_like(p),
+            "b": np.zeros_like(p),
+            "t": 0,
+        }
 
     def step(self, g, s, p):
         t = s["t"] + 1
@@ -100,20 +123,45 @@ class Adam(Reference):
       is taken over the uncorrected v and used as it is (the paper's algorithm).
     """
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
-                 weight_decay=0.0, mask=None, *, nesterov=False, momentum_schedule="constant",
-                 momentum_decay=4e-3, amsgrad=False, amsgrad_max="raw", eps_uncorrected=False,
-                 scale_decay_by_lr=True, bias_correction_mu=True, bias_correction_nu=True):
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-8,
+        eps_root=0.0,
+        weight_decay=0.0,
+        mask=None,
+        *,
+        nesterov=False,
+        momentum_schedule="constant",
+        momentum_decay=4e-3,
+        amsgrad=False,
+        amsgrad_max="raw",
+        eps_uncorrected=False,
+        scale_decay_by_lr=True,
+        bias_correction_mu=True,
+        bias_correction_nu=True,
+    ):
         self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, b1, b2, eps, eps_root
-        self.wd, self.nesterov, self.schedule, self.psi = (weight_decay, nesterov,
-                                                           momentum_schedule, momentum_decay)
+        self.wd, self.nesterov, self.schedule, self.psi = (
+            weight_decay,
+            nesterov,
+            momentum_schedule,
+            momentum_decay,
+        )
         self.amsgrad, self.max_of, self.eps_unc = amsgrad, amsgrad_max, eps_uncorrected
         self.wd_lr = scale_decay_by_lr
         self.bc_mu, self.bc_nu = bias_correction_mu, bias_correction_nu
 
     def init(self, p):
-        return {"m": np.zeros_like(p), "v": np.zeros_like(p), "vmax": np.zeros_like(p),
-                "t": 0, "P": 1.0}
+        return {
+            "m": np.zeros_like(p),
+            "v": np.zeros_like(p),
+            "vmax": np.zeros_like(p),
+            "t": 0,
+            "P": 1.0,
+        }
 
     def _mu(self, s):
         return self.b1 * (1 - 0.5 * 0.96 ** (s * self.psi))
@@ -154,8 +202,18 @@ class Adamax(Reference):
     eps_in_max: u = max(b2 u, |g| + eps), step m^ / u. Decoupled decay as in AdamW.
     """
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, mask=None,
-                 *, eps_in_max=False, scale_decay_by_lr=True):
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-8,
+        weight_decay=0.0,
+        mask=None,
+        *,
+        eps_in_max=False,
+        scale_decay_by_lr=True,
+    ):
         self.lr, self.b1, self.b2, self.eps, self.wd = learning_rate, b1, b2, eps, weight_decay
         self.in_max, self.wd_lr = eps_in_max, scale_decay_by_lr
 
@@ -179,8 +237,18 @@ class RAdam(Reference):
     """Liu et al. 2020, Algorithm 2 (threshold on rho_t; eps_uncorrected as in Adam;
     nesterov: Adam's Nesterov m^ = b1 m/(1-b1^(t+1)) + (1-b1) g/(1-b1^t))."""
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0,
-                 *, eps_uncorrected=False, nesterov=False):
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-8,
+        eps_root=0.0,
+        threshold=5.0,
+        *,
+        eps_uncorrected=False,
+        nesterov=False,
+    ):
         self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, b1, b2, eps, eps_root
         self.threshold, self.eps_unc, self.nesterov = threshold, eps_uncorrected, nesterov
 
@@ -209,8 +277,9 @@ class RAdam(Reference):
 class Adadelta(Reference):
     """Zeiler 2012, Algorithm 1, with coupled L2 (g += wd * p) and a learning rate."""
 
-    def __init__(self, learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0,
-                 weight_decay_mask=None):
+    def __init__(
+        self, learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_decay_mask=None
+    ):
         # No learning rate (the paper's step) is eta = 1; the mask is applied per leaf.
         learning_rate = 1.0 if learning_rate is None else learning_rate
         self.lr, self.rho, self.eps, self.wd = learning_rate, rho, eps, weight_decay
@@ -230,8 +299,18 @@ class FTRL(Reference):
     """McMahan et al. 2013, Algorithm 1 (per coordinate), with keras' generalisations:
     power p = -learning_rate_power, L2 shrinkage added to the gradient only."""
 
-    def __init__(self, learning_rate, learning_rate_power=-0.5, initial_accumulator_value=0.1,
-                 l1=0.0, l2=0.0, l2_shrinkage=0.0, beta=0.0, *, proximal_center="origin"):
+    def __init__(
+        self,
+        learning_rate,
+        learning_rate_power=-0.5,
+        initial_accumulator_value=0.1,
+        l1=0.0,
+        l2=0.0,
+        l2_shrinkage=0.0,
+        beta=0.0,
+        *,
+        proximal_center="origin",
+    ):
         self.a, self.p, self.n0 = learning_rate, -learning_rate_power, initial_accumulator_value
         self.l1, self.l2, self.shrink, self.beta = l1, l2, l2_shrinkage, beta
         self.center = proximal_center
@@ -273,10 +352,25 @@ class Lion(Reference):
     where |c| < 1 and sign(c) elsewhere.
     """
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.99, weight_decay=1e-3, mask=None, *,
-                 scale_decay_by_lr=True, mode="hard", smooth_beta=1.0):
-        self.lr, self.b1, self.b2, self.wd, self.wd_lr = (learning_rate, b1, b2, weight_decay,
-                                                          scale_decay_by_lr)
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.99,
+        weight_decay=1e-3,
+        mask=None,
+        *,
+        scale_decay_by_lr=True,
+        mode="hard",
+        smooth_beta=1.0,
+    ):
+        self.lr, self.b1, self.b2, self.wd, self.wd_lr = (
+            learning_rate,
+            b1,
+            b2,
+            weight_decay,
+            scale_decay_by_lr,
+        )
         self.mode, self.smooth_beta = mode, smooth_beta
 
     def init(self, p):
@@ -302,8 +396,9 @@ def _trust(p, r, coefficient=1.0, eps=0.0):
 class LAMB(Reference):
     """You et al. 2020, Algorithm 2 (layer = leaf, phi = identity)."""
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0,
-                 weight_decay=0.0, mask=None):
+    def __init__(
+        self, learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0.0, mask=None
+    ):
         self.adam = Adam(1.0, b1, b2, eps, eps_root)
         self.lr, self.wd = learning_rate, weight_decay
 
@@ -322,9 +417,19 @@ class LARS(Reference):
     trust_ratio=False: the leaf takes the global rate alone (local rate 1).
     """
 
-    def __init__(self, learning_rate, weight_decay=0.0, weight_decay_mask=None,
-                 trust_coefficient=1e-3, eps=0.0, trust_ratio_mask=None, momentum=0.9,
-                 nesterov=False, *, trust_ratio=True):
+    def __init__(
+        self,
+        learning_rate,
+        weight_decay=0.0,
+        weight_decay_mask=None,
+        trust_coefficient=1e-3,
+        eps=0.0,
+        trust_ratio_mask=None,
+        momentum=0.9,
+        nesterov=False,
+        *,
+        trust_ratio=True,
+    ):
         self.lr, self.wd, self.tc, self.eps = learning_rate, weight_decay, trust_coefficient, eps
         self.mu, self.nesterov, self.trust_ratio = momentum, nesterov, trust_ratio
 
@@ -353,8 +458,15 @@ class FactoredRMS(Reference):
     ``b = decay_rate_fn(count - step_offset, decay_rate)``, count 0 at the first step.
     """
 
-    def __init__(self, factored=True, decay_rate=0.8, step_offset=0, min_dim_size_to_factor=128,
-                 epsilon=1e-30, decay_rate_fn=_decay_rate_pow):
+    def __init__(
+        self,
+        factored=True,
+        decay_rate=0.8,
+        step_offset=0,
+        min_dim_size_to_factor=128,
+        epsilon=1e-30,
+        decay_rate_fn=_decay_rate_pow,
+    ):
         self.factored, self.c, self.offset = factored, decay_rate, step_offset
         self.min_dim, self.eps1, self.fn = min_dim_size_to_factor, epsilon, decay_rate_fn
 
@@ -370,8 +482,11 @@ class FactoredRMS(Reference):
         if dims is None:
             return {"V": np.zeros_like(p), "t": 0}
         d1, d0 = dims
-        return {"R": np.zeros(np.delete(p.shape, d0)), "C": np.zeros(np.delete(p.shape, d1)),
-                "t": 0}
+        return {
+            "R": np.zeros(np.delete(p.shape, d0)),
+            "C": np.zeros(np.delete(p.shape, d1)),
+            "t": 0,
+        }
 
     def step(self, g, s, p):
         b = float(self.fn(s["t"] - self.offset, self.c))
@@ -396,13 +511,28 @@ class Adafactor(Reference):
     average ``m = momentum m + (1 - momentum) u`` (if momentum), plus
     ``weight_decay_rate * theta`` (if given), all negated."""
 
-    def __init__(self, learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8,
-                 decay_offset=0, multiply_by_parameter_scale=True, clipping_threshold=1.0,
-                 momentum=None, weight_decay_rate=None, eps=1e-30, factored=True,
-                 weight_decay_mask=None, *, min_scale=1e-3):
+    def __init__(
+        self,
+        learning_rate=None,
+        min_dim_size_to_factor=128,
+        decay_rate=0.8,
+        decay_offset=0,
+        multiply_by_parameter_scale=True,
+        clipping_threshold=1.0,
+        momentum=None,
+        weight_decay_rate=None,
+        eps=1e-30,
+        factored=True,
+        weight_decay_mask=None,
+        *,
+        min_scale=1e-3,
+    ):
         self.rms = FactoredRMS(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
-        self.lr, self.d, self.scale_by_p = learning_rate, clipping_threshold, \
-            multiply_by_parameter_scale
+        self.lr, self.d, self.scale_by_p = (
+            learning_rate,
+            clipping_threshold,
+            multiply_by_parameter_scale,
+        )
         self.mom, self.wd, self.eps2 = momentum, weight_decay_rate, min_scale
 
     def init(self, p):
@@ -456,8 +586,9 @@ class AdaBelief(Reference):
     """Zhuang et al. 2020, Algorithm 2: s = b2 s + (1 - b2) (g - m)^2 + eps_root (new m);
     nesterov: Adam's Nesterov m^ in place of m / (1 - b1^t)."""
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
-                 nesterov=False):
+    def __init__(
+        self, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=False
+    ):
         self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, b1, b2, eps, eps_root
         self.nesterov = nesterov
 
@@ -481,8 +612,15 @@ class Yogi(Reference):
     """Zaheer et al. 2018, Algorithm 2: v = v - (1 - b2) sign(v - g^2) g^2, plus Adam's bias
     correction of m and v."""
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0,
-                 initial_accumulator_value=1e-6):
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-3,
+        eps_root=0.0,
+        initial_accumulator_value=1e-6,
+    ):
         self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, b1, b2, eps, eps_root
         self.v0 = initial_accumulator_value
 
@@ -495,7 +633,6 @@ class Yogi(Reference):
         v = s["v"] - (1 - self.b2) * np.sign(s["v"] - g * g) * g * g
         d = m / (1 - self.b1**t) / (np.sqrt(v / (1 - self.b2**t) + self.eps_root) + self.eps)
         return -self.lr * d, {"m": m, "v": v, "t": t}
-
 
 
 # --------------------------------------------------------------------- primitives
@@ -818,8 +955,12 @@ class Conditionally(TreeReference):
     (``mask=True``) and the inner state is kept."""
 
     def __init__(self, inner, should_transform_fn, forward_extra_args=False, *, mask=False):
-        self.inner, self.fn, self.forward, self.mask = (inner, should_transform_fn,
-                                                        forward_extra_args, mask)
+        self.inner, self.fn, self.forward, self.mask = (
+            inner,
+            should_transform_fn,
+            forward_extra_args,
+            mask,
+        )
 
     def init(self, ps):
         return {"inner": self.inner.init(ps), "t": 0}
@@ -864,8 +1005,15 @@ class DynamicLossScaling(TreeReference):
     overflowing step is skipped and ``S`` backs off (not below ``min_scale``); after
     ``growth_interval`` finite steps in a row ``S`` grows."""
 
-    def __init__(self, inner, initial_scale=2.0**15, growth_interval=2000, growth_factor=2.0,
-                 backoff_factor=0.5, min_scale=1.0):
+    def __init__(
+        self,
+        inner,
+        initial_scale=2.0**15,
+        growth_interval=2000,
+        growth_factor=2.0,
+        backoff_factor=0.5,
+        min_scale=1.0,
+    ):
         self.inner, self.s0, self.interval = inner, initial_scale, growth_interval
         self.up, self.down, self.floor = growth_factor, backoff_factor, min_scale
 
@@ -893,11 +1041,20 @@ class MultiSteps(TreeReference):
     (zero update, nothing accumulated, not counted)."""
 
     def __init__(self, inner, every_k_schedule, use_grad_mean=True, skip_above=None):
-        self.inner, self.k, self.mean, self.skip = inner, every_k_schedule, use_grad_mean, skip_above
+        self.inner, self.k, self.mean, self.skip = (
+            inner,
+            every_k_schedule,
+            use_grad_mean,
+            skip_above,
+        )
 
     def init(self, ps):
-        return {"inner": self.inner.init(ps), "acc": [np.zeros_like(p) for p in ps], "n": 0,
-                "steps": 0}
+        return {
+            "inner": self.inner.init(ps),
+            "acc": [np.zeros_like(p) for p in ps],
+            "n": 0,
+            "steps": 0,
+        }
 
     def step(self, gs, s, ps, **extra):
         if self.skip is not None and sum(float(np.sum(g * g)) for g in gs) > self.skip:
@@ -908,8 +1065,12 @@ class MultiSteps(TreeReference):
         if n < max(k, 1):
             return [np.zeros_like(g) for g in gs], {**s, "acc": acc, "n": n}
         us, inner = self.inner.step(acc, s["inner"], ps, **extra)
-        return us, {"inner": inner, "acc": [np.zeros_like(a) for a in acc], "n": 0,
-                    "steps": s["steps"] + 1}
+        return us, {
+            "inner": inner,
+            "acc": [np.zeros_like(a) for a in acc],
+            "n": 0,
+            "steps": s["steps"] + 1,
+        }
 
 
 class EmaParams(TreeReference):
@@ -928,8 +1089,9 @@ class EmaParams(TreeReference):
         theta = [p + u for p, u in zip(ps, us, strict=True)]
         t = s["t"] + 1
         d = min(self.decay, t / (t + 9)) if self.warmup else self.decay
-        ema = theta if t == 1 else [d * e + (1 - d) * x
-                                    for e, x in zip(s["ema"], theta, strict=True)]
+        ema = (
+            theta if t == 1 else [d * e + (1 - d) * x for e, x in zip(s["ema"], theta, strict=True)]
+        )
         return us, {"inner": inner, "ema": ema, "t": t}
 
     def observe(self, s):
@@ -951,8 +1113,9 @@ class Lookahead(TreeReference):
         us, inner = self.inner.step(gs, s["inner"], ps, **extra)
         t, slow = s["t"] + 1, s["slow"]
         if t % self.k == 0:
-            slow = [phi + self.alpha * (p + u - phi) for phi, p, u in zip(slow, ps, us,
-                                                                          strict=True)]
+            slow = [
+                phi + self.alpha * (p + u - phi) for phi, p, u in zip(slow, ps, us, strict=True)
+            ]
             us = [phi - p for phi, p in zip(slow, ps, strict=True)]
             if self.reset:  # the fast optimizer starts afresh from the synced weights
                 inner = self.inner.init(ps)
@@ -969,15 +1132,29 @@ class ReduceOnPlateau(TreeReference):
     ``min_scale``), clears the count and starts ``cooldown`` decisions of cooldown. The
     updates are times the scale after this step's decision."""
 
-    def __init__(self, factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0,
-                 accumulation_size=1, min_scale=0.0, mode="min"):
+    def __init__(
+        self,
+        factor=0.1,
+        patience=10,
+        rtol=1e-4,
+        atol=0.0,
+        cooldown=0,
+        accumulation_size=1,
+        min_scale=0.0,
+        mode="min",
+    ):
         self.factor, self.patience, self.rtol, self.atol = factor, patience, rtol, atol
         self.cooldown, self.size, self.floor = cooldown, accumulation_size, min_scale
         self.min = mode == "min"
 
     def init(self, ps):
-        return {"scale": 1.0, "best": np.inf if self.min else -np.inf, "plateau": 0,
-                "cool": 0, "values": []}
+        return {
+            "scale": 1.0,
+            "best": np.inf if self.min else -np.inf,
+            "plateau": 0,
+            "cool": 0,
+            "values": [],
+        }
 
     def _better(self, v, best):
         if self.min:
@@ -1014,8 +1191,11 @@ class ReduceOnPlateau(TreeReference):
 
 def _keep(shape, frac):
     """The fraction of the start value left at progress ``frac`` of an annealing."""
-    return {"linear": 1 - frac, "cosine": (1 + np.cos(np.pi * frac)) / 2,
-            "1-sqrt": 1 - np.sqrt(frac)}[shape]
+    return {
+        "linear": 1 - frac,
+        "cosine": (1 + np.cos(np.pi * frac)) / 2,
+        "1-sqrt": 1 - np.sqrt(frac),
+    }[shape]
 
 
 def constant_schedule(t, value):
@@ -1050,8 +1230,9 @@ def piecewise_interpolate_schedule(t, interpolate_type, init_value, boundaries_a
     for (b0, v0), (b1, v1) in itertools.pairwise(points):
         if b0 <= t < b1:
             frac = (t - b0) / (b1 - b0)
-            return v1 + (v0 - v1) * _keep("linear" if interpolate_type == "linear"
-                                          else "cosine", frac)
+            return v1 + (v0 - v1) * _keep(
+                "linear" if interpolate_type == "linear" else "cosine", frac
+            )
     return points[-1][1]
 
 
@@ -1061,8 +1242,16 @@ def cosine_decay_schedule(t, init_value, decay_steps, alpha=0.0, exponent=1.0):
     return init_value * (alpha + (1 - alpha) * cosine)
 
 
-def sgdr_schedule(t, cosine_kwargs=None, *, init_value=None, first_decay_steps=None,
-                  t_mul=2.0, m_mul=1.0, alpha=0.0):
+def sgdr_schedule(
+    t,
+    cosine_kwargs=None,
+    *,
+    init_value=None,
+    first_decay_steps=None,
+    t_mul=2.0,
+    m_mul=1.0,
+    alpha=0.0,
+):
     """Loshchilov & Hutter 2017 (eq. 5 with restarts): optax's form, one
     warmup-cosine cycle per entry of ``cosine_kwargs`` run back to back, or keras'
     CosineDecayRestarts (geometric cycles)."""
@@ -1084,8 +1273,9 @@ def sgdr_schedule(t, cosine_kwargs=None, *, init_value=None, first_decay_steps=N
     return init_value * ((1 - alpha) * cosine + alpha)
 
 
-def exponential_decay(t, init_value, transition_steps, decay_rate, transition_begin=0,
-                      staircase=False, end_value=None):
+def exponential_decay(
+    t, init_value, transition_steps, decay_rate, transition_begin=0, staircase=False, end_value=None
+):
     """keras ExponentialDecay with a delayed start, bounded by ``end_value``."""
     p = max(t - transition_begin, 0) / transition_steps
     with np.errstate(over="ignore"):  # growth beyond float64: inf, then bounded
@@ -1095,8 +1285,7 @@ def exponential_decay(t, init_value, transition_steps, decay_rate, transition_be
     return value
 
 
-def inverse_time_decay(t, init_value, decay_steps, decay_rate=1.0, power=1.0, *,
-                       staircase=False):
+def inverse_time_decay(t, init_value, decay_steps, decay_rate=1.0, power=1.0, *, staircase=False):
     """keras InverseTimeDecay raised to ``power`` (Senior et al. 2013, power scheduling)."""
     p = t / decay_steps
     return init_value / (1 + decay_rate * (np.floor(p) if staircase else p)) ** power
@@ -1109,8 +1298,9 @@ def inverse_sqrt_schedule(t, init_value, peak_value, warmup_steps):
     return peak_value * np.sqrt(warmup_steps / t)
 
 
-def cyclical_schedule(t, base_value, max_value, step_size, mode="triangular", gamma=1.0, *,
-                      step_size_down=None):
+def cyclical_schedule(
+    t, base_value, max_value, step_size, mode="triangular", gamma=1.0, *, step_size_down=None
+):
     """Smith 2017, as torch CyclicLR computes it."""
     down = step_size if step_size_down is None else step_size_down
     total = step_size + down
@@ -1127,8 +1317,11 @@ def cyclical_schedule(t, base_value, max_value, step_size, mode="triangular", ga
 
 def _one_cycle(t, total_steps, pct_start, anneal_strategy, three_phase, values):
     """torch OneCycleLR's phase walk, held at the last value from ``total_steps - 1`` on."""
-    ends = ([pct_start * total_steps - 1, 2 * pct_start * total_steps - 2, total_steps - 1]
-            if three_phase else [pct_start * total_steps - 1, total_steps - 1])
+    ends = (
+        [pct_start * total_steps - 1, 2 * pct_start * total_steps - 2, total_steps - 1]
+        if three_phase
+        else [pct_start * total_steps - 1, total_steps - 1]
+    )
     t = min(t, total_steps - 1)
     start = 0.0
     for i, end in enumerate(ends):
@@ -1142,8 +1335,17 @@ def _one_cycle(t, total_steps, pct_start, anneal_strategy, three_phase, values):
     raise AssertionError("unreachable")
 
 
-def one_cycle_schedule(t, total_steps, max_value, pct_start=0.3, anneal_strategy="cos",
-                       div_factor=25.0, final_div_factor=1e4, *, three_phase=False):
+def one_cycle_schedule(
+    t,
+    total_steps,
+    max_value,
+    pct_start=0.3,
+    anneal_strategy="cos",
+    div_factor=25.0,
+    final_div_factor=1e4,
+    *,
+    three_phase=False,
+):
     """Smith & Topin 2019, as torch OneCycleLR computes it."""
     start = max_value / div_factor
     final = start / final_div_factor
@@ -1151,11 +1353,22 @@ def one_cycle_schedule(t, total_steps, max_value, pct_start=0.3, anneal_strategy
     return _one_cycle(t, total_steps, pct_start, anneal_strategy, three_phase, values)
 
 
-def one_cycle_momentum_schedule(t, total_steps, base_momentum=0.85, max_momentum=0.95,
-                                pct_start=0.3, anneal_strategy="cos", *, three_phase=False):
+def one_cycle_momentum_schedule(
+    t,
+    total_steps,
+    base_momentum=0.85,
+    max_momentum=0.95,
+    pct_start=0.3,
+    anneal_strategy="cos",
+    *,
+    three_phase=False,
+):
     """Smith 2018, section 4: the momentum of torch OneCycleLR(cycle_momentum=True)."""
-    values = ([max_momentum, base_momentum, max_momentum, max_momentum] if three_phase
-              else [max_momentum, base_momentum, max_momentum])
+    values = (
+        [max_momentum, base_momentum, max_momentum, max_momentum]
+        if three_phase
+        else [max_momentum, base_momentum, max_momentum]
+    )
     return _one_cycle(t, total_steps, pct_start, anneal_strategy, three_phase, values)
 
 
@@ -1168,8 +1381,9 @@ def warmup_constant_schedule(t, init_value, peak_value, warmup_steps):
     return _warmup(t, init_value, peak_value, warmup_steps) if t < warmup_steps else peak_value
 
 
-def warmup_cosine_decay_schedule(t, init_value, peak_value, warmup_steps, decay_steps,
-                                 end_value=0.0, exponent=1.0):
+def warmup_cosine_decay_schedule(
+    t, init_value, peak_value, warmup_steps, decay_steps, end_value=0.0, exponent=1.0
+):
     if t < warmup_steps:
         return _warmup(t, init_value, peak_value, warmup_steps)
     span = decay_steps - warmup_steps
@@ -1177,17 +1391,41 @@ def warmup_cosine_decay_schedule(t, init_value, peak_value, warmup_steps, decay_
     return end_value + (peak_value - end_value) * cosine
 
 
-def warmup_exponential_decay_schedule(t, init_value, peak_value, warmup_steps,
-                                      transition_steps, decay_rate, transition_begin=0,
-                                      staircase=False, end_value=None):
+def warmup_exponential_decay_schedule(
+    t,
+    init_value,
+    peak_value,
+    warmup_steps,
+    transition_steps,
+    decay_rate,
+    transition_begin=0,
+    staircase=False,
+    end_value=None,
+):
     if t < warmup_steps:
         return _warmup(t, init_value, peak_value, warmup_steps)
-    return exponential_decay(t - warmup_steps, peak_value, transition_steps, decay_rate,
-                             transition_begin, staircase, end_value)
+    return exponential_decay(
+        t - warmup_steps,
+        peak_value,
+        transition_steps,
+        decay_rate,
+        transition_begin,
+        staircase,
+        end_value,
+    )
 
 
-def warmup_stable_decay_schedule(t, init_value, peak_value, warmup_steps, total_steps,
-                                 decay_fraction=0.2, end_value=0.0, *, decay_shape="linear"):
+def warmup_stable_decay_schedule(
+    t,
+    init_value,
+    peak_value,
+    warmup_steps,
+    total_steps,
+    decay_fraction=0.2,
+    end_value=0.0,
+    *,
+    decay_shape="linear",
+):
     """Hu et al. 2024 (MiniCPM), Hägele et al. 2024: warmup, a long constant phase, then a
     decay over the last ``round(decay_fraction * total_steps)`` steps."""
     decay = max(1, round(decay_fraction * total_steps))
@@ -1217,21 +1455,36 @@ def _through(t, points, shape):
     return points[-1][1]
 
 
-def cosine_onecycle_schedule(t, transition_steps, peak_value, pct_start=0.3, div_factor=25.0,
-                             final_div_factor=1e4):
+def cosine_onecycle_schedule(
+    t, transition_steps, peak_value, pct_start=0.3, div_factor=25.0, final_div_factor=1e4
+):
     """Smith & Topin 2019 in optax's form: half cosines I -> peak (until int(pct_start T))
     -> I / final_div_factor (until T), I = peak / div_factor."""
     start = peak_value / div_factor
-    points = [(0, start), (int(pct_start * transition_steps), peak_value),
-              (transition_steps, start / final_div_factor)]
+    points = [
+        (0, start),
+        (int(pct_start * transition_steps), peak_value),
+        (transition_steps, start / final_div_factor),
+    ]
     return _through(t, points, "cosine")
 
 
-def linear_onecycle_schedule(t, transition_steps, peak_value, pct_start=0.3, pct_final=0.85,
-                             div_factor=25.0, final_div_factor=1e4):
+def linear_onecycle_schedule(
+    t,
+    transition_steps,
+    peak_value,
+    pct_start=0.3,
+    pct_final=0.85,
+    div_factor=25.0,
+    final_div_factor=1e4,
+):
     """Smith & Topin 2019 in optax's form: straight lines I -> peak (until int(pct_start T))
     -> I (until int(pct_final T)) -> I / final_div_factor (until T), I = peak / div_factor."""
     start = peak_value / div_factor
-    points = [(0, start), (int(pct_start * transition_steps), peak_value),
-              (int(pct_final * transition_steps), start), (transition_steps, start / final_div_factor)]
+    points = [
+        (0, start),
+        (int(pct_start * transition_steps), peak_value),
+        (int(pct_final * transition_steps), start),
+        (transition_steps, start / final_div_factor),
+    ]
     return _through(t, points, "linear")

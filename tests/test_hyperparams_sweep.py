@@ -95,8 +95,14 @@ def mask_matrices(params: Any) -> Any:
 
 # Dtype arguments are swept by test_state_dtypes.py (a dtype changes the storage, not
 # the arithmetic the references model).
-DTYPE_ARGS = {"mu_dtype", "nu_dtype", "accumulator_dtype", "ema_dtype", "slow_dtype",
-              "dtype_momentum"}
+DTYPE_ARGS = {
+    "mu_dtype",
+    "nu_dtype",
+    "accumulator_dtype",
+    "ema_dtype",
+    "slow_dtype",
+    "dtype_momentum",
+}
 # The transformation a wrapper wraps is not a hyperparameter: every wrapper case wraps
 # Adam and is compared with the wrapper reference around the Adam reference.
 WRAPPED_ARGS = {"inner", "fast", "tx", "opt", "fast_optimizer"}
@@ -267,6 +273,8 @@ def _constant_decay(b: float) -> Callable[[Any, Any], Any]:
 def _harmonic_decay(step: Any, decay_rate: Any) -> Any:
     """A ``decay_rate_fn``: ``b_t = 1 - 1 / (step + 2)`` (decay_rate unused)."""
     return 1.0 - 1.0 / (jnp.asarray(step, jnp.float32) + 2.0)
+
+
 FTRL_BASE = {"learning_rate": 0.5, "proximal_center": "params"}
 
 OPTIMIZERS: list[Subject] = [
@@ -748,7 +756,6 @@ def _absolute(u: Any) -> Any:
     return jax.tree.map(abs, u)
 
 
-
 def _early_steps(step: Any, **extra: Any) -> Any:
     """A ``should_transform_fn``: the first five steps."""
     return step < 5
@@ -842,7 +849,9 @@ WRAPPERS: list[Subject] = [
     ),
     Subject(
         "measure_with_ema",
-        lambda n, measure, **kw: ref.PerLeaf(ref.Measured(measure, ref.Ema(**kw)) for _ in range(n)),
+        lambda n, measure, **kw: ref.PerLeaf(
+            ref.Measured(measure, ref.Ema(**kw)) for _ in range(n)
+        ),
         {"measure": _identity_measure, "decay": 0.9},
         {
             "measure": [_squared, _absolute],
@@ -942,8 +951,7 @@ NOT_SWEPT = {
     "freeze": "structural (a mask): tested leaf by leaf in test_wrappers.py",
     "multi_transform": "structural (labels): tested against optax in test_wrappers.py",
     "add_noise": "random: test_add_noise_follows_eta_and_gamma below checks its variance",
-    "flatten": "a wrapper without hyperparameters (its one argument is the inner "
-    "transformation)",
+    "flatten": "a wrapper without hyperparameters (its one argument is the inner transformation)",
     "named_chain": "a combinator without hyperparameters",
     "partition": "structural (labels), as multi_transform",
     "selective_transform": "structural (a freeze mask), as freeze",
@@ -1591,6 +1599,7 @@ def test_converges_step_for_step_with_the_reference(entry: Entry):
 
 
 # ------------------------------------------------------------- late in training
+
 
 @pytest.mark.parametrize(
     "step",
