@@ -287,9 +287,6 @@ FOLLOWS_REAL_VIEW = {"sgd"}
 REFUSES_COMPLEX = {
     "ftrl",
     "lion",
-    "lamb",
-    "lars",
-    "lars-nesterov",
     "adafactor",
     "adafactor-unfactored",
     "sign-sgd",

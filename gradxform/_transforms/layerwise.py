@@ -337,7 +337,8 @@ def scale_by_trust_ratio(
     per leaf ("layer"), with ratio 1 when ``P`` or ``U`` is zero (You et al.,
     2017, "Large Batch Training of Convolutional Networks" (LARS); You et al.,
     2020, "Large Batch Optimization for Deep Learning" (LAMB)). The norms are
-    computed in at least float32.
+    computed in at least float32; for complex leaves they are the norms of
+    ``|theta|`` and ``|u|``, and the (real) ratio keeps the update's phase.
 
     Args:
       min_norm: non-negative floor of both norms (0: no floor).
@@ -360,7 +361,7 @@ def scale_by_trust_ratio(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _checks.check_params(updates, params, "scale_by_trust_ratio", allow_complex=False)
+        _checks.check_params(updates, params, "scale_by_trust_ratio")
         on = _checks.resolve_mask(mask, params, "scale_by_trust_ratio")
 
         def step(u, p, active):
@@ -377,7 +378,8 @@ def scale_by_trust_ratio(
                 / (u_norm + jnp.asarray(eps).astype(dtype))
             )
             ratio = jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones([], dtype), ratio)
-            return (_tree.to_compute(u).astype(dtype) * ratio).astype(u.dtype)
+            u32 = _tree.to_compute(u)  # a complex update keeps its phase: the ratio is real
+            return (u32 * ratio.astype(u32.dtype)).astype(u.dtype)
 
         return _tree.map_inexact(step, updates, params, on), state
 
