@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from gradxform.playground import cli
+from tests._require import require
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("sklearn")
+require("matplotlib")
+require("sklearn")
 
 
 def test_race_writes_images_and_prints_table(tmp_path, capsys):

@@ -22,6 +22,7 @@ from gradxform import (
     reduce_on_plateau,
     set_hyperparams,
 )
+from tests._require import require
 from tests._util import grad_sequence, make_params, run
 from tests.registry import REGISTRY, Entry
 
@@ -210,7 +211,7 @@ def test_set_hyperparams_works_inside_jit():
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_one_cycle_with_momentum_matches_torch(optimizer):
-    torch = pytest.importorskip("torch", reason="torch not installed")
+    torch = require("torch")
     steps, peak = 40, 0.05
     a = np.array([1.0, 3.0, 0.5], np.float32)
     w0 = np.array([1.0, -2.0, 0.5], np.float32)
@@ -328,7 +329,7 @@ def _seeded_noise(learning_rate, seed=None, scale=1.0):
 
 def test_integer_hyperparameters_stay_integers_as_in_optax():
     """optax's rule: an int stays an int (a seed too); only floats take the float dtype."""
-    optax = pytest.importorskip("optax")
+    optax = require("optax")
     params = jnp.zeros(3)
     ours = inject_hyperparams(_seeded_noise)(0.1, seed=3)
     with jax.numpy_dtype_promotion("standard"):
@@ -352,7 +353,7 @@ def test_integer_hyperparameters_stay_integers_as_in_optax():
 def test_hyperparam_dtypes_follow_optax(param_dtype, hyperparam_dtype):
     """Floats take ``hyperparam_dtype``, else the params' highest float dtype; a JAX array
     of a dtype of its own keeps it; a weakly typed one does not."""
-    optax = pytest.importorskip("optax")
+    optax = require("optax")
     params = {"a": jnp.ones(2, param_dtype), "b": jnp.ones((1, 2), param_dtype)}
     kwargs = dict(b1=0.9, b2=jnp.asarray(0.95), eps=jnp.asarray(1e-8, jnp.float32))
     ours = inject_hyperparams(gx.scale_by_adam, hyperparam_dtype=hyperparam_dtype)(**kwargs)
@@ -388,7 +389,7 @@ class _Accumulating:
 
 
 def test_stateful_schedules_and_state_layout_match_optax():
-    optax = pytest.importorskip("optax")
+    optax = require("optax")
     params = (jnp.ones(3), jnp.ones(2))
     ours = inject_hyperparams(gx.scale)(step_size=_Accumulating())
     theirs = optax.inject_hyperparams(optax.scale)(step_size=_Accumulating())

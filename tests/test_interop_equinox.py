@@ -4,11 +4,11 @@ import chex
 import jax
 import jax.numpy as jnp
 import optax
-import pytest
 
 import gradxform as gx
+from tests._require import require
 
-eqx = pytest.importorskip("equinox")
+eqx = require("equinox")
 
 
 def _train(tx, steps=60):

@@ -11,6 +11,7 @@ import gradxform as gx
 from gradxform import (
     find_learning_rate,
 )
+from tests._require import require
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,7 @@ def test_bad_arguments():
 
 
 def test_digits_suggestion_trains_to_97_percent(tmp_path):
-    pytest.importorskip("sklearn")
+    require("sklearn")
     from gradxform import playground
 
     data = playground.load_digits()
@@ -87,6 +88,6 @@ def test_digits_suggestion_trains_to_97_percent(tmp_path):
     r = find_learning_rate(loss, params, batches, gx.adam, num_steps=100)
     result = playground.train_digits(gx.adam(r.suggestion), data, epochs=20)
     assert result.test_accuracy >= 0.97, (r.suggestion, result.test_accuracy)
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     r.plot(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").stat().st_size > 1000

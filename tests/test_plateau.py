@@ -13,6 +13,7 @@ from gradxform import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
+from tests._require import require
 
 
 def loss_sequence():
@@ -48,7 +49,7 @@ def run(tx, values):
 
 
 def torch_lrs(values, **kwargs):
-    torch = pytest.importorskip("torch", reason="torch not installed")
+    torch = require("torch")
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kwargs)
     lrs = []
@@ -165,7 +166,7 @@ def test_decisions_match_python_reference_and_optax(config):
     values = loss_sequence()
     ours_ = run(reduce_on_plateau(**config), values)
     np.testing.assert_allclose(ours_, _python_reference(values, **config), rtol=1e-6)
-    optax = pytest.importorskip("optax")
+    optax = require("optax")
     with jax.numpy_dtype_promotion("standard"):  # optax's code mixes dtypes
         theirs = run(optax.contrib.reduce_on_plateau(**config), values)
     np.testing.assert_allclose(ours_, theirs, rtol=1e-6)
@@ -175,7 +176,7 @@ def test_decisions_match_python_reference_and_optax(config):
     "dtypes", [(jnp.float32,), (jnp.bfloat16, jnp.float32)], ids=["f32", "bf16-f32"]
 )
 def test_state_is_optax_state(dtypes):
-    optax = pytest.importorskip("optax")
+    optax = require("optax")
     params = {f"p{i}": jnp.zeros(2, d) for i, d in enumerate(dtypes)}
     ours_ = reduce_on_plateau().init(params)
     with jax.numpy_dtype_promotion("standard"):  # optax's code mixes dtypes

@@ -10,6 +10,7 @@ import pytest
 import gradxform as gx
 from gradxform import playground as F
 from gradxform.playground import steps_to_tolerance, trajectories, trajectory
+from tests._require import require
 
 
 @pytest.mark.parametrize("name", list(F.FUNCTIONS))
@@ -100,7 +101,7 @@ def test_bad_trajectory_arguments():
 
 def test_plots_write_non_empty_images(tmp_path):
     plots = F
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     f = F.FUNCTIONS["rosenbrock"]
     runs = trajectories(
         f.fn,

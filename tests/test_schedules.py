@@ -33,6 +33,7 @@ from gradxform import (
     warmup_exponential_decay_schedule,
     warmup_stable_decay_schedule,
 )
+from tests._require import require, require_keras
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -443,7 +444,7 @@ STEPS_TORCH = 250
 
 def torch_values(make_scheduler, steps=STEPS_TORCH, lr=1.0, betas=False):
     """Learning rate and momentum (or beta1) at each step, as a training loop sees them."""
-    torch = pytest.importorskip("torch", reason="torch not installed")
+    torch = require("torch")
     param = torch.zeros(1, requires_grad=True)
     if betas:
         opt = torch.optim.Adam([param], lr=lr)
@@ -600,9 +601,7 @@ def test_cosine_annealing_holds_alpha_where_torch_climbs_back():
 
 
 def keras_values(schedule, steps=STEPS_TORCH):
-    keras = pytest.importorskip("keras", reason="keras not installed")
-    if keras.backend.backend() != "jax":
-        pytest.skip("keras must use the jax backend (KERAS_BACKEND=jax)")
+    keras = require_keras()  # on the jax backend, or fail in CI
     with jax.numpy_dtype_promotion("standard"):  # keras relies on implicit promotion
         return np.asarray(
             jax.jit(jax.vmap(schedule(keras.optimizers.schedules)))(jnp.arange(steps))

@@ -25,6 +25,7 @@ from gradxform import (
     multi_transform,
     state_dict,
 )
+from tests._require import require
 from tests._util import grad_sequence, make_params
 from tests.registry import REGISTRY, Entry
 
@@ -143,7 +144,7 @@ def test_bfloat16_state_round_trips_through_savez(tmp_path):
 
 
 def test_orbax_round_trip(tmp_path):
-    ocp = pytest.importorskip("orbax.checkpoint")
+    ocp = require("orbax.checkpoint")
     params = make_params(jnp.bfloat16)
     tx = gx.chain(clip_by_global_norm(1.0), gx.adamw(0.01))
     grads = grad_sequence(params, steps=4)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import gradxform as gx
+from tests._require import require
 
-optax = pytest.importorskip("optax")
+optax = require("optax")
 
 PARAMS = {
     "a": jnp.array(1.0),
