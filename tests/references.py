@@ -444,7 +444,7 @@ class LARS(Reference):
         return (step + self.mu * v if self.nesterov else v), {"v": v}
 
 
-def _decay_rate_pow(step, decay_rate):
+def decay_rate_pow(step, decay_rate):
     """Adafactor's decay schedule, ``1 - (step + 1)**(-decay_rate)`` (step 0 at the first)."""
     return 1.0 - (step + 1.0) ** (-decay_rate)
 
@@ -465,7 +465,7 @@ class FactoredRMS(Reference):
         step_offset=0,
         min_dim_size_to_factor=128,
         epsilon=1e-30,
-        decay_rate_fn=_decay_rate_pow,
+        decay_rate_fn=decay_rate_pow,
     ):
         self.factored, self.c, self.offset = factored, decay_rate, step_offset
         self.min_dim, self.eps1, self.fn = min_dim_size_to_factor, epsilon, decay_rate_fn
@@ -556,16 +556,17 @@ class Adafactor(Reference):
 
 
 class SignSGD(Reference):
-    """Bernstein et al. 2018: -lr sign(g)."""
+    """Bernstein et al. 2018: -lr sign(g) (``learning_rate`` a number or a schedule)."""
 
     def __init__(self, learning_rate):
         self.lr = learning_rate
 
     def init(self, p):
-        return {}
+        return {"t": 0}
 
     def step(self, g, s, p):
-        return -self.lr * np.sign(g), s
+        lr = float(self.lr(s["t"])) if callable(self.lr) else self.lr
+        return -lr * np.sign(g), {"t": s["t"] + 1}
 
 
 class Signum(Reference):

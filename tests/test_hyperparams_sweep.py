@@ -275,6 +275,15 @@ def _harmonic_decay(step: Any, decay_rate: Any) -> Any:
     return 1.0 - 1.0 / (jnp.asarray(step, jnp.float32) + 2.0)
 
 
+def _factored_rms_reference(**kwargs: Any) -> ref.Reference:
+    """The reference of ``scale_by_factored_rms``: its own float64 decay schedule in place of
+    the factory's default ``decay_rate_fn`` (which ``Subject.complete`` fills in)."""
+    default = inspect.signature(gx.scale_by_factored_rms).parameters["decay_rate_fn"].default
+    if kwargs.get("decay_rate_fn") is default:
+        kwargs["decay_rate_fn"] = ref.decay_rate_pow
+    return ref.FactoredRMS(**kwargs)
+
+
 FTRL_BASE = {"learning_rate": 0.5, "proximal_center": "params"}
 
 OPTIMIZERS: list[Subject] = [
@@ -615,7 +624,7 @@ PRIMITIVES: list[Subject] = [
     ),
     Subject(
         "scale_by_factored_rms",
-        ref.FactoredRMS,
+        _factored_rms_reference,
         {},
         {
             **FACTORED_SWEEP,

@@ -70,12 +70,21 @@ SATURATING = [
 ]  # the configurations whose state counts steps
 
 
+def _set_steps(state, count):
+    """Set every step counter ``t`` of a reference state, nested ones included (Adafactor's
+    factored moments keep their own)."""
+    for key, value in state.items():
+        if key == "t":
+            state[key] = count
+        elif isinstance(value, dict):
+            _set_steps(value, count)
+
+
 def _reference_at(reference, p, count):
     """A reference leaf state as after ``count`` updates of zero moments (as the test sets
     the counters of a fresh state)."""
     state = reference.init(p)
-    if "t" in state:
-        state["t"] = count
+    _set_steps(state, count)
     if "P" in state:  # Dozat's product of momenta: b1**t (1 - ...) underflows to 0
         state["P"] = 0.0
     if isinstance(reference, references.FTRL):
@@ -87,23 +96,9 @@ def _reference_at(reference, p, count):
     return state
 
 
-# scale_by_factored_rms forms its decay b_t = 1 - t**-c in float32 and averages with the
-# weight 1 - b_t: past t = 2**24**(1/c) the weight of the newest gradient is 2**-24, not
-# t**-c (at t = 2**31, 6.0e-8 instead of 3.6e-8): the update is off by up to 25%.
-# optax's decay_rate_fn has the same cancellation.
-FACTORED_WEIGHT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: scale_by_factored_rms computes the new-gradient weight "
-    "t**-decay_rate as 1 - (1 - t**-decay_rate) in float32 (cancellation late in training)",
-)
-
-
 @pytest.mark.parametrize(
     "make,reference",
-    [
-        pytest.param(m, r, id=i, marks=[FACTORED_WEIGHT_BUG] if i.startswith("adafactor") else [])
-        for i, m, r in SATURATING
-    ],
+    [pytest.param(m, r, id=i) for i, m, r in SATURATING],
 )
 def test_step_counter_saturates_at_int32_max(make, reference):
     tx = make()

@@ -166,10 +166,15 @@ def scale_by_factored_rms(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         _check_factored_layout(updates, state, factored, min_dim_size_to_factor)
-        decay = jnp.asarray(
-            decay_rate_fn(state.count - jnp.asarray(step_offset).astype(jnp.int32), decay_rate),
-            jnp.float32,
-        )
+        step = state.count - jnp.asarray(step_offset).astype(jnp.int32)
+        if decay_rate_fn is _decay_rate_pow:
+            # The newest gradient's weight t**-c formed directly: 1 - b_t would cancel
+            # in float32 once t**-c is near 2**-24 (late in training).
+            weight = (jnp.asarray(step, jnp.float32) + 1) ** -jnp.asarray(decay_rate, jnp.float32)
+            decay = 1 - weight
+        else:
+            decay = jnp.asarray(decay_rate_fn(step, decay_rate), jnp.float32)
+            weight = 1 - decay
 
         def leaf(g, r, c, v):
             if not _tree.is_inexact(g):
@@ -180,8 +185,8 @@ def scale_by_factored_rms(
             dims = _factored_dims(shape, factored, min_dim_size_to_factor)
             if dims is not None:
                 d1, d0 = dims
-                new_r = _tree.update_moment(_tree.to_compute(r), jnp.mean(g2, axis=d0), decay)
-                new_c = _tree.update_moment(_tree.to_compute(c), jnp.mean(g2, axis=d1), decay)
+                new_r = _tree.lincomb(decay, _tree.to_compute(r), weight, jnp.mean(g2, axis=d0))
+                new_c = _tree.lincomb(decay, _tree.to_compute(c), weight, jnp.mean(g2, axis=d1))
                 dtype = _tree.promote(new_r.dtype, new_c.dtype, g2.dtype)
                 new_r, new_c = new_r.astype(dtype), new_c.astype(dtype)
                 reduced_d1 = d1 - 1 if d1 > d0 else d1
@@ -189,7 +194,7 @@ def scale_by_factored_rms(
                 v_hat = jnp.expand_dims(row, d0) * jnp.expand_dims(new_c, d1)
                 u = g32.astype(_tree.promote(dtype, g32.dtype)) / jnp.sqrt(v_hat)
                 return u.astype(g.dtype), new_r.astype(r.dtype), new_c.astype(c.dtype), v
-            full = _tree.update_moment(_tree.to_compute(v), g2, decay)
+            full = _tree.lincomb(decay, _tree.to_compute(v), weight, g2)
             u = g32.astype(_tree.promote(full.dtype, g32.dtype)) / jnp.sqrt(full)
             return u.astype(g.dtype), r, c, full.astype(v.dtype)
 
