@@ -101,6 +101,11 @@ MUTATE_SKIP ?= "core/ReplaceBinaryOperator_.*_(BitOr|BitAnd|BitXor|LShift|RShift
                "core/ReplaceComparisonOperator_(Eq|NotEq|Lt|LtE|Gt|GtE)_(Is|IsNot)$$", \
                "core/ReplaceBinaryOperator_BitOr_(Add|Sub|Mul|Div)$$"
 MUTATE_PYTEST = $(abspath $(BIN))/python -m pytest -x -q -p no:cacheprovider -o addopts=
+# Compiled programs that a mutant leaves unchanged are read from a cache shared by the
+# workers (a mutated program has another cache key), about halving the time per mutant.
+mutate: export JAX_COMPILATION_CACHE_DIR = $(abspath $(MUTATE_DIR))/jax-cache
+mutate: export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS = 0
+mutate: export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES = 0
 
 $(VENV)/.installed-mutate: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[mutate]'

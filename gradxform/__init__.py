@@ -25,7 +25,9 @@ from gradxform._base import stateless as stateless
 from gradxform._base import stateless_with_tree_map as stateless_with_tree_map
 from gradxform._base import with_extra_args_support as with_extra_args_support
 from gradxform._lr_finder import LRRangeTest as LRRangeTest
+from gradxform._lr_finder import LRSweep as LRSweep
 from gradxform._lr_finder import find_learning_rate as find_learning_rate
+from gradxform._lr_finder import lr_sweep as lr_sweep
 from gradxform._optimizers.adam import adam as adam
 from gradxform._optimizers.adam import adamw as adamw
 from gradxform._optimizers.adam import amsgrad as amsgrad
@@ -242,6 +244,7 @@ __all__ = [
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
     "LRRangeTest",
+    "LRSweep",
     "LookaheadInStateState",
     "LookaheadParams",
     "LookaheadState",
@@ -337,6 +340,7 @@ __all__ = [
     "load_state_dict",
     "lookahead",
     "lookahead_in_state",
+    "lr_sweep",
     "mask_by_path",
     "masked",
     "measure_with_ema",
