@@ -81,10 +81,12 @@ MUTATE_TESTS__tree.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_battery.py::test_shape_mismatch_names_key_path \
   tests/test_battery.py::test_structure_mismatch_names_key_path tests/test_bad_inputs.py \
   tests/test_numerics.py::test_step_counter_saturates_at_int32_max \
+  tests/test_numerics.py::test_float64_second_moment_squares_a_float32_gradient_in_float64 \
   tests/test_state_dtypes.py::test_dtype_argument_sets_its_leaves_and_only_them \
   tests/test_hyperparams_sweep.py::test_hyperparameter_matches_reference \
+  tests/test_base.py tests/test_complex.py \
   -k "matches_numpy_reference or names_key_path or bad_inputs or saturates or dtype_argument \
-      or clip or trust"
+      or clip or trust or float64 or test_base or test_complex"
 MUTATE_TESTS_adam.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_hyperparams_sweep.py::test_hyperparameter_matches_reference \
   -k "matches_numpy_reference or scale_by_a or belief or yogi or lamb"

@@ -220,6 +220,16 @@ def test_init_accepts_shape_dtype_structs():
     z = gx.scale_by_momentum(0.9, accumulator_dtype=jnp.float32).init(abstract).trace
     assert z["w"].dtype == jnp.float32 and z["w"].shape == (2, 3)
     assert z["i"].dtype == jnp.int32
+    state = gx.scale_by_adam().init(abstract)
+    assert state.mu["w"].dtype == state.nu["w"].dtype == jnp.bfloat16
+    assert state.mu["w"].shape == (2, 3) and state.mu["i"].dtype == jnp.int32
+
+
+def test_init_accepts_python_scalars_as_float32_leaves():
+    """A Python float parameter is a float32 leaf (JAX's default), never float64."""
+    state = gx.scale_by_adam().init({"a": 1.0, "b": 2})
+    assert state.mu["a"].dtype == state.nu["a"].dtype == jnp.float32
+    assert state.mu["b"].dtype == jnp.int32
 
 
 def test_state_dtype_knobs():

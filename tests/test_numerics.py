@@ -397,3 +397,27 @@ def test_injected_ftrl_power_and_radam_b2_change_without_retracing():
             chex.assert_trees_all_close(updates, expected, rtol=1e-6, atol=1e-7)
         assert len(traces) == 1, (name, len(traces))
         assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[1], seen[2])
+
+
+# ------------------------------------------------------------- float64 moments
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gx.scale_by_adam(nu_dtype=jnp.float64),
+        lambda: gx.scale_by_amsgrad(nu_dtype=jnp.float64),
+        lambda: gx.adam(0.1, nu_dtype=jnp.float64),
+    ],
+    ids=["scale_by_adam", "scale_by_amsgrad", "adam"],
+)
+def test_float64_second_moment_squares_a_float32_gradient_in_float64(make):
+    """With x64 enabled, a float64 second moment of float32 parameters takes ``g**2`` in
+    float64: the square of ``1 + 2**-12`` needs 25 bits (``1 + 2**-11 + 2**-24``), which a
+    float32 square would round."""
+    with jax.enable_x64(True):
+        tx = make()
+        state = tx.init(jnp.zeros((), jnp.float32))
+        _, state = tx.update(jnp.asarray(1 + 2**-12, jnp.float32), state)
+        (nu,) = [leaf for leaf in jax.tree.leaves(state) if leaf.dtype == jnp.float64][:1]
+        np.testing.assert_allclose(float(nu), (1 - 0.999) * (1 + 2**-12) ** 2, rtol=1e-15)
