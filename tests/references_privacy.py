@@ -77,7 +77,10 @@ class DPAggregate(ref.TreeReference):
         clipped = clip_per_example([np.asarray(g, np.float64) for g in gs], self.c)
         batch = gs[0].shape[0]
         zs = s.draw([g.shape[1:] for g in gs])
-        out = [(g.sum(axis=0) + self.sigma * self.c * z) / batch for g, z in zip(clipped, zs)]
+        out = [
+            (g.sum(axis=0) + self.sigma * self.c * z) / batch
+            for g, z in zip(clipped, zs, strict=True)
+        ]
         return out, s
 
 

@@ -46,16 +46,14 @@ def per_example_grads(
     for _ in range(steps):
         scales = 10.0 ** rng.uniform(-spread / 2, spread / 2, size=batch)
         scales[0] = 0.0
-        out.append(
-            jax.tree.map(
-                lambda p: jnp.asarray(
-                    scales.reshape((-1,) + (1,) * jnp.ndim(p))
-                    * rng.normal(size=(batch, *jnp.shape(p))),
-                    p.dtype,
-                ),
-                params,
+
+        def example_grads(p: Any, scales: np.ndarray = scales) -> Any:
+            shape = (-1,) + (1,) * jnp.ndim(p)
+            return jnp.asarray(
+                scales.reshape(shape) * rng.normal(size=(batch, *jnp.shape(p))), p.dtype
             )
-        )
+
+        out.append(jax.tree.map(example_grads, params))
     return out
 
 
@@ -325,7 +323,7 @@ def test_low_precision_keeps_dtypes_and_is_finite(dtype: Any):
     grads = per_example_grads(params, steps=3, spread=1.0)
     tx = gx.dpsgd(0.1, 1.0, 1.0, 0, momentum=0.9)
     state = init = tx.init(params)
-    for g in grads + [jax.tree.map(jnp.zeros_like, grads[0])]:
+    for g in [*grads, jax.tree.map(jnp.zeros_like, grads[0])]:
         u, state = tx.update(g, state, params)
         assert all(x.dtype == dtype for x in jax.tree.leaves(u))
         chex.assert_tree_all_finite(u)
