@@ -438,3 +438,24 @@ def test_integer_gradients_are_refused_by_key_path(dtype: Any):
 def test_empty_tree_is_refused():
     with pytest.raises(ValueError, match="no leaves"):
         _update({})
+
+
+# ------------------------------------------------------------------------ wrappers
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda **kw: gx.inject_hyperparams(gx.dpsgd)(**kw),
+        lambda **kw: gx.flat(gx.dpsgd(**kw)),
+    ],
+    ids=["inject_hyperparams", "flat"],
+)
+def test_wrapped_dpsgd_is_dpsgd(wrap: Any):
+    """inject_hyperparams (the numbers in the state) and flat (the state in one buffer; the
+    aggregation is per-leaf, so flat runs it on the tree) give dpsgd's updates."""
+    kw = dict(learning_rate=0.1, l2_norm_clip=1.0, noise_multiplier=0.7, seed=2, momentum=0.9)
+    params = params_tree()
+    grads = per_example_grads(params, steps=4)
+    got = run(wrap(**kw), params, grads, jit=True)
+    assert_close(got, run(gx.dpsgd(**kw), params, grads, jit=True), rtol=1e-6, atol=1e-8)

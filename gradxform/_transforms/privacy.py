@@ -73,7 +73,7 @@ def differentially_private_aggregate(
 
     Example:
       Per-example gradients come from ``jax.vmap(jax.grad(loss))`` over the
-      examples (``in_axes=(None, 0, 0)``: the params are shared)::
+      examples (``in_axes=(None, 0, 0)``: the params are shared):
 
       >>> import jax, jax.numpy as jnp, gradxform as gx
       >>> def loss(w, x, y):
