@@ -184,3 +184,20 @@ def test_dpsgd_momentum_negative_control():
     ours = trajectory(gx.dpsgd(**kw, momentum=0.9))
     assert differs(ours, trajectory(optax_dpsgd(**kw)))
     assert differs(ours, trajectory(optax_dpsgd(**kw, momentum=0.8)))
+
+
+@pytest.mark.parametrize("noise_multiplier", [0.0, 1.0])
+def test_aggregate_complex_gradients_match_optax(noise_multiplier: float):
+    """A complex leaf counts |g|**2 in the example's norm and gets optax's complex noise."""
+    rng = np.random.default_rng(3)
+    params = {"a": jnp.zeros(3, jnp.complex64), "b": jnp.zeros(2)}
+    ours_tx = gx.differentially_private_aggregate(1.0, noise_multiplier, 0)
+    theirs_tx = contrib.differentially_private_aggregate(1.0, noise_multiplier, 0)
+    ours_state, theirs_state = ours_tx.init(params), theirs_tx.init(params)
+    for t in range(5):
+        a = rng.normal(size=(BATCH, 3)) + 1j * rng.normal(size=(BATCH, 3))
+        grads = {"a": jnp.asarray(a, jnp.complex64), "b": jnp.asarray(rng.normal(size=(BATCH, 2)))}
+        ours, ours_state = ours_tx.update(grads, ours_state, params)
+        with jax.numpy_dtype_promotion("standard"):  # optax promotes complex and real
+            theirs, theirs_state = theirs_tx.update(grads, theirs_state, params)
+        chex.assert_trees_all_close(ours, theirs, rtol=RTOL, atol=ATOL, custom_message=f"{t}")
