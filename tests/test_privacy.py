@@ -262,13 +262,14 @@ def test_noise_std_is_clip_times_multiplier_over_batch(
         assert not std_agrees(sample, noise_multiplier / batch)
 
 
-def test_noise_is_fresh_at_every_step_and_independent_between_leaves():
+def test_noise_is_fresh_at_every_step_and_differs_between_leaves():
     sample = noise_samples(1.0, 1.0, 2, steps=3).reshape(3, -1)
     corr = np.corrcoef(sample)
     # |r| of independent normals over n = 6007 has standard error 1/sqrt(n) ~ 0.013.
     assert np.all(np.abs(corr[np.triu_indices(3, 1)]) < 5 / math.sqrt(sample.shape[1]))
-    # Each leaf has its own key: the 7-entry leaf is not the start of the 6000-entry one.
-    assert not np.allclose(sample[0, :7], sample[0, 6000:])
+    # Each leaf has its own key: leaf "b" (7 entries, first in key order) is not the start
+    # of leaf "w" drawn again.
+    assert not np.allclose(sample[0, :7], sample[0, 7:14])
 
 
 # --------------------------------------------------------------- battery properties
