@@ -42,6 +42,7 @@ from gradxform._optimizers.ftrl import ftrl as ftrl
 from gradxform._optimizers.layerwise import adafactor as adafactor
 from gradxform._optimizers.layerwise import lamb as lamb
 from gradxform._optimizers.layerwise import lars as lars
+from gradxform._optimizers.privacy import dpsgd as dpsgd
 from gradxform._optimizers.rms import adadelta as adadelta
 from gradxform._optimizers.rms import adagrad as adagrad
 from gradxform._optimizers.rms import rmsprop as rmsprop
@@ -107,6 +108,12 @@ from gradxform._transforms.per_example import (
 )
 from gradxform._transforms.plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
 from gradxform._transforms.plateau import reduce_on_plateau as reduce_on_plateau
+from gradxform._transforms.privacy import (
+    DifferentiallyPrivateAggregateState as DifferentiallyPrivateAggregateState,
+)
+from gradxform._transforms.privacy import (
+    differentially_private_aggregate as differentially_private_aggregate,
+)
 from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdaDeltaState
 from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdadeltaState
 from gradxform._transforms.rms import ScaleByAdagradState as ScaleByAdagradState
@@ -233,6 +240,7 @@ __all__ = [
     "ClipState",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
+    "DifferentiallyPrivateAggregateState",
     "DynamicLossScaleState",
     "EmaParamsState",
     "EmaState",
@@ -311,6 +319,8 @@ __all__ = [
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
     "cyclical_schedule",
+    "differentially_private_aggregate",
+    "dpsgd",
     "dynamic_loss_scaling",
     "ema",
     "ema_params",

@@ -457,4 +457,9 @@ REGISTRY: list[Entry] = [
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
     ),
+    # Differential privacy (dpsgd, differentially_private_aggregate) is not registered: it
+    # takes per-example gradients (a batch axis on every leaf) and couples the leaves through
+    # each example's global norm, where this battery feeds ordinary gradients, integer leaves
+    # and a per-leaf reference. tests/test_privacy.py checks the battery's properties that
+    # apply, tests/test_parity_privacy.py compares with optax.contrib.
 ]

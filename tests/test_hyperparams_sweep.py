@@ -38,6 +38,7 @@ import pytest
 
 import gradxform as gx
 from tests import references as ref
+from tests import references_privacy as rp
 from tests._util import grad_sequence, make_params
 from tests.registry import REGISTRY, Entry
 
@@ -498,6 +499,23 @@ OPTIMIZERS: list[Subject] = [
             "beta": [0.0, 0.5],
         },
     ),
+    # Differential privacy. dpsgd takes per-example gradients: each gradient g of the sweep
+    # becomes the batch [w_b g + s_b] of tests/references_privacy.py, on both sides.
+    Subject(
+        "dpsgd",
+        lambda n, **kw: rp.PerExample(rp.DPSGD(**kw)),
+        {"learning_rate": 0.1, "l2_norm_clip": 1.0, "noise_multiplier": 0.5, "seed": 0},
+        {
+            "learning_rate": [0.03, 0.3],
+            "l2_norm_clip": [0.4, 3.0],
+            "noise_multiplier": [0.0, 1.7],
+            "seed": [1, 7],
+            "momentum": [0.5, 0.9],
+            "nesterov": [With(True, momentum=0.9), With(True, momentum=0.5)],
+        },
+        tree=True,
+        build=lambda **kw: gx.chain(rp.per_example_view(), gx.dpsgd(**kw)),
+    ),
 ]
 
 PRIMITIVES: list[Subject] = [
@@ -724,6 +742,22 @@ PRIMITIVES: list[Subject] = [
     Subject("set_to_zero", ref.SetToZero, {}, {}),
     Subject("scale_by_sign", ref.Sign, {}, {}),
     Subject("zero_nans", ref.ZeroNans, {}, {}, poison=(3, 6)),
+    # Differential privacy: per-example gradients made as for dpsgd above.
+    Subject(
+        "differentially_private_aggregate",
+        lambda n, **kw: rp.PerExample(rp.DPAggregate(**kw)),
+        {"l2_norm_clip": 1.0, "noise_multiplier": 0.5, "key": 0},
+        {
+            "l2_norm_clip": [0.4, 3.0],
+            "noise_multiplier": [0.0, 1.7],
+            "key": [3, jax.random.key(11)],
+            "seed": [With(4, key=None), With(12, key=None)],
+        },
+        tree=True,
+        build=lambda **kw: gx.chain(
+            rp.per_example_view(), gx.differentially_private_aggregate(**kw)
+        ),
+    ),
 ]
 
 

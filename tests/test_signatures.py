@@ -19,6 +19,7 @@ import inspect
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -198,11 +199,14 @@ NON_NEGATIVE = {
     "weight_decay_rate",
     "decay_rate",
     "momentum_decay",
+    "noise_multiplier",
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4
     "learning_rate_power": [0.5],  # non-positive
     "min_dim_size_to_factor": [0, 1.5],  # an int >= 1
+    "l2_norm_clip": [0.0, -1.0, math.inf],  # positive and finite
+    "seed": [-1, 1.5],  # a non-negative int
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
@@ -211,7 +215,15 @@ PER_FACTORY = {
 }
 ONLY_NAN = {"decay_offset", "step_offset"}  # any finite number
 # Arguments that are numbers but need a valid value to build the factory at all.
-REQUIRED = {"learning_rate": 0.1}
+REQUIRED = {"learning_rate": 0.1, "l2_norm_clip": 1.0, "noise_multiplier": 0.5, "seed": 0}
+# Optimizers whose gradients carry a batch of per-example gradients on axis 0.
+PER_EXAMPLE = {"dpsgd"}
+
+
+def _required(factory: str, but: str | None = None) -> dict[str, Any]:
+    """The REQUIRED arguments that ``factory`` takes (all but ``but``)."""
+    names = inspect.signature(getattr(gx, factory)).parameters
+    return {k: v for k, v in REQUIRED.items() if k in names and k != but}
 
 
 def _numeric_arguments(name: str) -> list[str]:
@@ -254,7 +266,7 @@ def test_every_factory_has_cases():
 
 @pytest.mark.parametrize(("factory", "arg", "value"), CASES)
 def test_invalid_argument_is_named_as_the_user_spelled_it(factory, arg, value):
-    kwargs = {k: v for k, v in REQUIRED.items() if k != arg}
+    kwargs = _required(factory, but=arg)
     with pytest.raises((ValueError, TypeError)) as info:
         getattr(gx, factory)(**kwargs, **{arg: value})
     assert f"{arg}=" in str(info.value), f"{factory}({arg}={value!r}): {info.value}"
@@ -277,7 +289,10 @@ def _bad(dtype: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("factory", FACTORIES)
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.complex64], ids=["int", "complex"])
 def test_gradient_of_the_wrong_kind_is_refused_by_key_path(factory, dtype):
-    tx = getattr(gx, factory)(learning_rate=0.1)
+    tx = getattr(gx, factory)(**_required(factory))
     state = tx.init(PARAMS)
+    grads = _bad(dtype)
+    if factory in PER_EXAMPLE:  # a batch of 4 examples
+        grads = jax.tree.map(lambda g: jnp.stack([g] * 4), grads)
     with pytest.raises((TypeError, ValueError), match="layer/kernel"):
-        tx.update(_bad(dtype), state, PARAMS)
+        tx.update(grads, state, PARAMS)

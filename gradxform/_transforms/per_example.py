@@ -22,15 +22,16 @@ AdaptiveGradClipState = EmptyState
 _NONFINITE = ("zero", "nan")
 
 
-def _check_batch(grads: chex.ArrayTree, who: str) -> list[Any]:
+def check_batch(grads: chex.ArrayTree, who: str, what: str = "grads") -> list[Any]:
+    """Raise, naming the key path, unless every leaf has the same batch size on axis 0."""
     leaves = jax.tree.leaves(grads)
     if not leaves:
-        raise ValueError(f"{who}: grads has no leaves")
+        raise ValueError(f"{who}: {what} has no leaves")
     batch = jnp.shape(leaves[0])[0] if jnp.ndim(leaves[0]) >= 1 else None
     for path, g in _tree.leaf_paths(grads):
         if jnp.ndim(g) < 1 or jnp.shape(g)[0] != batch:
             raise ValueError(
-                f"{who} expects every leaf of grads to have the batch on axis 0 "
+                f"{who} expects every leaf of {what} to have the batch on axis 0 "
                 f"(size {batch}); leaf '{path}' has shape {jnp.shape(g)}"
             )
     return leaves
@@ -62,7 +63,23 @@ def per_example_global_norm_clip(
       >>> gx.per_example_global_norm_clip(grads, 1.25)
       ([Array([1.  , 0.75, 1.75], dtype=float32)], Array(2, dtype=int32))
     """
-    leaves = _check_batch(grads, "per_example_global_norm_clip")
+    check_batch(grads, "per_example_global_norm_clip")
+    sums, clipped = clipped_sums(grads, l2_norm_clip)
+
+    def cast(g, s):
+        return s.astype(jnp.asarray(g).dtype) if _tree.is_inexact(g) else s
+
+    return jax.tree.map(cast, grads, sums), clipped
+
+
+def clipped_sums(
+    grads: chex.ArrayTree, l2_norm_clip: chex.Numeric
+) -> tuple[chex.ArrayTree, chex.Array]:
+    """The math of :func:`per_example_global_norm_clip`, the sums kept in at least float32.
+
+    ``grads`` has already been checked by :func:`check_batch`.
+    """
+    leaves = jax.tree.leaves(grads)
     sq = sum(jnp.sum(_tree.abs_sq(g).reshape(jnp.shape(g)[0], -1), axis=1) for g in leaves)
     norms = jnp.sqrt(sq)
     limit = jnp.asarray(l2_norm_clip, norms.dtype)
@@ -70,10 +87,8 @@ def per_example_global_norm_clip(
     clipped = jnp.sum(factors < 1).astype(jnp.int32)
 
     def total(g):
-        g = jnp.asarray(g)
-        gc = _tree.to_compute(g)
-        out = jnp.tensordot(factors.astype(gc.dtype), gc, axes=1)
-        return out.astype(g.dtype) if _tree.is_inexact(g) else out
+        gc = _tree.to_compute(jnp.asarray(g))
+        return jnp.tensordot(factors.astype(gc.dtype), gc, axes=1)
 
     return jax.tree.map(total, grads), clipped
 
@@ -106,7 +121,7 @@ def per_example_layer_norm_clip(
       >>> gx.per_example_layer_norm_clip(grads, 2.5)
       ([Array([2. , 1.5, 3.5], dtype=float32)], [Array(2, dtype=int32)])
     """
-    leaves = _check_batch(grads, "per_example_layer_norm_clip")
+    leaves = check_batch(grads, "per_example_layer_norm_clip")
     if uniform:
         k = len(leaves)
         bounds = jax.tree.map(lambda _: global_l2_norm_clip * (1.0 / k) ** 0.5, grads)

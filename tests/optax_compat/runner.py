@@ -33,6 +33,7 @@ DEFAULT_MODULES = (
     "schedules/*_test.py",
     "transforms/*_test.py",
     "contrib/_reduce_on_plateau_test.py",
+    "contrib/_privacy_test.py",
     "optax_test.py",
     "tree_utils/*_test.py",
 )
