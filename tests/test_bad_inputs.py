@@ -319,8 +319,35 @@ LEARNING_RATES = [
     )
 ]
 
+
+def _every(decay: Any) -> Any:
+    return lambda step: decay
+
+
 HYPERPARAMETERS = [
     Case("sgd-momentum-1", lambda: gx.sgd(0.1, momentum=1.0), ValueError, r"momentum=1\.0.*\[0"),
+    # The summing momentum takes decay in [0, 1] (1: a running sum), the averaging forms
+    # in [0, 1); none takes a schedule.
+    *[
+        Case(f"{name}-decay-{value}", make, ValueError, rf"decay={value}.*\[0\.0, 1\.0{end}")
+        for name, make, value, end in [
+            ("momentum", lambda: gx.scale_by_momentum(-0.1), -0.1, r"\]"),
+            ("momentum", lambda: gx.scale_by_momentum(1.5), 1.5, r"\]"),
+            ("momentum-ema", lambda: gx.scale_by_momentum(1.0, ema=True), 1.0, r"\)"),
+            ("momentum-ema", lambda: gx.scale_by_momentum(-0.1, ema=True), -0.1, r"\)"),
+            ("trace", lambda: gx.trace(1.5), 1.5, r"\]"),
+            ("ema", lambda: gx.ema(1.0), 1.0, r"\)"),
+        ]
+    ],
+    *[
+        Case(f"{name}-decay-schedule", make, TypeError, r"decay=.* must be a number")
+        for name, make in [
+            ("momentum", lambda: gx.scale_by_momentum(_every(0.9))),
+            ("momentum-ema", lambda: gx.scale_by_momentum(_every(0.9), ema=True)),
+            ("trace", lambda: gx.trace(_every(0.9))),
+            ("ema", lambda: gx.ema(_every(0.9))),
+        ]
+    ],
     Case(
         "sgd-nesterov-without-momentum",
         lambda: gx.sgd(0.1, nesterov=True),

@@ -524,7 +524,7 @@ PRIMITIVES: list[Subject] = [
         ref.Momentum,
         {"decay": 0.9},
         {
-            "decay": [0.0, 0.5],
+            "decay": [0.0, 0.5, 1.0],  # 1.0: the running sum of the updates
             "nesterov": [True, With(True, decay=0.5)],
         },
     ),
@@ -542,7 +542,7 @@ PRIMITIVES: list[Subject] = [
         ref.Momentum,
         {},
         {
-            "decay": [0.5, 0.99],
+            "decay": [0.5, 0.99, 1.0],
             "nesterov": [True, With(True, decay=0.5)],
             "ema": [True, With(True, nesterov=True)],
         },

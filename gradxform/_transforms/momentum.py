@@ -48,7 +48,8 @@ def scale_by_momentum(
     taken at ``theta + decay * v``.
 
     Args:
-      decay: momentum coefficient in ``[0, 1)`` (or a schedule).
+      decay: momentum coefficient, a number in ``[0, 1]`` (``1``: a running sum of the
+        updates); in ``[0, 1)`` with ``ema=True``.
       nesterov: use Nesterov's accelerated gradient.
       ema: average instead of summing (the updates are then ``1 - decay`` times smaller).
       accumulator_dtype: dtype of ``v`` (complex for complex parameters); default:
