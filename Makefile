@@ -92,7 +92,9 @@ MUTATE_TESTS_adam.py ?= tests/test_battery.py::test_matches_numpy_reference \
   -k "matches_numpy_reference or scale_by_a or belief or yogi or lamb"
 MUTATE_TESTS_rms.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_hyperparams_sweep.py::test_hyperparameter_matches_reference \
-  -k "matches_numpy_reference or rms or adagrad or adadelta"
+  tests/test_signatures.py tests/test_complex.py \
+  -k "matches_numpy_reference or rms or adagrad or adadelta or stddev or test_signatures \
+      or test_complex"
 MUTATE_TESTS_momentum.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_hyperparams_sweep.py::test_hyperparameter_matches_reference \
   tests/test_bad_inputs.py::test_bad_input_raises_clear_error tests/test_complex.py \

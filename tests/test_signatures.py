@@ -296,3 +296,60 @@ def test_gradient_of_the_wrong_kind_is_refused_by_key_path(factory, dtype):
         grads = jax.tree.map(lambda g: jnp.stack([g] * 4), grads)
     with pytest.raises((TypeError, ValueError), match="layer/kernel"):
         tx.update(grads, state, PARAMS)
+
+
+# ------------------------------------------------- schedules only where annotated
+
+# Valid values of required arguments, to build a factory whose other argument is tested.
+BUILD_WITH = {
+    "learning_rate": 0.1,
+    "step_size": 0.1,
+    "max_delta": 1.0,
+    "max_norm": 1.0,
+    "l2_norm_clip": 1.0,
+    "noise_multiplier": 1.0,
+    "seed": 0,
+    "clipping": 1.0,
+    "threshold": 1.0,
+    "eta": 0.01,
+    "gamma": 0.55,
+    "inner": gx.sgd(0.1),
+    "tx": gx.sgd(0.1),
+    "fast": gx.sgd(0.1),
+}
+
+
+def _number_only_arguments() -> list[Any]:
+    """Every numeric argument of every public transformation factory not annotated as
+    ``ScalarOrSchedule`` (the arguments that may be a schedule say so in their type)."""
+    out = []
+    for name in sorted(gx.__all__):
+        f = getattr(gx, name)
+        if not inspect.isfunction(f):
+            continue
+        if "GradientTransformation" not in str(inspect.signature(f).return_annotation):
+            continue
+        for p in inspect.signature(f).parameters.values():
+            numeric = isinstance(p.default, int | float) and not isinstance(p.default, bool)
+            required_number = isinstance(BUILD_WITH.get(p.name), int | float)
+            if (numeric or required_number) and "Schedule" not in str(p.annotation):
+                out.append(pytest.param(name, p.name, id=f"{name}-{p.name}"))
+    return out
+
+
+def _build_args(factory: str, arg: str) -> dict[str, Any]:
+    params = inspect.signature(getattr(gx, factory)).parameters
+    required = [
+        n
+        for n, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and n != arg
+    ]
+    return {n: BUILD_WITH[n] for n in required if n in BUILD_WITH}
+
+
+@pytest.mark.parametrize(("factory", "arg"), _number_only_arguments())
+def test_a_schedule_for_a_number_argument_is_refused_by_name(factory, arg):
+    with pytest.raises(TypeError, match=f"{arg}="):
+        getattr(gx, factory)(**_build_args(factory, arg), **{arg: lambda step: 0.5})
