@@ -198,6 +198,8 @@ NON_NEGATIVE = {
     "weight_decay_rate",
     "decay_rate",
     "momentum_decay",
+    "weight_lr_power",
+    "r",
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4
