@@ -18,9 +18,9 @@ def _rate(learning_rate, t):
 
 
 def warmup_rate(learning_rate, warmup_steps, t):
-    """``gamma min(t, W) / W`` (``gamma`` for no warmup); a schedule is evaluated at ``t``."""
+    """``gamma_t min(t, W) / W`` (``gamma_t`` for no warmup); a schedule is evaluated at ``t``."""
     if warmup_steps:
-        return float(learning_rate) * min(t, warmup_steps) / warmup_steps
+        return _rate(learning_rate, t) * min(t, warmup_steps) / warmup_steps
     return _rate(learning_rate, t)
 
 
@@ -60,7 +60,7 @@ class ScheduleFree(Reference):
         d, base = self.base.step(g, s["base"], p)  # the gradient and the weights at y
         z = s["z"] + d
         x = (1 - c) * s["x"] + c * z
-        y = (1 - self.b1) * z + self.b1 * x
+        y = x + (1 - self.b1) * (z - x)  # (1 - b1) z + b1 x, exactly x when z = x
         return y - p, {"x": x, "z": z, "t": t, "sum": total, "max": gmax, "base": base}
 
     @staticmethod

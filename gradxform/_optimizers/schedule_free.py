@@ -26,8 +26,16 @@ def _learning_rates(
         _checks.non_negative("learning_rate", learning_rate)
         return learning_rate, learning_rate
     _checks.integer("warmup_steps", warmup_steps, low=0)
-    _checks.non_negative("learning_rate", learning_rate, allow_schedule=False)
-    schedule = warmup_constant_schedule(0.0, learning_rate, warmup_steps)
+    _checks.non_negative("learning_rate", learning_rate)
+    if callable(learning_rate):  # the warmup as a factor of the schedule
+        peak = learning_rate
+        ramp = warmup_constant_schedule(0.0, 1.0, warmup_steps)
+
+        def schedule(count: chex.Numeric) -> chex.Numeric:
+            return ramp(count) * peak(count)
+
+    else:
+        schedule = warmup_constant_schedule(0.0, learning_rate, warmup_steps)
     if not paper_warmup:
         return schedule, schedule  # optax: the base counts its steps from 0
     return schedule, lambda count: schedule(_tree.safe_increment(count))
@@ -65,10 +73,10 @@ def schedule_free_sgd(
         eval_params = gx.schedule_free_eval_params(state, params)  # x
 
     Args:
-      learning_rate: ``gamma``, a non-negative float (or a schedule, without warmup).
+      learning_rate: ``gamma``, a non-negative float or a schedule.
       warmup_steps: ``W``, an int >= 0, or ``None``: the learning rate rises
-        linearly from 0 over ``W`` steps (:func:`gradxform.warmup_constant_schedule`),
-        and ``learning_rate`` must then be a number.
+        linearly from 0 over ``W`` steps (:func:`gradxform.warmup_constant_schedule`;
+        a schedule is multiplied by that ramp).
       b1: ``b1`` in ``(0, 1)``: the weight of the average ``x`` in ``y``.
       weight_decay: ``lambda >= 0`` (or a schedule), or ``None`` for none.
       weight_lr_power: ``p >= 0``: weights ``w_t = t**r max_i(gamma_i)**p``.
@@ -146,10 +154,10 @@ def schedule_free_adamw(
         eval_params = gx.schedule_free_eval_params(state, params)  # x
 
     Args:
-      learning_rate: ``gamma``, a non-negative float (or a schedule, without warmup).
+      learning_rate: ``gamma``, a non-negative float or a schedule.
       warmup_steps: ``W``, an int >= 0, or ``None``: the learning rate rises
-        linearly from 0 over ``W`` steps (:func:`gradxform.warmup_constant_schedule`),
-        and ``learning_rate`` must then be a number.
+        linearly from 0 over ``W`` steps (:func:`gradxform.warmup_constant_schedule`;
+        a schedule is multiplied by that ramp).
       b1: ``b1`` in ``(0, 1)``: the weight of the average ``x`` in ``y``.
       b2: decay of the second moment, in ``[0, 1)``.
       eps: non-negative, added to the root of the second moment.

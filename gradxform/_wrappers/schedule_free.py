@@ -176,8 +176,8 @@ def schedule_free(
             y32 = y.astype(dt)
             z32 = jnp.where(first, y32, z.astype(dt))
             d32 = d.astype(dt)
-            ck = c.astype(_tree.real_dtype(dt))
-            beta = jnp.asarray(b1).astype(_tree.real_dtype(dt))
+            ck = c.astype(_tree.real_dtype(dt)).astype(dt)  # complex params: a real scalar
+            beta = jnp.asarray(b1).astype(_tree.real_dtype(dt)).astype(dt)
             out = ck * (z32 - y32) + (1 - beta * (1 - ck)) * d32
             return _tree.cast_like(out, g), _tree.cast_to(z32 + d32, z.dtype)
 
@@ -277,7 +277,7 @@ def schedule_free_eval_params(state: Any, params: Params) -> Params:
         if not _tree.is_inexact(y):
             return y
         dt = _tree.promote(_tree.compute_dtype(y.dtype), _tree.compute_dtype(z.dtype))
-        beta = jnp.asarray(sf.b1).astype(_tree.real_dtype(dt))
+        beta = jnp.asarray(sf.b1).astype(_tree.real_dtype(dt)).astype(dt)
         y32 = y.astype(dt)
         x = (y32 - (1 - beta) * z.astype(dt)) / beta
         return _tree.cast_like(jnp.where(before_first, y32, x), y)
