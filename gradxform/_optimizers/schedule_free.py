@@ -8,7 +8,7 @@ from typing import Any
 import chex
 
 from gradxform import _checks, _tree
-from gradxform._base import GradientTransformationExtraArgs, ScalarOrSchedule, chain
+from gradxform._base import GradientTransformationExtraArgs, ScalarOrSchedule, Schedule, chain
 from gradxform._optimizers.sgd import sgd
 from gradxform._transforms.rms import scale_by_rms
 from gradxform._transforms.scaling import scale_by_learning_rate
@@ -27,13 +27,10 @@ def _learning_rates(
         return learning_rate, learning_rate
     _checks.integer("warmup_steps", warmup_steps, low=0)
     _checks.non_negative("learning_rate", learning_rate)
+    schedule: Schedule
     if callable(learning_rate):  # the warmup as a factor of the schedule
-        peak = learning_rate
-        ramp = warmup_constant_schedule(0.0, 1.0, warmup_steps)
-
-        def schedule(count: chex.Numeric) -> chex.Numeric:
-            return ramp(count) * peak(count)
-
+        peak, ramp = learning_rate, warmup_constant_schedule(0.0, 1.0, warmup_steps)
+        schedule = lambda count: ramp(count) * peak(count)
     else:
         schedule = warmup_constant_schedule(0.0, learning_rate, warmup_steps)
     if not paper_warmup:
