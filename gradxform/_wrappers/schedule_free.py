@@ -149,6 +149,7 @@ def schedule_free(
         )
 
     def update_fn(updates, state, params=None, **extra_args):
+        _checks.state_type(state, ScheduleFreeState, "schedule_free")
         _checks.check_params(updates, params, "schedule_free")
         _checks.check_same_layout(
             params, state.z, what="params", against="the z of the schedule_free state"
