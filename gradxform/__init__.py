@@ -46,6 +46,8 @@ from gradxform._optimizers.privacy import dpsgd as dpsgd
 from gradxform._optimizers.rms import adadelta as adadelta
 from gradxform._optimizers.rms import adagrad as adagrad
 from gradxform._optimizers.rms import rmsprop as rmsprop
+from gradxform._optimizers.schedule_free import schedule_free_adamw as schedule_free_adamw
+from gradxform._optimizers.schedule_free import schedule_free_sgd as schedule_free_sgd
 from gradxform._optimizers.sgd import nesterov_lookahead_point as nesterov_lookahead_point
 from gradxform._optimizers.sgd import sgd as sgd
 from gradxform._optimizers.sgd import sgd_nesterov_lookahead as sgd_nesterov_lookahead
@@ -198,6 +200,11 @@ from gradxform._wrappers.robust import ApplyIfFiniteState as ApplyIfFiniteState
 from gradxform._wrappers.robust import DynamicLossScaleState as DynamicLossScaleState
 from gradxform._wrappers.robust import apply_if_finite as apply_if_finite
 from gradxform._wrappers.robust import dynamic_loss_scaling as dynamic_loss_scaling
+from gradxform._wrappers.schedule_free import ScheduleFreeState as ScheduleFreeState
+from gradxform._wrappers.schedule_free import schedule_free as schedule_free
+from gradxform._wrappers.schedule_free import (
+    schedule_free_eval_params as schedule_free_eval_params,
+)
 from gradxform._wrappers.stateful_schedules import StatefulSchedule as StatefulSchedule
 from gradxform._wrappers.stateful_schedules import WrappedSchedule as WrappedSchedule
 from gradxform.schedules._basic import constant_schedule as constant_schedule
@@ -285,6 +292,7 @@ __all__ = [
     "ScaleByTrustRatioState",
     "ScaleState",
     "Schedule",
+    "ScheduleFreeState",
     "ShouldSkipUpdateFunction",
     "SnapshotState",
     "StatefulSchedule",
@@ -399,6 +407,10 @@ __all__ = [
     "scale_by_trust_ratio",
     "scale_by_yogi",
     "scale_gradient",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
     "selective_transform",
     "set_hyperparams",
     "set_to_zero",

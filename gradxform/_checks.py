@@ -388,6 +388,21 @@ def chain_state(state: Any, n: int) -> None:
         )
 
 
+def state_type(state: Any, expected: type, who: str) -> None:
+    """Raise, naming what was received, unless ``state`` has the fields of ``expected`` (a
+    NamedTuple state class; the same class from another library passes)."""
+    if getattr(state, "_fields", None) == getattr(expected, "_fields", ()):
+        return
+    got = type(state).__name__
+    if type(state) is tuple:
+        got = f"a tuple of {len(state)}: ({', '.join(type(s).__name__ for s in state)})"
+    raise ValueError(
+        f"{who}.update got a state that {who}.init did not make: expected "
+        f"{expected.__name__}, got {got}. Was the state made by another transformation, "
+        f"chain or model?"
+    )
+
+
 def check_state(state: Any, init_fn: Any, updates: Any, who: str, error: Exception) -> None:
     """Raise if ``state`` is not laid out as ``init_fn`` lays out a state for ``updates``.
 

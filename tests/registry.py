@@ -35,6 +35,7 @@ from gradxform import (
     yogi,
 )
 from tests import references as ref
+from tests import references_schedule_free as ref_sf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Entry:
         schedule (sign methods need a decaying one to settle in the curved valley).
       converge_kwargs: overrides for the convergence runs (e.g. no weight decay,
         which would move the minimum).
+      jit_atol: the absolute tolerance of jit against eager. An update that depends on the
+        params' values with a weight of order one (Schedule-Free's ``c (z - y)``) carries
+        the one-ulp roundings of ``y`` in which jit and eager can differ.
     """
 
     id: str
@@ -64,6 +68,7 @@ class Entry:
     rosenbrock: tuple[float | Callable[[Any], Any], int]
     optax_kwargs: dict[str, Any] | None = None
     converge_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    jit_atol: float = 1e-8
 
     def make(self, **overrides: Any) -> gx.GradientTransformation:
         return self.factory(**{**self.kwargs, **overrides})
@@ -75,6 +80,17 @@ class Entry:
         assert self.optax_factory is not None
         kw = self.kwargs if self.optax_kwargs is None else self.optax_kwargs
         return self.optax_factory(**kw)
+
+
+def schedule_free_rmsprop(learning_rate: float, **kwargs: Any) -> gx.GradientTransformation:
+    """``schedule_free`` over RMSProp (the wrapper over a base optimizer without momentum)."""
+    return gx.schedule_free(gx.rmsprop(learning_rate, decay=0.9, eps=1e-3), learning_rate, **kwargs)
+
+
+def schedule_free_rmsprop_reference(learning_rate: float, **kwargs: Any) -> ref.Reference:
+    return ref_sf.ScheduleFree(
+        ref.RMSProp(learning_rate, decay=0.9, eps=1e-3), learning_rate, **kwargs
+    )
 
 
 def exponential(rate: float, decay: float) -> Callable[[Any], Any]:
@@ -462,4 +478,59 @@ REGISTRY: list[Entry] = [
     # each example's global norm, where this battery feeds ordinary gradients, integer leaves
     # and a per-leaf reference. tests/test_privacy.py checks the battery's properties that
     # apply, tests/test_parity_privacy.py compares with optax.contrib.
+    # Schedule-Free (Defazio et al. 2024). Not against optax here: optax forms the update
+    # as y_{t+1} - y_t in float32, a rounding of y (up to 5e-7 for these weights) that the
+    # battery's atol does not allow; test_parity_schedule_free.py compares the iterates.
+    # b1 is left at its default: the property tests draw b1 from [0, 0.99], and
+    # Schedule-Free's is in (0, 1) (the sweep covers it).
+    Entry(
+        "schedule-free-adamw",
+        gx.schedule_free_adamw,
+        dict(learning_rate=0.05, warmup_steps=5, weight_decay=0.1),
+        ref_sf.ScheduleFreeAdamW,
+        None,
+        jit_atol=1e-7,
+        quadratic=(0.03, 2000),
+        rosenbrock=(0.01, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "schedule-free-adamw-paper-warmup",
+        gx.schedule_free_adamw,
+        dict(
+            learning_rate=0.05,
+            warmup_steps=4,
+            b2=0.99,
+            eps=1e-6,
+            weight_lr_power=1.0,
+            r=0.5,
+            paper_warmup=True,
+        ),
+        ref_sf.ScheduleFreeAdamW,
+        None,
+        jit_atol=1e-7,
+        quadratic=(0.003, 2000),
+        rosenbrock=(0.003, 10000),
+    ),
+    Entry(
+        "schedule-free-sgd",
+        gx.schedule_free_sgd,
+        dict(learning_rate=0.1, warmup_steps=3, weight_decay=0.05),
+        ref_sf.ScheduleFreeSGD,
+        None,
+        jit_atol=1e-7,
+        quadratic=(0.1, 2000),
+        rosenbrock=(0.005, 20000),
+        converge_kwargs=dict(weight_decay=None),
+    ),
+    Entry(
+        "schedule-free-rmsprop",
+        schedule_free_rmsprop,
+        dict(learning_rate=0.05, r=1.0),
+        schedule_free_rmsprop_reference,
+        None,
+        jit_atol=1e-7,
+        quadratic=(0.003, 2000),
+        rosenbrock=(0.003, 10000),
+    ),
 ]

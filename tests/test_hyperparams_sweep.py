@@ -39,6 +39,7 @@ import pytest
 import gradxform as gx
 from tests import references as ref
 from tests import references_privacy as rp
+from tests import references_schedule_free as ref_sf
 from tests._util import grad_sequence, make_params
 from tests.registry import REGISTRY, Entry
 
@@ -103,10 +104,11 @@ DTYPE_ARGS = {
     "ema_dtype",
     "slow_dtype",
     "dtype_momentum",
+    "state_dtype",
 }
 # The transformation a wrapper wraps is not a hyperparameter: every wrapper case wraps
 # Adam and is compared with the wrapper reference around the Adam reference.
-WRAPPED_ARGS = {"inner", "fast", "tx", "opt", "fast_optimizer"}
+WRAPPED_ARGS = {"inner", "fast", "tx", "opt", "fast_optimizer", "base_optimizer"}
 
 
 # ------------------------------------------------------------------------ subjects
@@ -977,6 +979,56 @@ WRAPPERS: list[Subject] = [
         tree=True,
         build=lambda **kw: gx.flat(gx.adam(0.01), **kw),
         neutral=frozenset({"elementwise", "max_leaf_size"}),
+    ),
+    # Schedule-Free (Defazio et al. 2024). The averaging weights depend on the learning
+    # rate only through its growth: weight_lr_power and the wrapper's learning_rate are
+    # swept with a warmup or an increasing schedule. The update holds c (z - y), with the
+    # float32 rounding of the weights y (up to 2.4e-7 for these weights) times c <= 1.
+    # atol as lookahead's, for the same reason.
+    Subject(
+        "schedule_free",
+        lambda **kw: ref_sf.ScheduleFree(ref.Adam(0.01, b1=0.0), **kw),
+        {"learning_rate": _schedule(0.01, 1.2)},
+        {
+            "learning_rate": [0.01, _schedule(0.01, 1.5)],
+            "b1": [0.5, 0.95],
+            "weight_lr_power": [1.0, 4.0],
+            "r": [1.0, 2.0],
+        },
+        build=lambda **kw: gx.schedule_free(gx.adam(0.01, b1=0.0), **kw),
+        atol=5e-7,
+    ),
+    Subject(
+        "schedule_free_sgd",
+        ref_sf.ScheduleFreeSGD,
+        {"learning_rate": 0.1},
+        {
+            "learning_rate": [0.05, 0.3],
+            "warmup_steps": [2, 5],
+            "b1": [0.5, 0.95],
+            "weight_decay": [0.05, 0.5],
+            "weight_lr_power": [With(1.0, warmup_steps=4), With(0.0, warmup_steps=4)],
+            "r": [1.0, 2.0],
+            "paper_warmup": [With(True, warmup_steps=3), With(True, warmup_steps=6)],
+        },
+        atol=5e-7,
+    ),
+    Subject(
+        "schedule_free_adamw",
+        ref_sf.ScheduleFreeAdamW,
+        {"learning_rate": 0.05},
+        {
+            "learning_rate": [0.01, 0.2],
+            "warmup_steps": [2, 5],
+            "b1": [0.5, 0.95],
+            "b2": [0.9, 0.99],
+            "eps": [1e-3, 0.3],
+            "weight_decay": [0.05, 0.5],
+            "weight_lr_power": [With(1.0, warmup_steps=4), With(0.0, warmup_steps=4)],
+            "r": [1.0, 2.0],
+            "paper_warmup": [With(True, warmup_steps=3), With(True, warmup_steps=6)],
+        },
+        atol=5e-7,
     ),
 ]
 

@@ -16,7 +16,7 @@ from gradxform import (
     radam,
     scale_by_schedule,
 )
-from tests import references
+from tests import references, references_schedule_free
 from tests.registry import REGISTRY, Entry
 from tests.test_hyperparams_sweep import BY_NAME, make_reference
 
@@ -87,6 +87,12 @@ def _reference_at(reference, p, count):
     _set_steps(state, count)
     if "P" in state:  # Dozat's product of momenta: b1**t (1 - ...) underflows to 0
         state["P"] = 0.0
+    if isinstance(reference, references_schedule_free.ScheduleFree):
+        # gradxform keeps no x and sets z at the first update: counters set on a fresh
+        # state leave z = 0, and the weights y = p then stand for x = p / b1.
+        state["z"], state["x"] = np.zeros_like(p), p / reference.b1
+        if "t" in state["base"]:
+            state["base"]["t"] = count
     if isinstance(reference, references.FTRL):
         # gradxform keeps clip(z, -l1, l1) and takes the rest of z from the weights, as
         # the previous iterate: z = clip(z) - q w. Its zero state after `count` updates

@@ -461,11 +461,22 @@ APPLIES: dict[str, Callable[[dict[str, Any]], bool]] = {
 }
 
 
+# Ranges of one factory that differ from the common ones: Schedule-Free's b1 is in (0, 1)
+# (its evaluation weights divide by it).
+FACTORY_RANGES: dict[tuple[str, str], Any] = {
+    (name, "b1"): st.floats(0.05, 0.99)
+    for name in ("schedule_free_sgd", "schedule_free_adamw", "schedule_free_rmsprop")
+}
+
+
 @st.composite
 def reference_hyperparams(draw: Any, entry: Entry) -> dict[str, float]:
     names = sorted(set(inspect.signature(entry.factory).parameters) & set(REFERENCE_RANGES))
+    factory = entry.factory.__name__
     return {
-        n: draw(REFERENCE_RANGES[n]) for n in names if APPLIES.get(n, lambda _: True)(entry.kwargs)
+        n: draw(FACTORY_RANGES.get((factory, n), REFERENCE_RANGES[n]))
+        for n in names
+        if APPLIES.get(n, lambda _: True)(entry.kwargs)
     }
 
 

@@ -200,6 +200,8 @@ NON_NEGATIVE = {
     "decay_rate",
     "momentum_decay",
     "noise_multiplier",
+    "weight_lr_power",
+    "r",
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4

@@ -43,12 +43,13 @@ FIELDS = {
     "ema_dtype": {"ema"},
     "slow_dtype": {"slow"},
     "dtype_momentum": {"ema"},  # optax's name for Adafactor's momentum dtype
+    "state_dtype": {"z"},  # Schedule-Free's iterate z (optax's name)
 }
 # Where one argument owns other fields too: the centered RMS keeps both of its moments in
 # nu_dtype.
 OWNS_ALSO = {("scale_by_stddev", "nu_dtype"): {"mu"}}
 # A wrapper's dtype argument owns its own fields, not those of the state it wraps.
-INNER_STATES = ("inner_opt_state", "inner_state", "fast_state")
+INNER_STATES = ("inner_opt_state", "inner_state", "fast_state", "base_optimizer_state")
 
 
 def _name(dtype: Any) -> str:
