@@ -35,6 +35,7 @@ from gradxform import (
     yogi,
 )
 from tests import references as ref
+from tests import references_lr_free_2 as ref_lr_free_2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Entry:
         schedule (sign methods need a decaying one to settle in the curved valley).
       converge_kwargs: overrides for the convergence runs (e.g. no weight decay,
         which would move the minimum).
+      atol: the absolute tolerance of the update comparisons (reference, optax, jit), for
+        updates computed as a difference of weights, ``x_{t+1} - x_t`` (COCOB): such an
+        update absorbs the rounding of the weight it is applied to, up to half an ulp of
+        the weight; ``None`` keeps the battery's defaults.
     """
 
     id: str
@@ -64,6 +69,7 @@ class Entry:
     rosenbrock: tuple[float | Callable[[Any], Any], int]
     optax_kwargs: dict[str, Any] | None = None
     converge_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    atol: float | None = None
 
     def make(self, **overrides: Any) -> gx.GradientTransformation:
         return self.factory(**{**self.kwargs, **overrides})
@@ -81,6 +87,10 @@ def exponential(rate: float, decay: float) -> Callable[[Any], Any]:
     """The schedule ``rate * decay**t``."""
     return lambda t: rate * decay ** jnp.asarray(t).astype(jnp.float32)
 
+
+# Half an ulp of a float32 weight of size below 4 (the battery's weights are standard
+# normal draws): the rounding a weight-difference update (COCOB's) absorbs.
+WEIGHT_ULP = 2.5e-7
 
 REGISTRY: list[Entry] = [
     Entry(
@@ -453,5 +463,76 @@ REGISTRY: list[Entry] = [
         None,
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
+    ),
+    # Learning-rate-free: distance over gradients, coin betting (tests/references_lr_free_2.py).
+    # MoMo and Polyak's step need the loss (update(..., value=loss)), which the battery does
+    # not pass: they are tested in test_hyperparams_sweep.py and test_parity_lr_free_2.py.
+    Entry(
+        "dog",
+        gx.dog,
+        dict(learning_rate=1.0),
+        ref_lr_free_2.DoG,
+        optax.contrib.dog,
+        quadratic=(1.0, 10000),
+        rosenbrock=(1.0, 10000),
+    ),
+    Entry(
+        "dog-distance-decay",
+        gx.dog,
+        dict(learning_rate=1.0, init_step=("distance", 0.1), weight_decay=0.01),
+        ref_lr_free_2.DoG,
+        optax.contrib.dog,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+        converge_kwargs=dict(weight_decay=None),
+    ),
+    Entry(
+        "dog-learning-rate",
+        gx.dog,
+        dict(learning_rate=1.0, init_step=("learning_rate", 0.01)),
+        ref_lr_free_2.DoG,
+        optax.contrib.dog,
+        quadratic=(1.0, 10000),
+        rosenbrock=(1.0, 20000),
+    ),
+    Entry(
+        "dowg",
+        gx.dowg,
+        dict(learning_rate=1.0),
+        ref_lr_free_2.DoWG,
+        optax.contrib.dowg,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+    ),
+    Entry(
+        "dowg-init-decay",
+        gx.dowg,
+        dict(learning_rate=1.0, init_estim_sq_dist=0.01, eps=1e-3, weight_decay=0.01),
+        ref_lr_free_2.DoWG,
+        optax.contrib.dowg,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+        converge_kwargs=dict(weight_decay=None),
+    ),
+    Entry(
+        "cocob",
+        gx.cocob,
+        dict(learning_rate=1.0),
+        ref_lr_free_2.COCOB,
+        optax.contrib.cocob,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 50000),
+        atol=WEIGHT_ULP,
+    ),
+    Entry(
+        "cocob-alpha-decay",
+        gx.cocob,
+        dict(learning_rate=1.0, alpha=10.0, weight_decay=0.01),
+        ref_lr_free_2.COCOB,
+        optax.contrib.cocob,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+        atol=WEIGHT_ULP,
     ),
 ]
