@@ -56,7 +56,7 @@ def dog(
       >>> tx = gx.dog(init_step=("distance", 0.1))
       >>> updates, state = tx.update(jax.grad(f)(params), tx.init(params), params)
       >>> gx.apply_updates(params, updates)  # a first step of length r_0 = 0.1
-      Array([0.97327864, 1.9465573 , 2.919836  ], dtype=float32)
+      Array([0.9732739, 1.9465477, 2.9198217], dtype=float32)
     """
     _checks.non_negative("learning_rate", learning_rate)
     return chain(
@@ -99,8 +99,8 @@ def dowg(
       >>> params = jnp.array([1.0, 2.0, 3.0])
       >>> tx = gx.dowg()
       >>> updates, state = tx.update(jax.grad(f)(params), tx.init(params), params)
-      >>> gx.apply_updates(params, updates)
-      Array([0.99986637, 1.9997327 , 2.999599  ], dtype=float32)
+      >>> gx.apply_updates(params, updates)  # eta = 1e-4 / (sqrt(1e-4 * 56) + 1e-4)
+      Array([0.99733096, 1.9946619 , 2.991993  ], dtype=float32)
     """
     _checks.non_negative("learning_rate", learning_rate)
     return chain(

@@ -251,7 +251,7 @@ def momo(
       >>> tx = gx.momo()
       >>> loss, grads = jax.value_and_grad(f)(params)
       >>> updates, state = tx.update(grads, tx.init(params), params, value=loss)
-      >>> gx.apply_updates(params, updates)  # tau = 14 / 56: half way to the minimum
+      >>> gx.apply_updates(params, updates).round(4)  # tau = 14 / 56: half way there
       Array([0.5, 1. , 1.5], dtype=float32)
     """
     _check_momo(learning_rate, lower_bound, weight_decay, adapt_lower_bound)
@@ -343,8 +343,8 @@ def momo_adam(
       >>> tx = gx.momo_adam(learning_rate=1e-3)
       >>> loss, grads = jax.value_and_grad(f)(params)
       >>> updates, state = tx.update(grads, tx.init(params), params, value=loss)
-      >>> updates  # capped: alpha / rho_1 = 0.01 times Adam's first step, the sign
-      Array([-0.01, -0.01, -0.01], dtype=float32)
+      >>> updates  # capped: tau = alpha / rho_1 = 0.01 times m / D = 0.1 sign(g)
+      Array([-0.001, -0.001, -0.001], dtype=float32)
     """
     _check_momo(learning_rate, lower_bound, weight_decay, adapt_lower_bound)
     _checks.decay_rate("b1", b1, allow_schedule=False)
