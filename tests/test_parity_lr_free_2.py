@@ -354,3 +354,29 @@ def test_polyak_sgd_max_learning_rate_is_aligs_max_lr():
     """Negative control: AliG's cap is ``max_learning_rate``, not an unused setting."""
     ours = _gradxform_run(gx.polyak_sgd(max_learning_rate=math.inf, eps=1e-6))
     assert_differs(ours, _alig_run(0.5))
+
+
+# ------------------------------------------------------- optax.contrib's names and fields
+
+CONTRIB_NAMES = ["dog", "dowg", "cocob", "scale_by_cocob", "momo", "momo_adam"]
+CONTRIB_STATES = ["DoGState", "DoWGState", "COCOBState", "MomoState", "MomoAdamState"]
+
+
+@pytest.mark.parametrize("name", CONTRIB_NAMES)
+def test_contrib_factories_take_optax_arguments(name):
+    """test_signatures.py compares optax's top-level names; these are optax.contrib's."""
+    from tests.test_signatures import signature_mismatches
+
+    assert not signature_mismatches(getattr(gx, name), getattr(contrib, name))
+
+
+@pytest.mark.parametrize("name", ["scale_by_dog", "scale_by_dowg"])
+def test_distance_primitives_take_optax_arguments(name):
+    from tests.test_signatures import signature_mismatches
+
+    assert not signature_mismatches(getattr(gx, name), getattr(optax_dog, name))
+
+
+@pytest.mark.parametrize("name", CONTRIB_STATES)
+def test_contrib_states_have_optax_fields(name):
+    assert getattr(gx, name)._fields == getattr(contrib, name)._fields
