@@ -38,10 +38,14 @@ from gradxform._optimizers.adam_variants import adamax as adamax
 from gradxform._optimizers.adam_variants import adamaxw as adamaxw
 from gradxform._optimizers.adam_variants import radam as radam
 from gradxform._optimizers.adam_variants import yogi as yogi
+from gradxform._optimizers.cocob import cocob as cocob
+from gradxform._optimizers.distance import dog as dog
+from gradxform._optimizers.distance import dowg as dowg
 from gradxform._optimizers.ftrl import ftrl as ftrl
 from gradxform._optimizers.layerwise import adafactor as adafactor
 from gradxform._optimizers.layerwise import lamb as lamb
 from gradxform._optimizers.layerwise import lars as lars
+from gradxform._optimizers.polyak import polyak_sgd as polyak_sgd
 from gradxform._optimizers.privacy import dpsgd as dpsgd
 from gradxform._optimizers.rms import adadelta as adadelta
 from gradxform._optimizers.rms import adagrad as adagrad
@@ -76,8 +80,14 @@ from gradxform._transforms.clipping import clip_by_block_rms as clip_by_block_rm
 from gradxform._transforms.clipping import clip_by_global_norm as clip_by_global_norm
 from gradxform._transforms.clipping import unitwise_clip as unitwise_clip
 from gradxform._transforms.clipping import unitwise_norm as unitwise_norm
+from gradxform._transforms.cocob import COCOBState as COCOBState
+from gradxform._transforms.cocob import scale_by_cocob as scale_by_cocob
 from gradxform._transforms.constraints import NonNegativeParamsState as NonNegativeParamsState
 from gradxform._transforms.constraints import keep_params_nonnegative as keep_params_nonnegative
+from gradxform._transforms.distance import DoGState as DoGState
+from gradxform._transforms.distance import DoWGState as DoWGState
+from gradxform._transforms.distance import scale_by_dog as scale_by_dog
+from gradxform._transforms.distance import scale_by_dowg as scale_by_dowg
 from gradxform._transforms.ftrl import ScaleByFtrlState as ScaleByFtrlState
 from gradxform._transforms.ftrl import scale_by_ftrl as scale_by_ftrl
 from gradxform._transforms.gradient import AddNoiseState as AddNoiseState
@@ -110,6 +120,11 @@ from gradxform._transforms.per_example import (
 )
 from gradxform._transforms.plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
 from gradxform._transforms.plateau import reduce_on_plateau as reduce_on_plateau
+from gradxform._transforms.polyak import MomoAdamState as MomoAdamState
+from gradxform._transforms.polyak import MomoState as MomoState
+from gradxform._transforms.polyak import momo as momo
+from gradxform._transforms.polyak import momo_adam as momo_adam
+from gradxform._transforms.polyak import scale_by_polyak as scale_by_polyak
 from gradxform._transforms.privacy import (
     DifferentiallyPrivateAggregateState as DifferentiallyPrivateAggregateState,
 )
@@ -243,11 +258,14 @@ __all__ = [
     "AddNoiseState",
     "ApplyEvery",
     "ApplyIfFiniteState",
+    "COCOBState",
     "ClipByGlobalNormState",
     "ClipState",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "DifferentiallyPrivateAggregateState",
+    "DoGState",
+    "DoWGState",
     "DynamicLossScaleState",
     "EmaParamsState",
     "EmaState",
@@ -266,6 +284,8 @@ __all__ = [
     "Mask",
     "MaskedNode",
     "MaskedState",
+    "MomoAdamState",
+    "MomoState",
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
@@ -321,6 +341,7 @@ __all__ = [
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "cocob",
     "conditionally_mask",
     "conditionally_transform",
     "constant_schedule",
@@ -328,6 +349,8 @@ __all__ = [
     "cosine_onecycle_schedule",
     "cyclical_schedule",
     "differentially_private_aggregate",
+    "dog",
+    "dowg",
     "dpsgd",
     "dynamic_loss_scaling",
     "ema",
@@ -362,6 +385,8 @@ __all__ = [
     "mask_by_path",
     "masked",
     "measure_with_ema",
+    "momo",
+    "momo_adam",
     "monitor",
     "multi_transform",
     "nadam",
@@ -377,6 +402,7 @@ __all__ = [
     "periodic_update",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
+    "polyak_sgd",
     "polynomial_schedule",
     "radam",
     "reduce_on_plateau",
@@ -392,6 +418,9 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_amsgrad",
     "scale_by_belief",
+    "scale_by_cocob",
+    "scale_by_dog",
+    "scale_by_dowg",
     "scale_by_factored_rms",
     "scale_by_ftrl",
     "scale_by_learning_rate",
@@ -399,6 +428,7 @@ __all__ = [
     "scale_by_momentum",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
+    "scale_by_polyak",
     "scale_by_radam",
     "scale_by_rms",
     "scale_by_schedule",

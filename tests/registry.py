@@ -35,6 +35,7 @@ from gradxform import (
     yogi,
 )
 from tests import references as ref
+from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_schedule_free as ref_sf
 
 
@@ -54,9 +55,12 @@ class Entry:
         schedule (sign methods need a decaying one to settle in the curved valley).
       converge_kwargs: overrides for the convergence runs (e.g. no weight decay,
         which would move the minimum).
-      jit_atol: the absolute tolerance of jit against eager. An update that depends on the
-        params' values with a weight of order one (Schedule-Free's ``c (z - y)``) carries
-        the one-ulp roundings of ``y`` in which jit and eager can differ.
+      atol: the absolute tolerance of the update comparisons (reference, optax, jit), for
+        updates computed as a difference of weights, ``x_{t+1} - x_t`` (COCOB): such an
+        update absorbs the rounding of the weight it is applied to, up to half an ulp of
+        the weight; and for updates that depend on the params' values with a weight of
+        order one (Schedule-Free's ``c (z - y)``), where jit and eager can round ``y``
+        one ulp apart. ``None`` keeps the battery's defaults.
     """
 
     id: str
@@ -68,7 +72,7 @@ class Entry:
     rosenbrock: tuple[float | Callable[[Any], Any], int]
     optax_kwargs: dict[str, Any] | None = None
     converge_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    jit_atol: float = 1e-8
+    atol: float | None = None
 
     def make(self, **overrides: Any) -> gx.GradientTransformation:
         return self.factory(**{**self.kwargs, **overrides})
@@ -97,6 +101,10 @@ def exponential(rate: float, decay: float) -> Callable[[Any], Any]:
     """The schedule ``rate * decay**t``."""
     return lambda t: rate * decay ** jnp.asarray(t).astype(jnp.float32)
 
+
+# Half an ulp of a float32 weight of size below 4 (the battery's weights are standard
+# normal draws): the rounding a weight-difference update (COCOB's) absorbs.
+WEIGHT_ULP = 2.5e-7
 
 REGISTRY: list[Entry] = [
     Entry(
@@ -489,7 +497,7 @@ REGISTRY: list[Entry] = [
         dict(learning_rate=0.05, warmup_steps=5, weight_decay=0.1),
         ref_sf.ScheduleFreeAdamW,
         None,
-        jit_atol=1e-7,
+        atol=1e-7,
         quadratic=(0.03, 2000),
         rosenbrock=(0.01, 10000),
         converge_kwargs=dict(weight_decay=0.0),
@@ -508,7 +516,7 @@ REGISTRY: list[Entry] = [
         ),
         ref_sf.ScheduleFreeAdamW,
         None,
-        jit_atol=1e-7,
+        atol=1e-7,
         quadratic=(0.003, 2000),
         rosenbrock=(0.003, 10000),
     ),
@@ -518,7 +526,7 @@ REGISTRY: list[Entry] = [
         dict(learning_rate=0.1, warmup_steps=3, weight_decay=0.05),
         ref_sf.ScheduleFreeSGD,
         None,
-        jit_atol=1e-7,
+        atol=1e-7,
         quadratic=(0.1, 2000),
         rosenbrock=(0.005, 20000),
         converge_kwargs=dict(weight_decay=None),
@@ -529,8 +537,82 @@ REGISTRY: list[Entry] = [
         dict(learning_rate=0.05, r=1.0),
         schedule_free_rmsprop_reference,
         None,
-        jit_atol=1e-7,
+        atol=1e-7,
         quadratic=(0.003, 2000),
         rosenbrock=(0.003, 10000),
+    ),
+    # Learning-rate-free: distance over gradients, coin betting (tests/references_lr_free_2.py).
+    # MoMo and Polyak's step need the loss (update(..., value=loss)), which the battery does
+    # not pass: they are tested in test_hyperparams_sweep.py and test_parity_lr_free_2.py.
+    Entry(
+        "dog",
+        gx.dog,
+        # optax's default alpha = 1e-6 moves the weights by 1e-6 at first: x_t - x_0 is then
+        # a float32 cancellation (5% of r_t), which the float64 reference does not share;
+        # test_parity_lr_free_2.py checks that default against optax.
+        dict(learning_rate=1.0, init_step=("heuristic", 1e-2)),
+        ref_lr_free_2.DoG,
+        optax.contrib.dog,
+        quadratic=(1.0, 10000),
+        rosenbrock=(1.0, 10000),
+    ),
+    Entry(
+        "dog-distance-decay",
+        gx.dog,
+        dict(learning_rate=1.0, init_step=("distance", 0.1), weight_decay=0.01),
+        ref_lr_free_2.DoG,
+        optax.contrib.dog,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+        converge_kwargs=dict(weight_decay=None),
+    ),
+    Entry(
+        "dog-learning-rate",
+        gx.dog,
+        dict(learning_rate=1.0, init_step=("learning_rate", 0.01)),
+        ref_lr_free_2.DoG,
+        optax.contrib.dog,
+        quadratic=(1.0, 10000),
+        rosenbrock=(1.0, 20000),
+    ),
+    Entry(
+        "dowg",
+        gx.dowg,
+        dict(learning_rate=1.0),
+        ref_lr_free_2.DoWG,
+        optax.contrib.dowg,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+    ),
+    Entry(
+        "dowg-init-decay",
+        gx.dowg,
+        dict(learning_rate=1.0, init_estim_sq_dist=0.01, eps=1e-3, weight_decay=0.01),
+        ref_lr_free_2.DoWG,
+        optax.contrib.dowg,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+        converge_kwargs=dict(weight_decay=None),
+    ),
+    Entry(
+        "cocob",
+        gx.cocob,
+        dict(learning_rate=1.0),
+        ref_lr_free_2.COCOB,
+        optax.contrib.cocob,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 50000),
+        atol=WEIGHT_ULP,
+    ),
+    Entry(
+        "cocob-alpha-decay",
+        gx.cocob,
+        dict(learning_rate=1.0, alpha=10.0, weight_decay=0.01),
+        ref_lr_free_2.COCOB,
+        optax.contrib.cocob,
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+        atol=WEIGHT_ULP,
     ),
 ]

@@ -38,6 +38,7 @@ import pytest
 
 import gradxform as gx
 from tests import references as ref
+from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_privacy as rp
 from tests import references_schedule_free as ref_sf
 from tests._util import grad_sequence, make_params
@@ -289,6 +290,41 @@ def _factored_rms_reference(**kwargs: Any) -> ref.Reference:
 
 FTRL_BASE = {"learning_rate": 0.5, "proximal_center": "params"}
 
+# Learning-rate-free (tests/references_lr_free_2.py). The loss values MoMo and Polyak's
+# step read, one per step (update(..., value=)): a decreasing training loss.
+LOSS_VALUES = (5.0, 4.6, 4.1, 3.9, 3.2, 2.9, 2.5, 2.2, 1.9, 1.6, 1.3, 1.0)
+DISTANCE_DECAY_SWEEP: dict[str, list[Any]] = {
+    "weight_decay": [0.1, 0.5],
+    "mask": [With(MASK_TREE, weight_decay=0.5), With(mask_matrices, weight_decay=0.5)],
+}
+DOG_STEPS = [("heuristic", 1e-2), ("learning_rate", 0.05), ("distance", 0.5)]
+POLYAK_SWEEP: dict[str, list[Any]] = {
+    "max_learning_rate": [0.05, 0.1],
+    "f_min": [0.5, 1.0],
+    "eps": [1.0, 10.0],
+    "variant": [With("sps+", f_min=1.1), With("sps+", f_min=2.5)],
+}
+MOMO_SWEEP: dict[str, list[Any]] = {
+    "lower_bound": [0.5, 1.0],
+    "weight_decay": [0.1, 0.5],
+    "adapt_lower_bound": [True, With(True, lower_bound=0.5)],
+}
+# MoMo-Adam's default learning rate (1e-2) caps every step: the bound shows with a larger one.
+MOMO_ADAM_BOUND_SWEEP: dict[str, list[Any]] = {
+    "lower_bound": [With(0.5, learning_rate=1.0), With(1.0, learning_rate=1.0)],
+    "weight_decay": [0.1, 0.5],
+    "adapt_lower_bound": [
+        With(True, learning_rate=1.0),
+        With(True, lower_bound=0.5, learning_rate=1.0),
+    ],
+}
+
+
+def _decay_flags(mask: Any) -> list[bool] | None:
+    """The leaves of the battery's params a weight-decay mask selects (None: all)."""
+    return None if mask is None else _leaf_flags(mask, make_params())
+
+
 OPTIMIZERS: list[Subject] = [
     Subject(
         "sgd",
@@ -517,6 +553,82 @@ OPTIMIZERS: list[Subject] = [
         },
         tree=True,
         build=lambda **kw: gx.chain(rp.per_example_view(), gx.dpsgd(**kw)),
+    ),
+    # Learning-rate-free: distance over gradients, coin betting, Polyak's step and MoMo.
+    Subject(
+        "dog",
+        lambda n, mask=None, **kw: ref_lr_free_2.DoG(decay_mask=_decay_flags(mask), **kw),
+        {"init_step": ("distance", 0.1)},
+        {
+            "learning_rate": [0.5, 2.0],
+            "init_step": DOG_STEPS,
+            "eps": [1.0, 10.0],
+            **DISTANCE_DECAY_SWEEP,
+        },
+        tree=True,
+    ),
+    Subject(
+        "dowg",
+        lambda n, mask=None, **kw: ref_lr_free_2.DoWG(decay_mask=_decay_flags(mask), **kw),
+        {},
+        {
+            "learning_rate": [0.5, 2.0],
+            "init_estim_sq_dist": [0.01, 1.0],
+            "eps": [1e-3, 1e-2],
+            **DISTANCE_DECAY_SWEEP,
+        },
+        tree=True,
+    ),
+    Subject(
+        "cocob",
+        ref_lr_free_2.COCOB,
+        {},
+        {
+            # COCOB is invariant to a constant scale of the gradients while L_0 = eps is
+            # negligible: a scale shows with a large eps, or when it changes between steps.
+            "learning_rate": [With(2.0, eps=1.0), _schedule(1.0, 0.7)],
+            "alpha": [1.0, 10.0],
+            "eps": [0.1, 1.0],
+            "weight_decay": [0.1, 0.5],
+            "mask": [With(MASK_TREE, weight_decay=0.5), With(mask_matrices, weight_decay=0.5)],
+        },
+        masks={"mask": {"weight_decay": 0.0}},
+        # x_{t+1} - x_t carries the rounding of the weight it is applied to (registry.WEIGHT_ULP)
+        atol=2.5e-7,
+    ),
+    Subject(
+        "polyak_sgd",
+        lambda n, **kw: ref_lr_free_2.Polyak(**kw),
+        {},
+        {"scaling": [0.5, 2.0], **POLYAK_SWEEP},
+        tree=True,
+        values=LOSS_VALUES,
+    ),
+    Subject(
+        "momo",
+        lambda n, **kw: ref_lr_free_2.Momo(**kw),
+        {},
+        {"learning_rate": [0.05, 0.5], "beta": [0.5, 0.99], **MOMO_SWEEP},
+        tree=True,
+        values=LOSS_VALUES,
+        # The step size divides f_bar - lb - gamma + <d, x>, O(1) terms that nearly cancel
+        # (the adapted bound is set so): one float32 rounding of them moves an update of
+        # 1e-3 by up to 2e-7.
+        atol=5e-7,
+    ),
+    Subject(
+        "momo_adam",
+        lambda n, **kw: ref_lr_free_2.MomoAdam(**kw),
+        {},
+        {
+            "learning_rate": [0.05, 0.1],
+            "b1": [0.5, 0.95],
+            "b2": [0.9, 0.99],
+            "eps": [1e-3, 0.3],
+            **MOMO_ADAM_BOUND_SWEEP,
+        },
+        tree=True,
+        values=LOSS_VALUES,
     ),
 ]
 
@@ -759,6 +871,36 @@ PRIMITIVES: list[Subject] = [
         build=lambda **kw: gx.chain(
             rp.per_example_view(), gx.differentially_private_aggregate(**kw)
         ),
+    ),
+    # Learning-rate-free primitives.
+    Subject(
+        "scale_by_dog",
+        ref_lr_free_2.negated_tree(ref_lr_free_2.DoG),
+        {"init_step": ("distance", 0.1)},
+        {"init_step": DOG_STEPS, "eps": [1.0, 10.0]},
+        tree=True,
+    ),
+    Subject(
+        "scale_by_dowg",
+        ref_lr_free_2.negated_tree(ref_lr_free_2.DoWG),
+        {},
+        {"init_estim_sq_dist": [0.01, 1.0], "eps": [1e-3, 1e-2]},
+        tree=True,
+    ),
+    Subject(
+        "scale_by_cocob",
+        ref_lr_free_2.COCOB,
+        {},
+        {"alpha": [1.0, 10.0], "eps": [0.1, 1.0]},
+        atol=2.5e-7,
+    ),
+    Subject(
+        "scale_by_polyak",
+        lambda n, **kw: ref_lr_free_2.Polyak(scaling=-1.0, **kw),
+        {},
+        POLYAK_SWEEP,
+        tree=True,
+        values=LOSS_VALUES,
     ),
 ]
 

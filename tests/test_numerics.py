@@ -286,6 +286,8 @@ def test_centered_rmsprop_constant_gradient_stays_finite():
 # complex parameters as optax does (tests/test_complex.py checks their values).
 FOLLOWS_REAL_VIEW = {"sgd"}
 REFUSES_COMPLEX = {
+    "cocob",
+    "cocob-alpha-decay",
     "ftrl",
     "lion",
     "adafactor",

@@ -202,6 +202,7 @@ NON_NEGATIVE = {
     "noise_multiplier",
     "weight_lr_power",
     "r",
+    "alpha",  # COCOB's bet limit
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4
@@ -212,10 +213,11 @@ SPECIAL = {  # name -> wrong values
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
+    ("momo", "beta"): [1.0, 1.5, -0.1],
     ("ftrl", "beta"): [-1.0],
     ("scale_by_ftrl", "beta"): [-1.0],
 }
-ONLY_NAN = {"decay_offset", "step_offset"}  # any finite number
+ONLY_NAN = {"decay_offset", "step_offset", "lower_bound"}  # any finite number
 # Arguments that are numbers but need a valid value to build the factory at all.
 REQUIRED = {"learning_rate": 0.1, "l2_norm_clip": 1.0, "noise_multiplier": 0.5, "seed": 0}
 # Optimizers whose gradients carry a batch of per-example gradients on axis 0.
