@@ -591,7 +591,9 @@ REGISTRY: list[Entry] = [
         ref_lr_free_2.DoWG,
         optax.contrib.dowg,
         quadratic=(1.0, 2000),
-        rosenbrock=(1.0, 10000),
+        # Its first hundred steps jump across the valley: float32 and float64 runs part
+        # there (chaotically) and meet again near the minimum after 20000 steps.
+        rosenbrock=(1.0, 20000),
         converge_kwargs=dict(weight_decay=None),
     ),
     Entry(

@@ -320,6 +320,8 @@ BUILD_WITH = {
     "inner": gx.sgd(0.1),
     "tx": gx.sgd(0.1),
     "fast": gx.sgd(0.1),
+    "base_optimizer": gx.sgd(0.1),
+    "init_step": ("heuristic", 1e-6),
 }
 
 
