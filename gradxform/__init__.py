@@ -31,6 +31,9 @@ from gradxform._optimizers.adam import adamw as adamw
 from gradxform._optimizers.adam import amsgrad as amsgrad
 from gradxform._optimizers.adam import nadam as nadam
 from gradxform._optimizers.adam import nadamw as nadamw
+from gradxform._optimizers.adam_refinements import ademamix as ademamix
+from gradxform._optimizers.adam_refinements import adopt as adopt
+from gradxform._optimizers.adam_refinements import simplified_ademamix as simplified_ademamix
 from gradxform._optimizers.adam_variants import adabelief as adabelief
 from gradxform._optimizers.adam_variants import adamax as adamax
 from gradxform._optimizers.adam_variants import adamaxw as adamaxw
@@ -57,6 +60,16 @@ from gradxform._transforms.adam import ScaleByAdamState as ScaleByAdamState
 from gradxform._transforms.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradxform._transforms.adam import scale_by_adam as scale_by_adam
 from gradxform._transforms.adam import scale_by_amsgrad as scale_by_amsgrad
+from gradxform._transforms.adam_refinements import ScaleByAdemamixState as ScaleByAdemamixState
+from gradxform._transforms.adam_refinements import (
+    ScaleBySimplifiedAdEMAMixState as ScaleBySimplifiedAdEMAMixState,
+)
+from gradxform._transforms.adam_refinements import adopt_clip_value as adopt_clip_value
+from gradxform._transforms.adam_refinements import scale_by_ademamix as scale_by_ademamix
+from gradxform._transforms.adam_refinements import scale_by_adopt as scale_by_adopt
+from gradxform._transforms.adam_refinements import (
+    scale_by_simplified_ademamix as scale_by_simplified_ademamix,
+)
 from gradxform._transforms.adam_variants import ScaleByBeliefState as ScaleByBeliefState
 from gradxform._transforms.adam_variants import scale_by_adamax as scale_by_adamax
 from gradxform._transforms.adam_variants import scale_by_belief as scale_by_belief
@@ -262,6 +275,7 @@ __all__ = [
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
+    "ScaleByAdemamixState",
     "ScaleByAmsgradState",
     "ScaleByBeliefState",
     "ScaleByFtrlState",
@@ -271,6 +285,7 @@ __all__ = [
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
     "ScaleByScheduleState",
+    "ScaleBySimplifiedAdEMAMixState",
     "ScaleByTrustRatioState",
     "ScaleState",
     "Schedule",
@@ -292,6 +307,9 @@ __all__ = [
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
+    "ademamix",
+    "adopt",
+    "adopt_clip_value",
     "amsgrad",
     "apply_every",
     "apply_if_finite",
@@ -368,6 +386,8 @@ __all__ = [
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_ademamix",
+    "scale_by_adopt",
     "scale_by_amsgrad",
     "scale_by_belief",
     "scale_by_factored_rms",
@@ -381,6 +401,7 @@ __all__ = [
     "scale_by_rms",
     "scale_by_schedule",
     "scale_by_sign",
+    "scale_by_simplified_ademamix",
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
@@ -393,6 +414,7 @@ __all__ = [
     "sgdr_schedule",
     "sign_sgd",
     "signum",
+    "simplified_ademamix",
     "skip_large_updates",
     "skip_not_finite",
     "snapshot",

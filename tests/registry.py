@@ -35,6 +35,7 @@ from gradxform import (
     yogi,
 )
 from tests import references as ref
+from tests import references_adam_refinements as ref_ar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -453,5 +454,44 @@ REGISTRY: list[Entry] = [
         None,
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
+    ),
+    # Adam refinements: ADOPT, AdEMAMix, simplified AdEMAMix, Cautious, Adan, NovoGrad, MARS
+    Entry(
+        "adopt",
+        gx.adopt,
+        dict(learning_rate=0.01),
+        ref_ar.ADOPT,
+        optax.contrib.adopt,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.1, 20000),
+    ),
+    Entry(
+        "adopt-nesterov-unclipped",
+        gx.adopt,
+        dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-3, nesterov=True, use_clipping=False),
+        ref_ar.ADOPT,
+        optax.contrib.adopt,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.003, 20000),
+    ),
+    Entry(
+        "ademamix",
+        gx.ademamix,
+        dict(learning_rate=0.01, b3=0.99, weight_decay=0.1),
+        ref_ar.AdEMAMix,
+        optax.contrib.ademamix,
+        quadratic=(0.01, 3000),
+        rosenbrock=(0.01, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "simplified-ademamix",
+        gx.simplified_ademamix,
+        dict(learning_rate=0.01, b1=0.9, alpha=2.0, weight_decay=0.1),
+        ref_ar.SimplifiedAdEMAMix,
+        optax.contrib.simplified_ademamix,
+        quadratic=(0.003, 3000),
+        rosenbrock=(0.001, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
     ),
 ]

@@ -181,7 +181,7 @@ FACTORIES = sorted(
 )
 
 # How each numeric argument can be wrong, besides NaN (always wrong).
-DECAYS = {"b1", "b2", "decay", "rho", "momentum"}  # in [0, 1): 1.0 and 1.5 are wrong
+DECAYS = {"b1", "b2", "b3", "decay", "rho", "momentum"}  # in [0, 1): 1.0 and 1.5 are wrong
 NON_NEGATIVE = {
     "learning_rate",
     "eps",
@@ -209,7 +209,7 @@ PER_FACTORY = {
     ("ftrl", "beta"): [-1.0],
     ("scale_by_ftrl", "beta"): [-1.0],
 }
-ONLY_NAN = {"decay_offset", "step_offset"}  # any finite number
+ONLY_NAN = {"decay_offset", "step_offset", "alpha"}  # any finite number
 # Arguments that are numbers but need a valid value to build the factory at all.
 REQUIRED = {"learning_rate": 0.1}
 
