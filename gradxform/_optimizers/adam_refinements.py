@@ -125,10 +125,10 @@ def ademamix(
 
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
-      >>> tx = gx.ademamix(0.1, b3=0.5, alpha=2.0, eps=0.0)
+      >>> tx = gx.ademamix(1.0, b3=0.5, alpha=2.0, eps=0.0)
       >>> p = jnp.zeros(1)
-      >>> tx.update(jnp.array([3.0]), tx.init(p), p)[0].round(4)  # -0.1 (3 + 2 * 1.5) / 3
-      Array([-0.2], dtype=float32)
+      >>> tx.update(jnp.array([3.0]), tx.init(p), p)[0].round(4)  # -(3 + 2 * 1.5) / 3
+      Array([-2.], dtype=float32)
     """
     _checks.non_negative("learning_rate", learning_rate)
     _checks.non_negative("weight_decay", weight_decay)
@@ -184,7 +184,7 @@ def simplified_ademamix(
       >>> import jax.numpy as jnp, gradxform as gx
       >>> tx = gx.simplified_ademamix(0.1, alpha=1.0, eps=0.0)
       >>> p = jnp.zeros(1)
-      >>> tx.update(jnp.array([2.0]), tx.init(p), p)[0].round(4)  # -0.1 (2 + 2) / 2
+      >>> tx.update(jnp.array([2.0]), tx.init(p), p)[0]  # -0.1 (2 + 2) / 2
       Array([-0.2], dtype=float32)
     """
     _checks.non_negative("learning_rate", learning_rate)
