@@ -78,6 +78,16 @@ class Entry:
         return self.optax_factory(**kw)
 
 
+def cautious_adamw(**kwargs: Any) -> gx.GradientTransformation:
+    """C-AdamW: the Cautious mask around AdamW."""
+    return gx.cautious(gx.adamw(**kwargs))
+
+
+def cautious_lion(**kwargs: Any) -> gx.GradientTransformation:
+    """C-Lion: the Cautious mask around Lion."""
+    return gx.cautious(gx.lion(**kwargs))
+
+
 def exponential(rate: float, decay: float) -> Callable[[Any], Any]:
     """The schedule ``rate * decay**t``."""
     return lambda t: rate * decay ** jnp.asarray(t).astype(jnp.float32)
@@ -492,6 +502,26 @@ REGISTRY: list[Entry] = [
         optax.contrib.simplified_ademamix,
         quadratic=(0.003, 3000),
         rosenbrock=(0.001, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "cautious-adamw",
+        cautious_adamw,
+        dict(learning_rate=0.01, weight_decay=0.1),
+        lambda **kw: ref_ar.Cautious(ref.Adam(**kw)),
+        None,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.01, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "cautious-lion",
+        cautious_lion,
+        dict(learning_rate=0.01, weight_decay=0.1),
+        lambda **kw: ref_ar.Cautious(ref.Lion(**kw)),
+        None,
+        quadratic=(0.001, 2000),
+        rosenbrock=(0.001, 10000),
         converge_kwargs=dict(weight_decay=0.0),
     ),
 ]

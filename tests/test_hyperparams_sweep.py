@@ -1031,6 +1031,15 @@ WRAPPERS: list[Subject] = [
         build=lambda **kw: gx.flat(gx.adam(0.01), **kw),
         neutral=frozenset({"elementwise", "max_leaf_size"}),
     ),
+    # Adam refinements
+    Subject(
+        "cautious",
+        lambda n, **kw: ref.PerLeaf(ref_ar.Cautious(ref.Adam(0.01), **kw) for _ in range(n)),
+        {},
+        {"eps": [1e-3, 0.5]},
+        tree=True,
+        build=lambda **kw: gx.cautious(gx.adam(0.01), **kw),
+    ),
 ]
 
 SUBJECTS = OPTIMIZERS + PRIMITIVES + WRAPPERS

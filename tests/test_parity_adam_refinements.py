@@ -187,6 +187,26 @@ TORCH_CASES: list[tuple[str, Any, Callable[[list[Any]], Any]]] = [
     ),
 ]
 
+# The Cautious mask: pytorch-optimizer's cautious=True on Lion and ADOPT (its normalisation
+# n / (nnz + 1) is eps=None). Its weight decay is outside the mask: none here.
+TORCH_CASES += [
+    (
+        "cautious-lion",
+        gx.cautious(gx.lion(LR, weight_decay=0.0)),
+        lambda p: po.Lion(p, lr=LR, cautious=True),
+    ),
+    (
+        "cautious-lion-betas",
+        gx.cautious(gx.lion(LR / 5, b1=0.8, b2=0.9, weight_decay=0.0)),
+        lambda p: po.Lion(p, lr=LR / 5, betas=(0.8, 0.9), cautious=True),
+    ),
+    (
+        "cautious-adopt",
+        gx.cautious(gx.adopt(LR, clip_value_fn=torch_clip)),
+        lambda p: po.ADOPT(p, lr=LR, cautious=True),
+    ),
+]
+
 TORCH_CONTROLS: list[tuple[str, Any, Callable[[list[Any]], Any]]] = [
     ("adopt-clip-counted-from-0", gx.adopt(LR), lambda p: po.ADOPT(p, lr=LR)),
     (
@@ -198,6 +218,23 @@ TORCH_CONTROLS: list[tuple[str, Any, Callable[[list[Any]], Any]]] = [
         "ademamix-warmup-off",
         gx.ademamix(LR),
         lambda p: po.AdEMAMix(p, lr=LR, t_alpha_beta3=T_WARMUP),
+    ),
+]
+
+
+TORCH_CONTROLS += [
+    ("cautious-off", gx.lion(LR, weight_decay=0.0), lambda p: po.Lion(p, lr=LR, cautious=True)),
+    (
+        "cautious-other-normalisation",
+        gx.cautious(gx.lion(LR, weight_decay=0.0), eps=1e-3),
+        lambda p: po.Lion(p, lr=LR, cautious=True),
+    ),
+    # pytorch-optimizer's AdEMAMix masks its fast moment only, before the slow one is
+    # added; cautious() masks the whole update (the paper's rule for any optimizer).
+    (
+        "cautious-ademamix-masks-whole-update",
+        gx.cautious(gx.ademamix(LR)),
+        lambda p: po.AdEMAMix(p, lr=LR, cautious=True),
     ),
 ]
 
