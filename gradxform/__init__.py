@@ -153,9 +153,9 @@ from gradxform._wrappers.accumulate import ShouldSkipUpdateFunction as ShouldSki
 from gradxform._wrappers.accumulate import apply_every as apply_every
 from gradxform._wrappers.accumulate import skip_large_updates as skip_large_updates
 from gradxform._wrappers.accumulate import skip_not_finite as skip_not_finite
-from gradxform._wrappers.cautious import cautious as cautious
 from gradxform._wrappers.averaging import EmaParamsState as EmaParamsState
 from gradxform._wrappers.averaging import ema_params as ema_params
+from gradxform._wrappers.cautious import cautious as cautious
 from gradxform._wrappers.conditional import (
     ConditionallyMaskState as ConditionallyMaskState,
 )
