@@ -31,8 +31,11 @@ from gradxform._optimizers.adam import adamw as adamw
 from gradxform._optimizers.adam import amsgrad as amsgrad
 from gradxform._optimizers.adam import nadam as nadam
 from gradxform._optimizers.adam import nadamw as nadamw
+from gradxform._optimizers.adam_refinements import adan as adan
 from gradxform._optimizers.adam_refinements import ademamix as ademamix
 from gradxform._optimizers.adam_refinements import adopt as adopt
+from gradxform._optimizers.adam_refinements import mars as mars
+from gradxform._optimizers.adam_refinements import novograd as novograd
 from gradxform._optimizers.adam_refinements import simplified_ademamix as simplified_ademamix
 from gradxform._optimizers.adam_variants import adabelief as adabelief
 from gradxform._optimizers.adam_variants import adamax as adamax
@@ -60,13 +63,19 @@ from gradxform._transforms.adam import ScaleByAdamState as ScaleByAdamState
 from gradxform._transforms.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradxform._transforms.adam import scale_by_adam as scale_by_adam
 from gradxform._transforms.adam import scale_by_amsgrad as scale_by_amsgrad
+from gradxform._transforms.adam_refinements import ScaleByAdanState as ScaleByAdanState
 from gradxform._transforms.adam_refinements import ScaleByAdemamixState as ScaleByAdemamixState
+from gradxform._transforms.adam_refinements import ScaleByMarsState as ScaleByMarsState
+from gradxform._transforms.adam_refinements import ScaleByNovogradState as ScaleByNovogradState
 from gradxform._transforms.adam_refinements import (
     ScaleBySimplifiedAdEMAMixState as ScaleBySimplifiedAdEMAMixState,
 )
 from gradxform._transforms.adam_refinements import adopt_clip_value as adopt_clip_value
+from gradxform._transforms.adam_refinements import scale_by_adan as scale_by_adan
 from gradxform._transforms.adam_refinements import scale_by_ademamix as scale_by_ademamix
 from gradxform._transforms.adam_refinements import scale_by_adopt as scale_by_adopt
+from gradxform._transforms.adam_refinements import scale_by_mars as scale_by_mars
+from gradxform._transforms.adam_refinements import scale_by_novograd as scale_by_novograd
 from gradxform._transforms.adam_refinements import (
     scale_by_simplified_ademamix as scale_by_simplified_ademamix,
 )
@@ -276,11 +285,14 @@ __all__ = [
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
     "ScaleByAdemamixState",
     "ScaleByAmsgradState",
     "ScaleByBeliefState",
     "ScaleByFtrlState",
     "ScaleByLionState",
+    "ScaleByMarsState",
+    "ScaleByNovogradState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
@@ -305,6 +317,7 @@ __all__ = [
     "adamax",
     "adamaxw",
     "adamw",
+    "adan",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
@@ -357,6 +370,7 @@ __all__ = [
     "load_state_dict",
     "lookahead",
     "lookahead_in_state",
+    "mars",
     "mask_by_path",
     "masked",
     "measure_with_ema",
@@ -367,6 +381,7 @@ __all__ = [
     "named_chain",
     "nesterov_lookahead_point",
     "normalize_by_update_norm",
+    "novograd",
     "one_cycle_momentum_schedule",
     "one_cycle_schedule",
     "partition",
@@ -388,6 +403,7 @@ __all__ = [
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_ademamix",
     "scale_by_adopt",
     "scale_by_amsgrad",
@@ -396,7 +412,9 @@ __all__ = [
     "scale_by_ftrl",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_mars",
     "scale_by_momentum",
+    "scale_by_novograd",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
     "scale_by_radam",

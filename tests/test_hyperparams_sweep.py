@@ -334,6 +334,30 @@ ADEMAMIX_SWEEP: dict[str, list[Any]] = {
     "eps": [1e-3, 0.3],
     "eps_root": [1e-3, 0.5],
 }
+ADAN_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.9],
+    "b2": [0.5, 0.99],
+    "b3": [0.9, 0.999],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-3, 0.5],
+    "diff_weight": ["b2", With("b2", b2=0.8)],
+}
+NOVOGRAD_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.99],
+    "b2": [0.5, 0.9],
+    "eps": [0.1, 1.0],
+    "eps_root": [0.1, 2.0],
+    "weight_decay": [0.05, 0.5],
+    "grad_averaging": [True, With(True, b1=0.5)],
+}
+MARS_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.9],
+    "b2": [0.9, 0.999],
+    "gamma": [0.1, 0.5],
+    "eps": [1e-3, 0.3],
+    "max_norm": [0.5, None, With(None, gamma=0.5)],
+    "eps_uncorrected": [With(True, eps=0.1), With(True, eps=1e-3, b2=0.9)],
+}
 SIMPLIFIED_ADEMAMIX_SWEEP: dict[str, list[Any]] = {
     "b1": [0.5, 0.9],
     "b2": [0.5, 0.99],
@@ -576,6 +600,26 @@ OPTIMIZERS: list[Subject] = [
         {"learning_rate": [0.003, 0.3], **SIMPLIFIED_ADEMAMIX_SWEEP, **DECOUPLED_SWEEP_NO_LR},
         masks=DECAY_MASK,
     ),
+    Subject(
+        "adan",
+        ref_ar.Adan,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **ADAN_SWEEP, **DECOUPLED_SWEEP_NO_LR},
+        masks=DECAY_MASK,
+    ),
+    Subject(
+        "novograd",
+        ref_ar.NovoGrad,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **NOVOGRAD_SWEEP},
+    ),
+    Subject(
+        "mars",
+        ref_ar.MARS,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **MARS_SWEEP, **DECOUPLED_SWEEP_NO_LR},
+        masks=DECAY_MASK,
+    ),
 ]
 
 PRIMITIVES: list[Subject] = [
@@ -811,6 +855,11 @@ PRIMITIVES: list[Subject] = [
         {},
         SIMPLIFIED_ADEMAMIX_SWEEP,
     ),
+    Subject("scale_by_adan", negated(ref_ar.Adan), {}, ADAN_SWEEP),
+    # The undamped momentum sums up to 1 / (1 - b1) normalised gradients of size about 1,
+    # so where they cancel the float32 result carries their rounding (about 4e-7).
+    Subject("scale_by_novograd", negated(ref_ar.NovoGrad), {}, NOVOGRAD_SWEEP, atol=1e-6),
+    Subject("scale_by_mars", negated(ref_ar.MARS), {}, MARS_SWEEP),
 ]
 
 

@@ -198,11 +198,13 @@ NON_NEGATIVE = {
     "weight_decay_rate",
     "decay_rate",
     "momentum_decay",
+    "gamma",
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4
     "learning_rate_power": [0.5],  # non-positive
     "min_dim_size_to_factor": [0, 1.5],  # an int >= 1
+    "max_norm": [0.0, -1.0],  # positive (MARS's bound of the corrected gradient)
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],

@@ -11,8 +11,11 @@ from gradxform import _checks
 from gradxform._base import GradientTransformation, Mask, ScalarOrSchedule, chain
 from gradxform._transforms.adam_refinements import (
     adopt_clip_value,
+    scale_by_adan,
     scale_by_ademamix,
     scale_by_adopt,
+    scale_by_mars,
+    scale_by_novograd,
     scale_by_simplified_ademamix,
 )
 from gradxform._transforms.scaling import scale_by_learning_rate
@@ -191,6 +194,181 @@ def simplified_ademamix(
     _checks.non_negative("weight_decay", weight_decay)
     return chain(
         scale_by_simplified_ademamix(b1=b1, b2=b2, alpha=alpha, eps=eps, eps_root=eps_root),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adan(
+    learning_rate: ScalarOrSchedule,
+    b1: chex.Numeric = 0.98,
+    b2: chex.Numeric = 0.92,
+    b3: chex.Numeric = 0.99,
+    eps: chex.Numeric = 1e-8,
+    eps_root: chex.Numeric = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Mask = None,
+    *,
+    diff_weight: str = "1-b2",
+) -> GradientTransformation:
+    """Adan, the adaptive Nesterov momentum algorithm (Xie et al., 2022, "Adan: Adaptive
+    Nesterov Momentum Algorithm for Faster Optimizing Deep Models").
+
+    ::
+
+        d_t = g_t - g_{t-1} (0 at the first step)
+        m_t = b1 m_{t-1} + (1 - b1) g_t,   v_t = b2 v_{t-1} + (1 - b2) d_t
+        n_t = b3 n_{t-1} + (1 - b3) (g_t + w d_t)**2
+        theta_t = theta_{t-1} - eta * ((m^_t + w v^_t) / (sqrt(n^_t + eps_root) + eps)
+                                       + lambda theta_{t-1})
+
+    See :func:`scale_by_adan`. With ``diff_weight="1-b2"`` (``w = 1 - b2``) this is
+    ``optax.adan``; with ``diff_weight="b2"`` and ``eps_root=0`` it is
+    pytorch-optimizer's ``Adan(weight_decouple=True)`` and the authors' code (whose
+    default decay is the paper's proximal ``theta / (1 + eta lambda)`` instead).
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: decay of the gradient's moment in ``[0, 1)``.
+      b2: decay of the difference's moment in ``[0, 1)``.
+      b3: decay of the second moment in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      weight_decay: non-negative decoupled decay ``lambda`` (times ``eta``).
+      mask: which leaves to decay.
+      diff_weight: ``"1-b2"`` (optax) or ``"b2"`` (the paper's weight).
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.adan(1.0, eps=0.0, eps_root=0.0)
+      >>> p = jnp.zeros(2)
+      >>> tx.update(jnp.array([2.0, -1.0]), tx.init(p), p)[0].round(4)  # the first step: -sign(g)
+      Array([-1.,  1.], dtype=float32)
+    """
+    _checks.non_negative("learning_rate", learning_rate)
+    _checks.non_negative("weight_decay", weight_decay)
+    return chain(
+        scale_by_adan(b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root, diff_weight=diff_weight),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def novograd(
+    learning_rate: ScalarOrSchedule,
+    b1: chex.Numeric = 0.9,
+    b2: chex.Numeric = 0.25,
+    eps: chex.Numeric = 1e-6,
+    eps_root: chex.Numeric = 0.0,
+    weight_decay: chex.Numeric = 0.0,
+    *,
+    grad_averaging: bool = False,
+    mu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """NovoGrad (Ginsburg et al., 2019, "Stochastic Gradient Methods with Layer-wise Adaptive
+    Moments for Training of Deep Networks").
+
+    ::
+
+        v_t = b2 v_{t-1} + (1 - b2) ||g_t||**2   per leaf (v_1 = ||g_1||**2)
+        m_t = b1 m_{t-1} + g_t / (sqrt(v_t + eps_root) + eps) + lambda theta_{t-1}   (m_1 = ...)
+        theta_t = theta_{t-1} - eta * m_t
+
+    See :func:`scale_by_novograd`. ``optax.novograd`` with the same arguments, and
+    pytorch-optimizer's ``NovoGrad(betas=(b1, b2), weight_decay=lambda)`` (its default
+    coupled decay); ``grad_averaging=True`` is its ``grad_averaging=True``.
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: momentum decay in ``[0, 1)``.
+      b2: decay of the per-leaf second moment in ``[0, 1)``.
+      eps: non-negative term added to the root.
+      eps_root: non-negative term added inside the root.
+      weight_decay: non-negative ``lambda``, added to the normalised gradient.
+      grad_averaging: damp the momentum's new term by ``1 - b1``.
+      mu_dtype: dtype of the momentum.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.novograd(0.5, eps=0.0)
+      >>> tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)))[0]  # -0.5 g / ||g||
+      Array([-0.3, -0.4], dtype=float32)
+    """
+    _checks.non_negative("learning_rate", learning_rate)
+    return chain(
+        scale_by_novograd(
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            weight_decay=weight_decay,
+            mu_dtype=mu_dtype,
+            grad_averaging=grad_averaging,
+        ),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def mars(
+    learning_rate: ScalarOrSchedule,
+    b1: chex.Numeric = 0.95,
+    b2: chex.Numeric = 0.99,
+    gamma: chex.Numeric = 0.025,
+    eps: chex.Numeric = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Mask = None,
+    *,
+    max_norm: float | None = 1.0,
+    eps_uncorrected: bool = False,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """MARS-AdamW (Yuan et al., 2024, "MARS: Unleashing the Power of Variance Reduction for
+    Training Large Models").
+
+    ::
+
+        c_t = g_t + gamma b1 / (1 - b1) (g_t - g_{t-1}),  scaled to norm max_norm if longer
+        m_t = b1 m_{t-1} + (1 - b1) c_t,   v_t = b2 v_{t-1} + (1 - b2) c_t**2
+        theta_t = theta_{t-1} - eta * (m^_t / (sqrt(v^_t) + eps) + lambda theta_{t-1})
+
+    See :func:`scale_by_mars`. pytorch-optimizer's ``MARS(mars_type="adamw",
+    optimize_1d=True)`` is ``eps_uncorrected=True`` (its decoupled decay is ``lambda``
+    here).
+
+    Args:
+      learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.
+      b1: first-moment decay in ``[0, 1)``.
+      b2: second-moment decay in ``[0, 1)``.
+      gamma: non-negative strength of the gradient correction.
+      eps: non-negative term added to the root.
+      weight_decay: non-negative decoupled decay ``lambda`` (times ``eta``).
+      mask: which leaves to decay.
+      max_norm: positive bound of each leaf's corrected gradient norm, or ``None``.
+      eps_uncorrected: add ``eps`` before the bias correction (pytorch-optimizer).
+      mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.mars(1.0, eps=0.0)
+      >>> p = jnp.zeros(2)
+      >>> tx.update(jnp.array([0.3, -0.4]), tx.init(p), p)[0].round(4)  # the first step: -sign(g)
+      Array([-1.,  1.], dtype=float32)
+    """
+    _checks.non_negative("learning_rate", learning_rate)
+    _checks.non_negative("weight_decay", weight_decay)
+    return chain(
+        scale_by_mars(
+            b1=b1,
+            b2=b2,
+            gamma=gamma,
+            eps=eps,
+            max_norm=max_norm,
+            eps_uncorrected=eps_uncorrected,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
+        ),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
