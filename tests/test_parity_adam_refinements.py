@@ -130,11 +130,38 @@ OPTAX_CASES: list[tuple[Any, ...]] = [
     ),
 ]
 
+OPTAX_CASES += [
+    ("adan", gx.adan(LR, weight_decay=0.1), optax.adan(LR, weight_decay=0.1)),
+    (
+        "adan-betas",
+        gx.adan(LR, b1=0.9, b2=0.8, b3=0.95, eps=1e-3, eps_root=1e-3),
+        optax.adan(LR, b1=0.9, b2=0.8, b3=0.95, eps=1e-3, eps_root=1e-3),
+    ),
+    (
+        "scale-by-adan",
+        gx.chain(gx.scale_by_adan(b2=0.8), gx.scale(-LR)),
+        optax.chain(optax.scale_by_adan(b2=0.8), optax.scale(-LR)),
+    ),
+    ("novograd", gx.novograd(LR, weight_decay=0.1), optax.novograd(LR, weight_decay=0.1)),
+    (
+        "novograd-betas",
+        gx.novograd(LR, b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-2),
+        optax.novograd(LR, b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-2),
+    ),
+    (
+        "scale-by-novograd",
+        gx.chain(gx.scale_by_novograd(b1=0.8, weight_decay=0.05), gx.scale(-LR)),
+        optax.chain(optax.scale_by_novograd(b1=0.8, weight_decay=0.05), optax.scale(-LR)),
+    ),
+]
+
 # The other setting of each flag: must not match optax.
 OPTAX_CONTROLS: list[tuple[str, Any, Any]] = [
     ("adopt-nesterov", gx.adopt(LR, nesterov=True), contrib.adopt(LR)),
     ("adopt-clipping", gx.adopt(LR, use_clipping=False), contrib.adopt(LR)),
     ("adopt-clip-fn", gx.adopt(LR, clip_value_fn=torch_clip), contrib.adopt(LR)),
+    ("adan-paper-weight", gx.adan(LR, diff_weight="b2"), optax.adan(LR)),
+    ("novograd-grad-averaging", gx.novograd(LR, grad_averaging=True), optax.novograd(LR)),
 ]
 
 
@@ -207,6 +234,46 @@ TORCH_CASES += [
     ),
 ]
 
+TORCH_CASES += [
+    (
+        "adan",
+        gx.adan(LR, eps_root=0.0, weight_decay=0.1, diff_weight="b2"),
+        lambda p: po.Adan(p, lr=LR, weight_decay=0.1, weight_decouple=True),
+    ),
+    (
+        "adan-betas",
+        gx.adan(LR, b1=0.9, b2=0.8, b3=0.95, eps=1e-3, eps_root=0.0, diff_weight="b2"),
+        lambda p: po.Adan(p, lr=LR, betas=(0.9, 0.8, 0.95), eps=1e-3),
+    ),
+    (
+        "novograd",
+        gx.novograd(LR, b1=0.95, b2=0.98, eps=1e-8, weight_decay=0.1),
+        lambda p: po.NovoGrad(p, lr=LR, weight_decay=0.1),
+    ),
+    (
+        "novograd-grad-averaging",
+        gx.novograd(LR, b1=0.95, b2=0.98, eps=1e-8, grad_averaging=True),
+        lambda p: po.NovoGrad(p, lr=LR, grad_averaging=True),
+    ),
+    (
+        "mars",
+        gx.mars(LR, eps_uncorrected=True, weight_decay=0.1),
+        lambda p: po.MARS(p, lr=LR, weight_decay=0.1, optimize_1d=True),
+    ),
+    (
+        "mars-gamma-betas",
+        gx.mars(LR, b1=0.9, b2=0.95, gamma=0.1, eps=1e-3, eps_uncorrected=True),
+        lambda p: po.MARS(p, lr=LR, betas=(0.9, 0.95), gamma=0.1, eps=1e-3, optimize_1d=True),
+    ),
+    # pytorch-optimizer masks MARS's first moment before the division by the root: the same
+    # mask and the same scale as masking the whole update.
+    (
+        "cautious-mars",
+        gx.cautious(gx.mars(LR, eps_uncorrected=True)),
+        lambda p: po.MARS(p, lr=LR, optimize_1d=True, cautious=True),
+    ),
+]
+
 TORCH_CONTROLS: list[tuple[str, Any, Callable[[list[Any]], Any]]] = [
     ("adopt-clip-counted-from-0", gx.adopt(LR), lambda p: po.ADOPT(p, lr=LR)),
     (
@@ -223,6 +290,22 @@ TORCH_CONTROLS: list[tuple[str, Any, Callable[[list[Any]], Any]]] = [
 
 
 TORCH_CONTROLS += [
+    ("adan-optax-weight", gx.adan(LR, eps_root=0.0), lambda p: po.Adan(p, lr=LR)),
+    (
+        "novograd-grad-averaging",
+        gx.novograd(LR, b1=0.95, b2=0.98, eps=1e-8),
+        lambda p: po.NovoGrad(p, lr=LR, grad_averaging=True),
+    ),
+    (
+        "mars-eps-corrected",
+        gx.mars(LR, eps=0.3),
+        lambda p: po.MARS(p, lr=LR, eps=0.3, optimize_1d=True),
+    ),
+    (
+        "mars-unclipped",
+        gx.mars(LR, max_norm=None, eps_uncorrected=True),
+        lambda p: po.MARS(p, lr=LR, optimize_1d=True),
+    ),
     ("cautious-off", gx.lion(LR, weight_decay=0.0), lambda p: po.Lion(p, lr=LR, cautious=True)),
     (
         "cautious-other-normalisation",
@@ -262,10 +345,16 @@ OPTAX_NAMES = {
     "scale_by_ademamix": contrib.scale_by_ademamix,
     "simplified_ademamix": contrib.simplified_ademamix,
     "scale_by_simplified_ademamix": contrib.scale_by_simplified_ademamix,
+    "adan": optax.adan,
+    "scale_by_adan": optax.scale_by_adan,
+    "novograd": optax.novograd,
+    "scale_by_novograd": optax.scale_by_novograd,
 }
 OPTAX_STATES = {
     "ScaleByAdemamixState": contrib.ScaleByAdemamixState,
     "ScaleBySimplifiedAdEMAMixState": contrib.ScaleBySimplifiedAdEMAMixState,
+    "ScaleByAdanState": optax.ScaleByAdanState,
+    "ScaleByNovogradState": optax.ScaleByNovogradState,
 }
 
 
