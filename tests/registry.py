@@ -78,14 +78,22 @@ class Entry:
         return self.optax_factory(**kw)
 
 
-def cautious_adamw(**kwargs: Any) -> gx.GradientTransformation:
+def cautious_adamw(
+    learning_rate: Any,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: Any = 1e-4,
+) -> gx.GradientTransformation:
     """C-AdamW: the Cautious mask around AdamW."""
-    return gx.cautious(gx.adamw(**kwargs))
+    return gx.cautious(gx.adamw(learning_rate, b1, b2, eps, weight_decay=weight_decay))
 
 
-def cautious_lion(**kwargs: Any) -> gx.GradientTransformation:
+def cautious_lion(
+    learning_rate: Any, b1: float = 0.9, b2: float = 0.99, weight_decay: Any = 1e-3
+) -> gx.GradientTransformation:
     """C-Lion: the Cautious mask around Lion."""
-    return gx.cautious(gx.lion(**kwargs))
+    return gx.cautious(gx.lion(learning_rate, b1, b2, weight_decay=weight_decay))
 
 
 def exponential(rate: float, decay: float) -> Callable[[Any], Any]:

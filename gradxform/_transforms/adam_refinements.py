@@ -171,8 +171,8 @@ def scale_by_adopt(
             _tree.update_moment(state.nu, updates, b2, 2),
         )
         mu_old = _tree.map_inexact(_tree.to_compute, state.mu)
-        mu32 = _where(first, mu_old, _tree.lincomb(b1, mu_old, 1 - b1, r))
-        out = _where(first, mu32, _tree.lincomb(b1, mu32, 1 - b1, r)) if nesterov else mu32
+        mu32 = _where(first, mu_old, _tree.update_moment(mu_old, r, b1))
+        out = _where(first, mu32, _tree.update_moment(mu32, r, b1)) if nesterov else mu32
         out = _tree.map_inexact(lambda g, o: _tree.cast_like(o, g), updates, out)
         mu = _tree.map_inexact(_tree.cast_like, mu32, state.mu)
         return out, ScaleByAdamState(count=_tree.safe_increment(state.count), mu=mu, nu=nu)
@@ -366,7 +366,6 @@ def scale_by_adan(
     check_moment_args(b1, b2, eps, eps_root, None, None)
     _checks.decay_rate("b3", b3, allow_schedule=False)
     _checks.one_of("diff_weight", diff_weight, ("1-b2", "b2"))
-    w = 1 - b2 if diff_weight == "1-b2" else b2
 
     def init_fn(params):
         zeros = _tree.zeros_like(params)
@@ -376,6 +375,7 @@ def scale_by_adan(
         del params, extra_args
         check_moment_updates(updates, state.m, "scale_by_adan", None)
         first = state.t == 0
+        w = 1 - jnp.asarray(b2) if diff_weight == "1-b2" else jnp.asarray(b2)
 
         def change(g, last):
             d = _tree.to_compute(g) - _tree.to_compute(last).astype(_tree.compute_dtype(g.dtype))
@@ -463,12 +463,17 @@ def scale_by_novograd(
                 return g, mu, nu
             square = jnp.sum(_tree.abs_sq(g))
             real = square.dtype
-            v = jnp.where(first, square, b2 * _tree.real_part(nu).astype(real) + (1 - b2) * square)
-            s = _tree.div_real(_tree.to_compute(g), jnp.sqrt(v + eps_root) + eps)
+            d2 = jnp.asarray(b2).astype(real)
+            v = jnp.where(first, square, d2 * _tree.real_part(nu).astype(real) + (1 - d2) * square)
+            root = jnp.sqrt(v + jnp.asarray(eps_root).astype(real)) + jnp.asarray(eps).astype(real)
+            s = _tree.div_real(_tree.to_compute(g), root)
             if decays:
-                s = s + jnp.asarray(weight_decay).astype(real) * _tree.to_compute(p).astype(s.dtype)
-            damping = 1 - b1 if grad_averaging else 1.0
-            m = jnp.where(first, s, b1 * _tree.to_compute(mu).astype(s.dtype) + damping * s)
+                wd = jnp.asarray(weight_decay).astype(real).astype(s.dtype)
+                s = s + wd * _tree.to_compute(p).astype(s.dtype)
+            d1 = jnp.asarray(b1).astype(real)
+            damping = (1 - d1) if grad_averaging else jnp.ones([], real)
+            m_old = _tree.to_compute(mu).astype(s.dtype)
+            m = jnp.where(first, s, d1.astype(s.dtype) * m_old + damping.astype(s.dtype) * s)
             return _tree.cast_like(m, g), _tree.cast_like(m, mu), _tree.cast_like(v, nu)
 
         out, mu, nu = _tree.map_unzip(
@@ -529,7 +534,6 @@ def scale_by_mars(
     if max_norm is not None:
         _checks.positive("max_norm", max_norm, allow_schedule=False)
     _checks.boolean("eps_uncorrected", eps_uncorrected)
-    weight = gamma * b1 / (1 - b1)
 
     def init_fn(params):
         count, mu, nu = init_moments(params, mu_dtype, nu_dtype)
@@ -539,13 +543,17 @@ def scale_by_mars(
         del params, extra_args
         check_moment_updates(updates, state.mu, "scale_by_mars", mu_dtype)
 
+        d1 = jnp.asarray(b1)
+        weight = jnp.asarray(gamma) * d1 / (1 - d1)
+
         def corrected(g, last):
             g = _tree.to_compute(g)
-            c = g + jnp.asarray(weight).astype(g.dtype) * (g - _tree.to_compute(last))
+            c = g + weight.astype(g.dtype) * (g - _tree.to_compute(last).astype(g.dtype))
             if max_norm is None:
                 return c
             norm = _tree.leaf_norm(c)
-            return c * jnp.minimum(1.0, max_norm / norm).astype(c.dtype)
+            bound = jnp.asarray(max_norm).astype(norm.dtype)
+            return c * jnp.minimum(jnp.ones([], norm.dtype), bound / norm).astype(c.dtype)
 
         c = _tree.map_inexact(corrected, updates, state.last_grad)
         mu = _tree.update_moment(state.mu, c, b1, 1)
