@@ -63,22 +63,22 @@ from gradxform._transforms.adam import ScaleByAdamState as ScaleByAdamState
 from gradxform._transforms.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradxform._transforms.adam import scale_by_adam as scale_by_adam
 from gradxform._transforms.adam import scale_by_amsgrad as scale_by_amsgrad
-from gradxform._transforms.adam_refinements import ScaleByAdanState as ScaleByAdanState
 from gradxform._transforms.adam_refinements import ScaleByAdemamixState as ScaleByAdemamixState
-from gradxform._transforms.adam_refinements import ScaleByMarsState as ScaleByMarsState
-from gradxform._transforms.adam_refinements import ScaleByNovogradState as ScaleByNovogradState
 from gradxform._transforms.adam_refinements import (
     ScaleBySimplifiedAdEMAMixState as ScaleBySimplifiedAdEMAMixState,
 )
 from gradxform._transforms.adam_refinements import adopt_clip_value as adopt_clip_value
-from gradxform._transforms.adam_refinements import scale_by_adan as scale_by_adan
 from gradxform._transforms.adam_refinements import scale_by_ademamix as scale_by_ademamix
 from gradxform._transforms.adam_refinements import scale_by_adopt as scale_by_adopt
-from gradxform._transforms.adam_refinements import scale_by_mars as scale_by_mars
-from gradxform._transforms.adam_refinements import scale_by_novograd as scale_by_novograd
 from gradxform._transforms.adam_refinements import (
     scale_by_simplified_ademamix as scale_by_simplified_ademamix,
 )
+from gradxform._transforms.adam_refinements_more import ScaleByAdanState as ScaleByAdanState
+from gradxform._transforms.adam_refinements_more import ScaleByMarsState as ScaleByMarsState
+from gradxform._transforms.adam_refinements_more import ScaleByNovogradState as ScaleByNovogradState
+from gradxform._transforms.adam_refinements_more import scale_by_adan as scale_by_adan
+from gradxform._transforms.adam_refinements_more import scale_by_mars as scale_by_mars
+from gradxform._transforms.adam_refinements_more import scale_by_novograd as scale_by_novograd
 from gradxform._transforms.adam_variants import ScaleByBeliefState as ScaleByBeliefState
 from gradxform._transforms.adam_variants import scale_by_adamax as scale_by_adamax
 from gradxform._transforms.adam_variants import scale_by_belief as scale_by_belief

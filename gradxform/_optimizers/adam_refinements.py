@@ -11,12 +11,14 @@ from gradxform import _checks
 from gradxform._base import GradientTransformation, Mask, ScalarOrSchedule, chain
 from gradxform._transforms.adam_refinements import (
     adopt_clip_value,
-    scale_by_adan,
     scale_by_ademamix,
     scale_by_adopt,
+    scale_by_simplified_ademamix,
+)
+from gradxform._transforms.adam_refinements_more import (
+    scale_by_adan,
     scale_by_mars,
     scale_by_novograd,
-    scale_by_simplified_ademamix,
 )
 from gradxform._transforms.scaling import scale_by_learning_rate
 from gradxform._transforms.weight_decay import add_decayed_weights
