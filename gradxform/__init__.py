@@ -33,6 +33,12 @@ from gradxform._optimizers.adam import adamw as adamw
 from gradxform._optimizers.adam import amsgrad as amsgrad
 from gradxform._optimizers.adam import nadam as nadam
 from gradxform._optimizers.adam import nadamw as nadamw
+from gradxform._optimizers.adam_refinements import adan as adan
+from gradxform._optimizers.adam_refinements import ademamix as ademamix
+from gradxform._optimizers.adam_refinements import adopt as adopt
+from gradxform._optimizers.adam_refinements import mars as mars
+from gradxform._optimizers.adam_refinements import novograd as novograd
+from gradxform._optimizers.adam_refinements import simplified_ademamix as simplified_ademamix
 from gradxform._optimizers.adam_variants import adabelief as adabelief
 from gradxform._optimizers.adam_variants import adamax as adamax
 from gradxform._optimizers.adam_variants import adamaxw as adamaxw
@@ -66,6 +72,22 @@ from gradxform._transforms.adam import ScaleByAdamState as ScaleByAdamState
 from gradxform._transforms.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradxform._transforms.adam import scale_by_adam as scale_by_adam
 from gradxform._transforms.adam import scale_by_amsgrad as scale_by_amsgrad
+from gradxform._transforms.adam_refinements import ScaleByAdemamixState as ScaleByAdemamixState
+from gradxform._transforms.adam_refinements import (
+    ScaleBySimplifiedAdEMAMixState as ScaleBySimplifiedAdEMAMixState,
+)
+from gradxform._transforms.adam_refinements import adopt_clip_value as adopt_clip_value
+from gradxform._transforms.adam_refinements import scale_by_ademamix as scale_by_ademamix
+from gradxform._transforms.adam_refinements import scale_by_adopt as scale_by_adopt
+from gradxform._transforms.adam_refinements import (
+    scale_by_simplified_ademamix as scale_by_simplified_ademamix,
+)
+from gradxform._transforms.adam_refinements_more import ScaleByAdanState as ScaleByAdanState
+from gradxform._transforms.adam_refinements_more import ScaleByMarsState as ScaleByMarsState
+from gradxform._transforms.adam_refinements_more import ScaleByNovogradState as ScaleByNovogradState
+from gradxform._transforms.adam_refinements_more import scale_by_adan as scale_by_adan
+from gradxform._transforms.adam_refinements_more import scale_by_mars as scale_by_mars
+from gradxform._transforms.adam_refinements_more import scale_by_novograd as scale_by_novograd
 from gradxform._transforms.adam_variants import ScaleByBeliefState as ScaleByBeliefState
 from gradxform._transforms.adam_variants import scale_by_adamax as scale_by_adamax
 from gradxform._transforms.adam_variants import scale_by_belief as scale_by_belief
@@ -168,6 +190,7 @@ from gradxform._wrappers.accumulate import skip_large_updates as skip_large_upda
 from gradxform._wrappers.accumulate import skip_not_finite as skip_not_finite
 from gradxform._wrappers.averaging import EmaParamsState as EmaParamsState
 from gradxform._wrappers.averaging import ema_params as ema_params
+from gradxform._wrappers.cautious import cautious as cautious
 from gradxform._wrappers.conditional import (
     ConditionallyMaskState as ConditionallyMaskState,
 )
@@ -300,15 +323,20 @@ __all__ = [
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
+    "ScaleByAdemamixState",
     "ScaleByAmsgradState",
     "ScaleByBeliefState",
     "ScaleByFtrlState",
     "ScaleByLionState",
+    "ScaleByMarsState",
+    "ScaleByNovogradState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
     "ScaleByScheduleState",
+    "ScaleBySimplifiedAdEMAMixState",
     "ScaleByTrustRatioState",
     "ScaleState",
     "Schedule",
@@ -328,14 +356,19 @@ __all__ = [
     "adamax",
     "adamaxw",
     "adamw",
+    "adan",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
+    "ademamix",
+    "adopt",
+    "adopt_clip_value",
     "amsgrad",
     "apply_every",
     "apply_if_finite",
     "apply_updates",
     "bias_correction",
+    "cautious",
     "centralize",
     "chain",
     "clip",
@@ -382,6 +415,7 @@ __all__ = [
     "lookahead",
     "lookahead_in_state",
     "lr_sweep",
+    "mars",
     "mask_by_path",
     "masked",
     "measure_with_ema",
@@ -394,6 +428,7 @@ __all__ = [
     "named_chain",
     "nesterov_lookahead_point",
     "normalize_by_update_norm",
+    "novograd",
     "one_cycle_momentum_schedule",
     "one_cycle_schedule",
     "partition",
@@ -416,6 +451,9 @@ __all__ = [
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
+    "scale_by_ademamix",
+    "scale_by_adopt",
     "scale_by_amsgrad",
     "scale_by_belief",
     "scale_by_cocob",
@@ -425,7 +463,9 @@ __all__ = [
     "scale_by_ftrl",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_mars",
     "scale_by_momentum",
+    "scale_by_novograd",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
     "scale_by_polyak",
@@ -433,6 +473,7 @@ __all__ = [
     "scale_by_rms",
     "scale_by_schedule",
     "scale_by_sign",
+    "scale_by_simplified_ademamix",
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
@@ -449,6 +490,7 @@ __all__ = [
     "sgdr_schedule",
     "sign_sgd",
     "signum",
+    "simplified_ademamix",
     "skip_large_updates",
     "skip_not_finite",
     "snapshot",

@@ -35,6 +35,7 @@ from gradxform import (
     yogi,
 )
 from tests import references as ref
+from tests import references_adam_refinements as ref_ar
 from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_schedule_free as ref_sf
 
@@ -84,6 +85,24 @@ class Entry:
         assert self.optax_factory is not None
         kw = self.kwargs if self.optax_kwargs is None else self.optax_kwargs
         return self.optax_factory(**kw)
+
+
+def cautious_adamw(
+    learning_rate: Any,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: Any = 1e-4,
+) -> gx.GradientTransformation:
+    """C-AdamW: the Cautious mask around AdamW."""
+    return gx.cautious(gx.adamw(learning_rate, b1, b2, eps, weight_decay=weight_decay))
+
+
+def cautious_lion(
+    learning_rate: Any, b1: float = 0.9, b2: float = 0.99, weight_decay: Any = 1e-3
+) -> gx.GradientTransformation:
+    """C-Lion: the Cautious mask around Lion."""
+    return gx.cautious(gx.lion(learning_rate, b1, b2, weight_decay=weight_decay))
 
 
 def schedule_free_rmsprop(learning_rate: float, **kwargs: Any) -> gx.GradientTransformation:
@@ -180,6 +199,122 @@ REGISTRY: list[Entry] = [
         optax.adam,
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
+    ),
+    # Adam refinements: ADOPT, AdEMAMix, simplified AdEMAMix, Cautious, Adan, NovoGrad, MARS
+    Entry(
+        "adopt",
+        gx.adopt,
+        dict(learning_rate=0.01),
+        ref_ar.ADOPT,
+        optax.contrib.adopt,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.1, 20000),
+    ),
+    Entry(
+        "adopt-nesterov-unclipped",
+        gx.adopt,
+        dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-3, nesterov=True, use_clipping=False),
+        ref_ar.ADOPT,
+        optax.contrib.adopt,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.003, 20000),
+    ),
+    Entry(
+        "ademamix",
+        gx.ademamix,
+        dict(learning_rate=0.01, b3=0.99, weight_decay=0.1),
+        ref_ar.AdEMAMix,
+        optax.contrib.ademamix,
+        quadratic=(0.01, 3000),
+        rosenbrock=(0.01, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "simplified-ademamix",
+        gx.simplified_ademamix,
+        dict(learning_rate=0.01, b1=0.9, alpha=2.0, weight_decay=0.1),
+        ref_ar.SimplifiedAdEMAMix,
+        optax.contrib.simplified_ademamix,
+        quadratic=(0.003, 3000),
+        rosenbrock=(0.001, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "cautious-adamw",
+        cautious_adamw,
+        dict(learning_rate=0.01, weight_decay=0.1),
+        lambda **kw: ref_ar.Cautious(ref.Adam(**kw)),
+        None,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.01, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "cautious-lion",
+        cautious_lion,
+        dict(learning_rate=0.01, weight_decay=0.1),
+        lambda **kw: ref_ar.Cautious(ref.Lion(**kw)),
+        None,
+        quadratic=(0.001, 2000),
+        rosenbrock=(0.001, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "adan",
+        gx.adan,
+        dict(learning_rate=0.01, weight_decay=0.1),
+        ref_ar.Adan,
+        optax.adan,
+        quadratic=(0.03, 3000),
+        rosenbrock=(0.01, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "adan-paper-weight",
+        gx.adan,
+        dict(learning_rate=0.01, b2=0.8, eps_root=0.0, diff_weight="b2"),
+        ref_ar.Adan,
+        None,
+        quadratic=(0.01, 3000),
+        rosenbrock=(0.003, 20000),
+    ),
+    Entry(
+        "novograd",
+        gx.novograd,
+        dict(learning_rate=0.01, weight_decay=0.1),
+        ref_ar.NovoGrad,
+        optax.novograd,
+        quadratic=(0.003, 3000),
+        rosenbrock=(0.001, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "novograd-averaging",
+        gx.novograd,
+        dict(learning_rate=0.01, b1=0.8, b2=0.5, grad_averaging=True),
+        ref_ar.NovoGrad,
+        None,
+        quadratic=(0.01, 3000),
+        rosenbrock=(0.01, 20000),
+    ),
+    Entry(
+        "mars",
+        gx.mars,
+        dict(learning_rate=0.01, weight_decay=0.1),
+        ref_ar.MARS,
+        None,
+        quadratic=(0.03, 3000),
+        rosenbrock=(0.01, 20000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "mars-unclipped",
+        gx.mars,
+        dict(learning_rate=0.01, gamma=0.1, max_norm=None, eps_uncorrected=True, eps=1e-3),
+        ref_ar.MARS,
+        None,
+        quadratic=(0.03, 3000),
+        rosenbrock=(0.003, 20000),
     ),
     Entry(
         "adam-nesterov",

@@ -26,7 +26,20 @@ IDS = [e.id for e in REGISTRY]
 STEPS = 6
 # The registry entries with a statistic per leaf (trust ratio, factored or per-leaf RMS);
 # each declares it, so flat() keeps them on the per-leaf tree.
-PER_LEAF = {"lamb", "lars", "lars-nesterov", "adafactor", "adafactor-unfactored"}
+PER_LEAF = {
+    "lamb",
+    "lars",
+    "lars-nesterov",
+    "adafactor",
+    "adafactor-unfactored",
+    # per-leaf statistics: the Cautious mask's mean, NovoGrad's norm, MARS's clip
+    "cautious-adamw",
+    "cautious-lion",
+    "novograd",
+    "novograd-averaging",
+    "mars",
+    "mars-unclipped",
+}
 
 
 def assert_agree(entry: Entry, elementwise: bool | None):

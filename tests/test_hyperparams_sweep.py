@@ -38,6 +38,7 @@ import pytest
 
 import gradxform as gx
 from tests import references as ref
+from tests import references_adam_refinements as ref_ar
 from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_privacy as rp
 from tests import references_schedule_free as ref_sf
@@ -199,6 +200,8 @@ DECOUPLED_SWEEP: dict[str, list[Any]] = {
     ],
 }
 DECAY_MASK = {"mask": {"weight_decay": 0.0}}
+# Decoupled decay without scale_decay_by_lr (optimizers that always multiply by the rate).
+DECOUPLED_SWEEP_NO_LR = {k: v for k, v in DECOUPLED_SWEEP.items() if k != "scale_decay_by_lr"}
 NESTEROV_SWEEP: dict[str, list[Any]] = {
     "momentum_schedule": ["dozat", With("dozat", b1=0.8)],
     "momentum_decay": [With(0.1, momentum_schedule="dozat"), With(1.0, momentum_schedule="dozat")],
@@ -289,6 +292,93 @@ def _factored_rms_reference(**kwargs: Any) -> ref.Reference:
 
 
 FTRL_BASE = {"learning_rate": 0.5, "proximal_center": "params"}
+
+
+# ------------------------------------------------------------- Adam refinements
+
+
+def _adopt_clip(scale: float, power: float) -> Callable[[Any], Any]:
+    """An ADOPT ``clip_value_fn``: ``scale * (t + 1)**power`` of the step count ``t``."""
+
+    def clip(t: Any) -> Any:
+        return scale * (jnp.asarray(t, jnp.float32) + 1.0) ** power
+
+    clip.__qualname__ = f"{scale}*(t+1)**{power}"
+    return clip
+
+
+def _ademamix_alpha(alpha: float, warmup: float) -> Callable[[Any], Any]:
+    """The AdEMAMix paper's alpha warm-up, ``min(t alpha / T, alpha)``."""
+
+    def schedule(t: Any) -> Any:
+        return jnp.minimum(jnp.asarray(t, jnp.float32) * alpha / warmup, alpha)
+
+    schedule.__qualname__ = f"ademamix_alpha({alpha},{warmup})"
+    return schedule
+
+
+def _ademamix_b3(b1: float, b3: float, warmup: float) -> Callable[[Any], Any]:
+    """The AdEMAMix paper's b3 warm-up from ``b1`` to ``b3``, linear in the half-life."""
+
+    def schedule(t: Any) -> Any:
+        frac = jnp.asarray(t, jnp.float32) / warmup
+        lb1, lb3 = math.log(b1), math.log(b3)
+        return jnp.minimum(jnp.exp(lb1 * lb3 / ((1 - frac) * lb3 + frac * lb1)), b3)
+
+    schedule.__qualname__ = f"ademamix_b3({b1},{b3},{warmup})"
+    return schedule
+
+
+ADOPT_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    "eps": [0.5, 2.0],
+    "nesterov": [True, With(True, b1=0.5)],
+    # unclipped, a tiny first v makes g / sqrt(v) large: eps bounds it (float32 rounding)
+    "use_clipping": [With(False, eps=0.3), With(False, eps=0.3, b1=0.5)],
+    "clip_value_fn": [_adopt_clip(0.5, 0.25), _adopt_clip(0.5, 0.5)],
+}
+ADEMAMIX_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    # moderate values: m1^ and alpha * m2 of opposite signs cancel in float32
+    "b3": [0.5, 0.8, _ademamix_b3(0.9, 0.999, 8.0)],
+    "alpha": [2.0, 3.0, _ademamix_alpha(5.0, 8.0)],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-3, 0.5],
+}
+ADAN_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.9],
+    "b2": [0.5, 0.99],
+    "b3": [0.9, 0.999],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-3, 0.5],
+    "diff_weight": ["b2", With("b2", b2=0.8)],
+}
+NOVOGRAD_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.99],
+    "b2": [0.5, 0.9],
+    "eps": [0.1, 1.0],
+    "eps_root": [0.1, 2.0],
+    "weight_decay": [0.05, 0.5],
+    "grad_averaging": [True, With(True, b1=0.5)],
+}
+MARS_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.9],
+    "b2": [0.9, 0.999],
+    "gamma": [0.1, 0.5],
+    "eps": [1e-3, 0.3],
+    "max_norm": [0.5, None, With(None, gamma=0.5)],
+    "eps_uncorrected": [With(True, eps=0.1), With(True, eps=1e-3, b2=0.9)],
+}
+SIMPLIFIED_ADEMAMIX_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.9],
+    "b2": [0.5, 0.99],
+    "alpha": [1.0, 5.0, _ademamix_alpha(5.0, 8.0)],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-3, 0.5],
+}
+
 
 # Learning-rate-free (tests/references_lr_free_2.py). The loss values MoMo and Polyak's
 # step read, one per step (update(..., value=)): a decreasing training loss.
@@ -536,6 +626,47 @@ OPTIMIZERS: list[Subject] = [
             "learning_rate": [0.003, 0.3],
             "beta": [0.0, 0.5],
         },
+    ),
+    # Adam refinements
+    Subject(
+        "adopt",
+        ref_ar.ADOPT,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **ADOPT_SWEEP},
+    ),
+    Subject(
+        "ademamix",
+        ref_ar.AdEMAMix,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **ADEMAMIX_SWEEP, **DECOUPLED_SWEEP_NO_LR},
+        masks=DECAY_MASK,
+    ),
+    Subject(
+        "simplified_ademamix",
+        ref_ar.SimplifiedAdEMAMix,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **SIMPLIFIED_ADEMAMIX_SWEEP, **DECOUPLED_SWEEP_NO_LR},
+        masks=DECAY_MASK,
+    ),
+    Subject(
+        "adan",
+        ref_ar.Adan,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **ADAN_SWEEP, **DECOUPLED_SWEEP_NO_LR},
+        masks=DECAY_MASK,
+    ),
+    Subject(
+        "novograd",
+        ref_ar.NovoGrad,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **NOVOGRAD_SWEEP},
+    ),
+    Subject(
+        "mars",
+        ref_ar.MARS,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.3], **MARS_SWEEP, **DECOUPLED_SWEEP_NO_LR},
+        masks=DECAY_MASK,
     ),
     # Differential privacy. dpsgd takes per-example gradients: each gradient g of the sweep
     # becomes the batch [w_b g + s_b] of tests/references_privacy.py, on both sides.
@@ -856,6 +987,20 @@ PRIMITIVES: list[Subject] = [
     Subject("set_to_zero", ref.SetToZero, {}, {}),
     Subject("scale_by_sign", ref.Sign, {}, {}),
     Subject("zero_nans", ref.ZeroNans, {}, {}, poison=(3, 6)),
+    # Adam refinements
+    Subject("scale_by_adopt", negated(ref_ar.ADOPT), {}, ADOPT_SWEEP),
+    Subject("scale_by_ademamix", negated(ref_ar.AdEMAMix), {}, ADEMAMIX_SWEEP),
+    Subject(
+        "scale_by_simplified_ademamix",
+        negated(ref_ar.SimplifiedAdEMAMix),
+        {},
+        SIMPLIFIED_ADEMAMIX_SWEEP,
+    ),
+    Subject("scale_by_adan", negated(ref_ar.Adan), {}, ADAN_SWEEP),
+    # The undamped momentum sums up to 1 / (1 - b1) normalised gradients of size about 1,
+    # so where they cancel the float32 result carries their rounding (about 4e-7).
+    Subject("scale_by_novograd", negated(ref_ar.NovoGrad), {}, NOVOGRAD_SWEEP, atol=1e-6),
+    Subject("scale_by_mars", negated(ref_ar.MARS), {}, MARS_SWEEP),
     # Differential privacy: per-example gradients made as for dpsgd above.
     Subject(
         "differentially_private_aggregate",
@@ -1121,6 +1266,15 @@ WRAPPERS: list[Subject] = [
         tree=True,
         build=lambda **kw: gx.flat(gx.adam(0.01), **kw),
         neutral=frozenset({"elementwise", "max_leaf_size"}),
+    ),
+    # Adam refinements
+    Subject(
+        "cautious",
+        lambda n, **kw: ref.PerLeaf(ref_ar.Cautious(ref.Adam(0.01), **kw) for _ in range(n)),
+        {},
+        {"eps": [1e-3, 0.5]},
+        tree=True,
+        build=lambda **kw: gx.cautious(gx.adam(0.01), **kw),
     ),
     # Schedule-Free (Defazio et al. 2024). The averaging weights depend on the learning
     # rate only through its growth: weight_lr_power and the wrapper's learning_rate are

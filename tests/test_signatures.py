@@ -182,7 +182,7 @@ FACTORIES = sorted(
 )
 
 # How each numeric argument can be wrong, besides NaN (always wrong).
-DECAYS = {"b1", "b2", "decay", "rho", "momentum"}  # in [0, 1): 1.0 and 1.5 are wrong
+DECAYS = {"b1", "b2", "b3", "decay", "rho", "momentum"}  # in [0, 1): 1.0 and 1.5 are wrong
 NON_NEGATIVE = {
     "learning_rate",
     "eps",
@@ -203,6 +203,7 @@ NON_NEGATIVE = {
     "weight_lr_power",
     "r",
     "alpha",  # COCOB's bet limit
+    "gamma",
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4
@@ -210,12 +211,16 @@ SPECIAL = {  # name -> wrong values
     "min_dim_size_to_factor": [0, 1.5],  # an int >= 1
     "l2_norm_clip": [0.0, -1.0, math.inf],  # positive and finite
     "seed": [-1, 1.5],  # a non-negative int
+    "max_norm": [0.0, -1.0],  # positive (MARS's bound of the corrected gradient)
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
     ("momo", "beta"): [1.0, 1.5, -0.1],
     ("ftrl", "beta"): [-1.0],
     ("scale_by_ftrl", "beta"): [-1.0],
+    # AdEMAMix's alpha (the slow moment's weight) is any finite number; COCOB's is not.
+    **{(f, "alpha"): [] for f in ("ademamix", "scale_by_ademamix", "simplified_ademamix")},
+    ("scale_by_simplified_ademamix", "alpha"): [],
 }
 ONLY_NAN = {"decay_offset", "step_offset", "lower_bound"}  # any finite number
 # Arguments that are numbers but need a valid value to build the factory at all.

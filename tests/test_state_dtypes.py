@@ -28,7 +28,7 @@ DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16, jnp.float64]
 
 # The state fields each dtype argument sets (by NamedTuple field name in the key path).
 FIELDS = {
-    "mu_dtype": {"mu"},
+    "mu_dtype": {"mu", "m1", "m2"},
     "nu_dtype": {"nu", "nu_max", "v", "v_row", "v_col"},
     "accumulator_dtype": {
         "trace",
@@ -47,7 +47,12 @@ FIELDS = {
 }
 # Where one argument owns other fields too: the centered RMS keeps both of its moments in
 # nu_dtype.
-OWNS_ALSO = {("scale_by_stddev", "nu_dtype"): {"mu"}}
+# AdEMAMix keeps its second moment in mu_dtype too unless nu_dtype is given (as optax).
+OWNS_ALSO = {
+    ("scale_by_stddev", "nu_dtype"): {"mu"},
+    ("ademamix", "mu_dtype"): {"nu"},
+    ("scale_by_ademamix", "mu_dtype"): {"nu"},
+}
 # A wrapper's dtype argument owns its own fields, not those of the state it wraps.
 INNER_STATES = ("inner_opt_state", "inner_state", "fast_state", "base_optimizer_state")
 
