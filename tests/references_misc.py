@@ -144,8 +144,9 @@ class NoisySGD(TreeReference):
 
     def __init__(self, n, learning_rate, eta=0.01, gamma=0.55, key=None, seed=None):
         self.lr, self.eta, self.gamma = learning_rate, eta, gamma
-        seed = seed if key is None else key
-        self.key = jax.random.key(0 if seed is None else seed)
+        key = seed if key is None else key
+        key = 0 if key is None else key
+        self.key = key if isinstance(key, jax.Array) else jax.random.key(key)
         self.n = n
 
     def init(self, ps):
