@@ -26,6 +26,7 @@ from gradxform._base import stateless_with_tree_map as stateless_with_tree_map
 from gradxform._base import with_extra_args_support as with_extra_args_support
 from gradxform._lr_finder import LRRangeTest as LRRangeTest
 from gradxform._lr_finder import find_learning_rate as find_learning_rate
+from gradxform._optimizers.acprop import acprop as acprop
 from gradxform._optimizers.adam import adam as adam
 from gradxform._optimizers.adam import adamw as adamw
 from gradxform._optimizers.adam import amsgrad as amsgrad
@@ -63,6 +64,7 @@ from gradxform._sharding import state_shardings as state_shardings
 from gradxform._sharding import zero1_shardings as zero1_shardings
 from gradxform._state_io import load_state_dict as load_state_dict
 from gradxform._state_io import state_dict as state_dict
+from gradxform._transforms.acprop import scale_by_acprop as scale_by_acprop
 from gradxform._transforms.adam import ScaleByAdamState as ScaleByAdamState
 from gradxform._transforms.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradxform._transforms.adam import scale_by_adam as scale_by_adam
@@ -307,6 +309,7 @@ __all__ = [
     "Updates",
     "WrappedSchedule",
     "ZeroNansState",
+    "acprop",
     "adabelief",
     "adadelta",
     "adafactor",
@@ -397,6 +400,7 @@ __all__ = [
     "safe_norm",
     "safe_root_mean_squares",
     "scale",
+    "scale_by_acprop",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",

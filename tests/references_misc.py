@@ -222,3 +222,32 @@ class NoiselessSGD(Reference):
 
     def step(self, g, s, p):
         return -self.lr * g, s
+
+
+class ACProp(Reference):
+    """Zhuang et al. 2021, as optax.contrib computes it: m_t = b1 m + (1 - b1) g;
+    s_t = b2 s + (1 - b2) (g - m_{t-1})**2 + eps_root; the step divides g_t by the root of
+    the previous s, bias-corrected (1 before the first step), plus eps; decoupled decay
+    times the learning rate."""
+
+    def __init__(
+        self, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, weight_decay=0.0
+    ):
+        self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, b1, b2, eps, eps_root
+        self.wd = weight_decay
+
+    def init(self, p):
+        return {"t": 0, "m": np.zeros_like(p), "s": np.zeros_like(p)}
+
+    def step(self, g, s, p):
+        t = s["t"]
+        s_hat = 1.0 if t == 0 else s["s"] / (1 - self.b2**t)
+        d = g / (np.sqrt(s_hat) + self.eps)
+        m = self.b1 * s["m"] + (1 - self.b1) * g
+        belief = self.b2 * s["s"] + (1 - self.b2) * (g - s["m"]) ** 2 + self.eps_root
+        return -self.lr * (d + self.wd * p), {"t": t + 1, "m": m, "s": belief}
+
+
+class ScaleByACProp(ACProp):
+    def __init__(self, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
+        super().__init__(-1.0, b1, b2, eps, eps_root)

@@ -463,7 +463,8 @@ REGISTRY: list[Entry] = [
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
     ),
-    # More optimizers: Rprop, SM3, optimistic gradient methods, noisy SGD, Fromage, MADGRAD.
+    # More optimizers: Rprop, SM3, optimistic gradient methods, noisy SGD, Fromage, MADGRAD,
+    # ACProp.
     Entry(
         "rprop",
         gx.rprop,
@@ -582,6 +583,25 @@ REGISTRY: list[Entry] = [
         None,
         quadratic=(0.01, 2000),
         rosenbrock=(0.01, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "acprop",
+        gx.acprop,
+        dict(learning_rate=0.01),
+        misc.ACProp,
+        optax.contrib.acprop,
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.003, 10000),
+    ),
+    Entry(
+        "acprop-decay",
+        gx.acprop,
+        dict(learning_rate=0.01, b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4, weight_decay=0.1),
+        misc.ACProp,
+        optax.contrib.acprop,
+        quadratic=(0.003, 2000),
+        rosenbrock=(0.003, 10000),
         converge_kwargs=dict(weight_decay=0.0),
     ),
 ]

@@ -276,6 +276,12 @@ OPTIMISTIC_ADAM_SWEEP: dict[str, list[Any]] = {
     "eps_root": [1e-3, 0.5],
     "nesterov": [False, With(False, b1=0.5)],
 }
+ACPROP_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-4, 1e-2],
+}
 MADGRAD_SWEEP: dict[str, list[Any]] = {
     "learning_rate": [0.003, 0.05],
     "momentum": [0.0, 0.5],
@@ -570,6 +576,18 @@ OPTIMIZERS: list[Subject] = [
         {"learning_rate": 0.01},
         {**MADGRAD_SWEEP, "weight_decay": [0.1, 0.5]},
     ),
+    Subject(
+        "acprop",
+        misc.ACProp,
+        {"learning_rate": 0.01},
+        {
+            "learning_rate": [0.003, 0.3],
+            **ACPROP_SWEEP,
+            "weight_decay": DECOUPLED_SWEEP["weight_decay"],
+            "mask": DECOUPLED_SWEEP["mask"],
+        },
+        masks=DECAY_MASK,
+    ),
 ]
 
 PRIMITIVES: list[Subject] = [
@@ -796,7 +814,7 @@ PRIMITIVES: list[Subject] = [
     Subject("set_to_zero", ref.SetToZero, {}, {}),
     Subject("scale_by_sign", ref.Sign, {}, {}),
     Subject("zero_nans", ref.ZeroNans, {}, {}, poison=(3, 6)),
-    # More optimizers: the primitives of Rprop, SM3, the optimistic methods and MADGRAD.
+    # More optimizers: the primitives of Rprop, SM3, the optimistic methods, MADGRAD, ACProp.
     Subject(
         "scale_by_rprop",
         lambda **kw: ref.Negated(misc.Rprop(**kw)),
@@ -816,6 +834,7 @@ PRIMITIVES: list[Subject] = [
         OPTIMISM_SWEEP,
     ),
     Subject("scale_by_madgrad", misc.ScaleByMadgrad, {"learning_rate": 0.01}, MADGRAD_SWEEP),
+    Subject("scale_by_acprop", misc.ScaleByACProp, {}, ACPROP_SWEEP),
 ]
 
 

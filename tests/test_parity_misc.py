@@ -1,5 +1,5 @@
-"""Parity of Rprop, SM3, the optimistic methods, noisy SGD, Fromage and MADGRAD with the
-libraries that have them: optax (and optax.contrib), torch.optim.Rprop and
+"""Parity of Rprop, SM3, the optimistic methods, noisy SGD, Fromage, MADGRAD and ACProp with
+the libraries that have them: optax (and optax.contrib), torch.optim.Rprop and
 pytorch-optimizer's SM3 and MADGRAD.
 
 Each case runs both sides for 25 steps on a problem whose gradients depend on the
@@ -212,6 +212,27 @@ def test_madgrad_same_iterates_as_optax_contrib(ours, theirs):
     assert_same_iterates(
         run_jax(ours(), init, grad), run_optax(theirs(), init, grad), rtol=MADGRAD_RTOL
     )
+
+
+ACPROP_CASES = [
+    ("acprop", lambda: gx.acprop(LR), lambda: _contrib().acprop(LR)),
+    (
+        "acprop-decay-mask",
+        lambda: gx.acprop(LR, 0.5, 0.9, 1e-3, 1e-4, 0.1, {"w": True, "b": False}),
+        lambda: _contrib().acprop(LR, 0.5, 0.9, 1e-3, 1e-4, 0.1, {"w": True, "b": False}),
+    ),
+    (
+        "scale_by_acprop",
+        lambda: gx.chain(gx.scale_by_acprop(b1=0.8, b2=0.99), gx.scale(-LR)),
+        lambda: optax.chain(_contrib().scale_by_acprop(b1=0.8, b2=0.99), optax.scale(-LR)),
+    ),
+]
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [pytest.param(a, b, id=i) for i, a, b in ACPROP_CASES])
+def test_acprop_same_iterates_as_optax_contrib(ours, theirs):
+    init, grad = problem()
+    assert_same_iterates(run_jax(ours(), init, grad), run_optax(theirs(), init, grad))
 
 
 def test_sm3_takes_scalar_leaves_where_optax_fails():
