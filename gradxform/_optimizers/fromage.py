@@ -52,8 +52,8 @@ def fromage(
       >>> p = jnp.array([3.0, 4.0])
       >>> tx = fromage(0.75)
       >>> u, _ = tx.update(jnp.array([0.0, 2.0]), tx.init(p), p)
-      >>> p + u  # ([3, 4] - 0.75 * 5 / 2 * [0, 2]) / 1.25
-      Array([2.4, 0.2], dtype=float32)
+      >>> [round(float(x), 5) for x in p + u]  # ([3, 4] - 0.75 * 5 / 2 * [0, 2]) / 1.25
+      [2.4, 0.2]
     """
     _checks.non_negative("learning_rate", learning_rate)
     _checks.non_negative("min_norm", min_norm, allow_schedule=False)
