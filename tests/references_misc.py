@@ -88,7 +88,9 @@ class SM3(Reference):
         if k < 2:
             mu = [nu]
         else:
-            mu = [np.max(nu, axis=tuple(i for i in range(k) if i != r)) for r in range(k)]
+            mu = [
+                np.max(nu, axis=tuple(i for i in range(k) if i != r), initial=0.0) for r in range(k)
+            ]
         return -self.lr * m, {"mu": mu, "m": m}
 
 
@@ -107,10 +109,11 @@ class Optimistic(Reference):
         self.lr, self.alpha, self.beta, self.inner = learning_rate, alpha, beta, inner
 
     def init(self, p):
-        return {"prev": None, "inner": None if self.inner is None else self.inner.init(p)}
+        # the inner direction's state ("t", moments) at the top, beside "prev"
+        return {**({} if self.inner is None else self.inner.init(p)), "prev": None}
 
     def step(self, g, s, p):
-        inner = s["inner"]
+        inner = {k: v for k, v in s.items() if k != "prev"}
         if self.inner is None:
             d = g
         else:
@@ -118,7 +121,7 @@ class Optimistic(Reference):
             d = -step
         prev = d if s["prev"] is None else s["prev"]
         u = -self.lr * ((self.alpha + self.beta) * d - self.beta * prev)
-        return u, {"prev": d, "inner": inner}
+        return u, {**inner, "prev": d}
 
 
 def optimistic_adam(
@@ -184,17 +187,21 @@ class Fromage(Reference):
 
 class Madgrad(Reference):
     """Defazio & Jelassi 2021, Algorithm 1 (lambda_k = (eta + eps) sqrt(k + 1), as the authors'
-    code adds eps to the rate), with L2 weight decay added to the gradient."""
+    code adds eps to the rate), with L2 weight decay added to the gradient. x_0 is the
+    iterate of the first step (k = 0); a state that starts at a later k without one starts
+    the dual averages from 0."""
 
     def __init__(self, learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6):
         self.lr, self.beta, self.wd, self.eps = learning_rate, momentum, weight_decay, eps
 
     def init(self, p):
-        return {"k": 0, "s": np.zeros_like(p), "nu": np.zeros_like(p), "x0": None}
+        return {"t": 0, "s": np.zeros_like(p), "nu": np.zeros_like(p), "x0": None}
 
     def step(self, g, s, p):
-        k = s["k"]
-        x0 = p.copy() if s["x0"] is None else s["x0"]
+        k = s["t"]
+        x0 = s["x0"]
+        if x0 is None:
+            x0 = p.copy() if k == 0 else np.zeros_like(p)
         lr = self.lr(k) if callable(self.lr) else self.lr
         g = g + self.wd * p
         lam = (lr + self.eps) * math.sqrt(k + 1)
@@ -202,7 +209,7 @@ class Madgrad(Reference):
         nu = s["nu"] + lam * g * g
         z = x0 - s_new / (np.cbrt(nu) + self.eps)
         x_new = self.beta * p + (1 - self.beta) * z
-        return x_new - p, {"k": k + 1, "s": s_new, "nu": nu, "x0": x0}
+        return x_new - p, {"t": k + 1, "s": s_new, "nu": nu, "x0": x0}
 
 
 class ScaleByMadgrad(Madgrad):

@@ -26,7 +26,17 @@ IDS = [e.id for e in REGISTRY]
 STEPS = 6
 # The registry entries with a statistic per leaf (trust ratio, factored or per-leaf RMS);
 # each declares it, so flat() keeps them on the per-leaf tree.
-PER_LEAF = {"lamb", "lars", "lars-nesterov", "adafactor", "adafactor-unfactored"}
+PER_LEAF = {
+    "lamb",
+    "lars",
+    "lars-nesterov",
+    "adafactor",
+    "adafactor-unfactored",
+    "sm3",  # per-axis accumulators
+    "sm3-no-momentum",
+    "noisy-sgd",  # one noise key per leaf
+    "fromage",  # the trust ratio
+}
 
 
 def assert_agree(entry: Entry, elementwise: bool | None):

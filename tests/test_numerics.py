@@ -291,6 +291,11 @@ REFUSES_COMPLEX = {
     "adafactor-unfactored",
     "sign-sgd",
     "signum",
+    "rprop",
+    "rprop-immediate",
+    "sm3",
+    "sm3-no-momentum",
+    "madgrad",
 }
 
 

@@ -229,10 +229,20 @@ ACPROP_CASES = [
 ]
 
 
+# ACProp: optax forms 1 - b2 in float64 but b2**t in float32 (see docs/differences.md), so
+# its first bias-corrected belief s_1 / (1 - b2) is g_1**2 (1 + 1.3e-5) for b2 = 0.999, and
+# the step it divides by ~6e-6 relative; gradxform forms both from the float32 b2. The
+# iterates agree to rtol 1e-5 with atol 1e-5 (differences up to 7.5e-6 where a small first
+# gradient makes the second step large).
+ACPROP_ATOL = 1e-5
+
+
 @pytest.mark.parametrize(("ours", "theirs"), [pytest.param(a, b, id=i) for i, a, b in ACPROP_CASES])
 def test_acprop_same_iterates_as_optax_contrib(ours, theirs):
     init, grad = problem()
-    assert_same_iterates(run_jax(ours(), init, grad), run_optax(theirs(), init, grad))
+    assert_same_iterates(
+        run_jax(ours(), init, grad), run_optax(theirs(), init, grad), atol=ACPROP_ATOL
+    )
 
 
 def test_sm3_takes_scalar_leaves_where_optax_fails():

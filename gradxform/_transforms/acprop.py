@@ -79,11 +79,7 @@ def scale_by_acprop(
             return g32.astype(dtype) - m32.astype(dtype)
 
         previous = _tree.map_inexact(_tree.real_part, state.nu)
-        # 1 - b2 is formed before the cast to float32 (exact for a Python float b2), so
-        # that s_1 / (1 - b2) is g_1**2 to float32 rounding.
-        nu32 = _tree.lincomb(
-            b2, previous, 1 - b2, _tree.map_inexact(surprise, updates, state.mu), order=2
-        )
+        nu32 = _tree.update_moment(previous, _tree.map_inexact(surprise, updates, state.mu), b2, 2)
         nu32 = _tree.map_inexact(lambda s: s + jnp.asarray(eps_root).astype(s.dtype), nu32)
         # The previous step's belief, bias-corrected; 1 before any step (u_1 = g_1 / (1 + eps)).
         nu_hat = _tree.map_inexact(

@@ -112,7 +112,8 @@ def scale_by_sm3(
                 new_acc = [nu_prime]
             else:
                 new_acc = [
-                    jnp.max(nu_prime, axis=tuple(i for i in range(k) if i != r)) for r in range(k)
+                    jnp.max(nu_prime, axis=tuple(i for i in range(k) if i != r), initial=0)
+                    for r in range(k)
                 ]
             new_acc = [a.astype(v.dtype) for a, v in zip(new_acc, accumulators, strict=True)]
             return _tree.cast_like(m_new, g), new_acc, m_new
