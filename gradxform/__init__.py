@@ -28,6 +28,7 @@ from gradxform._lr_finder import LRRangeTest as LRRangeTest
 from gradxform._lr_finder import LRSweep as LRSweep
 from gradxform._lr_finder import find_learning_rate as find_learning_rate
 from gradxform._lr_finder import lr_sweep as lr_sweep
+from gradxform._optimizers.acprop import acprop as acprop
 from gradxform._optimizers.adam import adam as adam
 from gradxform._optimizers.adam import adamw as adamw
 from gradxform._optimizers.adam import amsgrad as amsgrad
@@ -47,15 +48,24 @@ from gradxform._optimizers.adam_variants import yogi as yogi
 from gradxform._optimizers.cocob import cocob as cocob
 from gradxform._optimizers.distance import dog as dog
 from gradxform._optimizers.distance import dowg as dowg
+from gradxform._optimizers.fromage import fromage as fromage
 from gradxform._optimizers.ftrl import ftrl as ftrl
 from gradxform._optimizers.layerwise import adafactor as adafactor
 from gradxform._optimizers.layerwise import lamb as lamb
 from gradxform._optimizers.layerwise import lars as lars
+from gradxform._optimizers.madgrad import madgrad as madgrad
+from gradxform._optimizers.noisy_sgd import noisy_sgd as noisy_sgd
+from gradxform._optimizers.optimistic import optimistic_adam as optimistic_adam
+from gradxform._optimizers.optimistic import optimistic_adam_v2 as optimistic_adam_v2
+from gradxform._optimizers.optimistic import (
+    optimistic_gradient_descent as optimistic_gradient_descent,
+)
 from gradxform._optimizers.polyak import polyak_sgd as polyak_sgd
 from gradxform._optimizers.privacy import dpsgd as dpsgd
 from gradxform._optimizers.rms import adadelta as adadelta
 from gradxform._optimizers.rms import adagrad as adagrad
 from gradxform._optimizers.rms import rmsprop as rmsprop
+from gradxform._optimizers.rprop import rprop as rprop
 from gradxform._optimizers.schedule_free import schedule_free_adamw as schedule_free_adamw
 from gradxform._optimizers.schedule_free import schedule_free_sgd as schedule_free_sgd
 from gradxform._optimizers.sgd import nesterov_lookahead_point as nesterov_lookahead_point
@@ -64,10 +74,12 @@ from gradxform._optimizers.sgd import sgd_nesterov_lookahead as sgd_nesterov_loo
 from gradxform._optimizers.sign import lion as lion
 from gradxform._optimizers.sign import sign_sgd as sign_sgd
 from gradxform._optimizers.sign import signum as signum
+from gradxform._optimizers.sm3 import sm3 as sm3
 from gradxform._sharding import state_shardings as state_shardings
 from gradxform._sharding import zero1_shardings as zero1_shardings
 from gradxform._state_io import load_state_dict as load_state_dict
 from gradxform._state_io import state_dict as state_dict
+from gradxform._transforms.acprop import scale_by_acprop as scale_by_acprop
 from gradxform._transforms.adam import ScaleByAdamState as ScaleByAdamState
 from gradxform._transforms.adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradxform._transforms.adam import scale_by_adam as scale_by_adam
@@ -124,6 +136,8 @@ from gradxform._transforms.layerwise import scale_by_param_block_norm as scale_b
 from gradxform._transforms.layerwise import scale_by_param_block_rms as scale_by_param_block_rms
 from gradxform._transforms.layerwise import scale_by_trust_ratio as scale_by_trust_ratio
 from gradxform._transforms.layouts import flatten as flatten
+from gradxform._transforms.madgrad import MadgradState as MadgradState
+from gradxform._transforms.madgrad import scale_by_madgrad as scale_by_madgrad
 from gradxform._transforms.momentum import EmaState as EmaState
 from gradxform._transforms.momentum import TraceState as TraceState
 from gradxform._transforms.momentum import ema as ema
@@ -134,6 +148,12 @@ from gradxform._transforms.numerics import safe_increment as safe_increment
 from gradxform._transforms.numerics import safe_int32_increment as safe_int32_increment
 from gradxform._transforms.numerics import safe_norm as safe_norm
 from gradxform._transforms.numerics import safe_root_mean_squares as safe_root_mean_squares
+from gradxform._transforms.optimistic import (
+    ScaleByOptimisticGradientState as ScaleByOptimisticGradientState,
+)
+from gradxform._transforms.optimistic import (
+    scale_by_optimistic_gradient as scale_by_optimistic_gradient,
+)
 from gradxform._transforms.per_example import (
     per_example_global_norm_clip as per_example_global_norm_clip,
 )
@@ -166,6 +186,8 @@ from gradxform._transforms.rms import scale_by_adadelta as scale_by_adadelta
 from gradxform._transforms.rms import scale_by_adagrad as scale_by_adagrad
 from gradxform._transforms.rms import scale_by_rms as scale_by_rms
 from gradxform._transforms.rms import scale_by_stddev as scale_by_stddev
+from gradxform._transforms.rprop import ScaleByRpropState as ScaleByRpropState
+from gradxform._transforms.rprop import scale_by_rprop as scale_by_rprop
 from gradxform._transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
 from gradxform._transforms.scaling import ScaleState as ScaleState
 from gradxform._transforms.scaling import normalize_by_update_norm as normalize_by_update_norm
@@ -175,6 +197,8 @@ from gradxform._transforms.scaling import scale_by_schedule as scale_by_schedule
 from gradxform._transforms.sign import ScaleByLionState as ScaleByLionState
 from gradxform._transforms.sign import scale_by_lion as scale_by_lion
 from gradxform._transforms.sign import scale_by_sign as scale_by_sign
+from gradxform._transforms.sm3 import ScaleBySM3State as ScaleBySM3State
+from gradxform._transforms.sm3 import scale_by_sm3 as scale_by_sm3
 from gradxform._transforms.updates import incremental_update as incremental_update
 from gradxform._transforms.updates import periodic_update as periodic_update
 from gradxform._transforms.updates import scale_gradient as scale_gradient
@@ -304,6 +328,7 @@ __all__ = [
     "LookaheadInStateState",
     "LookaheadParams",
     "LookaheadState",
+    "MadgradState",
     "Mask",
     "MaskedNode",
     "MaskedState",
@@ -331,10 +356,13 @@ __all__ = [
     "ScaleByLionState",
     "ScaleByMarsState",
     "ScaleByNovogradState",
+    "ScaleByOptimisticGradientState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
+    "ScaleByRpropState",
+    "ScaleBySM3State",
     "ScaleByScheduleState",
     "ScaleBySimplifiedAdEMAMixState",
     "ScaleByTrustRatioState",
@@ -348,6 +376,7 @@ __all__ = [
     "Updates",
     "WrappedSchedule",
     "ZeroNansState",
+    "acprop",
     "adabelief",
     "adadelta",
     "adafactor",
@@ -394,6 +423,7 @@ __all__ = [
     "flatten",
     "flatten_params",
     "freeze",
+    "fromage",
     "ftrl",
     "global_norm",
     "identity",
@@ -415,6 +445,7 @@ __all__ = [
     "lookahead",
     "lookahead_in_state",
     "lr_sweep",
+    "madgrad",
     "mars",
     "mask_by_path",
     "masked",
@@ -427,10 +458,14 @@ __all__ = [
     "nadamw",
     "named_chain",
     "nesterov_lookahead_point",
+    "noisy_sgd",
     "normalize_by_update_norm",
     "novograd",
     "one_cycle_momentum_schedule",
     "one_cycle_schedule",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
     "partition",
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
@@ -442,11 +477,13 @@ __all__ = [
     "radam",
     "reduce_on_plateau",
     "rmsprop",
+    "rprop",
     "safe_increment",
     "safe_int32_increment",
     "safe_norm",
     "safe_root_mean_squares",
     "scale",
+    "scale_by_acprop",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
@@ -463,17 +500,21 @@ __all__ = [
     "scale_by_ftrl",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_madgrad",
     "scale_by_mars",
     "scale_by_momentum",
     "scale_by_novograd",
+    "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
     "scale_by_polyak",
     "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_simplified_ademamix",
+    "scale_by_sm3",
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
@@ -493,6 +534,7 @@ __all__ = [
     "simplified_ademamix",
     "skip_large_updates",
     "skip_not_finite",
+    "sm3",
     "snapshot",
     "state_dict",
     "state_shardings",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,7 @@ from gradxform import (
 from tests import references as ref
 from tests import references_adam_refinements as ref_ar
 from tests import references_lr_free_2 as ref_lr_free_2
+from tests import references_misc as misc
 from tests import references_schedule_free as ref_sf
 
 
@@ -121,6 +123,13 @@ def exponential(rate: float, decay: float) -> Callable[[Any], Any]:
     return lambda t: rate * decay ** jnp.asarray(t).astype(jnp.float32)
 
 
+def optax_optimistic_adam(*args: Any, **kwargs: Any) -> Any:
+    """``optax.optimistic_adam`` without its deprecation warning (it points to the v2 form)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return optax.optimistic_adam(*args, **kwargs)
+
+
 # Half an ulp of a float32 weight of size below 4 (the battery's weights are standard
 # normal draws): the rounding a weight-difference update (COCOB's) absorbs.
 WEIGHT_ULP = 2.5e-7
@@ -199,6 +208,147 @@ REGISTRY: list[Entry] = [
         optax.adam,
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
+    ),
+    # More optimizers: Rprop, SM3, optimistic gradient methods, noisy SGD, Fromage, MADGRAD,
+    # ACProp.
+    Entry(
+        "rprop",
+        gx.rprop,
+        dict(learning_rate=0.01),
+        misc.Rprop,
+        optax.rprop,
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.01, 10000),
+    ),
+    Entry(
+        "rprop-immediate",
+        gx.rprop,
+        dict(
+            learning_rate=0.02,
+            eta_minus=0.4,
+            eta_plus=1.3,
+            min_step_size=1e-3,
+            max_step_size=0.5,
+            immediate=True,
+        ),
+        misc.Rprop,
+        None,
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.01, 10000),
+        converge_kwargs=dict(min_step_size=1e-6),
+    ),
+    # not optax.sm3: optax's scale_by_sm3 fails on scalar leaves (the battery's "scale");
+    # test_parity_misc.py compares with it on matrices and vectors.
+    Entry(
+        "sm3",
+        gx.sm3,
+        dict(learning_rate=0.1),
+        misc.SM3,
+        None,
+        quadratic=(0.1, 2000),
+        rosenbrock=(0.3, 10000),
+    ),
+    Entry(
+        "sm3-no-momentum",
+        gx.sm3,
+        dict(learning_rate=0.05, momentum=0.0),
+        misc.SM3,
+        None,
+        quadratic=(0.1, 2000),
+        rosenbrock=(0.3, 10000),
+    ),
+    Entry(
+        "optimistic-gd",
+        gx.optimistic_gradient_descent,
+        dict(learning_rate=0.05),
+        misc.Optimistic,
+        optax.optimistic_gradient_descent,
+        quadratic=(0.005, 2000),
+        rosenbrock=(1e-3, 20000),
+        converge_kwargs=dict(beta=0.5),
+    ),
+    Entry(
+        "optimistic-gd-alpha-beta",
+        gx.optimistic_gradient_descent,
+        dict(learning_rate=0.05, alpha=0.5, beta=2.0),
+        misc.Optimistic,
+        optax.optimistic_gradient_descent,
+        quadratic=(0.005, 2000),
+        rosenbrock=(1e-3, 20000),
+        converge_kwargs=dict(alpha=1.0, beta=0.5),
+    ),
+    Entry(
+        "optimistic-adam",
+        gx.optimistic_adam,
+        dict(learning_rate=0.01),
+        misc.optimistic_adam,
+        optax_optimistic_adam,
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.01, 10000),
+    ),
+    Entry(
+        "optimistic-adam-v2",
+        gx.optimistic_adam_v2,
+        dict(learning_rate=0.01, alpha=0.5, beta=0.5, nesterov=False),
+        misc.optimistic_adam_v2,
+        optax.optimistic_adam_v2,
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.01, 10000),
+    ),
+    # eta = 0: the battery needs a deterministic trajectory; the noise itself is checked
+    # against optax draw for draw (same key) and statistically in test_parity_misc.py.
+    Entry(
+        "noisy-sgd",
+        gx.noisy_sgd,
+        dict(learning_rate=0.1, eta=0.0, key=0),
+        misc.NoiselessSGD,
+        optax.noisy_sgd,
+        quadratic=(0.015, 2000),
+        rosenbrock=(2e-3, 20000),
+    ),
+    Entry(
+        "fromage",
+        gx.fromage,
+        dict(learning_rate=0.1),
+        misc.Fromage,
+        optax.fromage,
+        quadratic=(0.01, 2000),
+        rosenbrock=(exponential(0.1, 0.999), 10000),
+        # Fromage shrinks the weights by 1 / sqrt(1 + eta**2) even where the gradient is 0:
+        # the zero-gradient check (which uses converge_kwargs) runs at eta = 0; the
+        # convergence runs set their own rate.
+        converge_kwargs=dict(learning_rate=0.0),
+    ),
+    # not optax.contrib.madgrad within 1e-5: optax forms x_{k+1} - x_k as the difference of
+    # two float32 iterates (test_parity_misc.py compares at the tolerance that leaves).
+    Entry(
+        "madgrad",
+        gx.madgrad,
+        dict(learning_rate=0.01, weight_decay=0.1),
+        misc.Madgrad,
+        None,
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.01, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "acprop",
+        gx.acprop,
+        dict(learning_rate=0.01),
+        misc.ACProp,
+        optax.contrib.acprop,
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.003, 10000),
+    ),
+    Entry(
+        "acprop-decay",
+        gx.acprop,
+        dict(learning_rate=0.01, b1=0.5, b2=0.9, eps=1e-3, eps_root=1e-4, weight_decay=0.1),
+        misc.ACProp,
+        optax.contrib.acprop,
+        quadratic=(0.003, 2000),
+        rosenbrock=(0.003, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
     ),
     # Adam refinements: ADOPT, AdEMAMix, simplified AdEMAMix, Cautious, Adan, NovoGrad, MARS
     Entry(

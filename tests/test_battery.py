@@ -121,8 +121,8 @@ def test_dtypes_preserved(entry: Entry, dtype):
         for leaf in jax.tree.leaves(state):
             if jnp.issubdtype(leaf.dtype, jnp.floating):
                 assert leaf.dtype == jnp.dtype(dtype), f"state leaf {leaf.dtype} for {dtype}"
-            else:  # step counters, and flags such as DoG's is_init_step (optax's bool)
-                assert leaf.dtype in (jnp.int32, jnp.bool_), leaf.dtype
+            else:  # step counters, flags (DoG's is_init_step), PRNG key data
+                assert leaf.dtype in (jnp.int32, jnp.bool_, jnp.uint32), leaf.dtype
         step = jax.jit(tx.update)
         for g in grad_sequence(params, steps=2):
             updates, state = step(g, state, params)

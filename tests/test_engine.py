@@ -39,6 +39,10 @@ PER_LEAF = {
     "novograd-averaging",
     "mars",
     "mars-unclipped",
+    "sm3",  # per-axis accumulators
+    "sm3-no-momentum",
+    "noisy-sgd",  # one noise key per leaf
+    "fromage",  # the trust ratio
 }
 
 

@@ -40,6 +40,7 @@ import gradxform as gx
 from tests import references as ref
 from tests import references_adam_refinements as ref_ar
 from tests import references_lr_free_2 as ref_lr_free_2
+from tests import references_misc as misc
 from tests import references_privacy as rp
 from tests import references_schedule_free as ref_sf
 from tests._util import grad_sequence, make_params
@@ -264,6 +265,34 @@ FACTORED_SWEEP: dict[str, list[Any]] = {
     "decay_rate": [0.5, 1.0],
     "min_dim_size_to_factor": [1, 3],
     "factored": [With(False, min_dim_size_to_factor=1), With(False, min_dim_size_to_factor=3)],
+}
+
+RPROP_SWEEP: dict[str, list[Any]] = {
+    "learning_rate": [0.003, 0.05],
+    "eta_minus": [0.3, 0.7],
+    "eta_plus": [1.1, 1.5],
+    "min_step_size": [5e-3, 8e-3],
+    "max_step_size": [0.012, 0.02],
+    "immediate": [True, With(True, eta_plus=1.5)],
+}
+OPTIMISM_SWEEP: dict[str, list[Any]] = {"alpha": [0.0, 0.5], "beta": [0.0, 2.0]}
+OPTIMISTIC_ADAM_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-3, 0.5],
+    "nesterov": [False, With(False, b1=0.5)],
+}
+ACPROP_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "b2": [0.9, 0.99],
+    "eps": [1e-3, 0.3],
+    "eps_root": [1e-4, 1e-2],
+}
+MADGRAD_SWEEP: dict[str, list[Any]] = {
+    "learning_rate": [0.003, 0.05],
+    "momentum": [0.0, 0.5],
+    "eps": [1e-3, 0.1],
 }
 
 
@@ -627,6 +656,76 @@ OPTIMIZERS: list[Subject] = [
             "beta": [0.0, 0.5],
         },
     ),
+    # More optimizers: Rprop, SM3, optimistic gradient methods, noisy SGD, Fromage, MADGRAD.
+    Subject("rprop", misc.Rprop, {"learning_rate": 0.01}, RPROP_SWEEP),
+    Subject(
+        "sm3",
+        misc.SM3,
+        {"learning_rate": 0.1},
+        {"learning_rate": [0.03, 0.5], "momentum": [0.0, 0.5]},
+    ),
+    Subject(
+        "optimistic_gradient_descent",
+        misc.Optimistic,
+        {"learning_rate": 0.05},
+        {"learning_rate": [0.01, 0.2], **OPTIMISM_SWEEP},
+    ),
+    Subject(
+        "optimistic_adam",
+        misc.optimistic_adam,
+        {"learning_rate": 0.01},
+        {
+            "learning_rate": [0.003, 0.03],
+            "optimism": [0.0, 0.1],
+            **OPTIMISTIC_ADAM_SWEEP,
+        },
+    ),
+    Subject(
+        "optimistic_adam_v2",
+        misc.optimistic_adam_v2,
+        {"learning_rate": 0.01},
+        {"learning_rate": [0.003, 0.03], **OPTIMISM_SWEEP, **OPTIMISTIC_ADAM_SWEEP},
+    ),
+    # The reference draws optax's standard normals with the same keys: eta, gamma and
+    # the key are checked draw for draw (the variance schedule also statistically, in
+    # test_parity_misc.py).
+    Subject(
+        "noisy_sgd",
+        misc.NoisySGD,
+        {"learning_rate": 0.1, "key": 0},
+        {
+            "learning_rate": [0.01, 0.5],
+            "eta": [0.0, 0.3],
+            "gamma": [0.0, 2.0],
+            "key": [1, jax.random.key(5)],
+            "seed": [With(1, key=None), With(7, key=None)],
+        },
+        tree=True,
+    ),
+    Subject(
+        "fromage",
+        misc.Fromage,
+        {"learning_rate": 0.1},
+        {"learning_rate": [0.01, 0.3], "min_norm": [2.0, 5.0]},
+    ),
+    Subject(
+        "madgrad",
+        misc.Madgrad,
+        {"learning_rate": 0.01},
+        {**MADGRAD_SWEEP, "weight_decay": [0.1, 0.5]},
+    ),
+    Subject(
+        "acprop",
+        misc.ACProp,
+        {"learning_rate": 0.01},
+        {
+            "learning_rate": [0.003, 0.3],
+            **ACPROP_SWEEP,
+            "weight_decay": DECOUPLED_SWEEP["weight_decay"],
+            "mask": DECOUPLED_SWEEP["mask"],
+        },
+        masks=DECAY_MASK,
+    ),
     # Adam refinements
     Subject(
         "adopt",
@@ -987,6 +1086,27 @@ PRIMITIVES: list[Subject] = [
     Subject("set_to_zero", ref.SetToZero, {}, {}),
     Subject("scale_by_sign", ref.Sign, {}, {}),
     Subject("zero_nans", ref.ZeroNans, {}, {}, poison=(3, 6)),
+    # More optimizers: the primitives of Rprop, SM3, the optimistic methods, MADGRAD, ACProp.
+    Subject(
+        "scale_by_rprop",
+        lambda **kw: ref.Negated(misc.Rprop(**kw)),
+        {"learning_rate": 0.01},
+        RPROP_SWEEP,
+    ),
+    Subject(
+        "scale_by_sm3",
+        misc.ScaleBySM3,
+        {},
+        {"b1": [0.0, 0.5], "b2": [0.5, 0.99], "eps": [1e-3, 0.1]},
+    ),
+    Subject(
+        "scale_by_optimistic_gradient",
+        lambda **kw: ref.Negated(misc.Optimistic(1.0, **kw)),
+        {},
+        OPTIMISM_SWEEP,
+    ),
+    Subject("scale_by_madgrad", misc.ScaleByMadgrad, {"learning_rate": 0.01}, MADGRAD_SWEEP),
+    Subject("scale_by_acprop", misc.ScaleByACProp, {}, ACPROP_SWEEP),
     # Adam refinements
     Subject("scale_by_adopt", negated(ref_ar.ADOPT), {}, ADOPT_SWEEP),
     Subject("scale_by_ademamix", negated(ref_ar.AdEMAMix), {}, ADEMAMIX_SWEEP),

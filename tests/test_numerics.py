@@ -313,6 +313,11 @@ REFUSES_COMPLEX = {
     "sign-sgd",
     "signum",
     "cautious-lion",
+    "rprop",
+    "rprop-immediate",
+    "sm3",
+    "sm3-no-momentum",
+    "madgrad",
 }
 
 

@@ -121,7 +121,10 @@ def hyperparams(draw: Any, entry: Entry) -> dict[str, float]:
 
 
 def _no_decay(entry: Entry) -> dict[str, Any]:
-    """Overrides that turn off every pull toward the origin (weight decay, l1, l2)."""
+    """Overrides that turn off every pull toward the origin (weight decay, l1, l2; Fromage's
+    shrinkage by 1 / sqrt(1 + eta**2) is tied to its rate eta, so its rate is set to 0)."""
+    if entry.factory is gx.fromage:
+        return {"learning_rate": 0.0}
     return {k: 0.0 for k in ("weight_decay", "l1", "l2", "l2_shrinkage") if k in entry.kwargs}
 
 

@@ -203,6 +203,11 @@ NON_NEGATIVE = {
     "weight_lr_power",
     "r",
     "alpha",  # COCOB's bet limit
+    "min_norm",
+    "min_step_size",
+    "beta",
+    "optimism",
+    "eta",
     "gamma",
 }
 SPECIAL = {  # name -> wrong values
@@ -212,6 +217,9 @@ SPECIAL = {  # name -> wrong values
     "l2_norm_clip": [0.0, -1.0, math.inf],  # positive and finite
     "seed": [-1, 1.5],  # a non-negative int
     "max_norm": [0.0, -1.0],  # positive (MARS's bound of the corrected gradient)
+    "eta_minus": [-0.1, 1.5],  # Rprop's shrinking factor, in [0, 1]
+    "eta_plus": [0.5],  # Rprop's growing factor, at least 1
+    "max_step_size": [0.0, -1.0],  # positive
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
@@ -298,7 +306,9 @@ def _bad(dtype: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("factory", FACTORIES)
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.complex64], ids=["int", "complex"])
 def test_gradient_of_the_wrong_kind_is_refused_by_key_path(factory, dtype):
-    tx = getattr(gx, factory)(**_required(factory))
+    # a random optimizer gets a key (without one it warns that it uses the seed 0)
+    seeded = {"key": 0} if "key" in inspect.signature(getattr(gx, factory)).parameters else {}
+    tx = getattr(gx, factory)(**_required(factory), **seeded)
     state = tx.init(PARAMS)
     grads = _bad(dtype)
     if factory in PER_EXAMPLE:  # a batch of 4 examples
