@@ -40,6 +40,9 @@ from gradxform._optimizers.ftrl import ftrl as ftrl
 from gradxform._optimizers.layerwise import adafactor as adafactor
 from gradxform._optimizers.layerwise import lamb as lamb
 from gradxform._optimizers.layerwise import lars as lars
+from gradxform._optimizers.lr_free import dadapt_adamw as dadapt_adamw
+from gradxform._optimizers.lr_free import dadapt_sgd as dadapt_sgd
+from gradxform._optimizers.lr_free import prodigy as prodigy
 from gradxform._optimizers.rms import adadelta as adadelta
 from gradxform._optimizers.rms import adagrad as adagrad
 from gradxform._optimizers.rms import rmsprop as rmsprop
@@ -87,6 +90,9 @@ from gradxform._transforms.layerwise import scale_by_param_block_norm as scale_b
 from gradxform._transforms.layerwise import scale_by_param_block_rms as scale_by_param_block_rms
 from gradxform._transforms.layerwise import scale_by_trust_ratio as scale_by_trust_ratio
 from gradxform._transforms.layouts import flatten as flatten
+from gradxform._transforms.lr_free import DAdaptAdamWState as DAdaptAdamWState
+from gradxform._transforms.lr_free import DAdaptSGDState as DAdaptSGDState
+from gradxform._transforms.lr_free import ProdigyState as ProdigyState
 from gradxform._transforms.momentum import EmaState as EmaState
 from gradxform._transforms.momentum import TraceState as TraceState
 from gradxform._transforms.momentum import ema as ema
@@ -173,6 +179,8 @@ from gradxform._wrappers.masking import label_by_path as label_by_path
 from gradxform._wrappers.masking import mask_by_path as mask_by_path
 from gradxform._wrappers.masking import masked as masked
 from gradxform._wrappers.masking import set_to_zero as set_to_zero
+from gradxform._wrappers.mechanic import MechanicState as MechanicState
+from gradxform._wrappers.mechanic import mechanize as mechanize
 from gradxform._wrappers.monitoring import MonitorState as MonitorState
 from gradxform._wrappers.monitoring import SnapshotState as SnapshotState
 from gradxform._wrappers.monitoring import measure_with_ema as measure_with_ema
@@ -231,6 +239,8 @@ __all__ = [
     "ClipState",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
+    "DAdaptAdamWState",
+    "DAdaptSGDState",
     "DynamicLossScaleState",
     "EmaParamsState",
     "EmaState",
@@ -248,6 +258,7 @@ __all__ = [
     "Mask",
     "MaskedNode",
     "MaskedState",
+    "MechanicState",
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
@@ -256,6 +267,7 @@ __all__ = [
     "OptState",
     "Params",
     "PartitionState",
+    "ProdigyState",
     "ReduceLROnPlateauState",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
@@ -308,6 +320,8 @@ __all__ = [
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
     "cyclical_schedule",
+    "dadapt_adamw",
+    "dadapt_sgd",
     "dynamic_loss_scaling",
     "ema",
     "ema_params",
@@ -340,6 +354,7 @@ __all__ = [
     "mask_by_path",
     "masked",
     "measure_with_ema",
+    "mechanize",
     "monitor",
     "multi_transform",
     "nadam",
@@ -356,6 +371,7 @@ __all__ = [
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
+    "prodigy",
     "radam",
     "reduce_on_plateau",
     "rmsprop",

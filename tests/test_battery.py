@@ -11,6 +11,7 @@ from absl.testing import parameterized
 
 import gradxform as gx
 from tests._util import grad_sequence, make_params, run, scan_run
+from tests.references import TreeReference
 from tests.registry import REGISTRY, Entry
 
 IDS = [e.id for e in REGISTRY]
@@ -28,14 +29,19 @@ def test_matches_numpy_reference(entry: Entry):
     reference = entry.make_reference()
     leaves, treedef = jax.tree.flatten(params)
     ref_params = [np.asarray(p, np.float64) for p in leaves]
-    ref_states = [reference.init(p) for p in ref_params]
+    tree = isinstance(reference, TreeReference)  # a statistic of the whole tree
+    ref_states = reference.init(ref_params) if tree else [reference.init(p) for p in ref_params]
     for t, g in enumerate(grads):
-        steps = [
-            reference.step(np.asarray(gi, np.float64), s, p)
-            for gi, s, p in zip(jax.tree.leaves(g), ref_states, ref_params, strict=True)
-        ]
-        ref_u = [u for u, _ in steps]
-        ref_states = [s for _, s in steps]
+        gs = [np.asarray(gi, np.float64) for gi in jax.tree.leaves(g)]
+        if tree:
+            ref_u, ref_states = reference.step(gs, ref_states, ref_params)
+        else:
+            steps = [
+                reference.step(gi, s, p)
+                for gi, s, p in zip(gs, ref_states, ref_params, strict=True)
+            ]
+            ref_u = [u for u, _ in steps]
+            ref_states = [s for _, s in steps]
         chex.assert_trees_all_close(
             updates[t],
             jax.tree.unflatten(treedef, ref_u),
