@@ -476,8 +476,8 @@ REGISTRY: list[Entry] = [
         dict(learning_rate=1.0, betas=(0.9, 0.99), estim_lr0=0.1, estim_lr_coef=3.0, beta3=0.9),
         ref_lr_free.Prodigy,
         optax.contrib.prodigy,
-        quadratic=(0.1, 2000),
-        rosenbrock=(0.1, 10000),
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.01, 10000),
     ),
     Entry(
         "prodigy-package-defaults",
@@ -528,7 +528,7 @@ REGISTRY: list[Entry] = [
         ref_lr_free.DAdaptSGD,
         None,
         quadratic=(1.0, 2000),
-        rosenbrock=(1.0, 10000),
+        rosenbrock=(exponential(1.0, 0.9995), 10000),
     ),
     Entry(
         "dadapt-sgd-momentum",
@@ -537,7 +537,7 @@ REGISTRY: list[Entry] = [
         ref_lr_free.DAdaptSGD,
         None,
         quadratic=(1.0, 2000),
-        rosenbrock=(1.0, 10000),
+        rosenbrock=(exponential(1.0, 0.9995), 10000),
         converge_kwargs=dict(weight_decay=0.0),
     ),
     # s_init = 1: Mechanic's Delta is read back from the params, (x0 - x) / S; with the
@@ -550,7 +550,8 @@ REGISTRY: list[Entry] = [
         dict(learning_rate=0.1, s_init=1.0, weight_decay=0.0),
         mechanic_sgd_reference,
         None,
-        quadratic=(0.01, 2000),
-        rosenbrock=(1e-3, 10000),
+        quadratic=(1e-3, 20000),
+        rosenbrock=(1e-3, 50000),
+        converge_kwargs=dict(s_init=0.01),
     ),
 ]
