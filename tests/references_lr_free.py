@@ -38,6 +38,17 @@ class _Tree(TreeReference):
             return us[0], s
         return self.step_tree(list(gs), s, list(ps))
 
+    def after(self, state, count):
+        """The state as after ``count`` updates that left every sum at zero (the zero
+        state of the implementation with its step counter set to ``count``): no initial
+        point is captured any more, and the implementation's is zero."""
+        state = {**state, "k": count}
+        if "x0" in state and self.zero_x0:
+            state["x0"] = [np.zeros_like(s) for s in state["m" if "m" in state else "v"]]
+        return state
+
+    zero_x0 = False
+
     def init_tree(self, ps):
         raise NotImplementedError
 
@@ -85,6 +96,8 @@ class Prodigy(_Tree):
         self.b3 = math.sqrt(self.b2) if beta3 is None else beta3
         self.eps, self.d0, self.coef, self.wd = eps, estim_lr0, estim_lr_coef, weight_decay
         self.safeguard, self.bias = safeguard_warmup, use_bias_correction
+
+    zero_x0 = True
 
     def init_tree(self, ps):
         zeros = [np.zeros_like(p) for p in ps]
@@ -237,7 +250,12 @@ class Mechanic(_Tree):
             "v": z,
             "r": z,
             "s": np.full(self.n, self.s_init),
+            "zeros": [np.zeros_like(p) for p in ps],
         }
+
+    def after(self, state, count):
+        """The zero state after ``count`` updates: the implementation's initial point is 0."""
+        return {**state, "x0": state["zeros"]}
 
     def step_tree(self, gs, st, ps):
         out = [r.step(g, s, p) for r, g, s, p in zip(st["refs"], gs, st["base"], ps, strict=True)]
@@ -245,7 +263,10 @@ class Mechanic(_Tree):
         x0 = ps if st["x0"] is None else st["x0"]
         big_s = float(np.sum(st["s"]))
         gnorm, pnorm = math.sqrt(_dot(gs, gs)), math.sqrt(_dot(ps, ps))
-        gt = [g + self.wd * big_s * gnorm / (pnorm + self.eps) * p for g, p in zip(gs, ps)]
+        gt = [
+            g + self.wd * big_s * gnorm / (pnorm + self.eps) * p
+            for g, p in zip(gs, ps, strict=True)
+        ]
         delta = [(a - p) / (big_s + self.eps) for a, p in zip(x0, ps, strict=True)]
         h = _dot(gt, delta)
         m = np.maximum(self.betas * st["m"], abs(h) + self.eps)

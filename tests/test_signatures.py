@@ -181,7 +181,7 @@ FACTORIES = sorted(
 )
 
 # How each numeric argument can be wrong, besides NaN (always wrong).
-DECAYS = {"b1", "b2", "decay", "rho", "momentum"}  # in [0, 1): 1.0 and 1.5 are wrong
+DECAYS = {"b1", "b2", "decay", "rho", "momentum", "beta3"}  # in [0, 1): 1.0 and 1.5 are wrong
 NON_NEGATIVE = {
     "learning_rate",
     "eps",
@@ -203,6 +203,10 @@ SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4
     "learning_rate_power": [0.5],  # non-positive
     "min_dim_size_to_factor": [0, 1.5],  # an int >= 1
+    "estim_lr0": [0.0, -1.0],  # a positive initial estimate of the distance
+    "estim_lr_coef": [0.0, -1.0],
+    "d0": [0.0, -1.0],
+    "growth_rate": [0.5],  # at least 1 (or inf)
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
