@@ -285,3 +285,18 @@ class Mechanic(_Tree):
             "r": r,
             "s": s,
         }
+
+
+class Coupled(_Tree):
+    """``inner`` on the gradient plus ``l2 * x`` (L2 regularisation in the gradient, as
+    ``chain(add_decayed_weights(l2), ...)``): the gradients then point away from 0, and
+    the estimates of the distance move even when the rest of the gradient is noise."""
+
+    def __init__(self, inner: _Tree, l2: float):
+        self.inner, self.l2 = inner, l2
+
+    def init_tree(self, ps):
+        return self.inner.init_tree(ps)
+
+    def step_tree(self, gs, st, ps):
+        return self.inner.step_tree([g + self.l2 * p for g, p in zip(gs, ps, strict=True)], st, ps)

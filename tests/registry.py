@@ -518,7 +518,7 @@ REGISTRY: list[Entry] = [
         ),
         ref_lr_free.DAdaptAdamW,
         None,
-        quadratic=(0.1, 2000),
+        quadratic=(0.05, 2000),
         rosenbrock=(0.1, 10000),
     ),
     Entry(
