@@ -78,8 +78,8 @@ def prodigy(
       >>> params = jnp.array([1.0, -2.0])
       >>> state = tx.init(params)
       >>> updates, state = tx.update(jnp.array([0.5, -0.5]), state, params)
-      >>> updates
-      Array([-0.1,  0.1], dtype=float32)
+      >>> [round(float(u), 6) for u in updates]  # the first step: -d0 * sign(g)
+      [-0.1, 0.1]
 
     References:
       Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive Parameter-Free
@@ -157,8 +157,8 @@ def dadapt_adamw(
       >>> params = jnp.array([1.0, -2.0])
       >>> state = tx.init(params)
       >>> updates, state = tx.update(jnp.array([0.5, -0.5]), state, params)
-      >>> updates
-      Array([-0.1,  0.1], dtype=float32)
+      >>> [round(float(u), 6) for u in updates]  # the first step: -d0 * sign(g)
+      [-0.1, 0.1]
 
     References:
       Defazio & Mishchenko, "Learning-Rate-Free Learning by D-Adaptation", ICML 2023
