@@ -149,6 +149,12 @@ def _adam_bias(b1: Any, b2: Any, count: chex.Array, on: bool, dtype: np.dtype) -
     return _tree.bias_correction(one, b1, count) / jnp.sqrt(_tree.bias_correction(one, b2, count))
 
 
+def _named(init_fn: Any, update_fn: Any, name: str) -> GradientTransformationExtraArgs:
+    """The transformation, its errors naming it by its public name."""
+    update_fn.__qualname__ = f"{name}.<locals>.update_fn"
+    return transformation(init_fn, update_fn)
+
+
 def _check(updates: chex.ArrayTree, reference: chex.ArrayTree, params: Any, who: str) -> None:
     _checks.check_updates(updates, reference, who)
     _checks.check_params(updates, params, who, allow_complex=False)
@@ -244,7 +250,7 @@ def prodigy_transformation(
         )
         return _refill(updates, out, updates), new_state
 
-    return transformation(init_fn, update_fn)
+    return _named(init_fn, update_fn, "prodigy")
 
 
 def _refill(
@@ -335,7 +341,7 @@ def dadapt_adamw_transformation(
             count=count,
         )
 
-    return transformation(init_fn, update_fn)
+    return _named(init_fn, update_fn, "dadapt_adamw")
 
 
 # ---------------------------------------------------------------------------- D-Adapt SGD
@@ -410,4 +416,4 @@ def dadapt_sgd_transformation(
             count=_tree.safe_increment(state.count),
         )
 
-    return transformation(init_fn, update_fn)
+    return _named(init_fn, update_fn, "dadapt_sgd")
