@@ -53,6 +53,9 @@ from gradxform._optimizers.ftrl import ftrl as ftrl
 from gradxform._optimizers.layerwise import adafactor as adafactor
 from gradxform._optimizers.layerwise import lamb as lamb
 from gradxform._optimizers.layerwise import lars as lars
+from gradxform._optimizers.lr_free import dadapt_adamw as dadapt_adamw
+from gradxform._optimizers.lr_free import dadapt_sgd as dadapt_sgd
+from gradxform._optimizers.lr_free import prodigy as prodigy
 from gradxform._optimizers.madgrad import madgrad as madgrad
 from gradxform._optimizers.noisy_sgd import noisy_sgd as noisy_sgd
 from gradxform._optimizers.optimistic import optimistic_adam as optimistic_adam
@@ -136,6 +139,9 @@ from gradxform._transforms.layerwise import scale_by_param_block_norm as scale_b
 from gradxform._transforms.layerwise import scale_by_param_block_rms as scale_by_param_block_rms
 from gradxform._transforms.layerwise import scale_by_trust_ratio as scale_by_trust_ratio
 from gradxform._transforms.layouts import flatten as flatten
+from gradxform._transforms.lr_free import DAdaptAdamWState as DAdaptAdamWState
+from gradxform._transforms.lr_free import DAdaptSGDState as DAdaptSGDState
+from gradxform._transforms.lr_free import ProdigyState as ProdigyState
 from gradxform._transforms.madgrad import MadgradState as MadgradState
 from gradxform._transforms.madgrad import scale_by_madgrad as scale_by_madgrad
 from gradxform._transforms.momentum import EmaState as EmaState
@@ -246,6 +252,8 @@ from gradxform._wrappers.masking import label_by_path as label_by_path
 from gradxform._wrappers.masking import mask_by_path as mask_by_path
 from gradxform._wrappers.masking import masked as masked
 from gradxform._wrappers.masking import set_to_zero as set_to_zero
+from gradxform._wrappers.mechanic import MechanicState as MechanicState
+from gradxform._wrappers.mechanic import mechanize as mechanize
 from gradxform._wrappers.monitoring import MonitorState as MonitorState
 from gradxform._wrappers.monitoring import SnapshotState as SnapshotState
 from gradxform._wrappers.monitoring import measure_with_ema as measure_with_ema
@@ -310,6 +318,8 @@ __all__ = [
     "ClipState",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
+    "DAdaptAdamWState",
+    "DAdaptSGDState",
     "DifferentiallyPrivateAggregateState",
     "DoGState",
     "DoWGState",
@@ -332,6 +342,7 @@ __all__ = [
     "Mask",
     "MaskedNode",
     "MaskedState",
+    "MechanicState",
     "MomoAdamState",
     "MomoState",
     "MonitorState",
@@ -342,6 +353,7 @@ __all__ = [
     "OptState",
     "Params",
     "PartitionState",
+    "ProdigyState",
     "ReduceLROnPlateauState",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
@@ -410,6 +422,8 @@ __all__ = [
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
     "cyclical_schedule",
+    "dadapt_adamw",
+    "dadapt_sgd",
     "differentially_private_aggregate",
     "dog",
     "dowg",
@@ -450,6 +464,7 @@ __all__ = [
     "mask_by_path",
     "masked",
     "measure_with_ema",
+    "mechanize",
     "momo",
     "momo_adam",
     "monitor",
@@ -474,6 +489,7 @@ __all__ = [
     "piecewise_interpolate_schedule",
     "polyak_sgd",
     "polynomial_schedule",
+    "prodigy",
     "radam",
     "reduce_on_plateau",
     "rmsprop",

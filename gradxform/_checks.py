@@ -432,9 +432,12 @@ def check_state(state: Any, init_fn: Any, updates: Any, who: str, error: Excepti
         ),
         "",
     )
+    got = type(state).__name__
+    if type(state) is tuple:  # a chain's state: name its members' states
+        got = f"a tuple ({', '.join(type(s).__name__ for s in state)})"
     raise ValueError(
         f"{who}.update got a state that {who}.init did not make for these updates: expected "
-        f"{type(expected).__name__} with {len(ours)} leaves, got {type(state).__name__} with "
+        f"{type(expected).__name__} with {len(ours)} leaves, got {got} with "
         f"{len(theirs)} leaves{where}. Was the state made by another transformation, chain "
         f"or model?"
     ) from error

@@ -37,6 +37,7 @@ from gradxform import (
 )
 from tests import references as ref
 from tests import references_adam_refinements as ref_ar
+from tests import references_lr_free as ref_lr_free
 from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
 from tests import references_schedule_free as ref_sf
@@ -87,6 +88,15 @@ class Entry:
         assert self.optax_factory is not None
         kw = self.kwargs if self.optax_kwargs is None else self.optax_kwargs
         return self.optax_factory(**kw)
+
+
+def mechanize_sgd(learning_rate: Any, **kwargs: Any) -> Any:
+    """Mechanic around SGD (the battery's entry for the ``mechanize`` wrapper)."""
+    return gx.mechanize(gx.sgd(learning_rate), **kwargs)
+
+
+def mechanic_sgd_reference(learning_rate: Any, **kwargs: Any) -> Any:
+    return ref_lr_free.Mechanic(lambda: ref.SGD(learning_rate), **kwargs)
 
 
 def cautious_adamw(
@@ -208,6 +218,96 @@ REGISTRY: list[Entry] = [
         optax.adam,
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
+    ),
+    # lr_free: learning-rate-free optimizers. Their estimate d is a sum over the whole
+    # tree, so their references are TreeReferences. b2 = 0.99: 1 - b2 for b2 = 0.999 is
+    # off by 1.3e-5 relative once b2 is rounded to float32, which alone takes the whole
+    # 1e-5 tolerance; estim_lr0 = 0.1: with the default 1e-6 the first steps are 1e-6,
+    # and x0 - x (which Prodigy's estimate reads from the params) carries the rounding of
+    # the float32 params, one ulp of a weight, far more than 1e-5 of such a step.
+    Entry(
+        "prodigy",
+        gx.prodigy,
+        dict(learning_rate=1.0, betas=(0.9, 0.99), estim_lr0=0.1, estim_lr_coef=3.0, beta3=0.9),
+        ref_lr_free.Prodigy,
+        optax.contrib.prodigy,
+        quadratic=(0.01, 2000),
+        rosenbrock=(0.01, 10000),
+    ),
+    Entry(
+        "prodigy-package-defaults",
+        gx.prodigy,
+        dict(
+            learning_rate=0.5,
+            betas=(0.9, 0.99),
+            estim_lr0=0.1,
+            weight_decay=0.1,
+            safeguard_warmup=True,
+            use_bias_correction=False,
+        ),
+        ref_lr_free.Prodigy,
+        None,
+        quadratic=(0.1, 2000),
+        rosenbrock=(0.1, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "dadapt-adamw",
+        gx.dadapt_adamw,
+        dict(learning_rate=1.0, betas=(0.9, 0.99), estim_lr0=0.1, weight_decay=0.1),
+        ref_lr_free.DAdaptAdamW,
+        optax.contrib.dadapt_adamw,
+        quadratic=(0.1, 2000),
+        rosenbrock=(0.1, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "dadapt-adamw-package",
+        gx.dadapt_adamw,
+        dict(
+            learning_rate=0.5,
+            betas=(0.9, 0.99),
+            estim_lr0=0.01,
+            growth_rate=1.2,
+            use_bias_correction=False,
+        ),
+        ref_lr_free.DAdaptAdamW,
+        None,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.1, 10000),
+    ),
+    Entry(
+        "dadapt-sgd",
+        gx.dadapt_sgd,
+        dict(learning_rate=1.0, d0=0.1),
+        ref_lr_free.DAdaptSGD,
+        None,
+        quadratic=(1.0, 2000),
+        rosenbrock=(exponential(1.0, 0.9995), 10000),
+    ),
+    Entry(
+        "dadapt-sgd-momentum",
+        gx.dadapt_sgd,
+        dict(learning_rate=0.5, d0=0.01, momentum=0.5, weight_decay=0.1, growth_rate=1.2),
+        ref_lr_free.DAdaptSGD,
+        None,
+        quadratic=(1.0, 2000),
+        rosenbrock=(exponential(1.0, 0.9995), 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    # s_init = 1: Mechanic's Delta is read back from the params, (x0 - x) / S; with the
+    # default 1e-6 it carries the float32 rounding of the params (see above). optax's
+    # mechanize is compared in test_parity_lr_free.py (it forms its update as
+    # new_params - params, which rounds to an ulp of the params).
+    Entry(
+        "mechanize-sgd",
+        mechanize_sgd,
+        dict(learning_rate=0.1, s_init=1.0, weight_decay=0.0),
+        mechanic_sgd_reference,
+        None,
+        quadratic=(1e-3, 20000),
+        rosenbrock=(1e-3, 50000),
+        converge_kwargs=dict(s_init=0.01),
     ),
     # More optimizers: Rprop, SM3, optimistic gradient methods, noisy SGD, Fromage, MADGRAD,
     # ACProp.

@@ -39,6 +39,7 @@ import pytest
 import gradxform as gx
 from tests import references as ref
 from tests import references_adam_refinements as ref_ar
+from tests import references_lr_free as ref_lr_free
 from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
 from tests import references_privacy as rp
@@ -321,6 +322,13 @@ def _factored_rms_reference(**kwargs: Any) -> ref.Reference:
 
 
 FTRL_BASE = {"learning_rate": 0.5, "proximal_center": "params"}
+
+L2 = 1.0
+
+
+def _coupled(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """``factory`` after an L2 term ``L2 * x`` in the gradient."""
+    return lambda **kw: gx.chain(gx.add_decayed_weights(L2), factory(**kw))
 
 
 # ------------------------------------------------------------- Adam refinements
@@ -655,6 +663,65 @@ OPTIMIZERS: list[Subject] = [
             "learning_rate": [0.003, 0.3],
             "beta": [0.0, 0.5],
         },
+    ),
+    # lr_free: b2 = 0.99 and a large initial estimate, as in the registry (tests/registry.py
+    # says why); d is a sum over the tree, so the references are tree references. With
+    # noise for gradients the estimate of the distance never grows: an L2 term of 1 in
+    # the gradient (``_coupled``) gives it a direction, so that d moves and the
+    # parameters that act on its growth (coefficients, growth_rate) show.
+    Subject(
+        "prodigy",
+        lambda n, **kw: ref_lr_free.Coupled(ref_lr_free.Prodigy(**kw), L2),
+        {"betas": (0.9, 0.99), "estim_lr0": 0.1},
+        {
+            "learning_rate": [0.5, 2.0],
+            "betas": [(0.8, 0.99), (0.9, 0.95)],
+            "beta3": [0.5, 0.9],
+            "eps": [1e-3, 0.1],
+            "estim_lr0": [0.05, 0.3],
+            "estim_lr_coef": [3.0, 10.0],
+            "weight_decay": [0.1, 0.5],
+            "safeguard_warmup": [
+                With(True, learning_rate=0.5),
+                With(True, estim_lr_coef=10.0),
+            ],
+            "use_bias_correction": [False, With(False, learning_rate=0.5)],
+        },
+        tree=True,
+        build=_coupled(gx.prodigy),
+        # Once d moves, its float32 rounding (1e-7 relative) carries into every step.
+        atol=2e-6,
+    ),
+    Subject(
+        "dadapt_adamw",
+        lambda n, **kw: ref_lr_free.Coupled(ref_lr_free.DAdaptAdamW(**kw), L2),
+        {"betas": (0.9, 0.99), "estim_lr0": 0.1},
+        {
+            "learning_rate": [0.5, 2.0],
+            "betas": [(0.8, 0.99), (0.9, 0.95)],
+            "eps": [1e-3, 0.1],
+            "estim_lr0": [0.05, 0.3],
+            "weight_decay": [0.1, 0.5],
+            "growth_rate": [With(1.01, estim_lr0=1e-3), With(1.1, estim_lr0=1e-3)],
+            "use_bias_correction": [With(False, estim_lr0=0.01), With(False, learning_rate=0.5)],
+        },
+        tree=True,
+        build=_coupled(gx.dadapt_adamw),
+        atol=5e-7,
+    ),
+    Subject(
+        "dadapt_sgd",
+        lambda n, **kw: ref_lr_free.Coupled(ref_lr_free.DAdaptSGD(**kw), L2),
+        {"d0": 0.1},
+        {
+            "learning_rate": [0.5, 2.0],
+            "momentum": [0.5, 0.9],
+            "weight_decay": [0.1, 0.5],
+            "d0": [0.05, 0.3],
+            "growth_rate": [With(1.01, d0=1e-3), With(1.1, d0=1e-3)],
+        },
+        tree=True,
+        build=_coupled(gx.dadapt_sgd),
     ),
     # More optimizers: Rprop, SM3, optimistic gradient methods, noisy SGD, Fromage, MADGRAD.
     Subject("rprop", misc.Rprop, {"learning_rate": 0.01}, RPROP_SWEEP),
@@ -1373,6 +1440,22 @@ WRAPPERS: list[Subject] = [
         values=PLATEAU_VALUES,
         observe=lambda s: [s.scale],
     ),
+    # Mechanic around SGD; s_init = 1 as in the registry (tests/registry.py says why). Its
+    # scale is learned from sums that cancel: a few float32 roundings of a weight.
+    Subject(
+        "mechanize",
+        lambda n, **kw: ref_lr_free.Mechanic(lambda: ref.SGD(0.1), **kw),
+        {"s_init": 1.0, "weight_decay": 0.0},
+        {
+            "weight_decay": [0.1, 0.5],
+            "eps": [1e-3, 0.1],
+            "s_init": [0.5, 2.0],
+            "num_betas": [1, 3],
+        },
+        tree=True,
+        build=lambda **kw: gx.mechanize(gx.sgd(0.1), **kw),
+        atol=5e-7,
+    ),
     # flat's arguments choose how the state is laid out, never the arithmetic: each
     # value must give the reference's result (it is "neutral", see Subject).
     Subject(
@@ -2068,7 +2151,25 @@ def test_every_schedule_parameter_has_sweep_values():
 H = np.array([1.0, 100.0])  # the battery's ill-conditioned quadratic 0.5 (x0**2 + 100 x1**2)
 
 
-@pytest.mark.parametrize("entry", REGISTRY, ids=[e.id for e in REGISTRY])
+# Mechanic learns its scale from inner products that cancel (h = <g, x0 - x>): along the
+# convergence run, float32 and float64 part after a few hundred steps and each settles
+# on its own trajectory (both converge: the battery checks that).
+CHAOTIC = {"mechanize-sgd"}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(
+            e,
+            id=e.id,
+            marks=[pytest.mark.xfail(strict=True, reason="float32 and float64 part")]
+            if e.id in CHAOTIC
+            else [],
+        )
+        for e in REGISTRY
+    ],
+)
 def test_converges_step_for_step_with_the_reference(entry: Entry):
     """The battery checks that each optimizer ends near the minimum; an optimizer with a
     mis-scaled hyperparameter usually still does. Here the whole float32 trajectory

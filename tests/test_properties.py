@@ -504,19 +504,13 @@ def test_matches_reference_at_drawn_hyperparameters(entry: Entry, layout, seed, 
         grads = [build(layout, seed + i + 1, jnp.float64) for i in range(4)]
         updates, _, _ = run(entry.factory(**kwargs), params, grads)
     leaves = [np.asarray(p, np.float64) for p in jax.tree.leaves(params)]
-    tree_reference = entry.reference(**kwargs)
-    if isinstance(tree_reference, references.TreeReference):  # a statistic of the whole tree
-        tree_state = tree_reference.init(leaves)
-    refs = [entry.reference(**kwargs) for _ in leaves]
-    states = [r.init(p) for r, p in zip(refs, leaves, strict=True)]
+    reference = entry.reference(**kwargs)
+    if not isinstance(reference, references.TreeReference):  # one reference per leaf
+        reference = references.PerLeaf(entry.reference(**kwargs) for _ in leaves)
+    state = reference.init(leaves)
     for t, g in enumerate(grads):
         gs = [np.asarray(x, np.float64) for x in jax.tree.leaves(g)]
-        if isinstance(tree_reference, references.TreeReference):
-            want, tree_state = tree_reference.step(gs, tree_state, leaves)
-        else:
-            steps = [r.step(x, s, p) for r, x, s, p in zip(refs, gs, states, leaves, strict=True)]
-            want = [u for u, _ in steps]
-            states = [s for _, s in steps]
+        want, state = reference.step(gs, state, leaves)
         scale = max(float(np.max(np.abs(u))) for u in want if u.size)
         for got, w in zip(jax.tree.leaves(updates[t]), want, strict=True):
             np.testing.assert_allclose(

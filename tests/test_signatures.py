@@ -182,7 +182,7 @@ FACTORIES = sorted(
 )
 
 # How each numeric argument can be wrong, besides NaN (always wrong).
-DECAYS = {"b1", "b2", "b3", "decay", "rho", "momentum"}  # in [0, 1): 1.0 and 1.5 are wrong
+DECAYS = {"b1", "b2", "b3", "decay", "rho", "momentum", "beta3"}  # in [0, 1): 1.0, 1.5 are wrong
 NON_NEGATIVE = {
     "learning_rate",
     "eps",
@@ -220,6 +220,10 @@ SPECIAL = {  # name -> wrong values
     "eta_minus": [-0.1, 1.5],  # Rprop's shrinking factor, in [0, 1]
     "eta_plus": [0.5],  # Rprop's growing factor, at least 1
     "max_step_size": [0.0, -1.0],  # positive
+    "estim_lr0": [0.0, -1.0],  # a positive initial estimate of the distance
+    "estim_lr_coef": [0.0, -1.0],
+    "d0": [0.0, -1.0],
+    "growth_rate": [0.5],  # at least 1 (or inf)
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
