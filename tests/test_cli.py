@@ -70,6 +70,19 @@ def test_train_prints_summary_table(capsys):
     assert "test accuracy" in out and "adamw" in out and "sgd" in out
 
 
+def test_lr_free_race_reports_the_rates_it_swept_and_found(capsys):
+    assert cli.main(["lr-free", "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("|")[0].strip(): line for line in out.splitlines() if "|" in line}
+    for name in ("adamw", "schedule_free_adamw", "adam", "prodigy", "dadapt_adamw"):
+        assert name in rows, out
+    assert "(swept)" in rows["adam"] and "(swept)" in rows["schedule_free_adamw"]
+    for name in ("prodigy", "dadapt_adamw"):  # the rate they found: a positive number
+        found = rows[name].split("|")[3].strip()
+        assert float(found) > 0, rows[name]
+    assert rows["adam"].split("|")[3].strip() == "-"
+
+
 def test_lr_find(tmp_path, capsys):
     assert (
         cli.main(["lr-find", "--optimizer", "adam", "--steps", "40", "--out", str(tmp_path)]) == 0

@@ -25,6 +25,7 @@ class TrainResult(NamedTuple):
     final_loss: float
     seconds: float
     losses: list[float]
+    state: Any = None  # the optimizer's final state
 
 
 def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
@@ -83,8 +84,13 @@ def train(
     batch_size: int = 64,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
+    eval_params: Callable[[Any, Any], Any] | None = None,
 ) -> TrainResult:
-    """Train the MLP with ``tx``; one jitted, donated step per mini-batch."""
+    """Train the MLP with ``tx``; one jitted, donated step per mini-batch.
+
+    ``eval_params(params, state)`` gives the parameters to test (for Schedule-Free,
+    ``lambda p, s: gx.schedule_free_eval_params(s, p)``); by default the trained ones.
+    """
     params = init_mlp(jax.random.key(seed))
     state = tx.init(params)
 
@@ -108,4 +114,7 @@ def train(
         if on_epoch is not None:
             on_epoch(epoch, losses[-1])
     seconds = time.perf_counter() - start
-    return TrainResult(accuracy(params, data.x_test, data.y_test), losses[-1], seconds, losses)
+    tested = params if eval_params is None else eval_params(params, state)
+    return TrainResult(
+        accuracy(tested, data.x_test, data.y_test), losses[-1], seconds, losses, state
+    )

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gradxform {race,schedules,lr-find,train,demo}``.
+"""Command line: ``python -m gradxform {race,schedules,lr-find,train,lr-free,demo}``.
 
 Every subcommand writes its pictures under ``--out`` and prints a table.
 """
@@ -320,9 +320,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_train(
         argparse.Namespace(optimizers=args.optimizers, schedule="warmup_cosine", epochs=args.epochs)
     )
+    print("\n== no schedule, no learning rate: schedule-free and learning-rate-free ==")
+    _cmd_lr_free(argparse.Namespace(epochs=args.epochs))
     images = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".gif"))
     print(f"\nimages in {out.resolve()}: {', '.join(images)}")
     return 0
+
+
+def _cmd_lr_free(args: argparse.Namespace) -> list[list[Any]]:
+    from gradxform.playground._lr_free import cmd_lr_free
+
+    return cmd_lr_free(args)
 
 
 # ------------------------------------------------------------------------------ main
@@ -365,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=20)
     train.set_defaults(func=cmd_train)
 
+    free = sub.add_parser(
+        "lr-free", help="schedule-free and learning-rate-free optimizers against tuned ones"
+    )
+    free.add_argument("--epochs", type=int, default=20)
+    free.set_defaults(func=_cmd_lr_free)
     demo = sub.add_parser("demo", help="all of the above with sensible defaults")
     demo.add_argument("--out", default="demo_out")
     demo.add_argument("--optimizers", default=DEMO_OPTIMIZERS)
