@@ -466,3 +466,21 @@ def test_float64_second_moment_squares_a_float32_gradient_in_float64(make):
         _, state = tx.update(jnp.asarray(1 + 2**-12, jnp.float32), state)
         (nu,) = [leaf for leaf in jax.tree.leaves(state) if leaf.dtype == jnp.float64][:1]
         np.testing.assert_allclose(float(nu), (1 - 0.999) * (1 + 2**-12) ** 2, rtol=1e-15)
+
+
+# ------------------------------------------------------------- centered variance
+
+
+@pytest.mark.parametrize(
+    "make", [gx.scale_by_stddev, lambda **kw: gx.scale_by_rms(**kw, centered=True)]
+)
+def test_centered_variance_rounded_below_zero_is_taken_as_zero(make):
+    """Once both moments have converged, ``nu - mu**2`` can round below zero (here
+    ``nu`` is one ulp under ``mu**2 = 1``): the variance is then 0, never a negative
+    number under the square root (a NaN)."""
+    tx = make(decay=0.9, eps=1e-12)
+    state = tx.init(jnp.zeros(2))
+    one = jnp.ones(2, jnp.float32)
+    state = state._replace(mu=one, nu=one - jnp.float32(2**-24))
+    updates, _ = tx.update(one, state)
+    np.testing.assert_allclose(np.asarray(updates), 1 / np.sqrt(1e-12), rtol=1e-6)
