@@ -175,14 +175,15 @@ class Fromage(Reference):
         self.eta, self.m = learning_rate, min_norm
 
     def init(self, p):
-        return {}
+        return {"t": 0}
 
     def step(self, g, s, p):
+        eta = float(self.eta(s["t"])) if callable(self.eta) else self.eta
         w_norm = max(float(np.linalg.norm(p)), self.m)
         g_norm = max(float(np.linalg.norm(g)), self.m)
         ratio = 1.0 if w_norm == 0 or g_norm == 0 else w_norm / g_norm
-        new = (p - self.eta * ratio * g) / math.sqrt(1 + self.eta**2)
-        return new - p, s
+        new = (p - eta * ratio * g) / math.sqrt(1 + eta**2)
+        return new - p, {"t": s["t"] + 1}
 
 
 class Madgrad(Reference):

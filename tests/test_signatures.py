@@ -311,7 +311,8 @@ def _bad(dtype: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.complex64], ids=["int", "complex"])
 def test_gradient_of_the_wrong_kind_is_refused_by_key_path(factory, dtype):
     # a random optimizer gets a key (without one it warns that it uses the seed 0)
-    seeded = {"key": 0} if "key" in inspect.signature(getattr(gx, factory)).parameters else {}
+    takes = inspect.signature(getattr(gx, factory)).parameters
+    seeded = {"key": 0} if "key" in takes and "seed" not in _required(factory) else {}
     tx = getattr(gx, factory)(**_required(factory), **seeded)
     state = tx.init(PARAMS)
     grads = _bad(dtype)
@@ -376,5 +377,6 @@ def _build_args(factory: str, arg: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("factory", "arg"), _number_only_arguments())
 def test_a_schedule_for_a_number_argument_is_refused_by_name(factory, arg):
-    with pytest.raises(TypeError, match=f"{arg}="):
+    # optimistic_adam's ValueError is optax's; the others' a TypeError
+    with pytest.raises((TypeError, ValueError), match=f"{arg}="):
         getattr(gx, factory)(**_build_args(factory, arg), **{arg: lambda step: 0.5})

@@ -40,7 +40,7 @@ def madgrad(
       Array([-2.], dtype=float32)
     """
     check_madgrad_args(learning_rate, momentum, eps)
-    _checks.non_negative("weight_decay", weight_decay)
+    _checks.non_negative("weight_decay", weight_decay, allow_schedule=False)
     return chain(
         add_decayed_weights(weight_decay),
         scale_by_madgrad(learning_rate=learning_rate, momentum=momentum, eps=eps),

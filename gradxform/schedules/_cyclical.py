@@ -8,6 +8,7 @@ import math
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks
 from gradxform._base import Schedule
@@ -68,6 +69,13 @@ def cyclical_schedule(
     )
     period = step_size + (step_size if step_size_down is None else step_size_down)
     up, down = float(step_size), float(period - step_size)
+    # gamma**t as exp(t log gamma) with log gamma from the float64 gamma: a float32 gamma
+    # near 1 (0.9999) keeps only three digits of 1 - gamma, so gamma**t would be 3e-5 off.
+    log_gamma = (
+        float(np.log(gamma))
+        if isinstance(gamma, int | float | np.floating | np.integer)
+        else jnp.log(_common.as_value(gamma))
+    )
 
     def schedule(count: chex.Numeric) -> jax.Array:
         cycle, position = _common.cycle_position(count, period)
@@ -75,7 +83,7 @@ def cyclical_schedule(
         if mode == "triangular2":
             rise = rise * jnp.exp2(-cycle)
         elif mode == "exp_range":
-            rise = rise * _common.as_value(gamma) ** _common.as_step(count)
+            rise = rise * jnp.exp(_common.as_step(count) * log_gamma)
         return _common.blend(base_value, max_value, 1.0 - rise)
 
     return schedule
