@@ -83,6 +83,18 @@ def test_lr_free_race_reports_the_rates_it_swept_and_found(capsys):
     assert rows["adam"].split("|")[3].strip() == "-"
 
 
+def test_lr_sweep_prints_every_rate_and_picks_the_lowest_validation_loss(tmp_path, capsys):
+    argv = ["lr-sweep", "--optimizer", "sgd", "--rates", "0.001,0.1,30", "--epochs", "2"]
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split("|") for line in out.splitlines() if line.count("|") == 2]
+    table = {r[0].strip(): r[2].strip() for r in rows[1:]}
+    assert set(table) == {"0.001", "0.1 (best)", "30"}, out
+    assert table["30"] == "diverged"  # plain SGD at rate 30 blows up on this MLP
+    assert float(table["0.1 (best)"]) < float(table["0.001"])
+    assert (tmp_path / "lr_sweep_sgd.png").stat().st_size > 0
+
+
 def test_lr_find(tmp_path, capsys):
     assert (
         cli.main(["lr-find", "--optimizer", "adam", "--steps", "40", "--out", str(tmp_path)]) == 0

@@ -14,12 +14,11 @@ import time
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 import gradxform as gx
 from gradxform.playground._console import print_table, progress
-from gradxform.playground._digits import Split, cross_entropy, init_mlp, load_digits, train
+from gradxform.playground._digits import Split, load_digits, train
+from gradxform.playground._sweep import digits_sweep
 
 GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 BATCH = 64
@@ -33,30 +32,10 @@ class Contender(NamedTuple):
     eval_params: Any = None  # (params, state) -> the parameters to evaluate
 
 
-def _batches(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[jax.Array, jax.Array]:
-    order = np.random.default_rng(seed).permutation(len(x))
-    n = len(x) // BATCH * BATCH
-    idx = order[:n].reshape(-1, BATCH)
-    return jnp.asarray(x[idx]), jnp.asarray(y[idx])
-
-
 def tuned_rate(factory: Any, data: Split, steps: int, **kwargs: Any) -> float:
-    """The rate of :data:`GRID` with the lowest validation loss after ``steps`` steps, one
-    compiled sweep trained on four fifths of the training split."""
-    n_valid = len(data.x_train) // 5
-    valid_x, valid_y = jnp.asarray(data.x_train[:n_valid]), jnp.asarray(data.y_train[:n_valid])
-    batches = _batches(data.x_train[n_valid:], data.y_train[n_valid:], seed=1)
-    sweep = gx.lr_sweep(
-        lambda p, b: cross_entropy(p, b[0], b[1]),
-        init_mlp(jax.random.key(0)),
-        batches,
-        factory,
-        GRID,
-        num_steps=steps,
-        eval_fn=lambda p: cross_entropy(p, valid_x, valid_y),
-        **kwargs,
-    )
-    return sweep.best
+    """The rate of :data:`GRID` with the lowest validation loss after ``steps`` steps (one
+    compiled sweep, :func:`gradxform.playground._sweep.digits_sweep`)."""
+    return digits_sweep(factory, data, GRID, steps, **kwargs).best
 
 
 def estimated_rate(state: Any) -> float | None:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gradxform {race,schedules,lr-find,train,lr-free,demo}``.
+"""Command line: ``python -m gradxform {race,schedules,lr-find,lr-sweep,train,lr-free,demo}``.
 
 Every subcommand writes its pictures under ``--out`` and prints a table.
 """
@@ -327,6 +327,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lr_sweep(args: argparse.Namespace) -> float:
+    from gradxform.playground._sweep import cmd_lr_sweep
+
+    return cmd_lr_sweep(args)
+
+
 def _cmd_lr_free(args: argparse.Namespace) -> list[list[Any]]:
     from gradxform.playground._lr_free import cmd_lr_free
 
@@ -373,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=20)
     train.set_defaults(func=cmd_train)
 
+    sweep = sub.add_parser(
+        "lr-sweep", help="train once per learning rate, one compiled program; pick the best"
+    )
+    sweep.add_argument("--optimizer", default="adam")
+    sweep.add_argument("--rates", default=None, help="comma-separated (default: 1e-4 ... 0.1)")
+    sweep.add_argument("--epochs", type=int, default=10)
+    sweep.add_argument("--out", default="demo_out")
+    sweep.set_defaults(func=_cmd_lr_sweep)
     free = sub.add_parser(
         "lr-free", help="schedule-free and learning-rate-free optimizers against tuned ones"
     )
