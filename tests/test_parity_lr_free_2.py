@@ -475,5 +475,14 @@ def test_loss_readers_init_from_shapes_and_scan(make):
 def test_loss_readers_need_the_loss(make):
     tx = make()
     params, loss = problem()
-    with pytest.raises(ValueError, match="value=loss"):
+    with pytest.raises(TypeError, match="value=loss"):  # a missing argument, as in optax
         tx.update(jax.grad(loss)(params), tx.init(params), params)
+
+
+def test_scale_by_polyak_reports_the_missing_loss_first():
+    """As optax's: without ``value=`` the call fails with a TypeError, whatever else is
+    wrong with it (here updates of another structure than the params)."""
+    tx = gx.scale_by_polyak()
+    params = jnp.array([1.0, -1.0])
+    with pytest.raises(TypeError, match="value=loss"):
+        tx.update({"other": jnp.ones(3)}, tx.init(params), params)

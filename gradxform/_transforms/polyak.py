@@ -37,13 +37,19 @@ _TINY = float(np.finfo(np.float64).eps)
 _NO_COMPLEX_MOMO = "the model of the loss is a real inner product of gradients and weights"
 
 
-def _loss(value: Any, who: str, dtype: Any) -> chex.Array:
-    """The loss given as ``value=``, checked, as a scalar of ``dtype``."""
+def _require_loss(value: Any, who: str) -> None:
+    """A missing ``value=`` is a missing argument (a ``TypeError``, as in optax), reported
+    before anything else about the call."""
     if value is None:
-        raise ValueError(
+        raise TypeError(
             f"{who} needs the loss: call update(grads, state, params, value=loss) "
             f"(jax.value_and_grad gives both)"
         )
+
+
+def _loss(value: Any, who: str, dtype: Any) -> chex.Array:
+    """The loss given as ``value=``, checked, as a scalar of ``dtype``."""
+    _require_loss(value, who)
     if jnp.ndim(value) != 0:
         raise ValueError(f"{who}: value must be a scalar loss, got shape {jnp.shape(value)}")
     return jnp.real(jnp.asarray(value)).astype(dtype)
@@ -111,6 +117,7 @@ def scale_by_polyak(
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
+        _require_loss(value, "scale_by_polyak")
         if params is not None:
             _checks.check_same_layout(updates, params, what="updates", against="params")
         sq = _tree.global_norm(updates) ** 2
@@ -266,6 +273,7 @@ def momo(
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
+        _require_loss(value, "momo")
         _checks.check_params(updates, params, "momo", allow_complex=False)
         _checks.check_updates(updates, state.exp_avg, "momo")
         dtype = _tree.compute_dtype(state.barf.dtype)
@@ -361,6 +369,7 @@ def momo_adam(
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
+        _require_loss(value, "momo_adam")
         _checks.check_params(updates, params, "momo_adam", allow_complex=False)
         _checks.check_updates(updates, state.exp_avg, "momo_adam")
         dtype = _tree.compute_dtype(state.barf.dtype)
