@@ -307,6 +307,9 @@ def _bad(dtype: Any) -> dict[str, Any]:
     return {"layer": {"kernel": jnp.ones((2, 3), dtype), "bias": jnp.zeros(3)}}
 
 
+LOSS_READERS = {"momo", "momo_adam", "polyak_sgd"}  # update(..., value=loss)
+
+
 @pytest.mark.parametrize("factory", FACTORIES)
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.complex64], ids=["int", "complex"])
 def test_gradient_of_the_wrong_kind_is_refused_by_key_path(factory, dtype):
@@ -318,8 +321,10 @@ def test_gradient_of_the_wrong_kind_is_refused_by_key_path(factory, dtype):
     grads = _bad(dtype)
     if factory in PER_EXAMPLE:  # a batch of 4 examples
         grads = jax.tree.map(lambda g: jnp.stack([g] * 4), grads)
+    # the loss readers get their loss, so that the gradient is the call's only fault
+    loss = {"value": jnp.float32(1.0)} if factory in LOSS_READERS else {}
     with pytest.raises((TypeError, ValueError), match="layer/kernel"):
-        tx.update(grads, state, PARAMS)
+        tx.update(grads, state, PARAMS, **loss)
 
 
 # ------------------------------------------------- schedules only where annotated
