@@ -393,14 +393,18 @@ def state_type(state: Any, expected: type, who: str) -> None:
     NamedTuple state class; the same class from another library passes)."""
     if getattr(state, "_fields", None) == getattr(expected, "_fields", ()):
         return
-    got = type(state).__name__
-    if type(state) is tuple:
-        got = f"a tuple of {len(state)}: ({', '.join(type(s).__name__ for s in state)})"
     raise ValueError(
         f"{who}.update got a state that {who}.init did not make: expected "
-        f"{expected.__name__}, got {got}. Was the state made by another transformation, "
-        f"chain or model?"
+        f"{expected.__name__}, got {_state_kind(state)}. Was the state made by another "
+        f"transformation, chain or model?"
     )
+
+
+def _state_kind(state: Any) -> str:
+    """A state's type, or for a chain's tuple the types of its members."""
+    if type(state) is tuple:
+        return f"a tuple ({', '.join(type(s).__name__ for s in state)})"
+    return type(state).__name__
 
 
 def check_state(state: Any, init_fn: Any, updates: Any, who: str, error: Exception) -> None:
@@ -432,9 +436,7 @@ def check_state(state: Any, init_fn: Any, updates: Any, who: str, error: Excepti
         ),
         "",
     )
-    got = type(state).__name__
-    if type(state) is tuple:  # a chain's state: name its members' states
-        got = f"a tuple ({', '.join(type(s).__name__ for s in state)})"
+    got = _state_kind(state)
     raise ValueError(
         f"{who}.update got a state that {who}.init did not make for these updates: expected "
         f"{type(expected).__name__} with {len(ours)} leaves, got {got} with "
