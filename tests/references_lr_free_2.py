@@ -186,6 +186,10 @@ class _MomoBase(WholeTree):
             adapt_lower_bound,
         )
 
+    def after(self, state, count):
+        """The state as after ``count`` updates that left every average at zero."""
+        return {**state, "t": count}
+
     def _tau(self, alpha, barf, gamma, iprod, norm, lb, rho):
         """(tau, next lb) from Schaipp et al. 2023 (rho = 1 for MoMo, 1 - b1^t for Adam)."""
         c = 1 + alpha * self.wd

@@ -23,10 +23,13 @@ import numpy as np
 import gradxform as gx
 from tests import references as ref
 
-# Example b of the batch made from one gradient g: EXAMPLE_WEIGHTS[b] * g + EXAMPLE_SHIFTS[b].
-# Their norms straddle the clipping bounds the tests use (0.5 .. 4), and one example is 0.
+# Example b of the batch made from one gradient g: EXAMPLE_WEIGHTS[b] * g + EXAMPLE_SHIFTS[b] *
+# g**2 (not parallel to g, so clipping changes the direction of the sum). Their norms
+# straddle the clipping bounds the tests use (0.5 .. 4), and one example is 0. A zero
+# gradient gives zero examples, and the shifts (powers of two) sum to exactly zero in
+# every float format: unclipped, the batch's mean is 0.65 g, a descent direction.
 EXAMPLE_WEIGHTS = (1.0, -0.4, 2.5, 0.0, 0.15)
-EXAMPLE_SHIFTS = (0.0, 0.3, -0.2, 0.0, 0.05)
+EXAMPLE_SHIFTS = (0.0, 0.25, -0.125, 0.0, -0.125)
 
 
 def _typed(key: Any = None, seed: Any = None) -> jax.Array:
@@ -114,18 +117,22 @@ class PerExample(ref.TreeReference):
 
     def step(self, gs, s, ps, **extra):
         batch = [
-            np.stack([w * g + b for w, b in zip(EXAMPLE_WEIGHTS, EXAMPLE_SHIFTS, strict=True)])
+            np.stack(
+                [w * g + b * g * g for w, b in zip(EXAMPLE_WEIGHTS, EXAMPLE_SHIFTS, strict=True)]
+            )
             for g in gs
         ]
         return self.inner.step(batch, s, ps, **extra)
 
 
 def per_example_view() -> gx.GradientTransformation:
-    """A stateless transformation: each gradient ``g`` -> the batch ``[w_b g + s_b]_b``."""
+    """A stateless transformation: each gradient ``g`` -> the batch ``[w_b g + s_b g**2]_b``."""
 
     def expand(g: Any) -> Any:
+        if g.dtype == jax.dtypes.float0:  # an integer leaf's gradient: per example too
+            return np.zeros((len(EXAMPLE_WEIGHTS), *g.shape), jax.dtypes.float0)
         w = jnp.asarray(EXAMPLE_WEIGHTS, g.dtype).reshape((-1,) + (1,) * g.ndim)
         b = jnp.asarray(EXAMPLE_SHIFTS, g.dtype).reshape((-1,) + (1,) * g.ndim)
-        return w * g[None] + b
+        return w * g[None] + b * (g * g)[None]
 
     return gx.stateless(lambda updates, params: jax.tree.map(expand, updates))

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -35,11 +36,13 @@ from gradxform import (
     signum,
     yogi,
 )
+from gradxform._base import transformation
 from tests import references as ref
 from tests import references_adam_refinements as ref_ar
 from tests import references_lr_free as ref_lr_free
 from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
+from tests import references_privacy as ref_privacy
 from tests import references_schedule_free as ref_sf
 
 
@@ -65,6 +68,9 @@ class Entry:
         the weight; and for updates that depend on the params' values with a weight of
         order one (Schedule-Free's ``c (z - y)``), where jit and eager can round ``y``
         one ulp apart. ``None`` keeps the battery's defaults.
+      reads_loss: the optimizer reads the loss (``update(..., value=)``): its battery
+        factory and reference take ``loss``, a function of the params that both sides
+        evaluate at every step (by default :func:`battery_loss`).
     """
 
     id: str
@@ -77,6 +83,13 @@ class Entry:
     optax_kwargs: dict[str, Any] | None = None
     converge_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     atol: float | None = None
+    reads_loss: bool = False
+
+    def objective(self, fn: Callable[[Any], Any]) -> dict[str, Any]:
+        """``loss=fn`` for an optimizer that reads the loss (its factory and reference take
+        ``loss``, a function of the params): a convergence run feeds it the loss of the
+        problem it minimizes. Nothing for the others."""
+        return {"loss": fn} if self.reads_loss else {}
 
     def make(self, **overrides: Any) -> gx.GradientTransformation:
         return self.factory(**{**self.kwargs, **overrides})
@@ -138,6 +151,107 @@ def optax_optimistic_adam(*args: Any, **kwargs: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return optax.optimistic_adam(*args, **kwargs)
+
+
+def battery_loss(params: Any) -> Any:
+    """The loss fed to the optimizers that read one: ``1 + ||x||^2 / 2`` over the float
+    leaves of the tree. Written with array methods only, so it evaluates the same way on
+    a JAX tree (float32, traced) and on the references' NumPy leaves (float64)."""
+    leaves = [p for p in jax.tree.leaves(params) if jnp.issubdtype(p.dtype, jnp.floating)]
+    return 1.0 + 0.5 * sum((p * p).sum() for p in leaves)
+
+
+def fed_loss(tx: Any, loss: Callable[[Any], Any]) -> gx.GradientTransformation:
+    """``tx`` given ``value=loss(params)`` at every update: the battery's training loop for
+    an optimizer that reads the loss (MoMo, Polyak's step). It declares what ``tx``
+    declares (the loss is a sum over the whole tree: ``flat`` may concatenate)."""
+
+    def update(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
+        return tx.update(updates, state, params, value=loss(params), **extra)
+
+    return transformation(tx.init, update, inner=[tx])
+
+
+class FedLoss(ref.TreeReference):
+    """A loss-reading reference given ``value=loss(params)`` at every step."""
+
+    def __init__(self, inner: Any, loss: Callable[[Any], Any]):
+        self.inner, self.loss = inner, loss
+
+    def init(self, ps: Any) -> Any:
+        return self.inner.init(ps)
+
+    def step(self, gs: Any, s: Any, ps: Any, **extra: Any) -> Any:
+        return self.inner.step(gs, s, ps, value=float(self.loss(ps)), **extra)
+
+    def after(self, s: Any, count: int) -> Any:
+        return self.inner.after(s, count)
+
+
+def polyak_sgd_fed(
+    learning_rate: Any,
+    scaling: Any = 1.0,
+    f_min: Any = 0.0,
+    eps: Any = 0.0,
+    variant: str = "sps",
+    *,
+    loss: Callable[[Any], Any] = battery_loss,
+) -> gx.GradientTransformation:
+    """``polyak_sgd`` with its step cap as the battery's ``learning_rate``, fed the loss."""
+    tx = gx.polyak_sgd(learning_rate, scaling, f_min, eps, variant)
+    return fed_loss(tx, loss)
+
+
+def polyak_sgd_fed_reference(learning_rate: Any, *, loss: Any = battery_loss, **kw: Any) -> Any:
+    return FedLoss(ref_lr_free_2.Polyak(learning_rate, **kw), loss)
+
+
+def optax_polyak_sgd_fed(learning_rate: Any, **kw: Any) -> Any:
+    return fed_loss(optax.polyak_sgd(learning_rate, **kw), battery_loss)
+
+
+@functools.wraps(gx.momo)
+def momo_fed(*args: Any, loss: Callable[[Any], Any] = battery_loss, **kw: Any) -> Any:
+    return fed_loss(gx.momo(*args, **kw), loss)
+
+
+@functools.wraps(gx.momo_adam)
+def momo_adam_fed(*args: Any, loss: Callable[[Any], Any] = battery_loss, **kw: Any) -> Any:
+    return fed_loss(gx.momo_adam(*args, **kw), loss)
+
+
+def fed_reference(inner: Callable[..., Any]) -> Callable[..., Any]:
+    """The reference class ``inner``, fed the loss (``loss=`` as the factories take it)."""
+    return lambda *a, loss=battery_loss, **kw: FedLoss(inner(*a, **kw), loss)
+
+
+def optax_fed(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """optax's ``factory``, fed the battery's loss."""
+    return lambda *a, **kw: fed_loss(factory(*a, **kw), battery_loss)
+
+
+@functools.wraps(gx.dpsgd)
+def dpsgd_on_examples(*args: Any, **kwargs: Any) -> gx.GradientTransformation:
+    # dpsgd fed the batch of examples that per_example_view makes of each gradient
+    return gx.chain(ref_privacy.per_example_view(), gx.dpsgd(*args, **kwargs))
+
+
+def dpsgd_on_examples_reference(*args: Any, **kwargs: Any) -> ref.TreeReference:
+    return ref_privacy.PerExample(ref_privacy.DPSGD(*args, **kwargs))
+
+
+def optax_dpsgd_on_examples(*args: Any, **kwargs: Any) -> Any:
+    """optax.contrib.dpsgd, without the warning it gives passing its seed on under a
+    deprecated name (test_parity_privacy.py checks that warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dpsgd = optax.contrib.dpsgd(*args, **kwargs)
+    return optax.chain(ref_privacy.per_example_view(), dpsgd)
+
+
+# The convergence runs of DP-SGD: no noise, a bound no example reaches, so that the
+# averaged example gradient (a multiple of the gradient: the shifts sum to zero) descends.
+DP_CONVERGE = dict(l2_norm_clip=1e6, noise_multiplier=0.0)
 
 
 # Half an ulp of a float32 weight of size below 4 (the battery's weights are standard
@@ -927,8 +1041,6 @@ REGISTRY: list[Entry] = [
         rosenbrock=(0.003, 10000),
     ),
     # Learning-rate-free: distance over gradients, coin betting (tests/references_lr_free_2.py).
-    # MoMo and Polyak's step need the loss (update(..., value=loss)), which the battery does
-    # not pass: they are tested in test_hyperparams_sweep.py and test_parity_lr_free_2.py.
     Entry(
         "dog",
         gx.dog,
@@ -1001,5 +1113,94 @@ REGISTRY: list[Entry] = [
         rosenbrock=(1.0, 20000),
         converge_kwargs=dict(weight_decay=0.0),
         atol=WEIGHT_ULP,
+    ),
+    # Step sizes from the loss: both sides are fed value=battery_loss(params) (or, in the
+    # convergence runs, the loss of the problem).
+    Entry(
+        "polyak-sgd",
+        polyak_sgd_fed,
+        dict(learning_rate=0.5, scaling=0.7, f_min=0.2, eps=0.1),
+        polyak_sgd_fed_reference,
+        optax_fed(lambda learning_rate, **kw: optax.polyak_sgd(learning_rate, **kw)),
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+        converge_kwargs=dict(f_min=0.0, eps=0.0),
+        reads_loss=True,
+    ),
+    Entry(
+        "polyak-sgd-plus",
+        polyak_sgd_fed,
+        dict(learning_rate=0.3, f_min=1.5, variant="sps+"),
+        polyak_sgd_fed_reference,
+        optax_fed(lambda learning_rate, **kw: optax.polyak_sgd(learning_rate, **kw)),
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+        converge_kwargs=dict(f_min=0.0),
+        reads_loss=True,
+    ),
+    Entry(
+        "momo",
+        momo_fed,
+        dict(learning_rate=0.5, beta=0.8, lower_bound=0.2, weight_decay=0.01),
+        fed_reference(ref_lr_free_2.Momo),
+        optax_fed(optax.contrib.momo),
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 10000),
+        converge_kwargs=dict(lower_bound=0.0, weight_decay=0.0),
+        reads_loss=True,
+    ),
+    Entry(
+        "momo-adapt",
+        momo_fed,
+        dict(learning_rate=1.0, adapt_lower_bound=True),
+        fed_reference(ref_lr_free_2.Momo),
+        optax_fed(optax.contrib.momo),
+        quadratic=(1.0, 10000),
+        rosenbrock=(1.0, 10000),
+        reads_loss=True,
+        # The adapted bound makes f_bar - lb - gamma + <d, x> nearly cancel: one float32
+        # rounding of its O(1) terms (a sum in another order) moves an update by 3e-7.
+        atol=5e-7,
+    ),
+    Entry(
+        "momo-adam",
+        momo_adam_fed,
+        dict(learning_rate=0.05, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.01),
+        fed_reference(ref_lr_free_2.MomoAdam),
+        optax_fed(optax.contrib.momo_adam),
+        quadratic=(0.3, 2000),
+        rosenbrock=(0.3, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
+        reads_loss=True,
+    ),
+    # DP-SGD takes per-example gradients: each battery gradient becomes the batch of
+    # tests/references_privacy.py on both sides; the noise follows the documented key
+    # schedule, which the reference draws too.
+    Entry(
+        "dpsgd",
+        dpsgd_on_examples,
+        dict(learning_rate=0.1, l2_norm_clip=1.5, noise_multiplier=0.3, seed=3),
+        dpsgd_on_examples_reference,
+        optax_dpsgd_on_examples,
+        quadratic=(0.015, 2000),
+        rosenbrock=(2e-3, 20000),
+        converge_kwargs=DP_CONVERGE,
+    ),
+    Entry(
+        "dpsgd-nesterov",
+        dpsgd_on_examples,
+        dict(
+            learning_rate=0.05,
+            l2_norm_clip=0.8,
+            noise_multiplier=1.1,
+            seed=0,
+            momentum=0.9,
+            nesterov=True,
+        ),
+        dpsgd_on_examples_reference,
+        optax_dpsgd_on_examples,
+        quadratic=(0.01, 1000),
+        rosenbrock=(5e-4, 10000),
+        converge_kwargs=DP_CONVERGE,
     ),
 ]

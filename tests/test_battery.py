@@ -226,7 +226,7 @@ GRADIENTS = {quadratic: quadratic_grad, rosenbrock: rosenbrock_grad}
 def reference_distance(entry: Entry, fn, x0, optimum, learning_rate, steps) -> float:
     """How near the NumPy reference (float64) gets to ``optimum`` in ``steps`` steps."""
     kwargs = {**entry.kwargs, **entry.converge_kwargs, "learning_rate": learning_rate}
-    reference = entry.reference(**kwargs)
+    reference = entry.reference(**kwargs, **entry.objective(fn))
     x = np.asarray(x0, np.float64)
     state = reference.init(x)
     for _ in range(steps):
@@ -246,7 +246,8 @@ def assert_converges(entry: Entry, fn, x0, optimum, problem, floor, cap):
     reference's distance (at least ``floor``, at most ``cap``), and the reference itself
     gets within ``cap``: a configuration that does not converge tests nothing."""
     learning_rate, steps = problem
-    tx = entry.make(**{**entry.converge_kwargs, "learning_rate": learning_rate})
+    kwargs = {**entry.converge_kwargs, "learning_rate": learning_rate, **entry.objective(fn)}
+    tx = entry.make(**kwargs)
     x = np.asarray(minimize(tx, fn, jnp.asarray(x0), steps), np.float64)
     want = reference_distance(entry, fn, x0, optimum, learning_rate, steps)
     assert want <= cap, f"the reference ends {want:.2e} from the optimum: pick another rate"

@@ -43,6 +43,8 @@ PER_LEAF = {
     "sm3-no-momentum",
     "noisy-sgd",  # one noise key per leaf
     "fromage",  # the trust ratio
+    "dpsgd",  # per-example norms over the tree, one noise key per leaf
+    "dpsgd-nesterov",
 }
 
 
@@ -53,8 +55,10 @@ def assert_agree(entry: Entry, elementwise: bool | None):
     theirs, p_theirs, _ = run(entry.make(), params, grads, jit=True)
     assert isinstance(state, FlatState)
     for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-        chex.assert_trees_all_close(a, b, rtol=1e-6, atol=1e-7, custom_message=f"step {t + 1}")
-    chex.assert_trees_all_close(p_ours, p_theirs, rtol=1e-6, atol=1e-7)
+        chex.assert_trees_all_close(
+            a, b, rtol=1e-6, atol=entry.atol or 1e-7, custom_message=f"step {t + 1}"
+        )
+    chex.assert_trees_all_close(p_ours, p_theirs, rtol=1e-6, atol=entry.atol or 1e-7)
 
 
 def concatenates(tx) -> bool:

@@ -78,7 +78,9 @@ def test_every_numeric_hyperparameter_is_kept_in_the_state(entry: Entry):
 # learning_rate is no rate a schedule could give: Rprop's is the initial step size of every
 # coordinate (kept in the state), optimistic_adam's weighs the direction inside the
 # optimistic step (optax refuses a schedule there too; optimistic_adam_v2 takes one).
-NOT_SCHEDULABLE = {"rprop", "rprop-immediate", "optimistic-adam"}
+# Their battery learning rate is a bound or a step size that optax takes as a number only
+# (Rprop's initial step, Polyak's step cap).
+NOT_SCHEDULABLE = {"rprop", "rprop-immediate", "optimistic-adam", "polyak-sgd", "polyak-sgd-plus"}
 
 
 @pytest.mark.parametrize(

@@ -310,6 +310,9 @@ def test_centered_rmsprop_constant_gradient_stays_finite():
 # complex parameters as optax does (tests/test_complex.py checks their values).
 FOLLOWS_REAL_VIEW = {"sgd"}
 REFUSES_COMPLEX = {
+    "momo",
+    "momo-adapt",
+    "momo-adam",
     "cocob",
     "cocob-alpha-decay",
     "prodigy",

@@ -12,9 +12,8 @@
   1e-6``) against ``polyak_sgd(max_learning_rate, eps=1e-6)``: independent 25-step
   trajectories, iterates compared at rtol 1e-5.
 
-The battery (test_battery.py) does not pass ``value=``: the methods that read the loss
-(Polyak's step, MoMo, MoMo-Adam) get its jit, retracing, dtype, ``ShapeDtypeStruct`` and
-``lax.scan`` checks at the end of this file; their NumPy references are in the sweep.
+The methods that read the loss (Polyak's step, MoMo, MoMo-Adam) are battery entries fed
+``value=`` (tests/registry.py); their primitives' NumPy references are in the sweep.
 
 pytorch-optimizer 4.1 has no DoG, DoWG, COCOB or MoMo; the authors' packages (``dog``,
 ``momo``, ``cocob``) are not test dependencies: those are checked against optax only.
@@ -386,8 +385,7 @@ def test_contrib_states_have_optax_fields(name):
     assert getattr(gx, name)._fields == getattr(contrib, name)._fields
 
 
-# ------------------------------------- the battery's checks for the methods that read the loss
-# (test_battery.py does not pass value=; these repeat its checks with the loss passed)
+# ------------------------------------------------------------------ a missing loss
 
 LOSS_READERS = {
     "polyak_sgd": lambda: gx.polyak_sgd(max_learning_rate=0.5),
@@ -395,80 +393,6 @@ LOSS_READERS = {
     "momo": lambda: gx.momo(weight_decay=0.01, adapt_lower_bound=True),
     "momo_adam": lambda: gx.momo_adam(learning_rate=0.1, weight_decay=0.01),
 }
-
-
-def _loss_run(tx: Any, update: Any = None, dtype: Any = jnp.float32) -> tuple[list[Any], Any]:
-    params, f32_loss = problem()
-    params = jax.tree.map(lambda p: p.astype(dtype), params)
-
-    def loss(x):  # the loss in float32, the gradients in the params' dtype
-        return f32_loss(jax.tree.map(lambda xi: xi.astype(jnp.float32), x))
-
-    update = update or tx.update
-    state, out = tx.init(params), []
-    for _ in range(4):
-        value, grads = jax.value_and_grad(loss)(params)
-        updates, state = update(grads, state, params, value=value)
-        params = gx.apply_updates(params, updates)
-        out.append(updates)
-    return out, state
-
-
-# jit may fuse MoMo's sums differently from eager: with the adapted bound, which makes the
-# numerator of its step a near-cancellation, that is a 1e-5 relative change of the step.
-JIT_RTOL = {"momo": MOMO_NEAR_BOUND_RTOL}
-
-
-@pytest.mark.parametrize("name", LOSS_READERS)
-def test_loss_readers_jit_equals_eager_without_retracing(name):
-    tx = LOSS_READERS[name]()
-    rtol = JIT_RTOL.get(name, 1e-6)
-    traces = []
-
-    def update(*args, **kwargs):
-        traces.append(1)
-        return tx.update(*args, **kwargs)
-
-    eager, _ = _loss_run(tx)
-    jitted, _ = _loss_run(tx, jax.jit(update))
-    assert len(traces) == 1, f"retraced: {len(traces)} traces for 4 steps"
-    for a, b in zip(jitted, eager, strict=True):
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-            np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-8)
-
-
-@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16], ids=["bfloat16", "float16"])
-@pytest.mark.parametrize("make", LOSS_READERS.values(), ids=LOSS_READERS.keys())
-def test_loss_readers_keep_dtypes_and_stay_finite(make, dtype):
-    tx = make()
-    out, state = _loss_run(tx, jax.jit(tx.update), dtype)
-    params, _ = problem()
-    for updates in out:
-        for u in jax.tree.leaves(updates):
-            assert u.dtype == jnp.dtype(dtype)
-            assert bool(jnp.all(jnp.isfinite(u)))
-    for leaf in jax.tree.leaves(state):
-        assert leaf.dtype in (jnp.dtype(dtype), jnp.int32), leaf.dtype
-        assert bool(jnp.all(jnp.isfinite(leaf)))
-    chex_init = jax.eval_shape(tx.init, params)
-    assert jax.tree.structure(chex_init) == jax.tree.structure(tx.init(params))
-
-
-@pytest.mark.parametrize("make", LOSS_READERS.values(), ids=LOSS_READERS.keys())
-def test_loss_readers_init_from_shapes_and_scan(make):
-    tx = make()
-    params, loss = problem()
-    abstract = jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), params)
-    assert jax.tree.structure(tx.init(abstract)) == jax.tree.structure(tx.init(params))
-
-    def body(carry, _):
-        p, s = carry
-        value, grads = jax.value_and_grad(loss)(p)
-        u, s = tx.update(grads, s, p, value=value)
-        return (gx.apply_updates(p, u), s), None
-
-    (_, scanned), _ = jax.lax.scan(body, (params, tx.init(params)), None, length=3)
-    assert jax.tree.structure(scanned) == jax.tree.structure(tx.init(params))
 
 
 @pytest.mark.parametrize("make", LOSS_READERS.values(), ids=LOSS_READERS.keys())

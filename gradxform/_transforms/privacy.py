@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks, _tree
 from gradxform._base import GradientTransformation, transformation
@@ -54,7 +55,8 @@ def differentially_private_aggregate(
 
     The noise is optax's, draw for draw: at each update the key is split into
     ``1 + K`` keys (``K`` leaves), the first kept for the next update and one
-    per leaf. The clipped sums and the noise are computed in at least float32
+    per floating leaf (an integer leaf's ``float0`` gradient passes through, without its batch
+    axis). The clipped sums and the noise are computed in at least float32
     and cast to each leaf's dtype at the end. The key is carried in the state as
     its raw ``uint32`` data (``jax.random.key_data``), so the state saves and
     restores like any other array.
@@ -99,7 +101,6 @@ def differentially_private_aggregate(
         key = 0
     typed = _typed_key(key)
     impl = jax.random.key_impl(typed)
-    noise_std = l2_norm_clip * noise_multiplier
 
     def init_fn(params):
         del params
@@ -107,12 +108,12 @@ def differentially_private_aggregate(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        leaves = check_batch(updates, _WHO, "updates")
+        check_batch(updates, _WHO, "updates")
         for path, g in _tree.leaf_paths(updates):
-            if not _tree.is_inexact(g):
+            if not (_tree.is_inexact(g) or _tree.dtype_of(g) == jax.dtypes.float0):
                 raise TypeError(
                     f"{_WHO}: updates leaf '{path}' has dtype {_tree.dtype_of(g)}; per-example "
-                    f"gradients must be floating point"
+                    f"gradients must be floating point (or float0, an integer leaf's)"
                 )
         if params is not None:
             one_example = jax.tree.map(
@@ -121,20 +122,32 @@ def differentially_private_aggregate(
             _checks.check_same_layout(
                 one_example, params, what="one example's updates", against="params"
             )
+        leaves, treedef = jax.tree.flatten(updates)
+        # An integer parameter's gradient (float0) has nothing to clip or noise: it passes
+        # through without its batch axis, and takes no key.
+        real = [g for g in leaves if _tree.is_inexact(g)]
         batch = jnp.shape(leaves[0])[0]
-        sums, _ = clipped_sums(updates, l2_norm_clip)
+        sums, _ = clipped_sums(real, l2_norm_clip)
         rng_key, *keys = jax.random.split(
-            jax.random.wrap_key_data(state.rng_key, impl=impl), len(leaves) + 1
+            jax.random.wrap_key_data(state.rng_key, impl=impl), len(real) + 1
         )
 
         def noised(g, s, k):
             z = jax.random.normal(k, jnp.shape(s), s.dtype)
-            return ((s + jnp.asarray(noise_std, s.dtype) * z) / batch).astype(g.dtype)
+            # C and sigma cast before they multiply: a Python float and its float32 array
+            # (inject_hyperparams') give the same standard deviation.
+            std = jnp.asarray(l2_norm_clip, s.dtype) * jnp.asarray(noise_multiplier, s.dtype)
+            return ((s + std * z) / batch).astype(g.dtype)
 
-        sum_leaves = jax.tree.leaves(sums)
-        out = [noised(g, s, k) for g, s, k in zip(leaves, sum_leaves, keys, strict=True)]
+        noised_real = iter([noised(g, s, k) for g, s, k in zip(real, sums, keys, strict=True)])
+        out = [
+            next(noised_real)
+            if _tree.is_inexact(g)
+            else np.zeros(jnp.shape(g)[1:], jax.dtypes.float0)
+            for g in leaves
+        ]
         state = DifferentiallyPrivateAggregateState(rng_key=jax.random.key_data(rng_key))
-        return jax.tree.unflatten(jax.tree.structure(updates), out), state
+        return jax.tree.unflatten(treedef, out), state
 
     # The norm is taken per example over the whole tree and the batch axis is summed away:
     # the leaves cannot be concatenated into one buffer.
