@@ -76,7 +76,8 @@ MUTATE_DIR ?= build/mutate
 MUTATE_JOBS ?= 2
 MUTATE_PORT ?= 9876
 MUTATE_TIMEOUT ?= 300
-MUTATE_TESTS ?= tests/test_hyperparams_sweep.py::test_schedule_hyperparameter_matches_reference
+MUTATE_TESTS ?= tests/test_hyperparams_sweep.py::test_schedule_hyperparameter_matches_reference \
+  tests/test_schedules.py
 MUTATE_TESTS__tree.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_battery.py::test_shape_mismatch_names_key_path \
   tests/test_battery.py::test_structure_mismatch_names_key_path tests/test_bad_inputs.py \
