@@ -390,6 +390,24 @@ HYPERPARAMETERS = [
         r"amsgrad_max='biggest'",
     ),
     Case(
+        "adam-dozat-without-nesterov",
+        lambda: gx.scale_by_adam(momentum_schedule="dozat"),
+        ValueError,
+        r"momentum_schedule='dozat' is NAdam's schedule: it needs nesterov=True",
+    ),
+    Case(
+        "adam-momentum-decay-without-dozat",
+        lambda: gx.scale_by_adam(nesterov=True, momentum_decay=0.1),
+        ValueError,
+        r"momentum_decay=0\.1 has no effect unless momentum_schedule='dozat'",
+    ),
+    Case(
+        "amsgrad-raw-max-without-correction",
+        lambda: gx.scale_by_amsgrad(amsgrad_max="raw", bias_correction_nu=False),
+        ValueError,
+        r"amsgrad_max='raw' has no effect unless bias_correction_nu=True",
+    ),
+    Case(
         "nadam-momentum-schedule-unknown",
         lambda: nadam(0.1, momentum_schedule="x"),
         ValueError,

@@ -70,6 +70,22 @@ def test_train_prints_summary_table(capsys):
     assert "test accuracy" in out and "adamw" in out and "sgd" in out
 
 
+def test_train_picks_missing_rates_by_range_test_and_compares_with_the_grid(capsys):
+    argv = ["train", "--optimizers", "adam,lion:0.001", "--epochs", "2", "--compare-grid"]
+    assert cli.main([*argv, "--schedule", "constant"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("|")[0].strip(): line.split("|") for line in out.splitlines()}
+    picked = rows["adam"][1].strip()
+    assert picked.endswith("(range test)"), out
+    assert 1e-4 < float(picked.split()[0]) < 0.1  # a third of Adam's valley on digits
+    assert rows["lion"][1].strip() == "0.001"  # a given rate is used as given
+    for name in ("adam", "lion"):
+        best_rate, best_accuracy = (float(x) for x in rows[name][6:8])
+        assert best_rate in (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
+        assert 0.5 < best_accuracy <= 1.0
+    assert "grid: 1e-05" in out
+
+
 def test_lr_free_race_reports_the_rates_it_swept_and_found(capsys):
     assert cli.main(["lr-free", "--epochs", "2"]) == 0
     out = capsys.readouterr().out

@@ -471,6 +471,40 @@ def test_float64_second_moment_squares_a_float32_gradient_in_float64(make):
         np.testing.assert_allclose(float(nu), (1 - 0.999) * (1 + 2**-12) ** 2, rtol=1e-15)
 
 
+@pytest.mark.parametrize("amsgrad_max", ["corrected", "raw"])
+def test_amsgrad_low_precision_state_holds_the_maximum_not_the_update(amsgrad_max):
+    """``nu_dtype=bfloat16`` stores nu and its running maximum in bfloat16, and the update
+    of float32 weights divides by the maximum at full precision: the bfloat16 state is
+    the only rounding (float64 reference, the stored moments rounded to bfloat16 after
+    each step). A maximum rounded to bfloat16 before use would move the update by up to
+    2**-10 of itself."""
+    b1, b2, eps = 0.9, 0.99, 1e-8
+    tx = gx.scale_by_amsgrad(b1, b2, eps, nu_dtype=jnp.bfloat16, amsgrad_max=amsgrad_max)
+    rng = np.random.default_rng(3)
+    grads = [rng.normal(size=5).astype(np.float32) * s for s in (1.0, 3.0, 0.2, 0.5)]
+    state = tx.init(jnp.zeros(5, jnp.float32))
+
+    def bf16(x):
+        return np.asarray(np.asarray(x, jnp.bfloat16), np.float64)
+
+    mu, nu, nu_max = np.zeros(5), np.zeros(5), np.zeros(5)
+    for t, g in enumerate(grads, start=1):
+        got, state = tx.update(jnp.asarray(g), state)
+        g = g.astype(np.float64)
+        mu = b1 * mu + (1 - b1) * g
+        nu_new = b2 * nu + (1 - b2) * g * g
+        if amsgrad_max == "raw":
+            nu_max = bf16(np.maximum(nu_max, bf16(nu_new)))
+            nu_hat = nu_max / (1 - b2**t)
+        else:
+            nu_hat = np.maximum(nu_max, bf16(nu_new) / (1 - b2**t))
+            nu_max = bf16(nu_hat)
+        nu = bf16(nu_new)
+        want = mu / (1 - b1**t) / (np.sqrt(nu_hat) + eps)
+        np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=2e-6, err_msg=f"{t}")
+        assert state.nu_max.dtype == jnp.bfloat16
+
+
 # ------------------------------------------------------------- centered variance
 
 

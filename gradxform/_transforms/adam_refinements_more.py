@@ -100,8 +100,9 @@ def scale_by_adan(
     _checks.one_of("diff_weight", diff_weight, ("1-b2", "b2"))
 
     def init_fn(params):
-        zeros = _tree.zeros_like(params)
-        return ScaleByAdanState(m=zeros, v=zeros, n=zeros, g=zeros, t=_tree.zero_count())
+        # one buffer per field: a state whose leaves shared one could not be donated
+        m, v, n, g = (_tree.zeros_like(params) for _ in range(4))
+        return ScaleByAdanState(m=m, v=v, n=n, g=g, t=_tree.zero_count())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

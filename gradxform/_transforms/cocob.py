@@ -69,13 +69,13 @@ def scale_by_cocob(alpha: chex.Numeric = 100.0, eps: chex.Numeric = 1e-8) -> Gra
 
     def init_fn(params):
         _checks.check_real(params, what="scale_by_cocob params", reason=_NO_COMPLEX_BET)
-        zeros = _tree.zeros_like(params)
+        # one buffer per field: a state whose leaves shared one could not be donated
         return COCOBState(
-            init_particles=zeros,
-            cumulative_gradients=zeros,
+            init_particles=_tree.zeros_like(params),
+            cumulative_gradients=_tree.zeros_like(params),
             scale=_tree.full_like(params, eps),
-            subgradients=zeros,
-            reward=zeros,
+            subgradients=_tree.zeros_like(params),
+            reward=_tree.zeros_like(params),
         )
 
     def step(g, p, p0, theta, big_l, big_g, reward):

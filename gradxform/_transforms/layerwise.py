@@ -152,12 +152,15 @@ def scale_by_factored_rms(
         dims = (
             _factored_dims(shape, factored, min_dim_size_to_factor) if _tree.is_inexact(p) else None
         )
-        one = jnp.zeros((1,), dtype)
         if dims is not None:
             d1, d0 = dims
-            return _zeros_without(p, d0, dtype), _zeros_without(p, d1, dtype), one
+            return _zeros_without(p, d0, dtype), _zeros_without(p, d1, dtype), _placeholder(dtype)
         # zeros_like: the moment is laid out (and, under explicit sharding, sharded) as p
-        return one, one, jnp.zeros_like(p, dtype=dtype)
+        return _placeholder(dtype), _placeholder(dtype), jnp.zeros_like(p, dtype=dtype)
+
+    def _placeholder(dtype):
+        # one array per placeholder: a state leaf shared by two fields could not be donated
+        return jnp.zeros((1,), dtype)
 
     def init_fn(params):
         v_row, v_col, v = _unzip(3, leaf_state, params)

@@ -267,9 +267,10 @@ def momo(
     def init_fn(params):
         _checks.check_real(params, what="momo params", reason=_NO_COMPLEX_MOMO)
         dtype = scalar_dtype(params)
-        zero = jnp.zeros([], dtype)
         lb = jnp.asarray(lower_bound, dtype)
-        return MomoState(_tree.zeros_like(params), zero, zero, lb, _tree.zero_count())
+        # one buffer per field: a state whose leaves shared one could not be donated
+        barf, gamma = jnp.zeros([], dtype), jnp.zeros([], dtype)
+        return MomoState(_tree.zeros_like(params), barf, gamma, lb, _tree.zero_count())
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
@@ -362,10 +363,11 @@ def momo_adam(
     def init_fn(params):
         _checks.check_real(params, what="momo_adam params", reason=_NO_COMPLEX_MOMO)
         dtype = scalar_dtype(params)
-        zero = jnp.zeros([], dtype)
         lb = jnp.asarray(lower_bound, dtype)
-        zeros = _tree.zeros_like(params)
-        return MomoAdamState(zeros, zeros, zero, zero, lb, _tree.zero_count())
+        # one buffer per field: a state whose leaves shared one could not be donated
+        barf, gamma = jnp.zeros([], dtype), jnp.zeros([], dtype)
+        mu, nu = _tree.zeros_like(params), _tree.zeros_like(params)
+        return MomoAdamState(mu, nu, barf, gamma, lb, _tree.zero_count())
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del extra_args

@@ -22,6 +22,8 @@ from gradxform.playground._functions import local_minimum_bowl as local_minimum_
 from gradxform.playground._functions import quadratic_valley as quadratic_valley
 from gradxform.playground._functions import rosenbrock as rosenbrock
 from gradxform.playground._functions import saddle as saddle
+from gradxform.playground._lr_study import StudyRow as StudyRow
+from gradxform.playground._lr_study import suggestion_study as suggestion_study
 from gradxform.playground._plots import animate_race as animate_race
 from gradxform.playground._plots import plot_contour as plot_contour
 from gradxform.playground._plots import plot_losses as plot_losses
@@ -37,6 +39,7 @@ from gradxform.playground._trajectories import trajectory as trajectory
 __all__ = [
     "FUNCTIONS",
     "Split",
+    "StudyRow",
     "TestFunction",
     "TrainResult",
     "Trajectory",
@@ -60,6 +63,7 @@ __all__ = [
     "rosenbrock",
     "saddle",
     "steps_to_tolerance",
+    "suggestion_study",
     "train_digits",
     "trajectories",
     "trajectory",

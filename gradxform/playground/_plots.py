@@ -149,33 +149,41 @@ def plot_schedules(
 
 
 def plot_lr_range_test(result: Any, path: str | pathlib.Path | None = None, ax: Any = None) -> Any:
-    """Smoothed loss against learning rate (log x) of an LR range test, both suggestions marked.
+    """The loss against the learning rate (log x) of an LR range test: the raw curve, the
+    moving average that decides divergence and the centred average the suggestion is read
+    from; the suggestion and the valley marked, the region where the loss rises shaded.
 
-    ``result`` is what :func:`gradxform.find_learning_rate` returns. Writes a PNG
-    when ``path`` is given; returns the matplotlib axes.
+    ``result`` is what :func:`gradxform.find_learning_rate` returns. The y axis is
+    logarithmic when every loss is positive, so that the divergence stays in view with the
+    valley. Writes a PNG when ``path`` is given; returns the matplotlib axes.
     """
     plt = pyplot()
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.semilogx(result.learning_rates, result.losses, alpha=0.3, label="loss")
-    ax.semilogx(result.learning_rates, result.smoothed_losses, label="smoothed")
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    lrs = np.asarray(result.learning_rates)
+    ax.plot(lrs, result.losses, color="tab:blue", alpha=0.3, label="loss")
+    ax.plot(lrs, result.smoothed_losses, color="tab:orange", lw=1, ls="--", label="moving average")
+    centred = np.asarray(result.centred_losses)
+    ax.plot(lrs[: len(centred)], centred, color="tab:blue", label="centred average")
     ax.axvline(
-        result.steepest, color="tab:red", linestyle="--", label=f"steepest {result.steepest:.2g}"
-    )
-    ax.axvline(
-        result.min_over_10,
+        result.suggestion,
         color="tab:green",
-        linestyle=":",
-        label=f"min/10 {result.min_over_10:.2g}",
+        lw=2,
+        label=f"suggestion (valley / 3) {result.suggestion:.2g}",
     )
-    finite = result.smoothed_losses[np.isfinite(result.smoothed_losses)]
-    if finite.size:  # keep the divergence spike from flattening the curve
-        low, start = float(finite.min()), float(finite[0])
-        ax.set_ylim(low - 0.1 * abs(start - low), start + 0.5 * abs(start - low) + 1e-12)
+    ax.axvline(result.valley, color="grey", ls=":", label=f"valley {result.valley:.2g}")
+    ax.axvspan(result.rising_from, lrs[-1], color="tab:red", alpha=0.12, label="loss rises")
+    if result.diverged_at is not None:
+        ax.plot(lrs[-1], result.losses[-1], "rx", label="diverged")
+    ax.set_xscale("log" if lrs[0] > 0 and lrs[-1] / lrs[0] > 20 else "linear")
+    shown = np.concatenate([np.asarray(result.losses), centred])
+    shown = shown[np.isfinite(shown)]
+    if shown.size and shown.min() > 0:
+        ax.set_yscale("log")
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=7)
     if path is not None:
         target = ax.figure if fig is None else fig
         pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)

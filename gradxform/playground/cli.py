@@ -12,36 +12,39 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 import gradxform
 from gradxform.playground._console import print_table, progress
+from gradxform.playground._lr_study import GRID, SIGN_BASED, accuracies_at, pick_rate
 
-# The named optimizers the CLI offers, each with a learning rate that works for the
-# digits MLP and as a starting point elsewhere; ``momentum`` and ``nesterov`` are SGD.
-DEFAULT_LR = {
-    "sgd": 0.1,
-    "momentum": 0.05,
-    "nesterov": 0.05,
-    "adagrad": 0.05,
-    "rmsprop": 1e-3,
-    "adam": 3e-3,
-    "adamw": 3e-3,
-    "adamax": 1e-2,
-    "adamaxw": 3e-3,
-    "nadam": 3e-3,
-    "nadamw": 3e-3,
-    "amsgrad": 3e-3,
-    "radam": 1e-2,
-    "adadelta": 1.0,
-    "lion": 1e-3,
-    "lamb": 3e-3,
-    "lars": 0.5,
-    "adafactor": 1e-2,
-    "ftrl": 0.1,
-    "sign_sgd": 1e-3,
-    "signum": 1e-3,
-    "adabelief": 3e-3,
-    "yogi": 3e-3,
-}
+# The named optimizers the CLI offers; ``momentum`` and ``nesterov`` are SGD's forms. A
+# name given without a rate gets the rate of a learning-rate range test.
+OPTIMIZERS = (
+    "adabelief",
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamaxw",
+    "adamw",
+    "amsgrad",
+    "ftrl",
+    "lamb",
+    "lars",
+    "lion",
+    "momentum",
+    "nadam",
+    "nadamw",
+    "nesterov",
+    "radam",
+    "rmsprop",
+    "sgd",
+    "sign_sgd",
+    "signum",
+    "yogi",
+)
 
 
 class CliError(Exception):
@@ -49,10 +52,10 @@ class CliError(Exception):
 
 
 def optimizer_factories() -> dict[str, Callable[..., Any]]:
-    """Every optimizer of :data:`DEFAULT_LR` by name (``momentum``, ``nesterov``: SGD's forms)."""
+    """Every optimizer of :data:`OPTIMIZERS` by name (``momentum``, ``nesterov``: SGD's forms)."""
     out: dict[str, Callable[..., Any]] = {
         name: getattr(gradxform, name)
-        for name in DEFAULT_LR
+        for name in OPTIMIZERS
         if name not in ("momentum", "nesterov")
     }
     out["momentum"] = lambda learning_rate: gradxform.sgd(learning_rate, momentum=0.9)
@@ -102,13 +105,24 @@ def cmd_race(args: argparse.Namespace) -> list[list[Any]]:
 
     fn = _lookup(playground.get_function, args.function)
     specs = parse_specs(args.optimizers or RACE_DEFAULTS[fn.name])
-    optimizers = {
-        f"{n} lr={lr if lr is not None else DEFAULT_LR.get(n, 1e-3):g}": make_optimizer(
-            n, lr if lr is not None else DEFAULT_LR.get(n, 1e-3)
-        )
-        for n, lr in specs
-    }
     import jax.numpy as jnp
+
+    def rate(name: str, lr: float | None) -> float:
+        if lr is not None:
+            return lr
+        make_optimizer(name, 1e-3)  # validates the name
+        found = gradxform.find_learning_rate(
+            lambda p, _: fn.fn(p),
+            jnp.asarray(fn.x0),
+            jnp.zeros((1, 1)),
+            optimizer_factories()[name],
+            min_lr=1e-6,
+            num_steps=200,
+        )
+        return found.constant_rate(sign_based=name in SIGN_BASED)
+
+    rates = [(n, rate(n, lr)) for n, lr in specs]
+    optimizers = {f"{n} lr={lr:g}": make_optimizer(n, lr) for n, lr in rates}
 
     runs = playground.trajectories(fn.fn, optimizers, jnp.asarray(fn.x0), args.steps)
     out = pathlib.Path(args.out)
@@ -206,17 +220,25 @@ def cmd_lr_find(args: argparse.Namespace) -> float:
     result.plot(path)
     print(
         f"LR range test, {args.optimizer} on digits, {len(result.learning_rates)} steps "
-        f"(diverged at step {result.diverged_at})"
+        f"(diverged at step {result.diverged_at}); the loss fell by {100 * result.drop:.0f}% "
+        f"before the valley"
     )
+    sign_based = args.optimizer in SIGN_BASED
     print_table(
         ["rule", "learning rate"],
         [
-            ["steepest descent", f"{result.suggestion:.3g}"],
+            [
+                "suggestion: valley / 3" + (" / 10 (sign-based)" if sign_based else ""),
+                f"{result.constant_rate(sign_based=sign_based):.3g}",
+            ],
+            ["valley (lowest centred loss)", f"{result.valley:.3g}"],
             ["minimum / 10", f"{result.min_over_10:.3g}"],
+            ["steepest descent", f"{result.steepest:.3g}"],
+            ["the loss rises from", f"{result.rising_from:.3g}"],
         ],
     )
     print(f"wrote {path}")
-    return result.suggestion
+    return result.constant_rate(sign_based=sign_based)
 
 
 # ----------------------------------------------------------------------------- train
@@ -251,8 +273,9 @@ def cmd_train(args: argparse.Namespace) -> list[list[Any]]:
     data = playground.load_digits()
     steps_per_epoch = len(data.x_train) // 64
     rows = []
-    for name, lr in specs:
-        lr = lr if lr is not None else DEFAULT_LR.get(name, 1e-3)
+    for name, given in specs:
+        factory = optimizer_factories()[name]
+        lr = given if given is not None else pick_rate(factory, data, sign_based=name in SIGN_BASED)
         tx = make_optimizer(name, make_schedule(args.schedule, lr, args.epochs * steps_per_epoch))
         bar = progress(args.epochs, f"{name:>10}")
 
@@ -265,31 +288,33 @@ def cmd_train(args: argparse.Namespace) -> list[list[Any]]:
         seconds = time.perf_counter() - start
         bar.set_postfix(loss=f"{result.final_loss:.4f}", test_acc=f"{result.test_accuracy:.3f}")
         bar.close()
-        rows.append(
-            [
-                name,
-                f"{lr:g}",
-                args.schedule,
-                f"{result.final_loss:.4f}",
-                f"{result.test_accuracy:.4f}",
-                f"{seconds:.1f}",
-            ]
-        )
+        row = [
+            name,
+            f"{lr:.3g}" + (" (range test)" if given is None else ""),
+            args.schedule,
+            f"{result.final_loss:.4f}",
+            f"{result.test_accuracy:.4f}",
+            f"{seconds:.1f}",
+        ]
+        if args.compare_grid:
+            accuracy, _ = accuracies_at(factory, data, GRID, args.epochs)
+            best = int(np.argmax(accuracy))
+            row += [f"{GRID[best]:g}", f"{accuracy[best]:.4f}"]
+        rows.append(row)
     print(
         f"digits: {len(data.x_train)} train / {len(data.x_test)} test images, "
         f"{args.epochs} epochs, batch 64"
     )
-    print_table(
-        [
-            "optimizer",
-            "peak lr",
-            "schedule",
-            "train loss",
-            "test accuracy",
-            "wall s (incl. compile)",
-        ],
-        rows,
-    )
+    header = ["optimizer", "peak lr", "schedule", "train loss", "test accuracy"]
+    header.append("wall s (incl. compile)")
+    if args.compare_grid:
+        header += ["best constant rate of the grid", "its test accuracy"]
+    print_table(header, rows)
+    if args.compare_grid:
+        print(
+            "grid: " + ", ".join(f"{g:g}" for g in GRID) + " (constant rates, the same "
+            "initialisation and batches; picked by test accuracy, for comparison only)"
+        )
     return rows
 
 
@@ -316,9 +341,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_schedules(argparse.Namespace(steps=300, out=out))
     print("\n== learning-rate range test ==")
     cmd_lr_find(argparse.Namespace(optimizer="adamw", steps=100, out=out))
-    print("\n== training on digits ==")
+    print("\n== training on digits, each at the rate of its range test ==")
     cmd_train(
-        argparse.Namespace(optimizers=args.optimizers, schedule="warmup_cosine", epochs=args.epochs)
+        argparse.Namespace(
+            optimizers=args.optimizers, schedule="constant", epochs=args.epochs, compare_grid=True
+        )
     )
     print("\n== no schedule, no learning rate: schedule-free and learning-rate-free ==")
     _cmd_lr_free(argparse.Namespace(epochs=args.epochs))
@@ -377,6 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--schedule", default="warmup_cosine", help="|".join(SCHEDULES))
     train.add_argument("--epochs", type=int, default=20)
+    train.add_argument(
+        "--compare-grid",
+        action="store_true",
+        help="also train at every rate of a half-decade grid and show the best",
+    )
     train.set_defaults(func=cmd_train)
 
     sweep = sub.add_parser(
