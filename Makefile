@@ -77,7 +77,8 @@ MUTATE_JOBS ?= 2
 MUTATE_PORT ?= 9876
 MUTATE_TIMEOUT ?= 300
 MUTATE_TESTS ?= tests/test_hyperparams_sweep.py::test_schedule_hyperparameter_matches_reference \
-  tests/test_schedules.py
+  tests/test_schedules.py \
+  tests/test_signatures.py::test_a_schedule_for_a_schedule_factory_number_is_refused_by_name
 MUTATE_TESTS__tree.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_battery.py::test_shape_mismatch_names_key_path \
   tests/test_battery.py::test_structure_mismatch_names_key_path tests/test_bad_inputs.py \

@@ -894,3 +894,11 @@ BAD: list[tuple[Callable[..., Any], dict[str, Any], str, type[Exception]]] = [
 def test_bad_arguments_raise_naming_argument_and_value(factory, kwargs, argument, error):
     with pytest.raises(error, match=rf"{argument}(\[\d+\])?="):
         factory(**kwargs)
+
+
+@pytest.mark.parametrize("factory", [linear_schedule, polynomial_schedule])
+def test_a_single_transition_step_is_allowed(factory):
+    """``transition_steps=1``, the smallest valid value: the end value from step 1 on."""
+    extra = {"power": 2.0} if factory is polynomial_schedule else {}
+    schedule = factory(init_value=3.0, end_value=1.0, transition_steps=1, **extra)
+    assert [float(schedule(t)) for t in (0, 1, 5)] == [3.0, 1.0, 1.0]

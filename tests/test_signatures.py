@@ -385,3 +385,59 @@ def test_a_schedule_for_a_number_argument_is_refused_by_name(factory, arg):
     # optimistic_adam's ValueError is optax's; the others' a TypeError
     with pytest.raises((TypeError, ValueError), match=f"{arg}="):
         getattr(gx, factory)(**_build_args(factory, arg), **{arg: lambda step: 0.5})
+
+
+# Valid values of the schedules' required arguments, to build one whose other argument is
+# tested.
+SCHEDULE_BUILD_WITH: dict[str, Any] = {
+    "value": 1.0,
+    "init_value": 1.0,
+    "end_value": 0.1,
+    "peak_value": 1.0,
+    "base_value": 0.1,
+    "max_value": 1.0,
+    "power": 1.0,
+    "decay_rate": 0.5,
+    "decay_steps": 10,
+    "transition_steps": 10,
+    "warmup_steps": 2,
+    "first_decay_steps": 10,
+    "step_size": 5,
+    "total_steps": 100,
+    "interpolate_type": "linear",
+}
+
+
+def _schedule_number_arguments() -> list[Any]:
+    """Every numeric argument of every public schedule factory: none is annotated as a
+    schedule, so each must refuse one."""
+    out = []
+    for name in sorted(gx.__all__):
+        f = getattr(gx, name)
+        if not inspect.isfunction(f) or str(inspect.signature(f).return_annotation) != "Schedule":
+            continue
+        for p in inspect.signature(f).parameters.values():
+            numeric = isinstance(p.default, int | float) and not isinstance(p.default, bool)
+            required_number = isinstance(SCHEDULE_BUILD_WITH.get(p.name), int | float)
+            if numeric or required_number:
+                out.append(pytest.param(name, p.name, id=f"{name}-{p.name}"))
+    return out
+
+
+def test_every_schedule_factory_has_number_arguments_checked():
+    checked = {p.values[0] for p in _schedule_number_arguments()}
+    assert {"linear_schedule", "polynomial_schedule", "sgdr_schedule", "one_cycle_schedule"} <= (
+        checked
+    )
+
+
+@pytest.mark.parametrize(("factory", "arg"), _schedule_number_arguments())
+def test_a_schedule_for_a_schedule_factory_number_is_refused_by_name(factory, arg):
+    f = getattr(gx, factory)
+    params = inspect.signature(f).parameters
+    required = {n: SCHEDULE_BUILD_WITH[n] for n, p in params.items() if p.default is p.empty}
+    if factory == "sgdr_schedule":  # one cosine period from init_value and its length
+        required = {"init_value": 1.0, "first_decay_steps": 10}
+    required.pop(arg, None)
+    with pytest.raises(TypeError, match=f"{arg}="):
+        f(**required, **{arg: lambda step: 0.5})
