@@ -902,3 +902,47 @@ def test_a_single_transition_step_is_allowed(factory):
     extra = {"power": 2.0} if factory is polynomial_schedule else {}
     schedule = factory(init_value=3.0, end_value=1.0, transition_steps=1, **extra)
     assert [float(schedule(t)) for t in (0, 1, 5)] == [3.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_negative_steps_count_as_zero(name):
+    make, _, init = CASES[name]
+    s = make()
+    for step in (-1, -7, np.int64(-5), jnp.int32(-3), jnp.float32(-2.5), -0.5):
+        assert s(step) == np.float32(init), (step, s(step))
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_float_steps_follow_the_formula(name):
+    """A float step (the float path of the periodic and shifted schedules) gives the value
+    of the same integer step."""
+    make, ref, _ = CASES[name]
+    steps = np.arange(0, STEPS + 1, 7)
+    close(make()(jnp.asarray(steps, jnp.float32)), [ref(int(t)) for t in steps])
+
+
+def test_periods_and_boundaries_beyond_int32():
+    """Periods, boundaries and transitions longer than 2**31 steps, met by int32 steps and
+    by Python ints: no int32 overflow anywhere."""
+    long = 2**31 + 10
+    cyc = cyclical_schedule(0.0, 1.0, step_size=long)
+    for step in (jnp.int32(INT32_MAX), INT32_MAX, float(INT32_MAX)):
+        close(cyc(step), INT32_MAX / long, rtol=1e-6)
+    joined = join_schedules([constant_schedule(1.0), constant_schedule(2.0)], [long])
+    assert joined(jnp.int32(INT32_MAX)) == 1.0 and joined(long) == 2.0
+    assert joined(jnp.float32(2.0**40)) == 2.0
+    lin = linear_schedule(1.0, 0.0, transition_steps=2**40)
+    close(lin(2**39), 0.5, rtol=1e-6)
+    close(lin(jnp.float32(2.0**39)), 0.5, rtol=1e-6)
+
+
+def test_boundaries_beyond_float32_steps_are_met_exactly():
+    """float32 holds every integer only up to 2**24: a boundary one step past it is met at
+    that step, not one step early, by int32 steps and Python ints."""
+    b = 2**24 + 1
+    piecewise = piecewise_constant_schedule(1.0, {b: 0.5})
+    joined = join_schedules([constant_schedule(1.0), constant_schedule(0.5)], [b])
+    for s in (piecewise, joined):
+        for before, at in ((b - 1, b), (jnp.int32(b - 1), jnp.int32(b))):
+            assert s(before) == 1.0 and s(at) == 0.5, (s, before)
+        np.testing.assert_array_equal(s(jnp.asarray([b - 1, b], jnp.int32)), [1.0, 0.5])

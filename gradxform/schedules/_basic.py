@@ -158,11 +158,10 @@ def piecewise_constant_schedule(
     factors = list(_cumulative_products(scales))[1:]
 
     def schedule(count: chex.Numeric) -> jax.Array:
-        t = _common.as_step(count)
         init = _common.as_value(init_value)
-        out = jnp.broadcast_to(init, t.shape)
+        out = jnp.broadcast_to(init, jnp.shape(count))
         for b, factor in zip(bounds, factors, strict=True):
-            out = jnp.where(t >= float(b), init * factor, out)
+            out = jnp.where(_common.reached(count, b), init * factor, out)
         return out
 
     return schedule

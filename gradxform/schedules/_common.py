@@ -76,6 +76,19 @@ def shift(count: chex.Numeric, offset: int) -> chex.Numeric:
     return jnp.maximum(as_step(count) - float(offset), 0.0)
 
 
+def reached(count: chex.Numeric, boundary: int) -> jax.Array:
+    """``count >= boundary``, exact for integer steps of any size (a float32 step rounds
+    boundaries beyond ``2**24`` to their neighbours), elementwise for arrays."""
+    if _is_python_int(count):
+        return jnp.asarray(int(count) >= boundary)
+    steps = jnp.asarray(count)
+    if jnp.issubdtype(steps.dtype, jnp.integer):
+        if boundary > jnp.iinfo(steps.dtype).max:  # beyond every step of this dtype
+            return jnp.zeros(steps.shape, bool)
+        return steps >= boundary
+    return as_step(steps) >= float(boundary)
+
+
 def cycle_position(count: chex.Numeric, period: int) -> tuple[jax.Array, jax.Array]:
     """``(floor(t / period), t mod period)`` as float arrays, exact for integer steps."""
     if _is_python_int(count):

@@ -56,9 +56,8 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
         ]
         dtype = _tree.promote(*(v.dtype for v in values))
         out = values[0].astype(dtype)
-        reached = _common.as_step(count)
         for b, v in zip(bounds, values[1:], strict=True):
-            out = jnp.where(reached >= float(b), v.astype(dtype), out)
+            out = jnp.where(_common.reached(count, b), v.astype(dtype), out)
         return out
 
     return schedule
