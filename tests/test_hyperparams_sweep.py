@@ -1924,6 +1924,7 @@ SCHEDULES: list[ScheduleSubject] = [
                     [
                         COSINE_CYCLE,
                         {**COSINE_CYCLE, "peak_value": 0.5, "decay_steps": 15, "exponent": 2.0},
+                        {**COSINE_CYCLE, "peak_value": 0.3, "decay_steps": 6},
                     ],
                     init_value=None,
                     first_decay_steps=None,

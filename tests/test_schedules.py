@@ -779,6 +779,26 @@ BAD: list[tuple[Callable[..., Any], dict[str, Any], str, type[Exception]]] = [
     (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, t_mul=0.5), "t_mul", ValueError),
     (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, m_mul=2.0), "m_mul", ValueError),
     (sgdr_schedule, dict(init_value=1.0, first_decay_steps=0), "first_decay_steps", ValueError),
+    # the ends of the ranges, each side
+    (cosine_decay_schedule, dict(init_value=1.0, decay_steps=10, alpha=-0.5), "alpha", ValueError),
+    (
+        cosine_decay_schedule,
+        dict(init_value=1.0, decay_steps=10, exponent=0.0),
+        "exponent",
+        ValueError,
+    ),
+    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, alpha=-0.5), "alpha", ValueError),
+    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, alpha=1.5), "alpha", ValueError),
+    (sgdr_schedule, dict(init_value=1.0, first_decay_steps=10, m_mul=-0.1), "m_mul", ValueError),
+    (
+        sgdr_schedule,
+        dict(init_value=1.0, first_decay_steps=10, t_mul=math.inf),
+        "t_mul",
+        ValueError,
+    ),
+    (sgdr_schedule, dict(init_value=1.0), "first_decay_steps", TypeError),
+    (sgdr_schedule, dict(first_decay_steps=5), "init_value", TypeError),
+    (sgdr_schedule, dict(cosine_kwargs=[{"init_value": 1.0}]), "cosine_kwargs", TypeError),
     (
         warmup_constant_schedule,
         dict(init_value=0.0, peak_value=1.0, warmup_steps=-1),
@@ -946,3 +966,12 @@ def test_boundaries_beyond_float32_steps_are_met_exactly():
         for before, at in ((b - 1, b), (jnp.int32(b - 1), jnp.int32(b))):
             assert s(before) == 1.0 and s(at) == 0.5, (s, before)
         np.testing.assert_array_equal(s(jnp.asarray([b - 1, b], jnp.int32)), [1.0, 0.5])
+
+
+def test_the_smallest_periods_are_allowed():
+    """One-step decays and restart periods, the smallest valid values."""
+    assert float(cosine_decay_schedule(1.0, decay_steps=1, alpha=0.25)(1)) == 0.25
+    sgdr = sgdr_schedule(init_value=1.0, first_decay_steps=1, t_mul=1.0)
+    assert [float(sgdr(t)) for t in range(3)] == [1.0, 1.0, 1.0]  # a restart every step
+    assert float(sgdr_schedule(init_value=2.0, first_decay_steps=4, alpha=1.0)(2)) == 2.0
+    assert float(sgdr_schedule(init_value=2.0, first_decay_steps=4, m_mul=0.0)(5)) == 0.0
