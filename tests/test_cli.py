@@ -27,7 +27,10 @@ def test_race_writes_images_and_prints_table(tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "steps to f-f*" in out and "momentum lr=0.05" in out
+    assert "steps to f-f*" in out and "sgd lr=0.1 " in out
+    # a racer without a rate races at its range test's (within the range tested)
+    picked = float(out.split("momentum lr=")[1].split()[0])
+    assert 1e-6 < picked < 10.0
     for name in ["race_local_minimum.png", "race_local_minimum_loss.png", "race_local_minimum.gif"]:
         assert (tmp_path / name).stat().st_size > 1000
 
