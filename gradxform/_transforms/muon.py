@@ -475,7 +475,9 @@ def scale_by_shape(
                 continue
             layout = matrix_layout(tuple(g.shape), d, _tree.path_name(path))
             fan_in, fan_out = layout.rows, layout.cols
-            if consistent_rms is not None:
+            if fan_in * fan_out == 0:  # an empty leaf: nothing to scale
+                factor = 1.0
+            elif consistent_rms is not None:
                 factor = math.sqrt(max(fan_in, fan_out)) * consistent_rms
             else:
                 factor = math.sqrt(max(1.0, fan_out / fan_in)) if width_scaling else 1.0
