@@ -62,14 +62,15 @@ STACKED = {"w": (4, 3), "heads": (2, 3, 5), "conv": (3, 3, 2, 4), "b": (4,)}
 def run_jax(tx, init, grad, *, promote: bool = False):
     params = {k: jnp.asarray(v) for k, v in init.items()}
     state = tx.init(params)
+    update = jax.jit(tx.update)
     out = []
     for t in range(STEPS):
-        g = grad({k: np.asarray(v) for k, v in params.items()}, t)
+        g = {k: jnp.asarray(v) for k, v in grad({k: np.asarray(v) for k, v in params.items()}, t).items()}
         if promote:  # optax relies on implicit promotion
             with jax.numpy_dtype_promotion("standard"):
-                u, state = tx.update({k: jnp.asarray(v) for k, v in g.items()}, state, params)
+                u, state = update(g, state, params)
         else:
-            u, state = tx.update({k: jnp.asarray(v) for k, v in g.items()}, state, params)
+            u, state = update(g, state, params)
         params = gx.apply_updates(params, u)
         out.append({k: np.asarray(v) for k, v in params.items()})
     return out
@@ -143,7 +144,7 @@ OPTAX_CASES = [
         {"ns_coeffs": PER_STEP, "ns_steps": 3},
         {"ns_coeffs": PER_STEP[0], "ns_steps": 3},
     ),
-    ("dion", WITH_BIAS, {"ns_coeffs": "dion"}, {"ns_coeffs": "dion"}, {}),
+    ("dion", WITH_BIAS, {"ns_coeffs": "dion"}, {"ns_coeffs": "dion"}, {"ns_coeffs": "standard"}),
     (
         "decay-beta-adam",
         WITH_BIAS,
@@ -159,20 +160,31 @@ OPTAX_CASES = [
         {"muon_weight_dimension_numbers": {**GX_DIMS, "heads": D(2, 1)}},
     ),
     *[
-        (f"preconditioning-{p}", WITH_BIAS, {"preconditioning": p}, {"preconditioning": p}, {})
+        (
+            f"preconditioning-{p}",
+            WITH_BIAS,
+            {"preconditioning": p},
+            {"preconditioning": p},
+            {"preconditioning": "frobenius"},
+        )
         for p in ("spectral", "aol", "schatten")
     ],
 ]
 
 
-@pytest.mark.parametrize(
-    "shapes,ours,theirs,other", [c[1:] for c in OPTAX_CASES], ids=[c[0] for c in OPTAX_CASES]
-)
-def test_same_iterates_as_optax_muon(shapes, ours, theirs, other):
+# AdamW's leaves at a larger rate: gradxform's bias correction is exact to rounding where
+# optax's 1 - b2**t is off by 6e-6 relative (docs/differences.md); measured 1.9e-6 apart.
+OPTAX_ATOL = {"decay-beta-adam": 3e-6}
+
+
+@pytest.mark.parametrize("case", OPTAX_CASES, ids=[c[0] for c in OPTAX_CASES])
+def test_same_iterates_as_optax_muon(case):
+    name, shapes, ours, theirs, other = case
     init, grad = problem(shapes)
     want = run_jax(C.muon(LR, **theirs), init, grad, promote=True)
-    assert_same_iterates(run_jax(gx.muon(LR, **ours), init, grad), want)
-    assert not same(run_jax(gx.muon(LR, **{**ours, **other}), init, grad), want)
+    atol = OPTAX_ATOL.get(name, ATOL)
+    assert_same_iterates(run_jax(gx.muon(LR, **ours), init, grad), want, atol=atol)
+    assert not same(run_jax(gx.muon(LR, **{**ours, **other}), init, grad), want, atol=atol)
 
 
 @pytest.mark.parametrize("nesterov", [True, False])
