@@ -453,7 +453,6 @@ def _decay_flags(mask: Any) -> list[bool] | None:
     return None if mask is None else _leaf_flags(mask, make_params())
 
 
-
 # ------------------------------------------------------------------------ Muon
 
 MD = gx.MuonDimensionNumbers
@@ -472,7 +471,7 @@ def _muon_rule(spec: Any) -> Any:
     """The reference's ``dims`` (a function of a leaf's shape) for a swept spec."""
     if spec is None:
         return None
-    red, out = (((), (0, 1)) if spec is MUON_ROW or spec == MD((), (0, 1)) else ((0, 1), ()))
+    red, out = ((), (0, 1)) if spec is MUON_ROW or spec == MD((), (0, 1)) else ((0, 1), ())
     return lambda shape: (red, out) if len(shape) == 2 else None
 
 

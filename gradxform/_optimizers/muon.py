@@ -187,7 +187,9 @@ def muon(
                     ns_dtype=ns_dtype,
                 ),
                 scale_by_shape(inner_dims, consistent_rms, width_scaling=width_scaling),
-                add_decayed_weights(weight_decay, None if weight_decay_mask is None else decay_mask),
+                add_decayed_weights(
+                    weight_decay, None if weight_decay_mask is None else decay_mask
+                ),
                 scale_by_learning_rate(learning_rate),
             ),
             "adam": adamw(

@@ -357,7 +357,9 @@ def scale_by_muon(
         _checks.boolean(name, flag)
     _checks.boolean("bias_correction", bias_correction)
     _checks.one_of("preconditioning", preconditioning, PRECONDITIONINGS)
-    ns_dtype = _checks.canonical_dtype(ns_dtype, "ns_dtype", real_only="it sets the iteration's precision")
+    ns_dtype = _checks.canonical_dtype(
+        ns_dtype, "ns_dtype", real_only="it sets the iteration's precision"
+    )
     check_weight_dimension_numbers(weight_dimension_numbers, "weight_dimension_numbers")
     # The iteration reads the coefficients as given (in float32, or float64 under x64);
     # the state's copy (optax's field) is a record in the params' precision.
@@ -366,7 +368,9 @@ def scale_by_muon(
     def layouts(tree):
         dims = leaf_dimension_numbers(weight_dimension_numbers, tree, "weight_dimension_numbers")
         out = []
-        for (path, leaf), d in zip(jax.tree_util.tree_flatten_with_path(tree)[0], dims, strict=True):
+        for (path, leaf), d in zip(
+            jax.tree_util.tree_flatten_with_path(tree)[0], dims, strict=True
+        ):
             where = _tree.path_name(path)
             if d is None:
                 raise ValueError(
@@ -486,4 +490,3 @@ def scale_by_shape(
         return jax.tree.unflatten(flat[1], out), state
 
     return transformation(init_empty_state, update_fn, per_leaf="scale_by_shape")
-
