@@ -145,14 +145,14 @@ from gradxform._transforms.lr_free import DAdaptSGDState as DAdaptSGDState
 from gradxform._transforms.lr_free import ProdigyState as ProdigyState
 from gradxform._transforms.madgrad import MadgradState as MadgradState
 from gradxform._transforms.madgrad import scale_by_madgrad as scale_by_madgrad
-from gradxform._transforms.muon import MuonDimensionNumbers as MuonDimensionNumbers
-from gradxform._transforms.muon import MuonState as MuonState
-from gradxform._transforms.muon import scale_by_muon as scale_by_muon
+from gradxform._transforms.matrices import MuonDimensionNumbers as MuonDimensionNumbers
 from gradxform._transforms.momentum import EmaState as EmaState
 from gradxform._transforms.momentum import TraceState as TraceState
 from gradxform._transforms.momentum import ema as ema
 from gradxform._transforms.momentum import scale_by_momentum as scale_by_momentum
 from gradxform._transforms.momentum import trace as trace
+from gradxform._transforms.muon import MuonState as MuonState
+from gradxform._transforms.muon import scale_by_muon as scale_by_muon
 from gradxform._transforms.numerics import global_norm as global_norm
 from gradxform._transforms.numerics import safe_increment as safe_increment
 from gradxform._transforms.numerics import safe_int32_increment as safe_int32_increment

@@ -10,12 +10,14 @@ import jax
 from gradxform import _checks
 from gradxform._base import GradientTransformation, Mask, ScalarOrSchedule, chain
 from gradxform._optimizers.adam import adamw
-from gradxform._transforms.muon import (
-    DEFAULT_NS_COEFFS,
+from gradxform._transforms.matrices import (
     MuonDimensionNumbers,
-    check_ns_coeffs,
     check_weight_dimension_numbers,
     leaf_dimension_numbers,
+)
+from gradxform._transforms.muon import (
+    DEFAULT_NS_COEFFS,
+    check_ns_coeffs,
     scale_by_muon,
     scale_by_shape,
 )
@@ -153,13 +155,17 @@ def muon(
         if spec is None:
             return jax.tree.map(lambda x: "muon" if len(x.shape) == 2 else "adam", tree)
         dims = leaf_dimension_numbers(spec, tree, "muon_weight_dimension_numbers")
-        leaves, treedef = jax.tree.flatten(tree)
-        return treedef.unflatten(["adam" if d is None else "muon" for d in dims])
+        treedef = jax.tree.structure(tree)
+        return jax.tree_util.tree_unflatten(
+            treedef, ["adam" if d is None else "muon" for d in dims]
+        )
 
     def decay_mask(tree: Any) -> Any:
         # ``tree`` holds the Muon leaves, the others masked out (empty nodes): the user's
         # mask, a tree over all the params or a prefix of it, is read at the Muon leaves.
-        mask = weight_decay_mask(tree) if is_mask_fn(weight_decay_mask) else weight_decay_mask
+        mask = weight_decay_mask
+        if is_mask_fn(mask):
+            mask = mask(tree)  # type: ignore[misc]
         try:
             return jax.tree.map(lambda on, sub: jax.tree.map(lambda _: on, sub), mask, tree)
         except (TypeError, ValueError) as e:
