@@ -132,9 +132,10 @@ def muon(
       >>> tx = gx.muon(0.1)
       >>> grads = {"w": jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), "b": jnp.ones(3)}
       >>> updates, _ = tx.update(grads, tx.init(params), params)
-      >>> updates["w"].round(3)  # -0.1 * sqrt(3 / 2) * NS(g)
-      Array([[-0.107,  0.   ,  0.   ],
-             [ 0.   , -0.107,  0.   ]], dtype=float32)
+      >>> updates["w"][0, 0].round(3)  # -0.1 * sqrt(3 / 2) * 1.108 (NS of 1 / sqrt(2))
+      Array(-0.136, dtype=float32)
+      >>> updates["b"].round(3)  # AdamW, Nesterov: -0.1 * (0.9 * 0.1 / 0.19 + 1)
+      Array([-0.147, -0.147, -0.147], dtype=float32)
     """
     _checks.non_negative("learning_rate", learning_rate)
     if adam_learning_rate is not None:

@@ -215,11 +215,10 @@ def scale_by_muon(
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
       >>> tx = gx.scale_by_muon()
-      >>> g = jnp.array([[3.0, 0.0], [0.0, 4.0]])
+      >>> g = jnp.array([[3.0, 0.0], [0.0, 4.0]])  # singular values 3 and 4
       >>> u, _ = tx.update(g, tx.init(g))
-      >>> u.round(2)  # both singular values pushed towards 1
-      Array([[0.88, 0.  ],
-             [0.  , 0.98]], dtype=float32)
+      >>> jnp.diag(u).round(1)  # from 0.6 and 0.8 (g / ||g||_F) towards 1
+      Array([0.7, 1.1], dtype=float32)
     """
     coeffs = check_ns_coeffs(ns_coeffs, ns_steps)
     _checks.decay_rate("beta", beta, allow_schedule=False)
