@@ -57,6 +57,7 @@ from gradxform._optimizers.lr_free import dadapt_adamw as dadapt_adamw
 from gradxform._optimizers.lr_free import dadapt_sgd as dadapt_sgd
 from gradxform._optimizers.lr_free import prodigy as prodigy
 from gradxform._optimizers.madgrad import madgrad as madgrad
+from gradxform._optimizers.muon import muon as muon
 from gradxform._optimizers.noisy_sgd import noisy_sgd as noisy_sgd
 from gradxform._optimizers.optimistic import optimistic_adam as optimistic_adam
 from gradxform._optimizers.optimistic import optimistic_adam_v2 as optimistic_adam_v2
@@ -144,11 +145,14 @@ from gradxform._transforms.lr_free import DAdaptSGDState as DAdaptSGDState
 from gradxform._transforms.lr_free import ProdigyState as ProdigyState
 from gradxform._transforms.madgrad import MadgradState as MadgradState
 from gradxform._transforms.madgrad import scale_by_madgrad as scale_by_madgrad
+from gradxform._transforms.matrices import MuonDimensionNumbers as MuonDimensionNumbers
 from gradxform._transforms.momentum import EmaState as EmaState
 from gradxform._transforms.momentum import TraceState as TraceState
 from gradxform._transforms.momentum import ema as ema
 from gradxform._transforms.momentum import scale_by_momentum as scale_by_momentum
 from gradxform._transforms.momentum import trace as trace
+from gradxform._transforms.muon import MuonState as MuonState
+from gradxform._transforms.muon import scale_by_muon as scale_by_muon
 from gradxform._transforms.numerics import global_norm as global_norm
 from gradxform._transforms.numerics import safe_increment as safe_increment
 from gradxform._transforms.numerics import safe_int32_increment as safe_int32_increment
@@ -349,6 +353,8 @@ __all__ = [
     "MultiSteps",
     "MultiStepsState",
     "MultiTransformState",
+    "MuonDimensionNumbers",
+    "MuonState",
     "NonNegativeParamsState",
     "OptState",
     "Params",
@@ -469,6 +475,7 @@ __all__ = [
     "momo_adam",
     "monitor",
     "multi_transform",
+    "muon",
     "nadam",
     "nadamw",
     "named_chain",
@@ -519,6 +526,7 @@ __all__ = [
     "scale_by_madgrad",
     "scale_by_mars",
     "scale_by_momentum",
+    "scale_by_muon",
     "scale_by_novograd",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",

@@ -42,6 +42,7 @@ from tests import references_adam_refinements as ref_ar
 from tests import references_lr_free as ref_lr_free
 from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
+from tests import references_muon as ref_muon
 from tests import references_privacy as ref_privacy
 from tests import references_schedule_free as ref_sf
 
@@ -257,6 +258,9 @@ DP_CONVERGE = dict(l2_norm_clip=1e6, noise_multiplier=0.0)
 # Half an ulp of a float32 weight of size below 4 (the battery's weights are standard
 # normal draws): the rounding a weight-difference update (COCOB's) absorbs.
 WEIGHT_ULP = 2.5e-7
+
+# Muon's absolute tolerance: measured gaps of 2.7e-8 (see the Muon entries).
+MUON_ATOL = 5e-8
 
 REGISTRY: list[Entry] = [
     Entry(
@@ -1202,5 +1206,62 @@ REGISTRY: list[Entry] = [
         quadratic=(0.01, 1000),
         rosenbrock=(5e-4, 10000),
         converge_kwargs=DP_CONVERGE,
+    ),
+    # Muon: the battery's (3, 4) kernel is orthogonalized (rows 3 = fan_in, columns 4 =
+    # fan_out); its bias and the scalar go to AdamW (Nesterov's form, as optax routes them).
+    # The float32 Newton-Schulz iteration against the same iteration in float64: five
+    # quintic steps do not converge (they map the singular values into about [0.7, 1.2]
+    # and expand small ones with slope a = 3.4), so float32 rounding is amplified. Measured
+    # over the battery's 12 steps: at most 2.7e-8 absolute (inside the default atol 1e-7,
+    # updates of size lr = 0.02), up to 9e-4 relative on the smallest entries of an update.
+    # jit fuses the matrix products differently from eager: up to 2.6e-8 apart (MUON_ATOL).
+    Entry(
+        "muon",
+        gx.muon,
+        dict(learning_rate=0.02),
+        ref_muon.Muon,
+        optax.contrib.muon,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.01, 10000),
+        atol=MUON_ATOL,
+    ),
+    Entry(
+        "muon-no-nesterov-decay",
+        gx.muon,
+        dict(
+            learning_rate=0.02,
+            ns_coeffs=(3.0, -3.2, 1.2),
+            ns_steps=3,
+            beta=0.9,
+            weight_decay=0.1,
+            nesterov=False,
+        ),
+        ref_muon.Muon,
+        optax.contrib.muon,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.01, 10000),
+        atol=MUON_ATOL,
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "muon-adjust-match-rms",
+        gx.muon,
+        dict(learning_rate=0.02, consistent_rms=0.2, weight_decay=0.05),
+        ref_muon.Muon,
+        optax.contrib.muon,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.01, 10000),
+        atol=MUON_ATOL,
+        converge_kwargs=dict(weight_decay=0.0),
+    ),
+    Entry(
+        "muon-torch-momentum",
+        gx.muon,
+        dict(learning_rate=0.02, bias_correction=False, width_scaling=False, adaptive=True),
+        ref_muon.Muon,
+        None,
+        quadratic=(0.05, 2000),
+        rosenbrock=(0.01, 10000),
+        atol=MUON_ATOL,
     ),
 ]

@@ -45,6 +45,11 @@ PER_LEAF = {
     "fromage",  # the trust ratio
     "dpsgd",  # per-example norms over the tree, one noise key per leaf
     "dpsgd-nesterov",
+    # Muon orthogonalizes each matrix; its partition routes leaves by shape
+    "muon",
+    "muon-no-nesterov-decay",
+    "muon-adjust-match-rms",
+    "muon-torch-momentum",
 }
 
 

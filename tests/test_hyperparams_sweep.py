@@ -42,6 +42,7 @@ from tests import references_adam_refinements as ref_ar
 from tests import references_lr_free as ref_lr_free
 from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
+from tests import references_muon as ref_muon
 from tests import references_privacy as rp
 from tests import references_schedule_free as ref_sf
 from tests._util import grad_sequence, make_params
@@ -451,6 +452,66 @@ def _decay_flags(mask: Any) -> list[bool] | None:
     """The leaves of the battery's params a weight-decay mask selects (None: all)."""
     return None if mask is None else _leaf_flags(mask, make_params())
 
+
+# ------------------------------------------------------------------------ Muon
+
+MD = gx.MuonDimensionNumbers
+# Dimension numbers that change the battery's (3, 4) kernel's matrix: a (1, 12) row and a
+# (12, 1) column (transposing a 2-D matrix would not: NS(X^T) = NS(X)^T). Per tree, and
+# by a function of the params; the other leaves go to AdamW (None).
+MUON_ROW = {"dense": {"kernel": MD((), (0, 1)), "bias": None}, "scale": None}
+
+
+def muon_column(params: Any) -> Any:
+    del params
+    return {"dense": {"kernel": MD((0, 1), ()), "bias": None}, "scale": None}
+
+
+def _muon_rule(spec: Any) -> Any:
+    """The reference's ``dims`` (a function of a leaf's shape) for a swept spec."""
+    if spec is None:
+        return None
+    red, out = ((), (0, 1)) if spec is MUON_ROW or spec == MD((), (0, 1)) else ((0, 1), ())
+    return lambda shape: (red, out) if len(shape) == 2 else None
+
+
+def _muon_reference(**kw: Any) -> ref.Reference:
+    dims = kw.pop("muon_weight_dimension_numbers", None)
+    return ref_muon.Muon(**kw, dims=_muon_rule(dims))
+
+
+def _scale_by_muon_reference(**kw: Any) -> ref.Reference:
+    dims = kw.pop("weight_dimension_numbers", None)
+    return ref_muon.Muon(1.0, **kw, dims=_muon_rule(dims), muon_only=True)
+
+
+def _masked_scale_by_muon(**kw: Any) -> Any:
+    """``scale_by_muon`` on the matrices (the battery's vector and scalar pass through)."""
+    return gx.masked(gx.scale_by_muon(**kw), mask_matrices)
+
+
+# A leaf Muon decays (the kernel) off, by tree and by a function of the params.
+MUON_DECAY_OFF = {"dense": {"kernel": False, "bias": True}, "scale": True}
+
+
+def not_matrices(params: Any) -> Any:
+    return jax.tree.map(lambda p: jnp.ndim(p) != 2, params)
+
+
+PER_STEP_COEFFS = ((3.0, -3.2, 1.2), (3.4445, -4.7750, 2.0315), (2.5, -2.0, 0.6))
+MUON_DIRECTION_SWEEP: dict[str, list[Any]] = {
+    "ns_coeffs": [(3.0, -3.2, 1.2), PER_STEP_COEFFS],
+    "ns_steps": [2, 8],
+    "beta": [0.5, 0.9],
+    "eps": [0.1, 1.0],
+    "nesterov": [False, With(False, beta=0.5)],
+    "adaptive": [True, With(True, nesterov=False)],
+    "preconditioning": ["spectral", "aol", "schatten"],
+    "bias_correction": [False, With(False, beta=0.5)],
+    # the iteration's dtype: float32 is the default's for float32 params (bfloat16, torch's,
+    # is compared with torch in test_parity_muon.py)
+    "ns_dtype": [jnp.float32, "float32"],
+}
 
 OPTIMIZERS: list[Subject] = [
     Subject(
@@ -927,6 +988,32 @@ OPTIMIZERS: list[Subject] = [
         tree=True,
         values=LOSS_VALUES,
     ),
+    # Muon
+    Subject(
+        "muon",
+        _muon_reference,
+        {"learning_rate": 0.02},
+        {
+            "learning_rate": [0.005, 0.1],
+            **MUON_DIRECTION_SWEEP,
+            "ns_coeffs": [(3.0, -3.2, 1.2), PER_STEP_COEFFS, "dion"],
+            "weight_decay": [0.1, 0.5],
+            "weight_decay_mask": [
+                With(MUON_DECAY_OFF, weight_decay=0.5),
+                With(not_matrices, weight_decay=0.5),
+            ],
+            "adam_b1": [0.5, 0.95],
+            "adam_b2": [0.9, 0.99],
+            "adam_eps_root": [1e-3, 0.5],
+            "adam_weight_decay": [0.1, 0.5],
+            "adam_learning_rate": [0.005, 0.1],
+            "muon_weight_dimension_numbers": [MUON_ROW, muon_column],
+            "consistent_rms": [0.2, 0.5],
+            "width_scaling": [False, With(False, ns_steps=3)],
+        },
+        masks={"weight_decay_mask": {"weight_decay": 0.0}},
+        neutral=frozenset({"ns_dtype"}),
+    ),
 ]
 
 PRIMITIVES: list[Subject] = [
@@ -1233,6 +1320,23 @@ PRIMITIVES: list[Subject] = [
         POLYAK_SWEEP,
         tree=True,
         values=LOSS_VALUES,
+    ),
+    # Muon
+    Subject(
+        "scale_by_muon",
+        _scale_by_muon_reference,
+        {},
+        {
+            **MUON_DIRECTION_SWEEP,
+            "weight_dimension_numbers": [MUON_ROW, MD((0, 1), ())],
+        },
+        build=_masked_scale_by_muon,
+        neutral=frozenset({"ns_dtype"}),
+        # The direction itself (entries of order one, not lr times them): float32's
+        # Newton-Schulz iteration against float64's, amplified by the iteration (small
+        # singular values expand with slope 3.4). Measured: 5.7e-7, and 1.6e-6 with
+        # adaptive=True (the dual norm <M, O> multiplies the direction by about 3).
+        atol=2e-6,
     ),
 ]
 

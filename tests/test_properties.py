@@ -112,12 +112,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "beta": (0.0, 1.0),
     "trust_coefficient": (1e-3, 0.1),
 }
+# Ranges of one factory that differ from the common ones (Muon's beta is a decay in [0, 1)).
+FACTORY_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {("muon", "beta"): (0.0, 0.99)}
 
 
 @st.composite
 def hyperparams(draw: Any, entry: Entry) -> dict[str, float]:
     names = sorted(set(entry.kwargs) & set(RANGES) | {"learning_rate"})
-    return {n: draw(st.floats(*RANGES[n], allow_nan=False, allow_infinity=False)) for n in names}
+    bounds = {n: FACTORY_BOUNDS.get((entry.factory.__name__, n), RANGES[n]) for n in names}
+    return {n: draw(st.floats(*bounds[n], allow_nan=False, allow_infinity=False)) for n in names}
 
 
 def _no_decay(entry: Entry) -> dict[str, Any]:
@@ -144,10 +147,12 @@ def test_jit_equals_eager(entry: Entry, layout, seed, data):
     jitted, _, _ = run(tx, params, grads, jit=True)
     # jit may fuse and reorder float32 arithmetic: a few ulps, of the entry or (for an
     # entry that is a difference of larger terms, e.g. a step minus a decay) of the
-    # largest entry of the step.
+    # largest entry of the step. Muon's Newton-Schulz iteration amplifies such a
+    # difference (expanding small singular values): measured up to 2.3e-6 relative.
+    rtol = 1e-5 if entry.factory is gx.muon else 1e-6
     for a, b in zip(jitted, eager, strict=True):
         scale = max([float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(b) if x.size] + [0.0])
-        chex.assert_trees_all_close(a, b, rtol=1e-6, atol=1e-6 * scale + 1e-30)
+        chex.assert_trees_all_close(a, b, rtol=rtol, atol=rtol * scale + 1e-30)
 
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
@@ -479,6 +484,7 @@ FACTORY_RANGES: dict[tuple[str, str], Any] = {
         for name in ("schedule_free_sgd", "schedule_free_adamw", "schedule_free_rmsprop")
     },
     ("dpsgd", "noise_multiplier"): st.just(0.0),
+    ("muon", "beta"): st.floats(0.0, 0.99),
 }
 
 

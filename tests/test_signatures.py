@@ -182,7 +182,8 @@ FACTORIES = sorted(
 )
 
 # How each numeric argument can be wrong, besides NaN (always wrong).
-DECAYS = {"b1", "b2", "b3", "decay", "rho", "momentum", "beta3"}  # in [0, 1): 1.0, 1.5 are wrong
+DECAYS = {"b1", "b2", "b3", "decay", "rho", "momentum", "beta3", "adam_b1", "adam_b2"}
+# (in [0, 1): 1.0, 1.5 are wrong)
 NON_NEGATIVE = {
     "learning_rate",
     "eps",
@@ -209,6 +210,10 @@ NON_NEGATIVE = {
     "optimism",
     "eta",
     "gamma",
+    "adam_eps_root",
+    "adam_weight_decay",
+    "adam_learning_rate",
+    "consistent_rms",
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4
@@ -224,10 +229,12 @@ SPECIAL = {  # name -> wrong values
     "estim_lr_coef": [0.0, -1.0],
     "d0": [0.0, -1.0],
     "growth_rate": [0.5],  # at least 1 (or inf)
+    "ns_steps": [0, 1.5],  # Newton-Schulz iterations: an int >= 1
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
     ("momo", "beta"): [1.0, 1.5, -0.1],
+    ("muon", "beta"): [1.0, 1.5, -0.1],
     ("ftrl", "beta"): [-1.0],
     ("scale_by_ftrl", "beta"): [-1.0],
     # AdEMAMix's alpha (the slow moment's weight) is any finite number; COCOB's is not.
