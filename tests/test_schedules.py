@@ -975,3 +975,16 @@ def test_the_smallest_periods_are_allowed():
     assert [float(sgdr(t)) for t in range(3)] == [1.0, 1.0, 1.0]  # a restart every step
     assert float(sgdr_schedule(init_value=2.0, first_decay_steps=4, alpha=1.0)(2)) == 2.0
     assert float(sgdr_schedule(init_value=2.0, first_decay_steps=4, m_mul=0.0)(5)) == 0.0
+
+
+def test_sgdr_restarts_exactly_where_the_cycles_end():
+    """Doubling cycles from one step restart at steps 2**k - 1. The cycle index comes from a
+    logarithm, which float32 lands a hair on either side of a restart: the step before one
+    is the last of its cycle, the step of one starts the next (up to 2**25, beyond which
+    float32 steps are no longer exact)."""
+    s = sgdr_schedule(init_value=1.0, first_decay_steps=1, t_mul=2.0)
+    for k in range(2, 26):
+        length = 2 ** (k - 1)
+        last = 0.5 * (1 + math.cos(math.pi * (length - 1) / length))
+        np.testing.assert_allclose(float(s(2**k - 2)), last, atol=1e-6, err_msg=f"{k}")
+        assert float(s(2**k - 1)) == 1.0, k
