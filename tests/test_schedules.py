@@ -988,3 +988,13 @@ def test_sgdr_restarts_exactly_where_the_cycles_end():
         last = 0.5 * (1 + math.cos(math.pi * (length - 1) / length))
         np.testing.assert_allclose(float(s(2**k - 2)), last, atol=1e-6, err_msg=f"{k}")
         assert float(s(2**k - 1)) == 1.0, k
+
+
+@pytest.mark.parametrize(("arg", "value"), [("t_mul", 3.0), ("m_mul", 0.5), ("alpha", 0.1)])
+def test_sgdr_refuses_restart_keywords_beside_cosine_kwargs(arg, value):
+    """With optax's ``cosine_kwargs`` the restart keywords have no meaning: any value other
+    than the default, above or below it, is refused by name."""
+    pieces = [dict(init_value=0.0, peak_value=1.0, warmup_steps=2, decay_steps=10)]
+    with pytest.raises(TypeError, match=rf"cosine_kwargs and {arg}"):
+        sgdr_schedule(cosine_kwargs=pieces, **{arg: value})
+    sgdr_schedule(cosine_kwargs=pieces, **{arg: {"t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}[arg]})
