@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform import _checks, _tree
+from gradxform import _checks, _sharding, _tree
 from gradxform._base import GradientTransformation, init_empty_state, transformation
 from gradxform._transforms.adam import check_moment_updates, nesterov_mu_hat
 from gradxform._transforms.matrices import (
@@ -105,7 +105,11 @@ def newton_schulz(
     in ``dtype`` (default: the dtype of ``x`` promoted to at least float32; complex
     matrices stay complex). The result has that dtype.
     """
-    x = jnp.asarray(x)
+    x = original = jnp.asarray(x)
+    # Under explicit sharding a product over a sharded axis has no defined output
+    # sharding: the iteration runs on the whole (replicated) matrix, and the result takes
+    # the input's sharding back. Elsewhere both calls return their argument.
+    x = _sharding.replicated(x)
     base = _tree.compute_dtype(x.dtype)
     work = base if dtype is None else np.dtype(dtype)
     if _tree.is_complex(x):
@@ -145,7 +149,7 @@ def newton_schulz(
     x = x.astype(work)
     for i, abc in enumerate(rows):
         x = step(x, abc, first.astype(work) if i == 0 and first is not None else None)
-    return jnp.swapaxes(x, -1, -2) if transpose else x
+    return _sharding.sharded_like(jnp.swapaxes(x, -1, -2) if transpose else x, original)
 
 
 # ------------------------------------------------------------------ scale_by_muon
