@@ -25,9 +25,9 @@ from gradxform._base import stateless as stateless
 from gradxform._base import stateless_with_tree_map as stateless_with_tree_map
 from gradxform._base import with_extra_args_support as with_extra_args_support
 from gradxform._lr_finder import LRRangeTest as LRRangeTest
-from gradxform._lr_finder import LRSweep as LRSweep
 from gradxform._lr_finder import find_learning_rate as find_learning_rate
-from gradxform._lr_finder import lr_sweep as lr_sweep
+from gradxform._lr_sweep import LRSweep as LRSweep
+from gradxform._lr_sweep import lr_sweep as lr_sweep
 from gradxform._optimizers.acprop import acprop as acprop
 from gradxform._optimizers.adam import adam as adam
 from gradxform._optimizers.adam import adamw as adamw
