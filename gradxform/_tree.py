@@ -18,6 +18,7 @@ square root, maximum and division by it is done in real arithmetic.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -63,8 +64,31 @@ def float_dtype() -> np.dtype:
 
 def promote(*dtypes: Any) -> np.dtype:
     """The standard JAX promotion of ``dtypes``, explicitly (valid under strict promotion)."""
+    return _promote(float_dtype(), dtypes)
+
+
+@functools.cache
+def _promote(widest: np.dtype, dtypes: tuple[Any, ...]) -> np.dtype:
+    del widest  # a key only: float64 promotes to float32 without x64
     with jax.numpy_dtype_promotion("standard"):
         return np.dtype(jnp.result_type(*dtypes))
+
+
+def astype(x: Any, dtype: Any) -> chex.Array:
+    """``x`` as a ``dtype`` array; an array that already is one is returned as it is.
+
+    Skipping the no-op conversion keeps tracing fast on trees of many leaves. A
+    weakly typed scalar is still converted, so it takes part in promotion as ``dtype``.
+    """
+    if isinstance(x, jax.Array):
+        if x.dtype == dtype and not jax.typeof(x).weak_type:
+            return x
+    elif isinstance(x, int | float) and not isinstance(x, bool):
+        dtype = np.dtype(dtype)
+        if jnp.issubdtype(dtype, jnp.floating) and dtype == jax.dtypes.canonicalize_dtype(dtype):
+            with np.errstate(over="ignore"):  # beyond the dtype's range: inf, as a cast gives
+                return np.asarray(x, dtype)  # a constant, rounded once, without a traced op
+    return jnp.asarray(x).astype(dtype)
 
 
 def compute_dtype(dtype: Any) -> np.dtype:
@@ -74,8 +98,7 @@ def compute_dtype(dtype: Any) -> np.dtype:
 
 def to_compute(x: chex.Array) -> chex.Array:
     """Cast a leaf to its :func:`compute_dtype`."""
-    x = jnp.asarray(x)
-    return x.astype(compute_dtype(x.dtype))
+    return astype(x, compute_dtype(dtype_of(x)))
 
 
 def zeros_like(params: chex.ArrayTree, dtype: Any | None = None) -> chex.ArrayTree:
@@ -120,12 +143,9 @@ def cast_to(x: chex.Array, dtype: Any) -> chex.Array:
     zero (a second moment kept in a complex dtype, the update of a real parameter
     from a complex ``mu_dtype`` state); the layout checks refuse the other cases.
     """
-    x = jnp.asarray(x)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating) and not jnp.issubdtype(
-        dtype, jnp.complexfloating
-    ):
+    if is_complex(x) and not jnp.issubdtype(dtype, jnp.complexfloating):
         x = jnp.real(x)
-    return x.astype(dtype)
+    return astype(x, dtype)
 
 
 def real_part(x: chex.Array) -> chex.Array:
@@ -143,17 +163,16 @@ def div_real(x: chex.Array, d: chex.Array) -> chex.Array:
     Dividing the real and imaginary parts by ``d`` is exact to rounding, as a real
     division is, whatever the size of ``d``.
     """
-    x, d = jnp.asarray(x), jnp.asarray(d)
-    real = promote(real_dtype(x.dtype), d.dtype)
-    d = d.astype(real)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        return jax.lax.complex(jnp.real(x).astype(real) / d, jnp.imag(x).astype(real) / d)
-    return x.astype(real) / d
+    real = promote(real_dtype(dtype_of(x)), dtype_of(d))
+    d = astype(d, real)
+    if is_complex(x):
+        return jax.lax.complex(astype(jnp.real(x), real) / d, astype(jnp.imag(x), real) / d)
+    return astype(x, real) / d
 
 
 def sqrt_eps(x: chex.Array, eps: chex.Numeric, eps_in_sqrt: bool) -> chex.Array:
     """``sqrt(x + eps)`` or ``sqrt(x) + eps`` in ``x``'s (compute) dtype."""
-    e = jnp.asarray(eps).astype(x.dtype)
+    e = astype(eps, x.dtype)
     return jnp.sqrt(x + e) if eps_in_sqrt else jnp.sqrt(x) + e
 
 
@@ -208,6 +227,7 @@ def lincomb(
     """
     if order not in (1, 2):
         raise ValueError(f"order={order!r} must be 1 (a first moment) or 2 (a second moment)")
+    coefficients = per_dtype(lambda dtype: (_coefficient(a, dtype), _coefficient(b, dtype)))
 
     def step(xi, yi):
         if order == 2:
@@ -216,10 +236,39 @@ def lincomb(
         else:
             x32, y32 = to_compute(xi), to_compute(yi)
         dtype = promote(x32.dtype, y32.dtype)
-        ca, cb = jnp.asarray(a).astype(dtype), jnp.asarray(b).astype(dtype)
-        return cast_to(ca * x32.astype(dtype) + cb * y32.astype(dtype), xi.dtype)
+        ca, cb = coefficients(dtype)
+        return cast_to(_times(ca, astype(x32, dtype)) + _times(cb, astype(y32, dtype)), xi.dtype)
 
     return map_inexact(step, x, y)
+
+
+def per_dtype(make: Callable[[np.dtype], Any]) -> Callable[[Any], Any]:
+    """``make(dtype)``, formed once per dtype and reused for every leaf of that dtype.
+
+    The scalars of a step (coefficients, bias-correction factors) are traced once
+    per dtype instead of once per leaf, which keeps the compiled program, and its
+    compile time, small on trees of many leaves. The values are the same.
+    """
+    made: dict[np.dtype, Any] = {}
+
+    def get(dtype: Any) -> Any:
+        dtype = np.dtype(dtype)
+        if dtype not in made:
+            made[dtype] = make(dtype)
+        return made[dtype]
+
+    return get
+
+
+def _coefficient(c: chex.Numeric, dtype: np.dtype) -> chex.Array | None:
+    """``c`` as a ``dtype`` scalar, or ``None`` for a Python ``1`` (no multiply: exact)."""
+    if isinstance(c, int | float) and not isinstance(c, bool) and c == 1:
+        return None
+    return astype(c, dtype)
+
+
+def _times(c: chex.Array | None, x: chex.Array) -> chex.Array:
+    return x if c is None else c * x
 
 
 def update_moment(
@@ -250,13 +299,16 @@ def bias_correction(
       Array([0.33333334], dtype=float32)
     """
 
-    def correct(m):
-        m = to_compute(m)
-        real = real_dtype(m.dtype)
+    def make_factor(real):
         d = jnp.asarray(decay, real)
         t = jnp.maximum(jnp.asarray(count).astype(real), jnp.ones([], real))
-        factor = -jnp.expm1(t * jnp.log1p(d - 1))
-        return div_real(m, factor)
+        return -jnp.expm1(t * jnp.log1p(d - 1))
+
+    factor = per_dtype(make_factor)
+
+    def correct(m):
+        m = to_compute(m)
+        return div_real(m, factor(real_dtype(m.dtype)))
 
     return map_inexact(correct, moment)
 

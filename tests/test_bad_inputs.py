@@ -716,7 +716,13 @@ SCHEDULES = [
         "join-wrong-boundary-count",
         lambda: join_schedules([constant_schedule(1.0)] * 3, [10]),
         ValueError,
-        r"boundaries=.*len\(schedules\) - 1",
+        r"boundaries=\(10,\) must hold len\(schedules\) - 1 = 2 steps, got 1",
+    ),
+    Case(
+        "join-too-many-boundaries",
+        lambda: join_schedules([constant_schedule(1.0)] * 2, [10, 20]),
+        ValueError,
+        r"boundaries=\(10, 20\) must hold len\(schedules\) - 1 = 1 steps, got 2",
     ),
     Case(
         "join-not-callable",

@@ -998,3 +998,34 @@ def test_sgdr_refuses_restart_keywords_beside_cosine_kwargs(arg, value):
     with pytest.raises(TypeError, match=rf"cosine_kwargs and {arg}"):
         sgdr_schedule(cosine_kwargs=pieces, **{arg: value})
     sgdr_schedule(cosine_kwargs=pieces, **{arg: {"t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}[arg]})
+
+
+@pytest.mark.parametrize(("peak", "end"), [(-1.0, -0.25), (0.0, 0.5), (2.0, 0.5)])
+def test_warmup_cosine_end_value_is_a_fraction_of_a_nonzero_peak(peak, end):
+    """optax's definition: a zero peak decays to 0 whatever ``end_value``; any other peak,
+    negative included, decays to ``end_value``."""
+    s = warmup_cosine_decay_schedule(0.0, peak, warmup_steps=2, decay_steps=6, end_value=end)
+    expected = [ref_warmup_cosine(t, 0.0, peak, 2, 6, 0.0 if peak == 0 else end) for t in range(9)]
+    close(s(jnp.arange(9)), expected)
+
+
+def test_warmup_schedule_boundaries():
+    """The smallest valid step counts are accepted, the values beside them refused by name."""
+    one = warmup_cosine_decay_schedule(0.0, 2.0, warmup_steps=0, decay_steps=1, end_value=0.5)
+    assert [float(one(t)) for t in range(3)] == [2.0, 0.5, 0.5]
+    with pytest.raises(ValueError, match=r"decay_steps=5 must be > warmup_steps=10"):
+        warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps=10, decay_steps=5)
+    for bad in (0.0, -0.5):
+        with pytest.raises(ValueError, match=rf"exponent={bad} must be in \(0\.0, inf\)"):
+            warmup_cosine_decay_schedule(0.0, 1.0, 2, 10, exponent=bad)
+    with pytest.raises(ValueError, match=r"exponent=inf must be finite"):
+        warmup_cosine_decay_schedule(0.0, 1.0, 2, 10, exponent=math.inf)
+    # Warmup and decay may fill all the steps (no stable phase), one decay step at least.
+    full = warmup_stable_decay_schedule(0.0, 1.0, 2, 4, decay_fraction=0.5)
+    assert [float(full(t)) for t in range(6)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    short = warmup_stable_decay_schedule(0.0, 1.0, 0, 4, decay_fraction=0.1)  # round(0.4) = 0
+    assert [float(short(t)) for t in range(6)] == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    single = warmup_stable_decay_schedule(0.0, 1.0, 0, 1)
+    assert [float(single(t)) for t in range(3)] == [1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"decay_fraction=1\.5 must be in \(0\.0, 1\.0\]"):
+        warmup_stable_decay_schedule(0.0, 1.0, 0, 10, decay_fraction=1.5)

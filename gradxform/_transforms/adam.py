@@ -104,10 +104,14 @@ def direction(
     is divided by it part by part.
     """
 
+    no_root = isinstance(eps_root, int | float) and eps_root == 0  # v >= +0: adding 0 is exact
+
     def step(g, m, v):
         v = _tree.real_part(v)
         real = _tree.promote(_tree.real_dtype(m.dtype), v.dtype)
-        v = v.astype(real) + jnp.asarray(eps_root).astype(real)
+        v = _tree.astype(v, real)
+        if not no_root:
+            v = v + _tree.astype(eps_root, real)
         return _tree.cast_like(_tree.div_real(m, _tree.sqrt_eps(v, eps, False)), g)
 
     return _tree.map_inexact(step, updates, mu_hat, nu_hat)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import chex
-import jax.numpy as jnp
 
 from gradxform import _checks, _tree
 from gradxform._base import (
@@ -73,8 +72,8 @@ def add_decayed_weights(
             if not on:
                 return u
             dtype = _tree.promote(_tree.compute_dtype(u.dtype), p.dtype)
-            wd = jnp.asarray(rate).astype(dtype)
-            return (u.astype(dtype) + wd * p.astype(dtype)).astype(u.dtype)
+            wd = _tree.astype(rate, dtype)
+            return _tree.astype(_tree.astype(u, dtype) + wd * _tree.astype(p, dtype), u.dtype)
 
         return _tree.map_inexact(step, updates, params, decay), _next(state)
 
