@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine with Python 3.11 and make:
 #   make test   -- create .venv, install gradxform[test], lint, type-check, run the tests
 #   make demo   -- create .venv, install gradxform[demo], run the demo
+#   make test-extended -- deep parity sweeps and convergence studies (run by CI too)
 #   make bench  -- benchmarks against optax and torch.optim (about 5 minutes)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
@@ -29,7 +30,13 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy gradxform
 
 test: lint typecheck
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not extended" $(PYTEST_ARGS)
+
+# make test-extended -- the deep parity sweeps and convergence studies (marker `extended`)
+#                       that do not fit make test's 15 minutes; CI runs it after make test.
+.PHONY: test-extended
+test-extended: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 -m extended $(PYTEST_ARGS) || test $$? -eq 5  # 5: none selected
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m gradxform demo --out demo_out
