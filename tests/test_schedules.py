@@ -1029,3 +1029,34 @@ def test_warmup_schedule_boundaries():
     assert [float(single(t)) for t in range(3)] == [1.0, 0.0, 0.0]
     with pytest.raises(ValueError, match=r"decay_fraction=1\.5 must be in \(0\.0, 1\.0\]"):
         warmup_stable_decay_schedule(0.0, 1.0, 0, 10, decay_fraction=1.5)
+
+
+def test_exponential_decay_bounds_and_their_boundaries():
+    """``r < 1`` is bounded below by ``end_value``, ``r >= 1`` above (``r = 1``: the smaller of
+    the two at every step, as optax); the order checks refuse exactly the inconsistent pairs."""
+    hold = exponential_decay(2.0, 1, 1.0, end_value=3.0)  # r = 1 may sit below end_value
+    assert [float(hold(t)) for t in (0, 1, 5)] == [2.0, 2.0, 2.0]
+    clip = exponential_decay(2.0, 1, 1.0, end_value=0.5)
+    assert [float(clip(t)) for t in (0, 1, 5)] == [0.5, 0.5, 0.5]
+    flat = exponential_decay(1.0, 1, 2.0, end_value=1.0)  # growing to its own start
+    assert [float(flat(t)) for t in (0, 3)] == [1.0, 1.0]
+    grow = exponential_decay(0.5, 2, 4.0, end_value=3.0)
+    close(grow(jnp.arange(6)), [0.5, 1.0, 2.0, 3.0, 3.0, 3.0])
+    huge = exponential_decay(1.0, 1, 10.0, end_value=7.0)
+    assert float(huge(10**6)) == 7.0  # r**p is inf there
+    with pytest.raises(ValueError, match=r"end_value=0\.5 must be >= init_value=1\.0 > 0"):
+        exponential_decay(1.0, 1, 1.5, end_value=0.5)
+    for init in (0.0, -1.0):  # growth from a non-positive value is refused, end above or not
+        with pytest.raises(ValueError, match=rf"end_value=2\.0 must be >= init_value={init}"):
+            exponential_decay(init, 1, 1.5, end_value=2.0)
+    with pytest.raises(ValueError, match=r"transition_begin=-1 must be"):
+        exponential_decay(1.0, 10, 0.5, transition_begin=-1)
+    assert float(exponential_decay(1.0, 1, 1.0)(9)) == 1.0  # r = 1 needs no end_value
+    assert float(exponential_decay(1.0, 1, 0.5, end_value=1.0)(9)) == 1.0  # decay to itself
+    with pytest.raises(ValueError, match=r"decay_rate=inf must be"):
+        exponential_decay(1.0, 1, math.inf, end_value=2.0)
+    # A traced init_value cannot be ordered against end_value: the check is left to the user.
+    traced = jax.vmap(lambda v: exponential_decay(v, 1, 0.5, end_value=0.25)(3))
+    close(traced(jnp.array([1.0, 4.0])), [0.25, 0.5])
+    traced_end = jax.vmap(lambda e: exponential_decay(1.0, 1, 0.5, end_value=e)(3))
+    close(traced_end(jnp.array([0.25, 0.0])), [0.25, 0.125])

@@ -93,11 +93,8 @@ def exponential_decay(
         end = _common.as_value(end_value)
         if rate < 1:
             return jnp.maximum(init * r**p, end)
-        if rate == 1:
-            return jnp.minimum(init * r**p, end)
-        # Past p_end the value is end_value; capping p keeps r**p finite.
-        p_end = jnp.log(end / init) / jnp.log(r)
-        return jnp.minimum(init * r ** jnp.minimum(p, p_end), end)
+        # Growing (init > 0): once r**p overflows to inf, the minimum is still end_value.
+        return jnp.minimum(init * r**p, end)
 
     return schedule
 
