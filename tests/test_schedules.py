@@ -33,6 +33,7 @@ from gradxform import (
     warmup_exponential_decay_schedule,
     warmup_stable_decay_schedule,
 )
+from gradxform import schedules as gx_schedules
 from tests._require import require, require_keras
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -1060,3 +1061,25 @@ def test_exponential_decay_bounds_and_their_boundaries():
     close(traced(jnp.array([1.0, 4.0])), [0.25, 0.5])
     traced_end = jax.vmap(lambda e: exponential_decay(1.0, 1, 0.5, end_value=e)(3))
     close(traced_end(jnp.array([0.25, 0.0])), [0.25, 0.125])
+
+
+def test_one_cycle_argument_boundaries():
+    """The phase and divisor checks refuse exactly the configurations outside their ranges."""
+    # pct_start * N - 1 < 0: the first phase would end before step 0 (not only at it).
+    with pytest.raises(ValueError, match=r"pct_start=0\.05 with total_steps=10 leaves an empty"):
+        one_cycle_schedule(10, 1.0, pct_start=0.05)
+    for name in ("div_factor", "final_div_factor"):
+        for bad in (0.0, -1.0, math.inf):
+            with pytest.raises(ValueError, match=rf"{name}={bad}"):
+                one_cycle_schedule(100, 1.0, **{name: bad})
+    # Divisors below 1 are valid: the cycle then starts above its peak, or ends above its start.
+    s = one_cycle_schedule(11, 1.0, pct_start=0.5, div_factor=0.5, final_div_factor=0.25)
+    close(s(jnp.array([0, 10])), [2.0, 8.0])
+    for factory in (gx_schedules.linear_onecycle_schedule, gx_schedules.cosine_onecycle_schedule):
+        with pytest.raises(ValueError, match=r"pct_start=-0\.5"):
+            factory(10, 1.0, pct_start=-0.5)
+        for name in ("div_factor", "final_div_factor"):
+            with pytest.raises(ValueError, match=rf"{name}=0\.0"):
+                factory(10, 1.0, **{name: 0.0})
+    with pytest.raises(ValueError, match=r"pct_final=1\.5"):
+        gx_schedules.linear_onecycle_schedule(10, 1.0, pct_final=1.5)
