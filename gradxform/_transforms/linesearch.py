@@ -60,7 +60,7 @@ def add_scale(tree_x: chex.ArrayTree, scalar: chex.Array, tree_y: chex.ArrayTree
 
 
 def nan_to_inf(error: chex.Array) -> chex.Array:
-    """A criterion's violation, ``max(error, 0)``, with NaN (a step out of the domain) as ``inf``."""
+    """The violation ``max(error, 0)`` of a criterion, NaN (out of the domain) as ``inf``."""
     return jnp.maximum(jnp.where(jnp.isnan(error), jnp.inf, error), 0.0).astype(error.dtype)
 
 
