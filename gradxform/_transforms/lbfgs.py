@@ -55,7 +55,7 @@ def two_loop(
     with ``rho = 0`` (an empty slot, or ``<s, y> = 0``) leaves the product unchanged.
     """
     m = rho.shape[0]
-    order = (newest + jnp.arange(m)) % m  # oldest to newest
+    order = (newest + jnp.arange(m, dtype=jnp.int32)) % m  # oldest to newest
     dtype = rho.dtype
 
     def backward(q, i):  # newest to oldest: alpha_i = rho_i <s_i, q>, q -= alpha_i y_i

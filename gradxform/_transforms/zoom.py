@@ -225,32 +225,15 @@ def scale_by_zoom_linesearch(
         def pick(pred, a, b):
             return jax.tree.map(lambda x, y: jnp.where(pred, x, y).astype(y.dtype), a, b)
 
-        def bracket(s: _Search) -> _Search:
+        def bracket_trial(s: _Search):
+            """Phase 1's next step: ``eta_0``, then ``increase_factor`` times the last."""
             guess = jnp.where(s.count == 0, eta0, increase_factor * s.last.eta)
             if max_learning_rate is None:
-                at_max = jnp.asarray(False)
-            else:
-                at_max = guess >= max_learning_rate
-                guess = jnp.minimum(guess, max_learning_rate)
-            new, g = evaluate(scalar(guess))
-            dec, curv = errors(new)
-            ok = dec <= tol
-            error = jnp.maximum(dec, curv)
-            new_is_high = (dec > 0.0) | ((new.value >= s.last.value) & (s.count > 0))
-            new_is_low = (new.slope >= 0.0) & ~new_is_high
-            low = pick(new_is_low, new, s.last)
-            high = pick(new_is_low, s.last, new)
-            bracketed = new_is_high | new_is_low | (error <= tol)
-            done = (error <= tol) | (at_max & ~bracketed)
-            return _Search(
-                count=_tree.safe_increment(s.count), last=new, grad=g,
-                decrease_error=dec, curvature_error=curv, bracketed=bracketed, done=done,
-                failed=(s.count + 1 >= max_linesearch_steps) & ~done,
-                low=low, high=high, ref=low,
-                safe=pick(ok, new, s.safe), safe_grad=pick(ok, g, s.safe_grad),
-            )  # fmt: skip
+                return scalar(guess), jnp.asarray(False)
+            return scalar(jnp.minimum(guess, max_learning_rate)), guess >= max_learning_rate
 
-        def zoom(s: _Search) -> _Search:
+        def zoom_trial(s: _Search):
+            """Phase 2's next step: cubic, quadratic or bisection inside ``[lo, hi]``."""
             lo, hi, ref = s.low, s.high, s.ref
             width = jnp.abs(hi.eta - lo.eta)
             left, right = jnp.minimum(hi.eta, lo.eta), jnp.maximum(hi.eta, lo.eta)
@@ -260,8 +243,25 @@ def scale_by_zoom_linesearch(
             use_cubic = (cubic > left + 0.2 * width) & (cubic < right - 0.2 * width)
             use_quad = ~use_cubic & (quad > left + 0.1 * width) & (quad < right - 0.1 * width)
             trial = jnp.where(use_cubic, cubic, jnp.where(use_quad, quad, (lo.eta + hi.eta) / 2))
-            new, g = evaluate(scalar(trial))
-            dec, curv = errors(new)
+            return scalar(trial), width
+
+        def bracket(s: _Search, new: _Point, g, dec, curv, at_max) -> _Search:
+            error = jnp.maximum(dec, curv)
+            new_is_high = (dec > 0.0) | ((new.value >= s.last.value) & (s.count > 0))
+            new_is_low = (new.slope >= 0.0) & ~new_is_high
+            low = pick(new_is_low, new, s.last)
+            bracketed = new_is_high | new_is_low | (error <= tol)
+            done = (error <= tol) | (at_max & ~bracketed)
+            ok = dec <= tol
+            return s._replace(
+                bracketed=bracketed, done=done,
+                failed=(s.count + 1 >= max_linesearch_steps) & ~done,
+                low=low, high=pick(new_is_low, s.last, new), ref=low,
+                safe=pick(ok, new, s.safe), safe_grad=pick(ok, g, s.safe_grad),
+            )  # fmt: skip
+
+        def zoom(s: _Search, new: _Point, g, dec, curv, width) -> _Search:
+            lo, hi = s.low, s.high
             better = (dec <= tol) & (new.value < s.safe.value)
             safe = pick(better, new, s.safe)
             done = jnp.maximum(dec, curv) <= tol
@@ -270,10 +270,8 @@ def scale_by_zoom_linesearch(
             stop = (s.count + 1 >= max_linesearch_steps) | (
                 (width <= stepsize_precision) & (safe.eta > 0.0)
             )
-            return _Search(
-                count=_tree.safe_increment(s.count), last=new, grad=g,
-                decrease_error=dec, curvature_error=curv, bracketed=s.bracketed, done=done,
-                failed=stop & ~done,
+            return s._replace(
+                done=done, failed=stop & ~done,
                 low=pick(new_is_high, lo, new),
                 high=pick(new_is_high, new, pick(low_is_high, lo, hi)),
                 ref=pick(new_is_high | low_is_high, hi, lo),
@@ -283,26 +281,43 @@ def scale_by_zoom_linesearch(
         def fall_back(s: _Search) -> _Search:
             """Out of evaluations: the best step with sufficient decrease, if any (or no
             step when the last one left the domain)."""
-            use_safe = (s.safe.eta > 0.0) | jnp.isinf(s.decrease_error)
+            use_safe = s.failed & ((s.safe.eta > 0.0) | jnp.isinf(s.decrease_error))
             if verbose:
                 jax.lax.cond(
-                    s.safe.eta > 0.0,
+                    s.failed & (s.safe.eta > 0.0),
                     lambda: jax.debug.print(
                         "scale_by_zoom_linesearch: curvature condition not met; "
-                        "taking the step {e} with sufficient decrease", e=s.safe.eta,
+                        "taking the step {e} with sufficient decrease",
+                        e=s.safe.eta,
                     ),
+                    lambda: None,
+                )
+                jax.lax.cond(
+                    s.failed & (s.safe.eta <= 0.0),
                     lambda: jax.debug.print(
                         "scale_by_zoom_linesearch: no step with sufficient decrease "
                         "(slope {s} at 0, last step {e})", s=slope0, e=s.last.eta,
                     ),
+                    lambda: None,
                 )  # fmt: skip
             return s._replace(
                 last=pick(use_safe, s.safe, s.last), grad=pick(use_safe, s.safe_grad, s.grad)
             )
 
         def step(s: _Search) -> _Search:
-            s = jax.lax.cond(s.bracketed, zoom, bracket, s)
-            return jax.lax.cond(s.failed, fall_back, lambda x: x, s)
+            """One evaluation: at phase 1's or phase 2's trial step (both computed, one
+            chosen, so that the objective and its gradient are compiled once)."""
+            guess, at_max = bracket_trial(s)
+            trial, width = zoom_trial(s)
+            new, g = evaluate(jnp.where(s.bracketed, trial, guess))
+            dec, curv = errors(new)
+            s = pick(s.bracketed, zoom(s, new, g, dec, curv, width),
+                     bracket(s, new, g, dec, curv, at_max))  # fmt: skip
+            s = s._replace(
+                count=_tree.safe_increment(s.count), last=new, grad=g,
+                decrease_error=dec, curvature_error=curv,
+            )  # fmt: skip
+            return fall_back(s)
 
         if initial_guess_strategy == "one":
             eta0 = jnp.ones([], dtype)
