@@ -174,7 +174,7 @@ def scale_by_backtracking_linesearch(
       >>> u, state = tx.update(jax.grad(f)(w), tx.init(w), w, value=f(w),
       ...                      grad=jax.grad(f)(w), value_fn=f)
       >>> gx.apply_updates(w, u)
-      Array([0.28, 0.56], dtype=float32)
+      Array([-0.6, -1.2], dtype=float32)
     """
     who = "scale_by_backtracking_linesearch"
     _checks.integer("max_backtracking_steps", max_backtracking_steps, low=0)
