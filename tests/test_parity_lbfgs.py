@@ -17,6 +17,7 @@ compilation runs several settings at once under ``vmap`` (the sweeps below).
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -96,7 +97,26 @@ CONFIGS: dict[str, Any] = {
             store_grad=True,
         ),
     ),
+    # The second non-default value of the static settings (extended).
+    "zoom-static": lambda lib, hp: lib.lbfgs(
+        memory_size=5,
+        linesearch=_zoom(
+            lib,
+            max_linesearch_steps=8,
+            max_learning_rate=None,
+            curv_rtol=math.inf,
+            approx_dec_rtol=None,
+            initial_guess_strategy="one",
+        ),
+    ),
+    "backtracking-static": lambda lib, hp: lib.lbfgs(
+        memory_size=1,
+        linesearch=lib.scale_by_backtracking_linesearch(
+            max_backtracking_steps=3, increase_factor=math.inf
+        ),
+    ),
 }
+NO_STORED_GRAD = {"backtracking-static"}  # value_and_grad_from_state cannot be used
 # Two non-default values of every float hyperparameter (one row each).
 SWEEPS = {
     "zoom": dict(
@@ -121,6 +141,11 @@ SWEEPS = {
 }
 
 
+def _value_and_grad(f, w, state, **data):
+    del state
+    return jax.value_and_grad(f)(w, **data)
+
+
 @functools.cache
 def _trajectory(lib_name: str, config: str, problem: str, steps: int, x64: bool = False):
     """The compiled run: ``hp -> (iterates, values, line-search steps)``, one per config."""
@@ -131,7 +156,10 @@ def _trajectory(lib_name: str, config: str, problem: str, steps: int, x64: bool 
     def run(hp):
         opt = make(lib, hp)
         w0 = jnp.asarray(W0, dtype)
-        value_and_grad = lib.value_and_grad_from_state(f)
+        if config in NO_STORED_GRAD:
+            value_and_grad = functools.partial(_value_and_grad, f)
+        else:
+            value_and_grad = lib.value_and_grad_from_state(f)
 
         def body(carry, _):
             w, state = carry
@@ -195,6 +223,14 @@ def test_non_default_hyperparameters_match_optax(config):
 @pytest.mark.parametrize("problem", ["rosenbrock", "quadratic"])
 def test_non_default_hyperparameters_match_optax_float64(config, problem):
     assert_same_iterates(config, problem, 30, rtol=1e-10, x64=True)
+
+
+@pytest.mark.extended
+@pytest.mark.parametrize("config", ["zoom-static", "backtracking-static"])
+def test_second_static_settings_match_optax(config):
+    """memory 5 and 1, 8 zoom steps, no largest step, no curvature test, Armijo's test
+    alone, initial guess 1; 3 backtracking steps from the largest step, no stored grad."""
+    assert_same_iterates(config, "rosenbrock", 30, rtol=1e-5)
 
 
 @pytest.mark.extended
