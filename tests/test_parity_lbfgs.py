@@ -238,6 +238,47 @@ def test_default_rosenbrock_matches_optax_float64():
     assert_same_iterates("default", "rosenbrock", 40, rtol=1e-10, x64=True)
 
 
+def _complex_objective(z):
+    m = jnp.asarray([[1.0, -2.0], [3.0 + 1.0j, 4.0], [-1.0 + 2.0j, 0.5 - 1.0j]], z.dtype)
+    return jnp.sum(jnp.abs(m @ z - 1.0) ** 2) + 0.1 * jnp.sum(jnp.abs(z) ** 4)
+
+
+@pytest.mark.parametrize(
+    "linesearch", ["zoom", pytest.param("backtracking", marks=pytest.mark.extended)]
+)
+def test_complex_params_match_optax(linesearch):
+    """Complex params, the gradient given conjugated (optax's convention: the real gradient
+    of the real and imaginary parts), 10 steps: the same iterates as optax."""
+
+    def run(lib):
+        search = (
+            lib.scale_by_zoom_linesearch(20, initial_guess_strategy="one")
+            if linesearch == "zoom"
+            else lib.scale_by_backtracking_linesearch(20)
+        )
+        opt = lib.lbfgs(memory_size=4, linesearch=search)
+
+        def body(carry, _):
+            z, state = carry
+            value, grad = jax.value_and_grad(_complex_objective)(z)
+            grad = jnp.conj(grad)
+            updates, state = opt.update(
+                grad, state, z, value=value, grad=grad, value_fn=_complex_objective
+            )
+            z = lib.apply_updates(z, updates)
+            return (z, state), z
+
+        z0 = jnp.asarray([1.0 - 1.0j, 1.0j], jnp.complex64)
+        with jax.numpy_dtype_promotion("standard" if lib is optax else "strict"):
+            return np.asarray(
+                jax.jit(lambda z: jax.lax.scan(body, (z, opt.init(z)), None, 10)[1])(z0)
+            )
+
+    ours, theirs = run(gx), run(optax)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert np.abs(ours[-1] - ours[-2]).max() < 1e-3  # it settled
+
+
 # ------------------------------------------------------------------ scipy
 
 

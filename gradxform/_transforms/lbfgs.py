@@ -130,8 +130,8 @@ def scale_by_lbfgs(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _checks.check_params(updates, params, who, allow_complex=False)
-        _checks.check_updates(updates, state.params, who)
+        _checks.check_params(updates, params, who)
+        _checks.check_updates(updates, state.params, who, allow_complex=True)
         dtype = state.weights_memory.dtype
         started = state.count > 0
         newest = state.count % memory_size

@@ -38,14 +38,26 @@ def scalar_dtype(params: chex.ArrayTree) -> Any:
 
 
 def vdot(tree_x: chex.ArrayTree, tree_y: chex.ArrayTree, dtype: Any) -> chex.Array:
-    """``sum_i <x_i, y_i>`` over the leaves of two real trees, in ``dtype``."""
+    """``Re sum_i <x_i, y_i>`` (``x`` conjugated) over the leaves of two trees, in ``dtype``.
+
+    For complex leaves this is the real inner product of the real and imaginary parts.
+    """
     total = jnp.zeros([], dtype)
     for x, y in zip(jax.tree.leaves(tree_x), jax.tree.leaves(tree_y), strict=True):
         if not _tree.is_inexact(x):
             continue
-        xd, yd = jnp.asarray(x).astype(dtype), jnp.asarray(y).astype(dtype)
-        total = total + jnp.tensordot(xd, yd, xd.ndim, precision=jax.lax.Precision.HIGHEST)
+        common = _tree.promote(dtype, _tree.dtype_of(x), _tree.dtype_of(y))
+        xd, yd = jnp.asarray(x).astype(common), jnp.asarray(y).astype(common)
+        if _tree.is_complex(xd):
+            xd = jnp.conj(xd)
+        inner = jnp.tensordot(xd, yd, xd.ndim, precision=jax.lax.Precision.HIGHEST)
+        total = total + jnp.real(inner).astype(dtype)
     return total
+
+
+def conj(tree: chex.ArrayTree) -> chex.ArrayTree:
+    """The complex conjugate of every complex leaf (real leaves as they are)."""
+    return jax.tree.map(lambda x: jnp.conj(x) if _tree.is_complex(x) else x, tree)
 
 
 def add_scale(tree_x: chex.ArrayTree, scalar: chex.Array, tree_y: chex.ArrayTree) -> chex.ArrayTree:
@@ -74,8 +86,8 @@ def objective_kwargs(value_fn: Callable[..., Any], extra_args: dict[str, Any], w
     rest = sorted(k for k in extra_args if k not in names)
     if rest:
         raise TypeError(
-            f"{who}.update got keyword arguments that value_fn does not take: {rest}; "
-            f"every extra keyword argument is passed to value_fn"
+            f"Unexpected keyword arguments passed to {who}.update: value_fn does not take "
+            f"{rest} (every extra keyword argument is passed to value_fn)"
         )
     return taken
 
@@ -95,9 +107,9 @@ def require_objective(value: Any, grad: Any, value_fn: Any, who: str) -> None:
 
 
 def check_line(updates: Any, params: Any, grad: Any, who: str) -> None:
-    """The direction, the params and the gradient: laid out alike, real."""
-    _checks.check_params(updates, params, who, allow_complex=False)
-    _checks.check_same_layout(grad, params, what="grad", against="params", allow_complex=False)
+    """The direction, the params and the gradient: laid out alike."""
+    _checks.check_params(updates, params, who)
+    _checks.check_same_layout(grad, params, what="grad", against="params")
 
 
 # ------------------------------------------------------------------ backtracking
@@ -215,13 +227,14 @@ def scale_by_backtracking_linesearch(
         fn_kwargs = objective_kwargs(value_fn, extra, who)
         dtype = jnp.asarray(state.learning_rate).dtype
         value = jnp.asarray(value).astype(dtype)
-        slope = vdot(updates, grad, dtype)
+        slope = vdot(updates, conj(grad), dtype)  # optax's: the gradient conjugated
 
         def f(w):
             return jnp.asarray(value_fn(w, **fn_kwargs)).astype(dtype)
 
         def error(eta, new_value):
-            return nan_to_inf(new_value - (1.0 + rtol) * value - eta * slope_rtol * slope)
+            error = new_value - (1.0 + rtol) * value - eta * slope_rtol * slope
+            return nan_to_inf(jnp.asarray(error).astype(dtype))
 
         def cond(carry):
             _, _, _, err, it = carry
@@ -316,6 +329,9 @@ def value_and_grad_from_state(
     Args:
       value_fn: the objective, a function of the params returning a scalar.
 
+    Raises (when called): ``ValueError`` if the state has no ``value`` or no ``grad``
+    (or a ``grad`` of ``None``), ``KeyError`` if it has more than one.
+
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
       >>> f = lambda w: jnp.sum(w ** 2)
@@ -335,12 +351,16 @@ def value_and_grad_from_state(
 
     def value_and_grad(params, *fn_args, state, **fn_kwargs):
         values, grads = _find_field(state, "value"), _find_field(state, "grad")
-        if len(values) != 1 or len(grads) != 1 or grads[0] is None:
+        if len(values) > 1 or len(grads) > 1:
+            raise KeyError(
+                f"value_and_grad_from_state found {len(values)} `value` and {len(grads)} "
+                "`grad` fields in the state; it needs exactly one of each"
+            )
+        if not values or not grads or grads[0] is None:
             raise ValueError(
-                "value_and_grad_from_state needs a state with exactly one `value` and one "
-                f"`grad` field holding arrays; found {len(values)} value and "
-                f"{len([g for g in grads if g is not None])} grad fields (a backtracking "
-                "search keeps its gradient only with store_grad=True)"
+                "value_and_grad_from_state needs a state with one `value` and one `grad` "
+                "field holding arrays (a backtracking search keeps its gradient only with "
+                "store_grad=True)"
             )
         value, grad = values[0], grads[0]
         return jax.lax.cond(

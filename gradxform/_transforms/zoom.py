@@ -19,6 +19,7 @@ from gradxform._base import GradientTransformation, transformation
 from gradxform._transforms.linesearch import (
     add_scale,
     check_line,
+    conj,
     nan_to_inf,
     objective_kwargs,
     require_objective,
@@ -209,7 +210,7 @@ def scale_by_zoom_linesearch(
             """``phi(eta)``, the gradient at ``w + eta u`` and ``phi'(eta)``."""
             v, g = value_and_grad(add_scale(params, eta, updates))
             g = jax.tree.map(lambda x, p: x.astype(_tree.dtype_of(p)), g, params)
-            return _Point(eta, scalar(v), vdot(g, updates, dtype)), g
+            return _Point(eta, scalar(v), vdot(conj(g), updates, dtype)), g
 
         def errors(p):
             decrease = p.value - value0 - slope_rtol * p.eta * slope0
