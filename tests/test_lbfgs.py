@@ -235,3 +235,46 @@ def test_invalid_argument_is_named(factory, kwargs):
     with pytest.raises((TypeError, ValueError)) as info:
         factory(**required, **kwargs)
     assert f"{name}=" in str(info.value), str(info.value)
+
+
+_SHARDED_RUN = """
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+import gradxform as gx
+mesh = jax.make_mesh((8,), ("x",), axis_types=(AxisType.Explicit,))
+f = lambda w: jnp.sum((w - 1.0) ** 2) + jnp.sum(w ** 4)
+def go(w, tx):
+    def run(w):
+        state, vg = tx.init(w), gx.value_and_grad_from_state(f)
+        for _ in range(3):
+            v, g = vg(w, state=state)
+            u, state = tx.update(g, state, w, value=v, grad=g, value_fn=f)
+            w = gx.apply_updates(w, u)
+        return w, state
+    return jax.jit(run)(w)
+w0 = jnp.arange(16.0).reshape(8, 2) / 16
+backtracking = gx.scale_by_backtracking_linesearch(10, store_grad=True)
+for tx in (gx.lbfgs(memory_size=3), gx.lbfgs(linesearch=backtracking)):
+    expected, _ = go(w0, tx)
+    with jax.set_mesh(mesh):
+        w, state = go(jax.device_put(w0, NamedSharding(mesh, P("x", None))), tx)
+        assert str(jax.typeof(state[0].diff_params_memory).sharding.spec) == str(P(None, "x", None))
+        assert jax.typeof(state[2].grad).sharding.spec == P("x", None)
+    np.testing.assert_allclose(np.asarray(w), np.asarray(expected), rtol=1e-6)
+print("ok")
+"""
+
+
+@pytest.mark.extended
+def test_explicit_sharding_keeps_the_params_sharding():
+    """On 8 simulated devices (a subprocess): the memory and the line search's gradient are
+    sharded like the params, and the iterates are those of one device."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    out = subprocess.run(
+        [sys.executable, "-c", _SHARDED_RUN], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

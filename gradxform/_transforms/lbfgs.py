@@ -116,8 +116,9 @@ def scale_by_lbfgs(
     def init_fn(params):
         dtype = scalar_dtype(params)
 
-        def stack(p):
-            return jnp.zeros((memory_size, *p.shape), _tree.compute_dtype(_tree.dtype_of(p)))
+        def stack(p):  # m zero slots, laid out (and sharded) like the parameter
+            zeros = _tree.zeros_like(p, _tree.compute_dtype(_tree.dtype_of(p)))
+            return jnp.broadcast_to(zeros[None], (memory_size, *zeros.shape))
 
         return ScaleByLBFGSState(
             count=_tree.zero_count(),

@@ -21,7 +21,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from gradxform import _checks, _tree
+from gradxform import _checks, _sharding, _tree
 from gradxform._base import GradientTransformation, transformation
 
 # ------------------------------------------------------------------ shared tree math
@@ -50,7 +50,11 @@ def vdot(tree_x: chex.ArrayTree, tree_y: chex.ArrayTree, dtype: Any) -> chex.Arr
         xd, yd = jnp.asarray(x).astype(common), jnp.asarray(y).astype(common)
         if _tree.is_complex(xd):
             xd = jnp.conj(xd)
-        inner = jnp.tensordot(xd, yd, xd.ndim, precision=jax.lax.Precision.HIGHEST)
+        spec = _sharding.explicit_spec(xd)  # explicit mode: say the scalar is replicated
+        out = None if spec is None else _sharding.on_mesh_of(xd, jax.sharding.PartitionSpec())
+        inner = jnp.tensordot(
+            xd, yd, xd.ndim, precision=jax.lax.Precision.HIGHEST, out_sharding=out
+        )
         total = total + jnp.real(inner).astype(dtype)
     return total
 
