@@ -51,16 +51,19 @@ def lbfgs(
         :func:`scale_by_backtracking_linesearch`) or ``None``.
 
     Example:
-      >>> import jax.numpy as jnp, gradxform as gx
+      >>> import jax, jax.numpy as jnp, gradxform as gx
       >>> f = lambda w: jnp.sum((w - 1.0) ** 2) + jnp.sum(w ** 4)
       >>> tx = gx.lbfgs()
-      >>> w = jnp.zeros(3)
-      >>> state = tx.init(w)
       >>> value_and_grad = gx.value_and_grad_from_state(f)
-      >>> for _ in range(8):
+      >>> @jax.jit
+      ... def step(w, state):
       ...     v, g = value_and_grad(w, state=state)
       ...     u, state = tx.update(g, state, w, value=v, grad=g, value_fn=f)
-      ...     w = gx.apply_updates(w, u)
+      ...     return gx.apply_updates(w, u), state
+      >>> w = jnp.zeros(3)
+      >>> state = tx.init(w)
+      >>> for _ in range(8):
+      ...     w, state = step(w, state)
       >>> w.round(4)
       Array([0.5898, 0.5898, 0.5898], dtype=float32)
     """

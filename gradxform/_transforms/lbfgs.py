@@ -104,9 +104,10 @@ def scale_by_lbfgs(
       scale_init_precond: scale the initial inverse Hessian by ``gamma_k`` (else ``I``).
 
     Example:
-      >>> import jax.numpy as jnp, gradxform as gx
+      >>> import jax, jax.numpy as jnp, gradxform as gx
       >>> tx = gx.scale_by_lbfgs(memory_size=3)
-      >>> tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)), jnp.zeros(2))[0]
+      >>> update = jax.jit(tx.update)
+      >>> update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)), jnp.zeros(2))[0]  # gamma_0 = 1/5
       Array([0.6, 0.8], dtype=float32)
     """
     who = "scale_by_lbfgs"

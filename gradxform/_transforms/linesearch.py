@@ -339,16 +339,11 @@ def value_and_grad_from_state(
     Example:
       >>> import jax.numpy as jnp, gradxform as gx
       >>> f = lambda w: jnp.sum(w ** 2)
-      >>> tx = gx.lbfgs()
-      >>> w = jnp.array([1.0, 2.0])
-      >>> state = tx.init(w)
-      >>> value_and_grad = gx.value_and_grad_from_state(f)
-      >>> for _ in range(2):
-      ...     v, g = value_and_grad(w, state=state)
-      ...     u, state = tx.update(g, state, w, value=v, grad=g, value_fn=f)
-      ...     w = gx.apply_updates(w, u)
-      >>> float(f(w)) < 1e-10
-      True
+      >>> state = gx.lbfgs().init(jnp.ones(2))  # its value is inf: f is evaluated
+      >>> gx.value_and_grad_from_state(f)(jnp.ones(2), state=state)
+      (Array(2., dtype=float32), Array([2., 2.], dtype=float32))
+
+    See :func:`lbfgs` for its use in a training loop.
     """
     if not callable(value_fn):
         raise TypeError(f"value_fn={value_fn!r} must be callable")
