@@ -278,3 +278,31 @@ def test_explicit_sharding_keeps_the_params_sharding():
         [sys.executable, "-c", _SHARDED_RUN], env=env, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_verbose_reports_a_failed_search(capfd):
+    """Along an ascent direction no step decreases the objective: with ``verbose=True``
+    both searches say so, silently without (and take their last, unsafe, step as optax)."""
+
+    def f(w):
+        return jnp.sum(w**2)
+
+    w = jnp.ones(2)
+
+    def run(verbose):
+        zoom = gx.scale_by_zoom_linesearch(3, verbose=verbose)
+        back = gx.scale_by_backtracking_linesearch(3, verbose=verbose)
+        up = 2.0 * w  # the gradient itself: an ascent direction
+        out = []
+        for tx in (zoom, back):
+            u, _ = tx.update(up, tx.init(w), w, value=f(w), grad=up, value_fn=f)
+            out.append(u)
+        return out
+
+    for verbose in (False, True):
+        updates = jax.jit(functools.partial(run, verbose))()
+        jax.effects_barrier()
+        printed = capfd.readouterr().out
+        assert ("no step with sufficient decrease" in printed) == verbose, printed
+        assert ("scale_by_backtracking_linesearch: no step" in printed) == verbose, printed
+        assert all(float(f(w + u)) > float(f(w)) for u in updates)
