@@ -53,6 +53,7 @@ from gradxform._optimizers.ftrl import ftrl as ftrl
 from gradxform._optimizers.layerwise import adafactor as adafactor
 from gradxform._optimizers.layerwise import lamb as lamb
 from gradxform._optimizers.layerwise import lars as lars
+from gradxform._optimizers.lbfgs import lbfgs as lbfgs
 from gradxform._optimizers.lr_free import dadapt_adamw as dadapt_adamw
 from gradxform._optimizers.lr_free import dadapt_sgd as dadapt_sgd
 from gradxform._optimizers.lr_free import prodigy as prodigy
@@ -140,6 +141,18 @@ from gradxform._transforms.layerwise import scale_by_param_block_norm as scale_b
 from gradxform._transforms.layerwise import scale_by_param_block_rms as scale_by_param_block_rms
 from gradxform._transforms.layerwise import scale_by_trust_ratio as scale_by_trust_ratio
 from gradxform._transforms.layouts import flatten as flatten
+from gradxform._transforms.lbfgs import ScaleByLBFGSState as ScaleByLBFGSState
+from gradxform._transforms.lbfgs import scale_by_lbfgs as scale_by_lbfgs
+from gradxform._transforms.linesearch import (
+    BacktrackingLinesearchInfo as BacktrackingLinesearchInfo,
+)
+from gradxform._transforms.linesearch import (
+    ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState,
+)
+from gradxform._transforms.linesearch import (
+    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
+)
+from gradxform._transforms.linesearch import value_and_grad_from_state as value_and_grad_from_state
 from gradxform._transforms.lr_free import DAdaptAdamWState as DAdaptAdamWState
 from gradxform._transforms.lr_free import DAdaptSGDState as DAdaptSGDState
 from gradxform._transforms.lr_free import ProdigyState as ProdigyState
@@ -214,6 +227,9 @@ from gradxform._transforms.updates import periodic_update as periodic_update
 from gradxform._transforms.updates import scale_gradient as scale_gradient
 from gradxform._transforms.weight_decay import AddDecayedWeightsState as AddDecayedWeightsState
 from gradxform._transforms.weight_decay import add_decayed_weights as add_decayed_weights
+from gradxform._transforms.zoom import ScaleByZoomLinesearchState as ScaleByZoomLinesearchState
+from gradxform._transforms.zoom import ZoomLinesearchInfo as ZoomLinesearchInfo
+from gradxform._transforms.zoom import scale_by_zoom_linesearch as scale_by_zoom_linesearch
 from gradxform._tree import bias_correction as bias_correction
 from gradxform._wrappers.accumulate import ApplyEvery as ApplyEvery
 from gradxform._wrappers.accumulate import MultiSteps as MultiSteps
@@ -317,6 +333,7 @@ __all__ = [
     "AddNoiseState",
     "ApplyEvery",
     "ApplyIfFiniteState",
+    "BacktrackingLinesearchInfo",
     "COCOBState",
     "ClipByGlobalNormState",
     "ClipState",
@@ -369,8 +386,10 @@ __all__ = [
     "ScaleByAdanState",
     "ScaleByAdemamixState",
     "ScaleByAmsgradState",
+    "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
     "ScaleByFtrlState",
+    "ScaleByLBFGSState",
     "ScaleByLionState",
     "ScaleByMarsState",
     "ScaleByNovogradState",
@@ -384,6 +403,7 @@ __all__ = [
     "ScaleByScheduleState",
     "ScaleBySimplifiedAdEMAMixState",
     "ScaleByTrustRatioState",
+    "ScaleByZoomLinesearchState",
     "ScaleState",
     "Schedule",
     "ScheduleFreeState",
@@ -394,6 +414,7 @@ __all__ = [
     "Updates",
     "WrappedSchedule",
     "ZeroNansState",
+    "ZoomLinesearchInfo",
     "acprop",
     "adabelief",
     "adadelta",
@@ -458,6 +479,7 @@ __all__ = [
     "label_by_path",
     "lamb",
     "lars",
+    "lbfgs",
     "linear_onecycle_schedule",
     "linear_schedule",
     "lion",
@@ -515,12 +537,14 @@ __all__ = [
     "scale_by_ademamix",
     "scale_by_adopt",
     "scale_by_amsgrad",
+    "scale_by_backtracking_linesearch",
     "scale_by_belief",
     "scale_by_cocob",
     "scale_by_dog",
     "scale_by_dowg",
     "scale_by_factored_rms",
     "scale_by_ftrl",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_madgrad",
@@ -542,6 +566,7 @@ __all__ = [
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
+    "scale_by_zoom_linesearch",
     "scale_gradient",
     "schedule_free",
     "schedule_free_adamw",
@@ -567,6 +592,7 @@ __all__ = [
     "trace",
     "unitwise_clip",
     "unitwise_norm",
+    "value_and_grad_from_state",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",

@@ -1656,6 +1656,12 @@ NOT_SWEPT = {
     "stateless_with_tree_map": "its one argument is user code",
     "monitor": "a measurement (user code) that leaves the updates alone; no hyperparameters",
     "snapshot": "a measurement (user code) that leaves the updates alone; no hyperparameters",
+    # L-BFGS and the line searches read the objective (value_fn=): every hyperparameter is
+    # swept at two non-default values against optax in test_parity_lbfgs.py.
+    "lbfgs": "swept against optax in test_parity_lbfgs.py (it needs value_fn)",
+    "scale_by_lbfgs": "swept against optax and NumPy in test_parity_lbfgs.py",
+    "scale_by_zoom_linesearch": "swept against optax in test_parity_lbfgs.py (value_fn)",
+    "scale_by_backtracking_linesearch": "swept against optax in test_parity_lbfgs.py",
 }
 
 
