@@ -66,12 +66,18 @@ def _load_library() -> ctypes.CDLL | None:
         return None
 
 
-@functools.cache
+_REGISTERED: set[str] = set()
+
+
 def _registered() -> bool:
+    """Load the library and register its handler with XLA once; whether that worked."""
     library = _load_library()
     if library is None:
         return False
-    jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(library.GxAdamStep), platform="cpu")
+    if _TARGET not in _REGISTERED:
+        handler = jax.ffi.pycapsule(library.GxAdamStep)
+        jax.ffi.register_ffi_target(_TARGET, handler, platform="cpu")
+        _REGISTERED.add(_TARGET)
     return True
 
 
