@@ -286,6 +286,7 @@ def _kernel_step(config: _Config, params: Any, grads: Any, state: Any) -> Any:
     count = _tree.safe_increment(adam_state.count)
     neg_lr, lr_state = config.lr.update(jnp.ones([], f32), tail[-1])
     decay_on = jax.tree.leaves(_checks.resolve_mask(config.mask, params, "fused_adamw"))
+    new_tail: tuple[Any, ...]
     if config.decay is None:
         wd, new_tail = jnp.zeros([], f32), (lr_state,)
         decay_on = [False] * len(decay_on)
@@ -308,15 +309,17 @@ def _kernel_step(config: _Config, params: Any, grads: Any, state: Any) -> Any:
         _call(p, g, m, v, scalars, bool(on))
         for p, g, m, v, on in zip(
             leaves,
-            treedef.flatten_up_to(grads),
-            treedef.flatten_up_to(adam_state.mu),
-            treedef.flatten_up_to(adam_state.nu),
+            jax.tree.leaves(grads),
+            jax.tree.leaves(adam_state.mu),
+            jax.tree.leaves(adam_state.nu),
             decay_on,
             strict=True,
         )
     ]
-    new_params, mu, nu = (treedef.unflatten(column) for column in zip(*out, strict=True))
-    if not out:
+    if out:
+        columns = zip(*out, strict=True)
+        new_params, mu, nu = (jax.tree.unflatten(treedef, column) for column in columns)
+    else:  # no leaves
         new_params, mu, nu = params, adam_state.mu, adam_state.nu
     return new_params, (ScaleByAdamState(count, mu, nu), *new_tail)
 

@@ -86,7 +86,8 @@ CONFIGS = {
     "adam-bf16-nu": lambda: gx.fused_adam(1e-2, nu_dtype="bfloat16"),
     "adam-schedule": lambda: gx.fused_adam(gx.schedules.linear_schedule(1e-2, 1e-3, 5)),
     "adamw-schedules": lambda: gx.fused_adamw(
-        gx.schedules.cosine_decay_schedule(1e-2, 10), weight_decay=lambda t: 1e-2 / (t.astype(jnp.float32) + 1)
+        gx.schedules.cosine_decay_schedule(1e-2, 10),
+        weight_decay=lambda t: 1e-2 / (t.astype(jnp.float32) + 1),
     ),
 }
 
@@ -117,7 +118,9 @@ def test_adamw_mask(kernel):
     mask = {"p7": False, "p1000": True}
     tx = gx.fused_adamw(1e-2, weight_decay=0.5, mask=mask)
     assert_same(*run_both(tx, params))
-    tx = gx.fused_adamw(1e-2, weight_decay=0.5, mask=lambda p: jax.tree.map(lambda x: x.size > 7, p))
+    tx = gx.fused_adamw(
+        1e-2, weight_decay=0.5, mask=lambda p: jax.tree.map(lambda x: x.size > 7, p)
+    )
     assert_same(*run_both(tx, params))
 
 
