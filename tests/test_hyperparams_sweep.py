@@ -1656,6 +1656,10 @@ NOT_SWEPT = {
     "stateless_with_tree_map": "its one argument is user code",
     "monitor": "a measurement (user code) that leaves the updates alone; no hyperparameters",
     "snapshot": "a measurement (user code) that leaves the updates alone; no hyperparameters",
+    "fused_adam": "returns adam(...) itself (swept above); test_fused.py compares its kernel "
+    "step with adam's for every option the kernel takes",
+    "fused_adamw": "returns adamw(...) itself (swept above); test_fused.py compares its kernel "
+    "step with adamw's for every option the kernel takes",
 }
 
 
