@@ -51,7 +51,6 @@ import optax
 import torch
 
 import gradxform as gx
-from gradxform import engine
 
 RESULTS = Path(__file__).parent / "results"
 BYTES_PER_PARAM = {"adam": 28, "adamw": 28, "sgd-momentum": 20}
@@ -214,10 +213,10 @@ def build(opt: str, shapes: list[tuple[int, ...]], which: set[str]) -> list[Impl
     if "gradxform-fused" in which and fused_tx is not None:
         impls.append(jax_impl("gradxform-fused", fused_tx, params, grads, fused=True))
     if "gradxform-flat" in which:
-        impls.append(jax_impl("gradxform-flat", engine.flat(gx_tx(opt)), params, grads))
+        impls.append(jax_impl("gradxform-flat", gx.flat(gx_tx(opt)), params, grads))
     if "gradxform-flat-params" in which:
-        flat_params, _ = engine.flatten_params(params)
-        flat_grads, _ = engine.flatten_params(grads)
+        flat_params, _ = gx.flatten_params(params)
+        flat_grads, _ = gx.flatten_params(grads)
         impls.append(jax_impl("gradxform-flat-params", gx_tx(opt), flat_params, flat_grads))
     if "optax" in which:
         impls.append(jax_impl("optax", optax_tx(opt), params, grads, promotion="standard"))
@@ -392,10 +391,10 @@ def train_step_case(count: int, total: int, steps: int) -> list[dict[str, Any]]:
     def loss(p: Any) -> jax.Array:
         return sum((jnp.sum(jnp.tanh(w * x)) for w in jax.tree.leaves(p)), jnp.zeros([]))
 
-    flat_params, unflatten = engine.flatten_params(params)
+    flat_params, unflatten = gx.flatten_params(params)
     variants: list[tuple[str, Any, Any, Callable[[Any], jax.Array], str]] = [
         ("gradxform", gx.adam(LR), params, loss, "strict"),
-        ("gradxform-flat", engine.flat(gx.adam(LR)), params, loss, "strict"),
+        ("gradxform-flat", gx.flat(gx.adam(LR)), params, loss, "strict"),
         ("gradxform-flat-params", gx.adam(LR), flat_params, lambda f: loss(unflatten(f)), "strict"),
         ("optax", optax.adam(LR), params, loss, "standard"),
     ]
