@@ -35,6 +35,11 @@ def kernel() -> None:
         )
 
 
+def test_the_kernel_is_built(kernel):
+    """Skips without a compiler; fails in CI, which has one (tests/_require.py)."""
+    assert gx.fused_kernel_available()
+
+
 def make_params(sizes=SIZES, seed=0):
     rng = np.random.default_rng(seed)
     return {f"p{n}": jnp.asarray(rng.standard_normal(n, np.float32)) for n in sizes}
