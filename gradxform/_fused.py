@@ -75,8 +75,11 @@ def _registered() -> bool:
     if library is None:
         return False
     if _TARGET not in _REGISTERED:
-        handler = jax.ffi.pycapsule(library.GxAdamStep)
-        jax.ffi.register_ffi_target(_TARGET, handler, platform="cpu")
+        try:
+            handler = jax.ffi.pycapsule(library.GxAdamStep)
+            jax.ffi.register_ffi_target(_TARGET, handler, platform="cpu")
+        except Exception:  # a library that does not fit this jaxlib: the XLA path it is
+            return False
         _REGISTERED.add(_TARGET)
     return True
 
