@@ -84,6 +84,9 @@ def _registered() -> bool:
     return True
 
 
+_registered()  # at import, where the library is present
+
+
 def fused_kernel_available() -> bool:
     """Whether the one-pass Adam kernel was built with the package (CPU only).
 
