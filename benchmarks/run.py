@@ -532,9 +532,10 @@ def main(argv: list[str] | None = None) -> int:
     sweep: list[dict[str, Any]] = []
     for count in sweep_counts if wanted("sweep") else []:
         shapes = many_leaves(count, sweep_total // count)
-        which = {"gradxform-flat-params", "optax", "torch-fused"}
+        which = {"gradxform-flat-params", "gradxform-fused", "optax", "torch-fused"}
+        which &= impls_wanted
         if count <= 1000:
-            which |= {"gradxform", "gradxform-flat"}
+            which |= {"gradxform", "gradxform-flat"} & impls_wanted
         t0 = time.perf_counter()
         case = run_case(f"sweep-{count}", "adam", shapes, which, steps, reference)
         sweep += case
@@ -675,8 +676,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Per-leaf sweep (Adam, fixed total size; ms per step / compile s):",
         "",
-        "| leaves | gradxform | flat | flat-params | optax | torch fused |",
-        "|---|---|---|---|---|---|",
+        "| leaves | gradxform | fused | flat | flat-params | optax | torch fused |",
+        "|---|---|---|---|---|---|---|",
     ]
     counts = sorted({r["leaves"] for r in result["sweep"]})
     for c in counts:
@@ -684,6 +685,7 @@ def markdown(result: dict[str, Any]) -> str:
         cells = []
         for impl in (
             "gradxform",
+            "gradxform-fused",
             "gradxform-flat",
             "gradxform-flat-params",
             "optax",
