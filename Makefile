@@ -7,6 +7,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+# the optional C++ kernel (setup.py): reinstalling rebuilds it when its source changes
+KERNEL := setup.py gradxform/_csrc/adam.cc
 
 .PHONY: test demo bench bench-quick lint typecheck clean
 
@@ -14,11 +16,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-demo: pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[demo]'
 	touch $@
 
@@ -53,7 +55,7 @@ clean:
 # make docs   -- install gradxform[docs], build the documentation into build/docs/html
 #                (Sphinx; every warning is an error)
 .PHONY: docs
-$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-docs: pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[docs]'
 	touch $@
 
@@ -130,7 +132,7 @@ mutate: export JAX_COMPILATION_CACHE_DIR = $(abspath $(MUTATE_DIR))/jax-cache
 mutate: export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS = 0
 mutate: export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES = 0
 
-$(VENV)/.installed-mutate: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-mutate: pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[mutate]'
 	touch $@
 

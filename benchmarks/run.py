@@ -4,6 +4,8 @@ Usage::
 
     python -m benchmarks.run            # full suite (about 10 minutes on 2 cores)
     python -m benchmarks.run --quick    # smoke run (about a minute)
+    python -m benchmarks.run --shapes one-leaf --impls gradxform,gradxform-fused,torch-fused
+                                        # a subset: those shapes and implementations only
 
 Every JAX step is ``jit(step, donate_argnums=(0, 1))`` over
 ``(params, state, grads) -> (params + updates, state)``: params and state are
@@ -18,7 +20,11 @@ in-place ``a = a + s * b`` on a large float32 array under donation, counting
 12 bytes per element. Adam and
 AdamW must move 28 bytes per parameter (read p, g, m, v; write p, m, v), SGD
 with momentum 20 (read p, g, m; write p, m); the GB/s column divides those
-bytes by the step time.
+bytes by the step time (20 for Adam with bfloat16 moments).
+
+``gradxform-fused`` is ``gx.fused_apply(gx.fused_adam(...), ...)``: the one-pass C++
+kernel on CPU (the XLA path where the kernel is not built, which the report says).
+Every row reports the optimizer state's bytes per parameter.
 
 Writes ``benchmarks/results/latest.json`` and ``benchmarks/results/latest.md``.
 """
@@ -45,7 +51,6 @@ import optax
 import torch
 
 import gradxform as gx
-from gradxform import engine
 
 RESULTS = Path(__file__).parent / "results"
 BYTES_PER_PARAM = {"adam": 28, "adamw": 28, "sgd-momentum": 20}
@@ -110,6 +115,14 @@ def optax_tx(name: str) -> Any:
     return optax.sgd(LR, momentum=0.9)
 
 
+def gx_fused_tx(name: str) -> gx.GradientTransformation | None:
+    if name == "adam":
+        return gx.fused_adam(LR)
+    if name == "adamw":
+        return gx.fused_adamw(LR, weight_decay=1e-2)
+    return None
+
+
 def torch_opt(name: str, params: list[torch.Tensor], mode: str) -> torch.optim.Optimizer:
     kw: dict[str, Any] = {"fused": True} if mode == "fused" else {"foreach": True}
     if name == "adam":
@@ -133,10 +146,21 @@ def tree_bytes(tree: Any) -> int:
     return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
-def jax_impl(name: str, tx: Any, params: Any, grads: Any, *, promotion: str = "strict") -> Impl:
-    """A donated, jitted step of ``tx``; compile time is lowering plus compilation."""
+def jax_impl(
+    name: str,
+    tx: Any,
+    params: Any,
+    grads: Any,
+    *,
+    promotion: str = "strict",
+    fused: bool = False,
+) -> Impl:
+    """A donated, jitted step of ``tx`` (``fused``: through ``gx.fused_apply``); compile
+    time is lowering plus compilation."""
 
     def step(p, s, g):
+        if fused:
+            return gx.fused_apply(tx, p, g, s)
         u, s = tx.update(g, s, p)
         return gx.apply_updates(p, u), s
 
@@ -162,11 +186,18 @@ def torch_impl(name: str, opt_name: str, shapes: list[tuple[int, ...]], mode: st
     for p in params:
         p.grad = torch.randn(p.shape, generator=gen)
     opt = torch_opt(opt_name, params, mode)
+    opt.step()  # torch creates its state on the first step
+    state_bytes = sum(
+        t.numel() * t.element_size()
+        for s in opt.state.values()
+        for t in s.values()
+        if torch.is_tensor(t)
+    )
 
     def run() -> None:
         opt.step()
 
-    return Impl(name, run, 0.0)
+    return Impl(name, run, 0.0, state_bytes)
 
 
 def build(opt: str, shapes: list[tuple[int, ...]], which: set[str]) -> list[Impl]:
@@ -178,11 +209,14 @@ def build(opt: str, shapes: list[tuple[int, ...]], which: set[str]) -> list[Impl
     impls = []
     if "gradxform" in which:
         impls.append(jax_impl("gradxform", gx_tx(opt), params, grads))
+    fused_tx = gx_fused_tx(opt)
+    if "gradxform-fused" in which and fused_tx is not None:
+        impls.append(jax_impl("gradxform-fused", fused_tx, params, grads, fused=True))
     if "gradxform-flat" in which:
-        impls.append(jax_impl("gradxform-flat", engine.flat(gx_tx(opt)), params, grads))
+        impls.append(jax_impl("gradxform-flat", gx.flat(gx_tx(opt)), params, grads))
     if "gradxform-flat-params" in which:
-        flat_params, _ = engine.flatten_params(params)
-        flat_grads, _ = engine.flatten_params(grads)
+        flat_params, _ = gx.flatten_params(params)
+        flat_grads, _ = gx.flatten_params(grads)
         impls.append(jax_impl("gradxform-flat-params", gx_tx(opt), flat_params, flat_grads))
     if "optax" in which:
         impls.append(jax_impl("optax", optax_tx(opt), params, grads, promotion="standard"))
@@ -255,6 +289,7 @@ def roofline(roof: Roofline, steps: int = 15) -> dict[str, float]:
 
 ALL = {
     "gradxform",
+    "gradxform-fused",
     "gradxform-flat",
     "gradxform-flat-params",
     "optax",
@@ -294,6 +329,7 @@ def run_case(
                 "roofline_gbps": roof,
                 "roofline_frac": gbps / roof,
                 "state_bytes": impl.state_bytes,
+                "state_bytes_per_param": impl.state_bytes / n,
             }
         )
     del impls
@@ -308,16 +344,19 @@ def bf16_case(
     rng = np.random.default_rng(0)
     params = {"w": jnp.asarray(rng.standard_normal(shapes[0], np.float32))}
     grads = {"w": jnp.asarray(rng.standard_normal(shapes[0], np.float32))}
-    impls = []
+    impls, per_param_bytes = [], []
     for label, dtype in (("float32", None), ("bfloat16", jnp.bfloat16)):
         tx = gx.chain(
             gx.scale_by_adam(mu_dtype=dtype, nu_dtype=dtype), gx.scale_by_learning_rate(LR)
         )
         impls.append(jax_impl(f"gradxform-moments-{label}", tx, params, grads))
+        fused = gx.fused_adam(LR, mu_dtype=dtype, nu_dtype=dtype)
+        impls.append(jax_impl(f"fused-moments-{label}", fused, params, grads, fused=True))
+        per_param_bytes += [28 if dtype is None else 20] * 2
     times = time_interleaved([*impls, roofline.impl()], steps)
     roof = roofline.gbps(statistics.median(times["roofline"]))
     rows = []
-    for impl, per_param in zip(impls, (28, 20), strict=True):
+    for impl, per_param in zip(impls, per_param_bytes, strict=True):
         median = statistics.median(times[impl.name])
         gbps = per_param * n / median / 1e9
         rows.append(
@@ -335,6 +374,7 @@ def bf16_case(
                 "roofline_gbps": roof,
                 "roofline_frac": gbps / roof,
                 "state_bytes": impl.state_bytes,
+                "state_bytes_per_param": impl.state_bytes / n,
             }
         )
     return rows
@@ -351,10 +391,10 @@ def train_step_case(count: int, total: int, steps: int) -> list[dict[str, Any]]:
     def loss(p: Any) -> jax.Array:
         return sum((jnp.sum(jnp.tanh(w * x)) for w in jax.tree.leaves(p)), jnp.zeros([]))
 
-    flat_params, unflatten = engine.flatten_params(params)
+    flat_params, unflatten = gx.flatten_params(params)
     variants: list[tuple[str, Any, Any, Callable[[Any], jax.Array], str]] = [
         ("gradxform", gx.adam(LR), params, loss, "strict"),
-        ("gradxform-flat", engine.flat(gx.adam(LR)), params, loss, "strict"),
+        ("gradxform-flat", gx.flat(gx.adam(LR)), params, loss, "strict"),
         ("gradxform-flat-params", gx.adam(LR), flat_params, lambda f: loss(unflatten(f)), "strict"),
         ("optax", optax.adam(LR), params, loss, "standard"),
     ]
@@ -421,7 +461,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run of about a minute")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per case")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--shapes",
+        default=None,
+        help="comma-separated parts to run: case names (one-leaf, mlp-20, transformer-148, "
+        "leaves-...), sweep, moments, train; default all",
+    )
+    parser.add_argument(
+        "--impls",
+        default=None,
+        help=f"comma-separated implementations of the main cases; default all: {sorted(ALL)}",
+    )
     args = parser.parse_args(argv)
+    parts = None if args.shapes is None else set(args.shapes.split(","))
+    impls_wanted = set(ALL) if args.impls is None else set(args.impls.split(","))
+    if impls_wanted - ALL:
+        parser.error(f"unknown implementations {sorted(impls_wanted - ALL)}")
+
+    def wanted(part: str) -> bool:
+        return parts is None or part in parts
 
     steps = args.steps or (15 if args.quick else 25)
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -456,8 +514,10 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict[str, Any]] = []
     for shape_name, shapes in cases:
+        if not wanted(shape_name):
+            continue
         for opt in opts:
-            which = set(ALL)
+            which = set(impls_wanted)
             t0 = time.perf_counter()
             case = run_case(shape_name, opt, shapes, which, steps, reference)
             rows += case
@@ -470,11 +530,12 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     sweep: list[dict[str, Any]] = []
-    for count in sweep_counts:
+    for count in sweep_counts if wanted("sweep") else []:
         shapes = many_leaves(count, sweep_total // count)
-        which = {"gradxform-flat-params", "optax", "torch-fused"}
+        which = {"gradxform-flat-params", "gradxform-fused", "optax", "torch-fused"}
+        which &= impls_wanted
         if count <= 1000:
-            which |= {"gradxform", "gradxform-flat"}
+            which |= {"gradxform", "gradxform-flat"} & impls_wanted
         t0 = time.perf_counter()
         case = run_case(f"sweep-{count}", "adam", shapes, which, steps, reference)
         sweep += case
@@ -485,24 +546,34 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    low_memory = bf16_case(one_leaf(4 * 2**20 if args.quick else 4096 * 4096), steps, reference)
+    low_memory = (
+        bf16_case(one_leaf(4 * 2**20 if args.quick else 4096 * 4096), steps, reference)
+        if wanted("moments")
+        else []
+    )
     for r in low_memory:
         print(
             f"moments {r['impl']:28s} {r['median_ms']:.2f} ms  state "
-            f"{r['state_bytes'] / 2**20:.0f} MiB",
+            f"{r['state_bytes'] / 2**20:.0f} MiB ({r['state_bytes_per_param']:.1f} B/param)  "
+            f"{100 * r['roofline_frac']:.0f} % of roofline",
             flush=True,
         )
 
-    train = train_step_case(*((200, 500_000) if args.quick else (1000, 2_000_000)), steps)
-    print(
-        "train step "
-        + "  ".join(f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in train),
-        flush=True,
-    )
+    train = []
+    if wanted("train"):
+        train = train_step_case(*((200, 500_000) if args.quick else (1000, 2_000_000)), steps)
+        print(
+            "train step "
+            + "  ".join(f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in train),
+            flush=True,
+        )
 
     result = {
         "date": started.isoformat(timespec="seconds"),
         "quick": args.quick,
+        "fused_kernel": gx.fused_kernel_available(),
+        "parts": args.shapes,
+        "impls": args.impls,
         "machine": machine(),
         "roofline": roof,
         "steps": steps,
@@ -516,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     name = "quick" if args.quick else "latest"
+    if parts is not None or args.impls is not None:
+        name += "-subset"  # a partial run does not replace the full report
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)
     (args.out / f"{name}.md").write_text(table)
@@ -555,43 +628,56 @@ def markdown(result: dict[str, Any]) -> str:
         f"(best step {roof['best_gbps']:.1f}). GB/s count 28 B/param for Adam(W), 20 for SGD "
         f"with momentum.",
         "",
-        "`flat` = `gradxform.flat(tx)` (tree params and grads, flat state); "
-        "`flat-params` = the plain optimizer on `flatten_params` buffers (grads arrive flat).",
+        "`fused` = `gradxform.fused_apply(gradxform.fused_adam(...))` (one-pass C++ kernel"
+        + ("" if result.get("fused_kernel") else "; NOT BUILT here, so the XLA path")
+        + "); `flat` = `gradxform.flat(tx)` (tree params and grads, flat state); "
+        "`flat-params` = the plain optimizer on `flatten_params` buffers (grads arrive flat). "
+        "State B/param: the optimizer state's bytes per parameter (gradxform's / torch's).",
         "",
-        "| shape | opt | gradxform | flat | flat-params | optax | torch fused | torch foreach "
-        "| compile s gx / flat / flat-params / optax | roofline GB/s | best gx GB/s (% roof) "
-        "| flat/optax | flat/torch "
-        "| flat-params/optax | flat-params/torch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| shape | opt | gradxform | fused | flat | flat-params | optax | torch fused "
+        "| torch foreach | compile s gx / fused / flat / flat-params / optax | roofline GB/s "
+        "| fused GB/s (% roof) | best other gx GB/s (% roof) | fused/optax | fused/torch "
+        "| flat/optax | flat/torch | flat-params/optax | flat-params/torch | state B/param |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     seen = []
     for r in result["rows"]:
         if (r["shape"], r["opt"]) not in seen:
             seen.append((r["shape"], r["opt"]))
+
+    def rate(x: dict[str, Any] | None) -> str:
+        return "-" if x is None else f"{x['gbps']:.1f} ({100 * x['roofline_frac']:.0f} %)"
+
     for shape, opt in seen:
         rows = result["rows"]
         g = _get(rows, shape, opt, "gradxform")
+        fu = _get(rows, shape, opt, "gradxform-fused")
         f = _get(rows, shape, opt, "gradxform-flat")
         fp = _get(rows, shape, opt, "gradxform-flat-params")
         o = _get(rows, shape, opt, "optax")
         tf = _get(rows, shape, opt, "torch-fused")
         tfe = _get(rows, shape, opt, "torch-foreach")
-        comp = " / ".join("-" if x is None else f"{x['compile_s']:.2f}" for x in (g, f, fp, o))
-        best = min((x for x in (g, f, fp) if x is not None), key=lambda x: x["median_ms"])
-        gb = f"{best['gbps']:.1f} ({100 * best['roofline_frac']:.0f} %)"
-        rl = f"{best['roofline_gbps']:.0f}"
-        leaves = (g or o or {"leaves": "?"})["leaves"]
+        comp = " / ".join("-" if x is None else f"{x['compile_s']:.2f}" for x in (g, fu, f, fp, o))
+        others = [x for x in (g, f, fp) if x is not None]
+        best = min(others, key=lambda x: x["median_ms"]) if others else None
+        any_row = next(x for x in (g, fu, f, fp, o, tf, tfe) if x is not None)
+        rl = f"{any_row['roofline_gbps']:.0f}"
+        ours = next((x for x in (g, fu, f, fp, o) if x is not None), None)
+        state = " / ".join(
+            "-" if x is None else f"{x.get('state_bytes_per_param', 0.0):.1f}" for x in (ours, tf)
+        )
         lines.append(
-            f"| {shape} ({leaves} leaves) | {opt} | {_ms(g)} | {_ms(f)} | {_ms(fp)} "
-            f"| {_ms(o)} | {_ms(tf)} | {_ms(tfe)} | {comp} | {rl} | {gb} | {_ratio(f, o)} "
-            f"| {_ratio(f, tf)} | {_ratio(fp, o)} | {_ratio(fp, tf)} |"
+            f"| {shape} ({any_row['leaves']} leaves) | {opt} | {_ms(g)} | {_ms(fu)} | {_ms(f)} "
+            f"| {_ms(fp)} | {_ms(o)} | {_ms(tf)} | {_ms(tfe)} | {comp} | {rl} | {rate(fu)} "
+            f"| {rate(best)} | {_ratio(fu, o)} | {_ratio(fu, tf)} | {_ratio(f, o)} "
+            f"| {_ratio(f, tf)} | {_ratio(fp, o)} | {_ratio(fp, tf)} | {state} |"
         )
     lines += [
         "",
         "Per-leaf sweep (Adam, fixed total size; ms per step / compile s):",
         "",
-        "| leaves | gradxform | flat | flat-params | optax | torch fused |",
-        "|---|---|---|---|---|---|",
+        "| leaves | gradxform | fused | flat | flat-params | optax | torch fused |",
+        "|---|---|---|---|---|---|---|",
     ]
     counts = sorted({r["leaves"] for r in result["sweep"]})
     for c in counts:
@@ -599,6 +685,7 @@ def markdown(result: dict[str, Any]) -> str:
         cells = []
         for impl in (
             "gradxform",
+            "gradxform-fused",
             "gradxform-flat",
             "gradxform-flat-params",
             "optax",
@@ -618,26 +705,30 @@ def markdown(result: dict[str, Any]) -> str:
         "Adam moment dtypes (one leaf; GB/s counts 28 B/param for float32 "
         "moments, 20 for bfloat16):",
         "",
-        "| moments | ms | state MiB | GB/s | roofline GB/s |",
-        "|---|---|---|---|---|",
+        "| implementation | moments | ms | state MiB | state B/param | GB/s (% roof) "
+        "| roofline GB/s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in result["low_memory"]:
+        kind, _, moments = r["impl"].rpartition("-")
         lines.append(
-            f"| {r['impl'].rsplit('-', 1)[1]} | {r['median_ms']:.2f} "
-            f"| {r['state_bytes'] / 2**20:.0f} | {r['gbps']:.1f} "
-            f"| {r['roofline_gbps']:.0f} |"
+            f"| {'fused' if kind.startswith('fused') else 'gradxform'} | {moments} "
+            f"| {r['median_ms']:.2f} | {r['state_bytes'] / 2**20:.0f} "
+            f"| {r['state_bytes_per_param']:.1f} "
+            f"| {r['gbps']:.1f} ({100 * r['roofline_frac']:.0f} %) | {r['roofline_gbps']:.0f} |"
         )
     train = result["train"]
-    lines += [
-        "",
-        f"Whole training step (toy elementwise model, Adam, "
-        f"{train[0]['leaves']} leaves, {train[0]['params']} params):",
-        "",
-        "| implementation | ms per step | compile s |",
-        "|---|---|---|",
-    ]
-    for r in train:
-        lines.append(f"| {r['impl']} | {r['median_ms']:.2f} | {r['compile_s']:.2f} |")
+    if train:
+        lines += [
+            "",
+            f"Whole training step (toy elementwise model, Adam, "
+            f"{train[0]['leaves']} leaves, {train[0]['params']} params):",
+            "",
+            "| implementation | ms per step | compile s |",
+            "|---|---|---|",
+        ]
+        for r in train:
+            lines.append(f"| {r['impl']} | {r['median_ms']:.2f} | {r['compile_s']:.2f} |")
     lines += [
         "",
         f"Suite ran in {result['seconds']:.0f} s; load average "

@@ -24,6 +24,10 @@ from gradxform._base import init_empty_state as init_empty_state
 from gradxform._base import stateless as stateless
 from gradxform._base import stateless_with_tree_map as stateless_with_tree_map
 from gradxform._base import with_extra_args_support as with_extra_args_support
+from gradxform._fused import fused_adam as fused_adam
+from gradxform._fused import fused_adamw as fused_adamw
+from gradxform._fused import fused_apply as fused_apply
+from gradxform._fused import fused_kernel_available as fused_kernel_available
 from gradxform._lr_finder import LRRangeTest as LRRangeTest
 from gradxform._lr_finder import find_learning_rate as find_learning_rate
 from gradxform._lr_sweep import LRSweep as LRSweep
@@ -466,6 +470,10 @@ __all__ = [
     "freeze",
     "fromage",
     "ftrl",
+    "fused_adam",
+    "fused_adamw",
+    "fused_apply",
+    "fused_kernel_available",
     "global_norm",
     "identity",
     "incremental_update",

@@ -1662,6 +1662,10 @@ NOT_SWEPT = {
     "scale_by_lbfgs": "swept against optax and NumPy in test_parity_lbfgs.py",
     "scale_by_zoom_linesearch": "swept against optax in test_parity_lbfgs.py (value_fn)",
     "scale_by_backtracking_linesearch": "swept against optax in test_parity_lbfgs.py",
+    "fused_adam": "returns adam(...) itself (swept above); test_fused.py compares its kernel "
+    "step with adam's for every option the kernel takes",
+    "fused_adamw": "returns adamw(...) itself (swept above); test_fused.py compares its kernel "
+    "step with adamw's for every option the kernel takes",
 }
 
 
