@@ -171,7 +171,9 @@ def scale_by_shampoo(
         )
 
     def refresh(stats_left, stats_right, roots_left, roots_right):
-        new_l, new_r, failed = [], [], jnp.zeros([], jnp.bool_)
+        new_l: list[Any] = []
+        new_r: list[Any] = []
+        failed = jnp.zeros([], jnp.bool_)
         for stats, roots, out in (
             (stats_left, roots_left, new_l),
             (stats_right, roots_right, new_r),
@@ -206,7 +208,8 @@ def scale_by_shampoo(
         mus, gmus, diags, sls, srs, rls, rrs = flat
         bias2 = 1.0 - jnp.asarray(b2, jnp.float32) ** count.astype(jnp.float32)
 
-        new_diag, grafts, blocks, new_sl, new_sr = [], [], [], [], []
+        new_diag, grafts, new_sl, new_sr = [], [], [], []
+        blocks: list[Any] = []
         for g, v, sl, sr, plan in zip(leaves, diags, sls, srs, layouts, strict=True):
             if not _tree.is_inexact(g):
                 new_diag.append(v)

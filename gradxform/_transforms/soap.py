@@ -151,13 +151,13 @@ def scale_by_soap(
         for leaf, plan in zip(leaves, plans(params), strict=True):
             dtype = _tree.dtype_of(leaf)
             empty = jnp.zeros((0,), dtype)
-            for side, n in (("l", plan and plan.matrix.rows), ("r", plan and plan.matrix.cols)):
-                on = plan is not None and (plan.left if side == "l" else plan.right)
-                if not on:
+            for side in ("l", "r"):
+                if plan is None or not (plan.left if side == "l" else plan.right):
                     parts["s" + side].append(empty)
                     parts["q" + side].append(empty)
                     continue
-                lead = (plan.matrix.batch,)  # type: ignore[union-attr]
+                n = plan.matrix.rows if side == "l" else plan.matrix.cols
+                lead = (plan.matrix.batch,)
                 parts["s" + side].append(jnp.zeros((*lead, n, n), dtype))
                 parts["q" + side].append(pc.identity_stack(lead, n, 1.0, dtype))
         tree = {k: jax.tree.unflatten(treedef, v) for k, v in parts.items()}
@@ -216,7 +216,8 @@ def scale_by_soap(
                 state.basis_right,
             )
         )
-        out, new_mu, new_nu, new_sl, new_sr, views = [], [], [], [], [], []
+        out, new_mu, new_nu, new_sl, new_sr = [], [], [], [], []
+        views: list[_Plan | None] = []
         for g, m, v, sl, sr, ql, qr, plan in zip(
             leaves, mus, nus, sls, srs, qls, qrs, layouts, strict=True
         ):
