@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import chex
@@ -43,6 +44,14 @@ class ShampooState(NamedTuple):
     roots_left: chex.ArrayTree
     roots_right: chex.ArrayTree
     failures: chex.Array
+
+
+class _Config(NamedTuple):
+    graft_type: str
+    nesterov: bool
+    precondition_every: int
+    start: int
+    plans: tuple[Any, ...]
 
 
 class _Plan(NamedTuple):
@@ -132,7 +141,6 @@ def scale_by_shampoo(
     _checks.boolean("nesterov", nesterov)
     check_weight_dimension_numbers(weight_dimension_numbers, "weight_dimension_numbers")
     weight = 1.0 if float(b2) == 1.0 else 1.0 - float(b2)
-    summed = graft_type in ("adagrad", "sgd", "none")
 
     def plans(tree: Any) -> list[_Plan | None]:
         out: list[_Plan | None] = []
@@ -170,126 +178,151 @@ def scale_by_shampoo(
             failures=_tree.zero_count(),
         )
 
-    def refresh(stats_left, stats_right, roots_left, roots_right):
-        new_l: list[Any] = []
-        new_r: list[Any] = []
-        failed = jnp.zeros([], jnp.bool_)
-        for stats, roots, out in (
-            (stats_left, roots_left, new_l),
-            (stats_right, roots_right, new_r),
-        ):
-            for s, r in zip(stats, roots, strict=True):
-                if s.size == 0:
-                    out.append(r)
-                    continue
-                root, ok = pc.inverse_root(s, 4)
-                out.append(jnp.where(ok[..., None, None], root.astype(r.dtype), r))
-                failed = failed | ~jnp.all(ok)
-        return new_l, new_r, failed
-
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         _checks.check_updates(updates, state.mu, "scale_by_shampoo")
-        count = _tree.safe_increment(state.count)
-        leaves, treedef = jax.tree.flatten(updates)
-        layouts = plans(updates)
-        flat = [
-            jax.tree.leaves(x)
-            for x in (
-                state.mu,
-                state.graft_mu,
-                state.diagonal,
-                state.stats_left,
-                state.stats_right,
-                state.roots_left,
-                state.roots_right,
-            )
-        ]
-        mus, gmus, diags, sls, srs, rls, rrs = flat
-        bias2 = 1.0 - jnp.asarray(b2, jnp.float32) ** count.astype(jnp.float32)
-
-        new_diag, grafts, new_sl, new_sr = [], [], [], []
-        blocks: list[Any] = []
-        for g, v, sl, sr, plan in zip(leaves, diags, sls, srs, layouts, strict=True):
-            if not _tree.is_inexact(g):
-                new_diag.append(v)
-                grafts.append(g)
-                blocks.append(None)
-                new_sl.append(sl)
-                new_sr.append(sr)
-                continue
-            g32 = _tree.to_compute(g)
-            v32 = _tree.to_compute(v)
-            v32 = v32 + g32 * g32 if summed else b2 * v32 + (1.0 - b2) * (g32 * g32)
-            new_diag.append(v32.astype(v.dtype))
-            vhat = v32 / bias2.astype(v32.dtype) if graft_type == "adam" else v32
-            a = g32 if graft_type == "sgd" else g32 / (jnp.sqrt(vhat) + diagonal_eps)
-            grafts.append(a)
-            if plan is None:
-                blocks.append(None)
-                new_sl.append(sl)
-                new_sr.append(sr)
-                continue
-            x = pc.to_blocks(to_matrices(_sharding.replicated(g32), plan.matrix), plan.blocks)
-            blocks.append(x)
-            new_sl.append(pc.update_statistics(sl, x, b2, weight))
-            new_sr.append(pc.update_statistics(sr, jnp.swapaxes(x, -1, -2), b2, weight))
-
-        new_rl, new_rr, failed = jax.lax.cond(
-            count % precondition_every == 0,
-            refresh,
-            lambda sl, sr, rl, rr: (rl, rr, jnp.zeros([], jnp.bool_)),
-            new_sl,
-            new_sr,
-            rls,
-            rrs,
+        config = _Config(
+            graft_type,
+            nesterov,
+            precondition_every,
+            start_preconditioning_step,
+            tuple(plans(updates)),
         )
-        start = count >= start_preconditioning_step
-        out, out_mu, out_gmu = [], [], []
-        for g, a, x, rl, rr, m, n, plan in zip(
-            leaves, grafts, blocks, new_rl, new_rr, mus, gmus, layouts, strict=True
-        ):
-            if not _tree.is_inexact(g):
-                out.append(g)
-                out_mu.append(m)
-                out_gmu.append(n)
-                continue
-            if plan is None:
-                p = a
-            else:
-                y = rl.astype(x.dtype) @ x @ rr.astype(x.dtype)
-                pm = pc.from_blocks(y, plan.blocks)
-                if graft_type != "none":
-                    am = to_matrices(_sharding.replicated(a), plan.matrix)
-                    norm_a = jnp.linalg.norm(am, axis=(-2, -1), keepdims=True)
-                    norm_p = jnp.linalg.norm(pm, axis=(-2, -1), keepdims=True)
-                    pm = pm * (norm_a / (norm_p + 1e-16))
-                p = _sharding.sharded_like(from_matrices(pm, plan.matrix, g.shape), g)
-            m32 = b1 * _tree.to_compute(m) + p
-            n32 = b1 * _tree.to_compute(n) + a
-            direction = jnp.where(
-                start, b1 * m32 + p if nesterov else m32, b1 * n32 + a if nesterov else n32
-            )
-            out.append(_tree.cast_like(direction, g))
-            out_mu.append(m32.astype(m.dtype))
-            out_gmu.append(n32.astype(n.dtype))
-
-        def tree(xs):
-            return jax.tree.unflatten(treedef, xs)
-
-        failures = jnp.where(
-            failed & (state.failures < _tree.INT32_MAX), state.failures + 1, state.failures
-        )
-        return tree(out), ShampooState(
-            count=count,
-            mu=tree(out_mu),
-            graft_mu=tree(out_gmu),
-            diagonal=tree(new_diag),
-            stats_left=tree([s.astype(o.dtype) for s, o in zip(new_sl, sls, strict=True)]),
-            stats_right=tree([s.astype(o.dtype) for s, o in zip(new_sr, srs, strict=True)]),
-            roots_left=tree(new_rl),
-            roots_right=tree(new_rr),
-            failures=failures.astype(jnp.int32),
-        )
+        real = _tree.float_dtype()
+        hyper = {
+            k: jnp.asarray(v, real)
+            for k, v in (("b1", b1), ("b2", b2), ("weight", weight), ("eps", diagonal_eps))
+        }
+        return _update(config, hyper, updates, state)
 
     return transformation(init_fn, update_fn, per_leaf="scale_by_shampoo")
+
+
+def _refresh(stats_left, stats_right, roots_left, roots_right):
+    new_l: list[Any] = []
+    new_r: list[Any] = []
+    failed = jnp.zeros([], jnp.bool_)
+    for stats, roots, out in (
+        (stats_left, roots_left, new_l),
+        (stats_right, roots_right, new_r),
+    ):
+        for s, r in zip(stats, roots, strict=True):
+            if s.size == 0:
+                out.append(r)
+                continue
+            root, ok = pc.inverse_root(s, 4)
+            out.append(jnp.where(ok[..., None, None], root.astype(r.dtype), r))
+            failed = failed | ~jnp.all(ok)
+    return new_l, new_r, failed
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _update(config, hyper, updates, state):
+    graft_type, nesterov, precondition_every, start_preconditioning_step, layouts = config
+    count = _tree.safe_increment(state.count)
+    leaves, treedef = jax.tree.flatten(updates)
+    flat = [
+        jax.tree.leaves(x)
+        for x in (
+            state.mu,
+            state.graft_mu,
+            state.diagonal,
+            state.stats_left,
+            state.stats_right,
+            state.roots_left,
+            state.roots_right,
+        )
+    ]
+    mus, gmus, diags, sls, srs, rls, rrs = flat
+    summed = graft_type in ("adagrad", "sgd", "none")
+
+    def h(name, like):
+        return hyper[name].astype(like.dtype)
+
+    new_diag, grafts, new_sl, new_sr = [], [], [], []
+    blocks: list[Any] = []
+    for g, v, sl, sr, plan in zip(leaves, diags, sls, srs, layouts, strict=True):
+        if not _tree.is_inexact(g):
+            new_diag.append(v)
+            grafts.append(g)
+            blocks.append(None)
+            new_sl.append(sl)
+            new_sr.append(sr)
+            continue
+        g32 = _tree.to_compute(g)
+        v32 = _tree.to_compute(v)
+        b2 = h("b2", g32)
+        v32 = v32 + g32 * g32 if summed else b2 * v32 + (1 - b2) * (g32 * g32)
+        new_diag.append(v32.astype(v.dtype))
+        if graft_type == "adam":
+            v32 = v32 / (1 - b2 ** count.astype(g32.dtype))
+        a = g32 if graft_type == "sgd" else g32 / (jnp.sqrt(v32) + h("eps", g32))
+        grafts.append(a)
+        if plan is None:
+            blocks.append(None)
+            new_sl.append(sl)
+            new_sr.append(sr)
+            continue
+        x = pc.to_blocks(to_matrices(_sharding.replicated(g32), plan.matrix), plan.blocks)
+        blocks.append(x)
+        weight = h("weight", g32)
+        new_sl.append(pc.update_statistics(sl, x, b2, weight))
+        new_sr.append(pc.update_statistics(sr, jnp.swapaxes(x, -1, -2), b2, weight))
+
+    new_rl, new_rr, failed = jax.lax.cond(
+        count % precondition_every == 0,
+        _refresh,
+        lambda sl, sr, rl, rr: (rl, rr, jnp.zeros([], jnp.bool_)),
+        new_sl,
+        new_sr,
+        rls,
+        rrs,
+    )
+    start = count >= start_preconditioning_step
+    out, out_mu, out_gmu = [], [], []
+    for g, a, x, rl, rr, m, n, plan in zip(
+        leaves, grafts, blocks, new_rl, new_rr, mus, gmus, layouts, strict=True
+    ):
+        if not _tree.is_inexact(g):
+            out.append(g)
+            out_mu.append(m)
+            out_gmu.append(n)
+            continue
+        if plan is None:
+            p = a
+        else:
+            y = rl.astype(x.dtype) @ x @ rr.astype(x.dtype)
+            pm = pc.from_blocks(y, plan.blocks)
+            if graft_type != "none":
+                am = to_matrices(_sharding.replicated(a), plan.matrix)
+                norm_a = jnp.linalg.norm(am, axis=(-2, -1), keepdims=True)
+                norm_p = jnp.linalg.norm(pm, axis=(-2, -1), keepdims=True)
+                pm = pm * (norm_a / (norm_p + 1e-16))
+            p = _sharding.sharded_like(from_matrices(pm, plan.matrix, g.shape), g)
+        b1 = h("b1", p)
+        m32 = b1 * _tree.to_compute(m) + p
+        n32 = b1 * _tree.to_compute(n) + a
+        direction = jnp.where(
+            start, b1 * m32 + p if nesterov else m32, b1 * n32 + a if nesterov else n32
+        )
+        out.append(_tree.cast_like(direction, g))
+        out_mu.append(m32.astype(m.dtype))
+        out_gmu.append(n32.astype(n.dtype))
+
+    def tree(xs):
+        return jax.tree.unflatten(treedef, xs)
+
+    failures = jnp.where(
+        failed & (state.failures < _tree.INT32_MAX), state.failures + 1, state.failures
+    )
+    return tree(out), ShampooState(
+        count=count,
+        mu=tree(out_mu),
+        graft_mu=tree(out_gmu),
+        diagonal=tree(new_diag),
+        stats_left=tree([s.astype(o.dtype) for s, o in zip(new_sl, sls, strict=True)]),
+        stats_right=tree([s.astype(o.dtype) for s, o in zip(new_sr, srs, strict=True)]),
+        roots_left=tree(new_rl),
+        roots_right=tree(new_rr),
+        failures=failures.astype(jnp.int32),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import chex
@@ -38,6 +39,12 @@ class SoapState(NamedTuple):
     stats_right: chex.ArrayTree
     basis_left: chex.ArrayTree
     basis_right: chex.ArrayTree
+
+
+class _Config(NamedTuple):
+    precondition_frequency: int
+    bias_correction: bool
+    plans: tuple[Any, ...]
 
 
 class _Plan(NamedTuple):
@@ -171,132 +178,145 @@ def scale_by_soap(
             basis_right=tree["qr"],
         )
 
-    def first_bases(stats_l, stats_r, ql, qr, nus):
-        def exact(s, q):
-            return q if s.size == 0 else pc.eigenbasis(s).astype(q.dtype)
-
-        left = [exact(s, q) for s, q in zip(stats_l, ql, strict=True)]
-        return left, [exact(s, q) for s, q in zip(stats_r, qr, strict=True)], nus
-
-    def refreshed_bases(stats_l, stats_r, ql, qr, nus):
-        out_l, out_r, out_nu = [], [], []
-        for sl, sr, q_l, q_r, v in zip(stats_l, stats_r, ql, qr, nus, strict=True):
-            new_l, new_r = q_l, q_r
-            if sl.size:
-                new_l, order = pc.refresh_eigenbasis(sl, q_l)
-                v = jnp.take_along_axis(v, order[:, :, None], axis=1)
-            if sr.size:
-                new_r, order = pc.refresh_eigenbasis(sr, q_r)
-                v = jnp.take_along_axis(v, order[:, None, :], axis=2)
-            out_l.append(new_l.astype(q_l.dtype))
-            out_r.append(new_r.astype(q_r.dtype))
-            out_nu.append(v)
-        return out_l, out_r, out_nu
-
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         _checks.check_updates(updates, state.mu, "scale_by_soap")
-        count = _tree.safe_increment(state.count)
-        first = count == 1
-        s = jnp.maximum(count - 1, 1).astype(jnp.float32)
-        if bias_correction:
-            c = jnp.sqrt(1.0 - jnp.asarray(b2, jnp.float32) ** s) / (
-                1.0 - jnp.asarray(b1, jnp.float32) ** s
-            )
-        leaves, treedef = jax.tree.flatten(updates)
-        layouts = plans(updates)
-        mus, nus, sls, srs, qls, qrs = (
-            jax.tree.leaves(x)
-            for x in (
-                state.mu,
-                state.nu,
-                state.stats_left,
-                state.stats_right,
-                state.basis_left,
-                state.basis_right,
-            )
-        )
-        out, new_mu, new_nu, new_sl, new_sr = [], [], [], [], []
-        views: list[_Plan | None] = []
-        for g, m, v, sl, sr, ql, qr, plan in zip(
-            leaves, mus, nus, sls, srs, qls, qrs, layouts, strict=True
-        ):
-            if not _tree.is_inexact(g):
-                out.append(g)
-                new_mu.append(m)
-                new_nu.append(v)
-                new_sl.append(sl)
-                new_sr.append(sr)
-                views.append(None)
-                continue
-            g32, m32, v32 = (_tree.to_compute(x) for x in (g, m, v))
-            m32 = b1 * m32 + (1.0 - b1) * g32
-            if plan is None:
-                x, mx, vx = g32, m32, v32
-                v_old = v32
-                ql_ = qr_ = None
-            else:
-                x, mx, vx = (
-                    to_matrices(_sharding.replicated(y), plan.matrix) for y in (g32, m32, v32)
-                )
-                v_old = vx
-                ql_ = ql if plan.left else None
-                qr_ = qr if plan.right else None
-            xp = _project(x, ql_, qr_)
-            vx = b2 * vx + (1.0 - b2) * jnp.square(xp)
-            d = _project(mx, ql_, qr_) / (jnp.sqrt(vx) + eps)
-            if bias_correction:
-                d = d * c.astype(d.dtype)
-            u = _project(d, ql_, qr_, back=True)
-            if plan is not None:
-                u = _sharding.sharded_like(from_matrices(u, plan.matrix, g.shape), g)
-                if plan.left:
-                    sl = pc.update_statistics(sl, x, beta, 1.0 - beta)
-                if plan.right:
-                    sr = pc.update_statistics(sr, jnp.swapaxes(x, -1, -2), beta, 1.0 - beta)
-            out.append(_tree.cast_like(jnp.where(first, jnp.zeros_like(u), u), g))
-            new_mu.append(jnp.where(first, m, m32.astype(m.dtype)))
-            new_nu.append(jnp.where(first, v_old, vx))
-            new_sl.append(sl)
-            new_sr.append(sr)
-            views.append(plan)
-
-        # The bases (and the order of the second moment) change only on refresh steps.
-        branch = jnp.where(
-            first, 1, jnp.where((count - 1) % precondition_frequency == 0, 2, 0)
-        ).astype(jnp.int32)
-        matrix_nu = [
-            n if p is not None else jnp.zeros((0, 0, 0), n.dtype)
-            for n, p in zip(new_nu, views, strict=True)
-        ]
-        ql_new, qr_new, nu_rot = jax.lax.switch(
-            branch,
-            [lambda *a: (a[2], a[3], a[4]), first_bases, refreshed_bases],
-            new_sl,
-            new_sr,
-            qls,
-            qrs,
-            matrix_nu,
-        )
-        final_nu = []
-        for n, rotated, v, plan, g in zip(new_nu, nu_rot, nus, views, leaves, strict=True):
-            if plan is None:
-                final_nu.append(n.astype(v.dtype) if _tree.is_inexact(g) else n)
-            else:
-                back = from_matrices(rotated, plan.matrix, g.shape).astype(v.dtype)
-                final_nu.append(_sharding.sharded_like(back, g))
-
-        def tree(xs):
-            return jax.tree.unflatten(treedef, xs)
-
-        return tree(out), SoapState(
-            count=count,
-            mu=tree(new_mu),
-            nu=tree(final_nu),
-            stats_left=tree([a.astype(b.dtype) for a, b in zip(new_sl, sls, strict=True)]),
-            stats_right=tree([a.astype(b.dtype) for a, b in zip(new_sr, srs, strict=True)]),
-            basis_left=tree(ql_new),
-            basis_right=tree(qr_new),
-        )
+        config = _Config(precondition_frequency, bias_correction, tuple(plans(updates)))
+        real = _tree.float_dtype()
+        hyper = {
+            k: jnp.asarray(v, real)
+            for k, v in (("b1", b1), ("b2", b2), ("eps", eps), ("beta", beta))
+        }
+        return _update(config, hyper, updates, state)
 
     return transformation(init_fn, update_fn, per_leaf="scale_by_soap")
+
+
+def _first_bases(stats_l, stats_r, ql, qr, nus):
+    def exact(s, q):
+        return q if s.size == 0 else pc.eigenbasis(s).astype(q.dtype)
+
+    left = [exact(s, q) for s, q in zip(stats_l, ql, strict=True)]
+    return left, [exact(s, q) for s, q in zip(stats_r, qr, strict=True)], nus
+
+
+def _refreshed_bases(stats_l, stats_r, ql, qr, nus):
+    out_l, out_r, out_nu = [], [], []
+    for sl, sr, q_l, q_r, v in zip(stats_l, stats_r, ql, qr, nus, strict=True):
+        new_l, new_r = q_l, q_r
+        if sl.size:
+            new_l, order = pc.refresh_eigenbasis(sl, q_l)
+            v = jnp.take_along_axis(v, order[:, :, None], axis=1)
+        if sr.size:
+            new_r, order = pc.refresh_eigenbasis(sr, q_r)
+            v = jnp.take_along_axis(v, order[:, None, :], axis=2)
+        out_l.append(new_l.astype(q_l.dtype))
+        out_r.append(new_r.astype(q_r.dtype))
+        out_nu.append(v)
+    return out_l, out_r, out_nu
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _update(config, hyper, updates, state):
+    precondition_frequency, bias_correction, layouts = config
+    count = _tree.safe_increment(state.count)
+    first = count == 1
+    s = jnp.maximum(count - 1, 1)
+
+    def h(name, like):
+        return hyper[name].astype(like.dtype)
+
+    leaves, treedef = jax.tree.flatten(updates)
+    mus, nus, sls, srs, qls, qrs = (
+        jax.tree.leaves(x)
+        for x in (
+            state.mu,
+            state.nu,
+            state.stats_left,
+            state.stats_right,
+            state.basis_left,
+            state.basis_right,
+        )
+    )
+    out, new_mu, new_nu, new_sl, new_sr = [], [], [], [], []
+    views: list[_Plan | None] = []
+    for g, m, v, sl, sr, ql, qr, plan in zip(
+        leaves, mus, nus, sls, srs, qls, qrs, layouts, strict=True
+    ):
+        if not _tree.is_inexact(g):
+            out.append(g)
+            new_mu.append(m)
+            new_nu.append(v)
+            new_sl.append(sl)
+            new_sr.append(sr)
+            views.append(None)
+            continue
+        g32, m32, v32 = (_tree.to_compute(x) for x in (g, m, v))
+        b1, b2, eps, beta = (h(k, g32) for k in ("b1", "b2", "eps", "beta"))
+        m32 = b1 * m32 + (1 - b1) * g32
+        if plan is None:
+            x, mx, vx = g32, m32, v32
+            v_old = v32
+            ql_ = qr_ = None
+        else:
+            x, mx, vx = (to_matrices(_sharding.replicated(y), plan.matrix) for y in (g32, m32, v32))
+            v_old = vx
+            ql_ = ql if plan.left else None
+            qr_ = qr if plan.right else None
+        xp = _project(x, ql_, qr_)
+        vx = b2 * vx + (1 - b2) * jnp.square(xp)
+        d = _project(mx, ql_, qr_) / (jnp.sqrt(vx) + eps)
+        if bias_correction:
+            st = s.astype(d.dtype)
+            d = d * (jnp.sqrt(1 - b2**st) / (1 - b1**st))
+        u = _project(d, ql_, qr_, back=True)
+        if plan is not None:
+            u = _sharding.sharded_like(from_matrices(u, plan.matrix, g.shape), g)
+            if plan.left:
+                sl = pc.update_statistics(sl, x, beta, 1 - beta)
+            if plan.right:
+                sr = pc.update_statistics(sr, jnp.swapaxes(x, -1, -2), beta, 1 - beta)
+        out.append(_tree.cast_like(jnp.where(first, jnp.zeros_like(u), u), g))
+        new_mu.append(jnp.where(first, m, m32.astype(m.dtype)))
+        new_nu.append(jnp.where(first, v_old, vx))
+        new_sl.append(sl)
+        new_sr.append(sr)
+        views.append(plan)
+
+    # The bases (and the order of the second moment) change only on refresh steps.
+    branch = jnp.where(first, 1, jnp.where((count - 1) % precondition_frequency == 0, 2, 0)).astype(
+        jnp.int32
+    )
+    matrix_nu = [
+        n if p is not None else jnp.zeros((0, 0, 0), n.dtype)
+        for n, p in zip(new_nu, views, strict=True)
+    ]
+    ql_new, qr_new, nu_rot = jax.lax.switch(
+        branch,
+        [lambda *a: (a[2], a[3], a[4]), _first_bases, _refreshed_bases],
+        new_sl,
+        new_sr,
+        qls,
+        qrs,
+        matrix_nu,
+    )
+    final_nu = []
+    for n, rotated, v, plan, g in zip(new_nu, nu_rot, nus, views, leaves, strict=True):
+        if plan is None:
+            final_nu.append(n.astype(v.dtype) if _tree.is_inexact(g) else n)
+        else:
+            back = from_matrices(rotated, plan.matrix, g.shape).astype(v.dtype)
+            final_nu.append(_sharding.sharded_like(back, g))
+
+    def tree(xs):
+        return jax.tree.unflatten(treedef, xs)
+
+    return tree(out), SoapState(
+        count=count,
+        mu=tree(new_mu),
+        nu=tree(final_nu),
+        stats_left=tree([a.astype(b.dtype) for a, b in zip(new_sl, sls, strict=True)]),
+        stats_right=tree([a.astype(b.dtype) for a, b in zip(new_sr, srs, strict=True)]),
+        basis_left=tree(ql_new),
+        basis_right=tree(qr_new),
+    )
