@@ -16,6 +16,10 @@ import numpy as np
 
 from tests.references import Reference
 
+# The step counter saturates at 2**31 - 1 (gradxform's int32 counters): a refresh every k
+# steps is scheduled by the saturated count.
+INT32_MAX = 2**31 - 1
+
 
 def default_view(shape):
     """(reduction axes, output axes) of a matrix leaf, or None: 2-D as is, more axes as
@@ -126,12 +130,10 @@ class Shampoo(Reference):
         return s
 
     def step(self, g, s, p):
-        t = s["t"] + 1
+        t = min(s["t"] + 1, INT32_MAX)
         b1, b2 = self.b1, self.b2
-        if self.graft in ("rmsprop", "adam"):
-            v = b2 * s["v"] + (1 - b2) * g * g
-        else:
-            v = s["v"] + g * g
+        ema = self.graft in ("rmsprop", "adam")
+        v = b2 * s["v"] + (1 - b2) * g * g if ema else s["v"] + g * g
         vhat = v / (1 - b2**t) if self.graft == "adam" else v
         a = g if self.graft == "sgd" else g / (np.sqrt(vhat) + self.deps)
         plan = self._blocks(g.shape)
@@ -234,7 +236,7 @@ class SOAP(Reference):
         return s
 
     def step(self, g, s, p):
-        t = s["t"] + 1
+        t = min(s["t"] + 1, INT32_MAX)
         b1, b2, beta = self.b1, self.b2, self.beta
         view = self._view(g.shape)
         new = dict(s, t=t)
@@ -281,11 +283,11 @@ class SOAP(Reference):
         if view is not None:
             L = [
                 None if x is None else beta * x + (1 - beta) * gb @ gb.T
-                for x, gb in zip(s["L"], gm)
+                for x, gb in zip(s["L"], gm, strict=True)
             ]
             R = [
                 None if x is None else beta * x + (1 - beta) * gb.T @ gb
-                for x, gb in zip(s["R"], gm)
+                for x, gb in zip(s["R"], gm, strict=True)
             ]
             qls, qrs, vm = list(qls), list(qrs), vm.copy()
             for b in range(gm.shape[0]):

@@ -65,7 +65,7 @@ def shampoo(
       >>> updates["b"]  # AdaGrad's direction, Nesterov momentum: -0.1 * 1.9 * 1 / 1
       Array([-0.19, -0.19, -0.19], dtype=float32)
       >>> state[0].failures
-      Array(0, dtype=int32)
+      Array(0, dtype=uint32)
     """
     _checks.non_negative("learning_rate", learning_rate)
     _checks.non_negative("weight_decay", weight_decay)

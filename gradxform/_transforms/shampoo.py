@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _checks, _sharding, _tree
 from gradxform._base import GradientTransformation, transformation
@@ -20,6 +21,7 @@ from gradxform._transforms.matrices import (
 )
 
 GRAFT_TYPES = ("adagrad", "rmsprop", "adam", "sgd", "none")
+UINT32_MAX = np.iinfo(np.uint32).max
 
 
 class ShampooState(NamedTuple):
@@ -32,7 +34,7 @@ class ShampooState(NamedTuple):
     shape ``(batch, row_blocks, col_blocks, b, b)`` (an empty array for a diagonal
     leaf); ``roots_left``, ``roots_right``: their inverse roots as last computed;
     ``failures``: how many refreshes kept a previous root because a new one was not
-    finite (int32, saturating).
+    finite (uint32, saturating; not a step counter).
     """
 
     count: chex.Array
@@ -140,7 +142,6 @@ def scale_by_shampoo(
     _checks.integer("max_precondition_dim", max_precondition_dim, low=1)
     _checks.boolean("nesterov", nesterov)
     check_weight_dimension_numbers(weight_dimension_numbers, "weight_dimension_numbers")
-    weight = 1.0 if float(b2) == 1.0 else 1.0 - float(b2)
 
     def plans(tree: Any) -> list[_Plan | None]:
         out: list[_Plan | None] = []
@@ -175,7 +176,7 @@ def scale_by_shampoo(
             stats_right=tree["sr"],
             roots_left=tree["rl"],
             roots_right=tree["rr"],
-            failures=_tree.zero_count(),
+            failures=jnp.zeros([], jnp.uint32),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -190,8 +191,7 @@ def scale_by_shampoo(
         )
         real = _tree.float_dtype()
         hyper = {
-            k: jnp.asarray(v, real)
-            for k, v in (("b1", b1), ("b2", b2), ("weight", weight), ("eps", diagonal_eps))
+            k: jnp.asarray(v, real) for k, v in (("b1", b1), ("b2", b2), ("eps", diagonal_eps))
         }
         return _update(config, hyper, updates, state)
 
@@ -265,7 +265,7 @@ def _update(config, hyper, updates, state):
             continue
         x = pc.to_blocks(to_matrices(_sharding.replicated(g32), plan.matrix), plan.blocks)
         blocks.append(x)
-        weight = h("weight", g32)
+        weight = jnp.where(b2 == 1, jnp.ones_like(b2), 1 - b2)
         new_sl.append(pc.update_statistics(sl, x, b2, weight))
         new_sr.append(pc.update_statistics(sr, jnp.swapaxes(x, -1, -2), b2, weight))
 
@@ -312,8 +312,9 @@ def _update(config, hyper, updates, state):
     def tree(xs):
         return jax.tree.unflatten(treedef, xs)
 
+    previous = jnp.asarray(state.failures, jnp.uint32)
     failures = jnp.where(
-        failed & (state.failures < _tree.INT32_MAX), state.failures + 1, state.failures
+        failed & (previous < jnp.uint32(UINT32_MAX)), previous + jnp.uint32(1), previous
     )
     return tree(out), ShampooState(
         count=count,
@@ -324,5 +325,5 @@ def _update(config, hyper, updates, state):
         stats_right=tree([s.astype(o.dtype) for s, o in zip(new_sr, srs, strict=True)]),
         roots_left=tree(new_rl),
         roots_right=tree(new_rr),
-        failures=failures.astype(jnp.int32),
+        failures=failures,
     )

@@ -157,11 +157,11 @@ def scale_by_soap(
         parts: dict[str, list[Any]] = {k: [] for k in ("sl", "sr", "ql", "qr")}
         for leaf, plan in zip(leaves, plans(params), strict=True):
             dtype = _tree.dtype_of(leaf)
-            empty = jnp.zeros((0,), dtype)
             for side in ("l", "r"):
                 if plan is None or not (plan.left if side == "l" else plan.right):
-                    parts["s" + side].append(empty)
-                    parts["q" + side].append(empty)
+                    # distinct buffers: a donated state may hold no buffer twice
+                    parts["s" + side].append(jnp.zeros((0,), dtype))
+                    parts["q" + side].append(jnp.zeros((0,), dtype))
                     continue
                 n = plan.matrix.rows if side == "l" else plan.matrix.cols
                 lead = (plan.matrix.batch,)
