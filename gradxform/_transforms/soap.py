@@ -277,8 +277,8 @@ def _update(config, hyper, updates, state):
             if plan.right:
                 sr = pc.update_statistics(sr, jnp.swapaxes(x, -1, -2), beta, 1 - beta)
         out.append(_tree.cast_like(jnp.where(first, jnp.zeros_like(u), u), g))
-        new_mu.append(jnp.where(first, m, m32.astype(m.dtype)))
-        new_nu.append(jnp.where(first, v_old, vx))
+        new_mu.append(jnp.where(first, m, _sharding.sharded_like(m32.astype(m.dtype), m)))
+        new_nu.append(jnp.where(first, v_old, _sharding.sharded_like(vx, v_old)))
         new_sl.append(sl)
         new_sr.append(sr)
         views.append(plan)
