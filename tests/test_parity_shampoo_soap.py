@@ -31,11 +31,13 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import gradxform as gx
+from tests import references_shampoo_soap as ref_shampoo
 from tests._require import require
 
 torch = require("torch", why="pytorch-optimizer parity")
@@ -324,3 +326,67 @@ def test_shampoo_beats_adam_on_a_kronecker_quadratic_over_a_rate_grid():
         assert lr == BEST_RATES[name], (name, found)
     assert best["shampoo"] * SHAMPOO_FACTOR <= best["adam"], best
     assert best["soap"] * SOAP_FACTOR <= best["adam"], best
+
+
+# ------------------------------------------------------------------ behaviour
+
+
+def test_shampoo_keeps_the_previous_root_and_counts_a_failed_refresh():
+    """A NaN gradient at a refresh step makes the factors NaN: the roots stay those of
+    the last refresh (finite), and ``failures`` counts the refresh."""
+    tx = gx.scale_by_shampoo(precondition_every=2, start_preconditioning_step=1)
+    params = jnp.zeros((2, 3))
+    state = tx.init(params)
+    update = jax.jit(tx.update)
+    g = jnp.asarray(gradients((2, 3), steps=1)[0])
+    _, state = update(g, state)
+    _, state = update(g, state)  # step 2: a refresh
+    roots = state.roots_left, state.roots_right
+    assert int(state.failures) == 0
+    _, state = update(g, state)
+    _, state = update(jnp.full((2, 3), jnp.nan), state)  # step 4: a refresh of NaN factors
+    assert int(state.failures) == 1
+    np.testing.assert_array_equal(state.roots_left, roots[0])
+    np.testing.assert_array_equal(state.roots_right, roots[1])
+
+
+def _eigh_outside_cond(jaxpr: Any) -> int:
+    """How many eigh/QR equations of ``jaxpr`` run unconditionally (not inside a cond)."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("eigh", "householder_product", "geqrf", "qr"):
+            count += 1
+        elif eqn.primitive.name != "cond":
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                count += _eigh_outside_cond(sub)
+    return count
+
+
+@pytest.mark.parametrize("name", ["shampoo", "soap"])
+def test_decompositions_run_only_inside_the_refresh_cond(name):
+    tx = getattr(gx, f"scale_by_{name}")()
+    params = jnp.zeros((3, 4))
+    closed = jax.make_jaxpr(tx.update)(params, tx.init(params))
+    assert "eigh" in str(closed)
+    assert _eigh_outside_cond(closed.jaxpr) == 0
+
+
+def test_soap_preconditions_a_1d_leaf_as_the_reference():
+    """``precondition_1d`` on a (2,) leaf (a longer one's first factor g g^T has a
+    repeated zero eigenvalue: its basis is not unique)."""
+    grads = gradients((2,), steps=8, seed=3)
+    kw = dict(b1=0.9, b2=0.99, shampoo_beta=0.9, precondition_frequency=2, precondition_1d=True)
+    got = ours(gx.scale_by_soap(**kw), grads)
+    reference = ref_shampoo.SOAP(1.0, weight_decay=0.0, direction_only=True, **kw)
+    state = reference.init(np.zeros(2))
+    plain = ref_shampoo.SOAP(
+        1.0, weight_decay=0.0, direction_only=True, **{**kw, "precondition_1d": False}
+    )
+    plain_state = plain.init(np.zeros(2))
+    moved = False
+    for t, g in enumerate(grads):
+        want, state = reference.step(np.asarray(g, np.float64), state, np.zeros(2))
+        other, plain_state = plain.step(np.asarray(g, np.float64), plain_state, np.zeros(2))
+        np.testing.assert_allclose(got[t], want, rtol=1e-5, atol=1e-6, err_msg=f"step {t + 1}")
+        moved |= bool(np.max(np.abs(other - want)) > 1e-3)
+    assert moved  # the flag changes the result

@@ -173,11 +173,6 @@ def refresh_eigenbasis(stat: chex.Array, q: chex.Array) -> tuple[chex.Array, che
     return new, order
 
 
-def any_nonfinite(x: chex.Array) -> chex.Array:
-    """Whether ``x`` has a NaN or an infinity (a bool scalar)."""
-    return jnp.logical_not(jnp.all(jnp.isfinite(x)))
-
-
 # ------------------------------------------------------------------ leaf views
 
 # A leaf of more than two axes, given no dimension numbers: its last axis the columns,

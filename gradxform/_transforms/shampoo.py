@@ -98,12 +98,12 @@ def scale_by_shampoo(
 
     With ``b2 = 1`` the factors are Gupta et al.'s sums ``eps I + sum G G^T``. The
     inverse roots are exact eigendecompositions (``jnp.linalg.eigh``) in float32
-    whatever the params' dtype (see :func:`gradxform._transforms.preconditioners.inverse_root`),
-    computed inside ``lax.cond`` only on refresh steps; before the first refresh they
-    are the identity. A refresh whose root is not finite keeps the previous root and
-    counts one in ``failures``. Leaves that are not matrices (0-D, 1-D, or ``None``
-    dimension numbers) and matrices with a side above ``max_precondition_dim`` take
-    ``a_t`` (AdaGrad-like) in place of ``P_t``.
+    whatever the params' dtype (eigenvalues below ``2^-23`` of the largest, float32
+    rounding noise, are raised to that), computed inside ``lax.cond`` only on refresh
+    steps; before the first refresh they are the identity. A refresh whose root is not
+    finite keeps the previous root and counts one in ``failures``. Leaves that are not
+    matrices (0-D, 1-D, or ``None`` dimension numbers) and matrices with a side above
+    ``max_precondition_dim`` take ``a_t`` (AdaGrad-like) in place of ``P_t``.
 
     Args:
       b1: momentum decay in ``[0, 1)``.
