@@ -80,6 +80,8 @@ from gradxform._optimizers.schedule_free import schedule_free_sgd as schedule_fr
 from gradxform._optimizers.sgd import nesterov_lookahead_point as nesterov_lookahead_point
 from gradxform._optimizers.sgd import sgd as sgd
 from gradxform._optimizers.sgd import sgd_nesterov_lookahead as sgd_nesterov_lookahead
+from gradxform._optimizers.shampoo import shampoo as shampoo
+from gradxform._optimizers.shampoo import soap as soap
 from gradxform._optimizers.sign import lion as lion
 from gradxform._optimizers.sign import sign_sgd as sign_sgd
 from gradxform._optimizers.sign import signum as signum
@@ -221,11 +223,15 @@ from gradxform._transforms.scaling import normalize_by_update_norm as normalize_
 from gradxform._transforms.scaling import scale as scale
 from gradxform._transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
 from gradxform._transforms.scaling import scale_by_schedule as scale_by_schedule
+from gradxform._transforms.shampoo import ShampooState as ShampooState
+from gradxform._transforms.shampoo import scale_by_shampoo as scale_by_shampoo
 from gradxform._transforms.sign import ScaleByLionState as ScaleByLionState
 from gradxform._transforms.sign import scale_by_lion as scale_by_lion
 from gradxform._transforms.sign import scale_by_sign as scale_by_sign
 from gradxform._transforms.sm3 import ScaleBySM3State as ScaleBySM3State
 from gradxform._transforms.sm3 import scale_by_sm3 as scale_by_sm3
+from gradxform._transforms.soap import SoapState as SoapState
+from gradxform._transforms.soap import scale_by_soap as scale_by_soap
 from gradxform._transforms.updates import incremental_update as incremental_update
 from gradxform._transforms.updates import periodic_update as periodic_update
 from gradxform._transforms.updates import scale_gradient as scale_gradient
@@ -411,8 +417,10 @@ __all__ = [
     "ScaleState",
     "Schedule",
     "ScheduleFreeState",
+    "ShampooState",
     "ShouldSkipUpdateFunction",
     "SnapshotState",
+    "SoapState",
     "StatefulSchedule",
     "TraceState",
     "Updates",
@@ -568,9 +576,11 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_schedule",
+    "scale_by_shampoo",
     "scale_by_sign",
     "scale_by_simplified_ademamix",
     "scale_by_sm3",
+    "scale_by_soap",
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
@@ -586,6 +596,7 @@ __all__ = [
     "sgd",
     "sgd_nesterov_lookahead",
     "sgdr_schedule",
+    "shampoo",
     "sign_sgd",
     "signum",
     "simplified_ademamix",
@@ -593,6 +604,7 @@ __all__ = [
     "skip_not_finite",
     "sm3",
     "snapshot",
+    "soap",
     "state_dict",
     "state_shardings",
     "stateless",

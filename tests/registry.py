@@ -45,6 +45,7 @@ from tests import references_misc as misc
 from tests import references_muon as ref_muon
 from tests import references_privacy as ref_privacy
 from tests import references_schedule_free as ref_sf
+from tests import references_shampoo_soap as ref_shampoo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,6 +262,11 @@ WEIGHT_ULP = 2.5e-7
 
 # Muon's absolute tolerance: measured gaps of 2.7e-8 (see the Muon entries).
 MUON_ATOL = 5e-8
+
+# Shampoo's absolute tolerance: float32 eigendecompositions against float64 ones, the
+# inverse fourth roots amplifying the statistics' rounding; measured gaps of 1.1e-7 on
+# updates of size 0.2 (see the Shampoo entry).
+SHAMPOO_ATOL = 3e-7
 
 REGISTRY: list[Entry] = [
     Entry(
@@ -1263,5 +1269,48 @@ REGISTRY: list[Entry] = [
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
         atol=MUON_ATOL,
+    ),
+    # Shampoo: the battery's (3, 4) kernel is cut into 2 x 2 blocks (its 3 rows padded to
+    # 4), the roots refreshed every 2 steps, Adam's norm grafted from step 3; the bias and
+    # the scalar take the diagonal (Adam-graft) direction. Measured against the float64
+    # reference over 12 steps: 1.1e-7 absolute on the kernel (SHAMPOO_ATOL).
+    Entry(
+        "shampoo",
+        gx.shampoo,
+        dict(
+            learning_rate=0.05,
+            b1=0.8,
+            b2=0.99,
+            matrix_eps=1e-3,
+            precondition_every=2,
+            start_preconditioning_step=3,
+            graft_type="adam",
+            block_size=2,
+            nesterov=False,
+        ),
+        ref_shampoo.Shampoo,
+        None,
+        quadratic=(0.01, 1000),
+        rosenbrock=(0.003, 2000),
+        atol=SHAMPOO_ATOL,
+    ),
+    # SOAP: the kernel's bases refreshed (power iteration + QR) every 2 steps; the first
+    # step sets them by eigh and moves nothing but the weight decay. Measured: 2e-8.
+    Entry(
+        "soap",
+        gx.soap,
+        dict(
+            learning_rate=0.01,
+            b1=0.9,
+            b2=0.99,
+            weight_decay=0.05,
+            shampoo_beta=0.9,
+            precondition_frequency=2,
+        ),
+        ref_shampoo.SOAP,
+        None,
+        quadratic=(0.03, 1000),
+        rosenbrock=(0.01, 2000),
+        converge_kwargs=dict(weight_decay=0.0),
     ),
 ]

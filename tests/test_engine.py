@@ -50,6 +50,9 @@ PER_LEAF = {
     "muon-no-nesterov-decay",
     "muon-adjust-match-rms",
     "muon-torch-momentum",
+    # Shampoo and SOAP precondition each matrix by its own Kronecker factors
+    "shampoo",
+    "soap",
 }
 
 

@@ -334,6 +334,9 @@ REFUSES_COMPLEX = {
     "sm3",
     "sm3-no-momentum",
     "madgrad",
+    # Shampoo's and SOAP's Kronecker factors are real symmetric matrices
+    "shampoo",
+    "soap",
 }
 
 

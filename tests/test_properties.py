@@ -113,7 +113,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "trust_coefficient": (1e-3, 0.1),
 }
 # Ranges of one factory that differ from the common ones (Muon's beta is a decay in [0, 1)).
-FACTORY_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {("muon", "beta"): (0.0, 0.99)}
+# Shampoo's b2 is in (0, 1] (1 sums its factors).
+FACTORY_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("muon", "beta"): (0.0, 0.99),
+    ("shampoo", "b2"): (0.5, 1.0),
+}
 
 
 @st.composite
@@ -485,6 +489,7 @@ FACTORY_RANGES: dict[tuple[str, str], Any] = {
     },
     ("dpsgd", "noise_multiplier"): st.just(0.0),
     ("muon", "beta"): st.floats(0.0, 0.99),
+    ("shampoo", "b2"): st.floats(0.5, 1.0),
 }
 
 
@@ -505,6 +510,13 @@ def reference_layouts(draw: Any) -> Any:
     return {n: draw(st.sampled_from(REFERENCE_SHAPES)) for n in names}
 
 
+# SOAP's first eigenbasis is that of L = G G^T: for a (4, 1) leaf a rank-one factor whose
+# zero eigenvalue is threefold, so every basis of its null space is as right as another
+# (float64 and float32 eigh pick different ones, and Adam's diagonal second moment in them
+# differs). A (2, 3) leaf stands for it: its factors' null spaces are at most lines.
+WELL_POSED_SHAPES: dict[str, dict[tuple[int, ...], tuple[int, ...]]] = {"soap": {(4, 1): (2, 3)}}
+
+
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
 @_settings(3, shrink=False)
 @given(layout=reference_layouts(), seed=st.integers(0, 2**16), data=st.data())
@@ -515,6 +527,8 @@ def test_matches_reference_at_drawn_hyperparameters(entry: Entry, layout, seed, 
     (bias factors, RAdam's rho_t), not by the conditioning of the drawn configuration.
     """
     kwargs = {**entry.kwargs, **data.draw(reference_hyperparams(entry))}
+    swap = WELL_POSED_SHAPES.get(entry.id, {})
+    layout = {k: swap.get(v, v) for k, v in layout.items()}
     with jax.enable_x64(True):
         params = build(layout, seed, jnp.float64)
         grads = [build(layout, seed + i + 1, jnp.float64) for i in range(4)]

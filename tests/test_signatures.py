@@ -185,7 +185,18 @@ FACTORIES = sorted(
 )
 
 # How each numeric argument can be wrong, besides NaN (always wrong).
-DECAYS = {"b1", "b2", "b3", "decay", "rho", "momentum", "beta3", "adam_b1", "adam_b2"}
+DECAYS = {
+    "b1",
+    "b2",
+    "b3",
+    "decay",
+    "rho",
+    "momentum",
+    "beta3",
+    "adam_b1",
+    "adam_b2",
+    "shampoo_beta",  # SOAP's decay of the Kronecker factors
+}
 # (in [0, 1): 1.0, 1.5 are wrong)
 NON_NEGATIVE = {
     "learning_rate",
@@ -217,6 +228,8 @@ NON_NEGATIVE = {
     "adam_weight_decay",
     "adam_learning_rate",
     "consistent_rms",
+    "matrix_eps",  # Shampoo's damping and diagonal eps
+    "diagonal_eps",
 }
 SPECIAL = {  # name -> wrong values
     "threshold": [3.0],  # RAdam's threshold is at least 4
@@ -234,6 +247,12 @@ SPECIAL = {  # name -> wrong values
     "growth_rate": [0.5],  # at least 1 (or inf)
     "ns_steps": [0, 1.5],  # Newton-Schulz iterations: an int >= 1
     "memory_size": [0, 1.5],  # L-BFGS's number of pairs: an int >= 1
+    # Shampoo and SOAP: step counts and sizes, ints >= 1
+    "precondition_every": [0, 1.5],
+    "start_preconditioning_step": [0, 1.5],
+    "block_size": [0, 1.5],
+    "max_precondition_dim": [0, 1.5],
+    "precondition_frequency": [0, 1.5],
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
@@ -244,6 +263,7 @@ PER_FACTORY = {
     # AdEMAMix's alpha (the slow moment's weight) is any finite number; COCOB's is not.
     **{(f, "alpha"): [] for f in ("ademamix", "scale_by_ademamix", "simplified_ademamix")},
     ("scale_by_simplified_ademamix", "alpha"): [],
+    ("shampoo", "b2"): [1.5, -0.1, 0.0],  # Shampoo's b2 is in (0, 1]: 1 sums the factors
 }
 ONLY_NAN = {"decay_offset", "step_offset", "lower_bound"}  # any finite number
 # Arguments that are numbers but need a valid value to build the factory at all.
