@@ -79,6 +79,7 @@ from gradxform._optimizers.sign import lion as lion
 from gradxform._optimizers.sign import sign_sgd as sign_sgd
 from gradxform._optimizers.sign import signum as signum
 from gradxform._optimizers.sm3 import sm3 as sm3
+from gradxform._optimizers.sophia import sophia as sophia
 from gradxform._sharding import state_shardings as state_shardings
 from gradxform._sharding import zero1_shardings as zero1_shardings
 from gradxform._state_io import load_state_dict as load_state_dict
@@ -198,6 +199,11 @@ from gradxform._transforms.rms import scale_by_rms as scale_by_rms
 from gradxform._transforms.rms import scale_by_stddev as scale_by_stddev
 from gradxform._transforms.rprop import ScaleByRpropState as ScaleByRpropState
 from gradxform._transforms.rprop import scale_by_rprop as scale_by_rprop
+from gradxform._transforms.sam import NormalizeState as NormalizeState
+from gradxform._transforms.sam import SAMState as SAMState
+from gradxform._transforms.sam import normalize as normalize
+from gradxform._transforms.sam import sam as sam
+from gradxform._transforms.sam import sam_gradient as sam_gradient
 from gradxform._transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
 from gradxform._transforms.scaling import ScaleState as ScaleState
 from gradxform._transforms.scaling import normalize_by_update_norm as normalize_by_update_norm
@@ -209,6 +215,14 @@ from gradxform._transforms.sign import scale_by_lion as scale_by_lion
 from gradxform._transforms.sign import scale_by_sign as scale_by_sign
 from gradxform._transforms.sm3 import ScaleBySM3State as ScaleBySM3State
 from gradxform._transforms.sm3 import scale_by_sm3 as scale_by_sm3
+from gradxform._transforms.sophia import GNBState as GNBState
+from gradxform._transforms.sophia import HutchinsonState as HutchinsonState
+from gradxform._transforms.sophia import SophiaState as SophiaState
+from gradxform._transforms.sophia import gnb_estimator_diag_hessian as gnb_estimator_diag_hessian
+from gradxform._transforms.sophia import (
+    hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
+)
+from gradxform._transforms.sophia import scale_by_sophia as scale_by_sophia
 from gradxform._transforms.updates import incremental_update as incremental_update
 from gradxform._transforms.updates import periodic_update as periodic_update
 from gradxform._transforms.updates import scale_gradient as scale_gradient
@@ -333,8 +347,10 @@ __all__ = [
     "EmptyState",
     "FactoredState",
     "FlatState",
+    "GNBState",
     "GradientTransformation",
     "GradientTransformationExtraArgs",
+    "HutchinsonState",
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
     "LRRangeTest",
@@ -356,11 +372,13 @@ __all__ = [
     "MuonDimensionNumbers",
     "MuonState",
     "NonNegativeParamsState",
+    "NormalizeState",
     "OptState",
     "Params",
     "PartitionState",
     "ProdigyState",
     "ReduceLROnPlateauState",
+    "SAMState",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
     "ScaleByAdadeltaState",
@@ -389,6 +407,7 @@ __all__ = [
     "ScheduleFreeState",
     "ShouldSkipUpdateFunction",
     "SnapshotState",
+    "SophiaState",
     "StatefulSchedule",
     "TraceState",
     "Updates",
@@ -446,6 +465,8 @@ __all__ = [
     "fromage",
     "ftrl",
     "global_norm",
+    "gnb_estimator_diag_hessian",
+    "hutchinson_estimator_diag_hessian",
     "identity",
     "incremental_update",
     "init_empty_state",
@@ -481,6 +502,7 @@ __all__ = [
     "named_chain",
     "nesterov_lookahead_point",
     "noisy_sgd",
+    "normalize",
     "normalize_by_update_norm",
     "novograd",
     "one_cycle_momentum_schedule",
@@ -505,6 +527,8 @@ __all__ = [
     "safe_int32_increment",
     "safe_norm",
     "safe_root_mean_squares",
+    "sam",
+    "sam_gradient",
     "scale",
     "scale_by_acprop",
     "scale_by_adadelta",
@@ -539,6 +563,7 @@ __all__ = [
     "scale_by_sign",
     "scale_by_simplified_ademamix",
     "scale_by_sm3",
+    "scale_by_sophia",
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
@@ -560,6 +585,7 @@ __all__ = [
     "skip_not_finite",
     "sm3",
     "snapshot",
+    "sophia",
     "state_dict",
     "state_shardings",
     "stateless",
