@@ -102,7 +102,9 @@ def sam(
     gradient with ``lax.pmean`` over that axis.
 
     Unlike optax, ``sync_period=1`` is the outer optimizer alone (optax returns to the
-    previous call's params), and steps are selected with ``where`` (no ``0 * inf``).
+    previous call's params), steps are selected with ``where`` (no ``0 * inf``), and
+    ``init`` sets the cache to zeros (it depends on shapes only; the first call stores
+    the params there before reading it; optax starts from a copy of the params).
 
     Args:
       optimizer: the outer optimizer.
@@ -140,7 +142,9 @@ def sam(
             steps_since_sync=_tree.zero_count(),
             opt_state=outer.init(params),
             adv_state=adv.init(params),
-            cache=None if opaque_mode else params,
+            # init depends on shapes only (and must not alias the params' buffers): the
+            # cache is zeros until the first call stores the params (optax: the params).
+            cache=None if opaque_mode else _tree.zeros_like(params),
         )
 
     def negate(tree):

@@ -23,6 +23,7 @@ from gradxform._base import (
     with_extra_args_support,
 )
 from gradxform._transforms.adam import check_moment_updates
+from gradxform._wrappers.conditional import cond
 
 DISTRIBUTIONS = ("rademacher", "gaussian")
 
@@ -280,12 +281,13 @@ def scale_by_sophia(
         every update_interval steps (t = 1, k + 1, 2k + 1, ...):
             h_t = b2 * h_{t-1} + (1 - b2) * h_hat_t,    else h_t = h_{t-1}
 
-    where ``h_hat_t = hessian_diagonal_fn.update(g_t, ..., params, **extra)`` (inside
-    ``lax.cond``: no recompilation), and ``h`` is ``h_{t-1}``, the average before this
-    step's estimate (optax's order: the first step divides by ``eps`` and is clipped to
-    ``+-clip_threshold``). Extra keyword arguments of ``update`` (``obj_fn=`` for the
-    default Hutchinson estimator) are passed to the estimator. The Hessian average is
-    not bias-corrected. All of it is computed in at least float32.
+    where ``h_hat_t = hessian_diagonal_fn.update(g_t, ..., params, **extra)`` (under
+    ``jit`` inside ``lax.cond``: no recompilation; eagerly only on the steps it runs),
+    and ``h`` is ``h_{t-1}``, the average before this step's estimate (optax's order:
+    the first step divides by ``eps`` and is clipped to ``+-clip_threshold``). Extra
+    keyword arguments of ``update`` (``obj_fn=`` for the default Hutchinson estimator)
+    are passed to the estimator. The Hessian average is not bias-corrected. All of it
+    is computed in at least float32.
 
     Beyond optax: ``hessian_first=True`` folds this step's estimate in first and divides
     by ``h_t`` (the paper's Algorithm 3 and pytorch-optimizer's ``SophiaH``);
@@ -357,7 +359,7 @@ def scale_by_sophia(
             estimate, hessian_state = estimator.update(updates, hessian_state, params, **extra_args)
             return hessian_state, _tree.update_moment(nu, estimate, b2, 1)
 
-        hessian_state, nu = jax.lax.cond(
+        hessian_state, nu = cond(
             state.count % update_interval == 0,
             refresh,
             lambda hessian_state, nu: (hessian_state, nu),
@@ -382,7 +384,7 @@ def scale_by_sophia(
                 if _tree.is_inexact(u)
             )
             size = sum(u.size for u in jax.tree.leaves(out) if _tree.is_inexact(u))
-            jax.lax.cond(
+            cond(
                 count % print_win_rate_every_n_steps == 0,
                 lambda: jax.debug.print("Sophia win rate: {}", kept / max(size, 1)),
                 lambda: None,
