@@ -140,12 +140,14 @@ class Sophia(WholeTree):
         mu_dtype=None,
         nu_dtype=None,
         estimator=None,
+        decay_mask=None,
     ):
         del mu_dtype, nu_dtype  # float64 here
         self.lr, self.b1, self.b2, self.eps, self.wd = learning_rate, b1, b2, eps, weight_decay
         self.gamma, self.c, self.k = gamma, clip_threshold, update_interval
         self.loss, self.bc, self.first = loss, bias_correction, hessian_first
         self.estimator = estimator or Hutchinson(random_seed, distribution)
+        self.decay_mask = decay_mask
 
     def init_tree(self, ps):
         zeros = [np.zeros_like(p) for p in ps]
@@ -167,12 +169,13 @@ class Sophia(WholeTree):
             h = [self.b2 * hi + (1 - self.b2) * e for hi, e in zip(h, est, strict=True)]
         used = h if self.first else s["h"]
         lr, wd = _at(self.lr, t - 1), _at(self.wd, t - 1)
+        flags = self.decay_mask or [True] * len(ps)
         us = []
-        for mi, hi, p in zip(m_hat, used, ps, strict=True):
+        for mi, hi, p, on in zip(m_hat, used, ps, flags, strict=True):
             u = mi / np.maximum(self.gamma * hi, self.eps)
             if self.c is not None:
                 u = np.clip(u, -self.c, self.c)
-            us.append(-lr * (u + wd * p))
+            us.append(-lr * (u + (wd * p if on else 0.0)))
         return us, {"t": t, "m": m, "h": h, "key": key}
 
 
@@ -193,6 +196,17 @@ def gnb_estimate(key, ps, logits_fn):
 
 
 # --------------------------------------------------------------------------- SAM
+
+
+class Normalize(WholeTree):
+    """``g / ||g||`` over the whole tree (zeros for a zero gradient)."""
+
+    def init_tree(self, ps):
+        return {}
+
+    def step_tree(self, gs, s, ps, **extra):
+        norm = np.sqrt(sum(np.sum(g * g) for g in gs))
+        return [g / norm if norm > 0 else np.zeros_like(g) for g in gs], s
 
 
 class SAM(WholeTree):

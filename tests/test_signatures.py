@@ -230,6 +230,9 @@ SPECIAL = {  # name -> wrong values
     "d0": [0.0, -1.0],
     "growth_rate": [0.5],  # at least 1 (or inf)
     "ns_steps": [0, 1.5],  # Newton-Schulz iterations: an int >= 1
+    "clip_threshold": [0.0, -1.0],  # Sophia's bound of each coordinate: positive (or None)
+    "update_interval": [0, 1.5],  # steps between Hessian estimates: an int >= 1
+    "print_win_rate_every_n_steps": [-1, 1.5],  # an int >= 0
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
