@@ -37,8 +37,15 @@ def _draw(key: Any, shapes: tuple[tuple[int, ...], ...], gaussian: bool) -> Any:
     """``key, sub = split(key)``; one key per leaf from ``sub``; a float32 probe each."""
     key, sub = jax.random.split(key)
     keys = jax.random.split(sub, len(shapes))
-    sampler = jax.random.normal if gaussian else jax.random.rademacher
-    return key, [sampler(k, s, jnp.float32) for k, s in zip(keys, shapes, strict=True)]
+    if gaussian:
+        return key, [
+            jax.random.normal(k, s, jnp.float32) for k, s in zip(keys, shapes, strict=True)
+        ]
+    # signs from Bernoulli(1/2) draws of float32 uniforms (jax.random.rademacher's outside x64)
+    return key, [
+        2 * jax.random.bernoulli(k, jnp.float32(0.5), s).astype(jnp.float32) - 1
+        for k, s in zip(keys, shapes, strict=True)
+    ]
 
 
 def probes(key: Any, shapes: Sequence[tuple[int, ...]], gaussian: bool = False) -> Any:
@@ -152,6 +159,10 @@ class Sophia(WholeTree):
     def init_tree(self, ps):
         zeros = [np.zeros_like(p) for p in ps]
         return {"t": 0, "m": zeros, "h": list(zeros), "key": self.estimator.key0}
+
+    def after(self, state, count):
+        """The state as after ``count`` updates that left every average at zero."""
+        return {**state, "t": count}
 
     def step(self, gs, s, ps, **extra):
         # The loss takes what the caller's params are: a tree (here a list) or one array.

@@ -332,7 +332,7 @@ def sam_sgd(
 ) -> gx.GradientTransformation:
     """SAM as optax.contrib documents it: ``sam(sgd(lr, momentum), chain(normalize(),
     sgd(rho, adv_momentum)))``; each call is one gradient (ascent or outer step)."""
-    adv = gx.chain(gx.normalize(), gx.sgd(rho, momentum=adv_momentum or None))
+    adv = gx.chain(gx.normalize(), gx.sgd(rho, momentum=adv_momentum))
     return gx.sam(gx.sgd(learning_rate, momentum=momentum), adv, sync_period, reset_state)
 
 
@@ -344,7 +344,7 @@ def optax_sam_sgd(
     sync_period: int = 2,
     reset_state: bool = True,
 ) -> Any:
-    adv = optax.chain(optax.contrib.normalize(), optax.sgd(rho, momentum=adv_momentum or None))
+    adv = optax.chain(optax.contrib.normalize(), optax.sgd(rho, momentum=adv_momentum))
     outer = optax.sgd(learning_rate, momentum=momentum)
     return optax.contrib.sam(outer, adv, sync_period, reset_state)
 

@@ -50,6 +50,8 @@ PER_LEAF = {
     "muon-no-nesterov-decay",
     "muon-adjust-match-rms",
     "muon-torch-momentum",
+    # Sophia's estimator differentiates a loss of the params' tree (one probe key per leaf)
+    "sophia",
 }
 
 

@@ -357,6 +357,8 @@ BUILD_WITH = {
     "fast": gx.sgd(0.1),
     "base_optimizer": gx.sgd(0.1),
     "init_step": ("heuristic", 1e-6),
+    "optimizer": gx.sgd(0.1),
+    "adv_optimizer": gx.sgd(0.1),
 }
 
 

@@ -48,8 +48,7 @@ def normalize() -> GradientTransformationExtraArgs:
         safe = jnp.where(norm > 0, norm, jnp.ones_like(norm))
 
         def divide(g):
-            x = _tree.to_compute(g)
-            return _tree.cast_like(x / safe.astype(_tree.real_dtype(x.dtype)), g)
+            return _tree.cast_like(_tree.div_real(_tree.to_compute(g), safe), g)
 
         return _tree.map_inexact(divide, updates), state
 
@@ -155,6 +154,9 @@ def sam(
             raise ValueError("sam needs the params: call update(updates, state, params)")
         extra_args.pop("grad_fn", None)
         _checks.check_params(updates, params, "sam")
+        _checks.check_same_layout(
+            updates, state.cache, what="updates", against="the params given to sam.init"
+        )
         first = state.steps_since_sync == 0
         last = state.steps_since_sync == sync_period - 1
         cache = _tree.select_tree(first, params, state.cache)

@@ -69,6 +69,14 @@ def _key(random_seed: Any) -> chex.Array:
     return key
 
 
+def _rademacher(key: chex.Array, shape: tuple[int, ...], dtype: Any) -> chex.Array:
+    """``2 b - 1``, ``b ~ Bernoulli(1/2)`` drawn from float32 uniforms: the numbers of
+    ``jax.random.rademacher`` (optax's draw), also under x64 (where that one draws 64-bit
+    uniforms and so other signs)."""
+    b = jax.random.bernoulli(key, jnp.float32(0.5), shape)
+    return 2 * b.astype(dtype) - 1
+
+
 def _float_part(params: Any, fn: Callable[[Any], Any]) -> tuple[list[int], Callable[..., Any]]:
     """The indices of the params' floating-point leaves, and ``fn`` as a function of them
     alone (the other leaves held at their values: integers are not differentiated)."""
@@ -107,7 +115,8 @@ def hutchinson_estimator_diag_hessian(
     ``params`` with one Hessian-vector product, ``jvp(grad(f), params, u)``; the incoming
     updates are not read. Each call splits the key once (``key, sub = split(key)``), then
     ``sub`` into one key per leaf of the params, and draws ``u`` for each floating-point
-    leaf in float32, cast to the params' narrowest floating dtype (as optax draws it).
+    leaf in float32, cast to the params' narrowest floating dtype (optax's numbers; the
+    Rademacher signs come from float32 uniforms, so they are the same under x64).
     Integer leaves are not differentiated; their estimate is the leaf unchanged.
 
     Args:
@@ -127,7 +136,7 @@ def hutchinson_estimator_diag_hessian(
     """
     key0 = _key(random_seed)
     _checks.one_of("distribution", distribution, DISTRIBUTIONS)
-    sampler = jax.random.rademacher if distribution == "rademacher" else jax.random.normal
+    sampler = _rademacher if distribution == "rademacher" else jax.random.normal
 
     def init_fn(params):
         del params
