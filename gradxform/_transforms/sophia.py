@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform import _checks, _tree
+from gradxform import _checks, _sharding, _tree
 from gradxform._base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -366,7 +366,9 @@ def scale_by_sophia(
 
         def refresh(hessian_state, nu):
             estimate, hessian_state = estimator.update(updates, hessian_state, params, **extra_args)
-            return hessian_state, _tree.update_moment(nu, estimate, b2, 1)
+            new = _tree.update_moment(nu, estimate, b2, 1)
+            # both branches keep nu's sharding (flat() may hand over a replicated copy)
+            return hessian_state, jax.tree.map(_sharding.sharded_like, new, nu)
 
         hessian_state, nu = cond(
             state.count % update_interval == 0,
