@@ -519,6 +519,7 @@ MUON_DIRECTION_SWEEP: dict[str, list[Any]] = {
 # Sophia-H fed obj_fn=registry.curvature_loss; the reference draws the same probes.
 HUTCH_SEED_3 = gx.hutchinson_estimator_diag_hessian(3)
 HUTCH_GAUSSIAN = gx.hutchinson_estimator_diag_hessian(distribution="gaussian")
+VALUE_NAMES = {id(HUTCH_SEED_3): "hutchinson-seed-3", id(HUTCH_GAUSSIAN): "hutchinson-gaussian"}
 _REFERENCE_ESTIMATORS = {
     id(HUTCH_SEED_3): ref_ss.Hutchinson(3),
     id(HUTCH_GAUSSIAN): ref_ss.Hutchinson(None, "gaussian"),
@@ -1843,6 +1844,8 @@ def _assert_close(
 def _text(value: Any) -> str:
     """A deterministic id for a sweep value: callables by name, never by address (so that
     pytest-xdist workers collect the same ids)."""
+    if id(value) in VALUE_NAMES:  # a transformation given as an argument
+        return VALUE_NAMES[id(value)]
     if callable(value):
         return str(getattr(value, "__qualname__", None) or type(value).__name__)
     if isinstance(value, dict):
