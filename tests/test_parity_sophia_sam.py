@@ -329,6 +329,18 @@ def test_sophia_argument_errors_name_the_argument():
         gx.scale_by_sophia(clip_threshold=0.0)
     with pytest.raises(ValueError, match="distribution='uniform'"):
         gx.hutchinson_estimator_diag_hessian(distribution="uniform")
+    with pytest.raises(ValueError, match="random_seed=-1"):
+        gx.hutchinson_estimator_diag_hessian(-1)
+    with pytest.raises(TypeError, match="random_seed='a'"):
+        gx.gnb_estimator_diag_hessian("a")
+    # a typed key and an int seed are the same stream as the raw key
+    x = jnp.ones(3)
+    states = [
+        gx.hutchinson_estimator_diag_hessian(k).init(x)
+        for k in (jax.random.key(2), 2, jax.random.PRNGKey(2))
+    ]
+    assert np.array_equal(jax.random.key_data(states[0].key), states[1].key)
+    assert np.array_equal(states[1].key, states[2].key)
     tx = gx.sophia(0.1)
     params = {"a": jnp.ones(2)}
     with pytest.raises(ValueError, match="obj_fn="):

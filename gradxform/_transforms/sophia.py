@@ -53,20 +53,25 @@ class SophiaState(NamedTuple):
 # ----------------------------------------------------------------------- helpers
 
 
-def _key(random_seed: Any) -> chex.Array:
-    """``random_seed`` as a raw ``uint32[2]`` key: ``None`` is ``PRNGKey(0)``, an int a seed."""
+def _key(random_seed: Any) -> Callable[[], chex.Array]:
+    """A function making ``random_seed``'s key: ``None`` is ``PRNGKey(0)``, an int a seed,
+    a key itself. Checked now; made at ``init`` (building a transformation, at import for
+    a default argument, must not start JAX's backend)."""
     if random_seed is None:
-        return jax.random.PRNGKey(0)
+        return lambda: jax.random.PRNGKey(0)
     if isinstance(random_seed, int | np.integer) and not isinstance(random_seed, bool):
         if random_seed < 0:
             raise ValueError(f"random_seed={random_seed!r} must be a non-negative int or a key")
-        return jax.random.PRNGKey(int(random_seed))
-    key = jnp.asarray(random_seed)
-    if key.shape != (2,) or key.dtype != jnp.uint32:
+        seed = int(random_seed)
+        return lambda: jax.random.PRNGKey(seed)
+    dtype, shape = getattr(random_seed, "dtype", None), getattr(random_seed, "shape", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    if not (typed and shape == ()) and (shape != (2,) or dtype != np.uint32):
         raise TypeError(
-            f"random_seed={random_seed!r} must be None, an int or a jax.random.PRNGKey (uint32[2])"
+            f"random_seed={random_seed!r} must be None, an int or a key "
+            f"(jax.random.PRNGKey or jax.random.key)"
         )
-    return key
+    return lambda: jnp.asarray(random_seed)
 
 
 def _rademacher(key: chex.Array, shape: tuple[int, ...], dtype: Any) -> chex.Array:
@@ -134,13 +139,13 @@ def hutchinson_estimator_diag_hessian(
       >>> tx.update(x, tx.init(x), x, obj_fn=f)[0]
       Array([ 6., 10.], dtype=float32)
     """
-    key0 = _key(random_seed)
+    first_key = _key(random_seed)
     _checks.one_of("distribution", distribution, DISTRIBUTIONS)
     sampler = _rademacher if distribution == "rademacher" else jax.random.normal
 
     def init_fn(params):
         del params
-        return HutchinsonState(key=key0)
+        return HutchinsonState(key=first_key())
 
     def update_fn(updates, state, params=None, obj_fn=None, **extra_args):
         del updates, extra_args
@@ -196,11 +201,11 @@ def gnb_estimator_diag_hessian(
       >>> h.shape, bool((h >= 0).all())
       ((2, 3), True)
     """
-    key0 = _key(random_seed)
+    first_key = _key(random_seed)
 
     def init_fn(params):
         del params
-        return GNBState(key=key0)
+        return GNBState(key=first_key())
 
     def update_fn(updates, state, params=None, logits_fn=None, **extra_args):
         del updates, extra_args
