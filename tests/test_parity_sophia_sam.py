@@ -469,16 +469,19 @@ def test_sam_transformation_matches_pytorch_optimizer():
     assert_trajectories(outer, torch_sam_trajectory(False, 0.1))
 
 
-def test_asam_gradient_with_eta_matches_the_reference():
+@pytest.mark.parametrize(("rho", "eta", "eps"), [(0.3, 0.05, 1e-3), (1.0, 0.3, 0.1)])
+def test_asam_gradient_with_eta_matches_the_reference(rho, eta, eps):
     params = {k: jnp.asarray(v) for k, v in P0.items()}
-    got = gx.sam_gradient(loss_jax, params, 0.3, True, eta=0.05, eps=1e-3)
+    got = gx.sam_gradient(loss_jax, params, rho, True, eta=eta, eps=eps)
     leaves = [np.asarray(params["a"], np.float64), np.asarray(params["b"], np.float64)]
-
-    want = ref_ss.sam_gradient(loss_np, leaves, 0.3, True, 0.05, 1e-3)
+    want = ref_ss.sam_gradient(loss_np, leaves, rho, True, eta, eps)
     np.testing.assert_allclose(got["a"], want[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got["b"], want[1], rtol=1e-5, atol=1e-6)
-    plain = gx.sam_gradient(loss_jax, params, 0.3)
+    plain = gx.sam_gradient(loss_jax, params, rho)
     assert not np.allclose(plain["a"], got["a"], rtol=1e-3)
+    # eta and eps each change the result
+    assert not np.allclose(gx.sam_gradient(loss_jax, params, rho, True, eps=eps)["a"], got["a"])
+    assert not np.allclose(gx.sam_gradient(loss_jax, params, rho, True, eta=eta)["a"], got["a"])
 
 
 def test_normalize_matches_optax_and_keeps_zero_gradients_finite():
