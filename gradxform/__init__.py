@@ -134,6 +134,14 @@ from gradxform._transforms.gradient import ZeroNansState as ZeroNansState
 from gradxform._transforms.gradient import add_noise as add_noise
 from gradxform._transforms.gradient import centralize as centralize
 from gradxform._transforms.gradient import zero_nans as zero_nans
+from gradxform._transforms.hessian_diag import GNBState as GNBState
+from gradxform._transforms.hessian_diag import HutchinsonState as HutchinsonState
+from gradxform._transforms.hessian_diag import (
+    gnb_estimator_diag_hessian as gnb_estimator_diag_hessian,
+)
+from gradxform._transforms.hessian_diag import (
+    hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
+)
 from gradxform._transforms.layerwise import FactoredState as FactoredState
 from gradxform._transforms.layerwise import ScaleByTrustRatioState as ScaleByTrustRatioState
 from gradxform._transforms.layerwise import scale_by_factored_rms as scale_by_factored_rms
@@ -215,13 +223,7 @@ from gradxform._transforms.sign import scale_by_lion as scale_by_lion
 from gradxform._transforms.sign import scale_by_sign as scale_by_sign
 from gradxform._transforms.sm3 import ScaleBySM3State as ScaleBySM3State
 from gradxform._transforms.sm3 import scale_by_sm3 as scale_by_sm3
-from gradxform._transforms.sophia import GNBState as GNBState
-from gradxform._transforms.sophia import HutchinsonState as HutchinsonState
 from gradxform._transforms.sophia import SophiaState as SophiaState
-from gradxform._transforms.sophia import gnb_estimator_diag_hessian as gnb_estimator_diag_hessian
-from gradxform._transforms.sophia import (
-    hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
-)
 from gradxform._transforms.sophia import scale_by_sophia as scale_by_sophia
 from gradxform._transforms.updates import incremental_update as incremental_update
 from gradxform._transforms.updates import periodic_update as periodic_update

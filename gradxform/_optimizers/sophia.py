@@ -8,12 +8,9 @@ import chex
 
 from gradxform import _checks
 from gradxform._base import GradientTransformation, Mask, ScalarOrSchedule, chain
+from gradxform._transforms.hessian_diag import hutchinson_estimator_diag_hessian
 from gradxform._transforms.scaling import scale_by_learning_rate
-from gradxform._transforms.sophia import (
-    check_sophia_arguments,
-    hutchinson_estimator_diag_hessian,
-    scale_by_sophia,
-)
+from gradxform._transforms.sophia import check_sophia_arguments, scale_by_sophia
 from gradxform._transforms.weight_decay import add_decayed_weights
 
 
