@@ -70,9 +70,10 @@ class Entry:
         the weight; and for updates that depend on the params' values with a weight of
         order one (Schedule-Free's ``c (z - y)``), where jit and eager can round ``y``
         one ulp apart. ``None`` keeps the battery's defaults.
-      reads_loss: the optimizer reads the loss (``update(..., value=)``): its battery
-        factory and reference take ``loss``, a function of the params that both sides
-        evaluate at every step (by default :func:`battery_loss`).
+      reads_loss: the optimizer reads the loss (``update(..., value=)``, or Sophia's
+        ``obj_fn=``, which it differentiates): its battery factory and reference take
+        ``loss``, a function of the params that both sides evaluate at every step (by
+        default :func:`battery_loss`; Sophia's :func:`curvature_loss`).
     """
 
     id: str
