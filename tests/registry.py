@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -295,22 +296,27 @@ def fed_obj_fn(tx: Any, loss: Callable[[Any], Any]) -> gx.GradientTransformation
     return transformation(tx.init, update, per_leaf="fed_obj_fn", inner=[tx])
 
 
+# The seed of the battery's Hutchinson probes (both sides draw from it).
+SOPHIA_SEED = 7
+
+
+@functools.wraps(gx.sophia)
 def sophia_fed(
-    learning_rate: Any,
-    *args: Any,
-    random_seed: int = 0,
-    distribution: str = "rademacher",
-    loss: Callable[[Any], Any] = curvature_loss,
-    **kw: Any,
+    *args: Any, loss: Callable[[Any], Any] = curvature_loss, **kw: Any
 ) -> gx.GradientTransformation:
-    """Sophia-H with the estimator's seed (and probe distribution) as battery arguments,
-    fed ``obj_fn=loss`` (:func:`curvature_loss`; a convergence run feeds its problem)."""
-    estimator = gx.hutchinson_estimator_diag_hessian(random_seed, distribution=distribution)
-    return fed_obj_fn(gx.sophia(learning_rate, *args, hessian_diagonal_fn=estimator, **kw), loss)
+    """Sophia-H with the probes of ``SOPHIA_SEED``, fed ``obj_fn=loss``
+    (:func:`curvature_loss`; a convergence run feeds its problem). It shows sophia's
+    signature, so the property tests draw its hyperparameters."""
+    signature = inspect.signature(gx.sophia)
+    bound = signature.bind(*args, **kw)
+    default = signature.parameters["hessian_diagonal_fn"].default
+    if bound.arguments.get("hessian_diagonal_fn", default) is default:
+        bound.arguments["hessian_diagonal_fn"] = gx.hutchinson_estimator_diag_hessian(SOPHIA_SEED)
+    return fed_obj_fn(gx.sophia(*bound.args, **bound.kwargs), loss)
 
 
-def optax_sophia_fed(learning_rate: Any, *, random_seed: int = 0, **kw: Any) -> Any:
-    estimator = optax.contrib.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(random_seed))
+def optax_sophia_fed(learning_rate: Any, **kw: Any) -> Any:
+    estimator = optax.contrib.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(SOPHIA_SEED))
     tx = fed_obj_fn(
         optax.contrib.sophia(learning_rate, hessian_diagonal_fn=estimator, **kw), curvature_loss
     )
@@ -320,7 +326,7 @@ def optax_sophia_fed(learning_rate: Any, *, random_seed: int = 0, **kw: Any) -> 
 
 
 def sophia_reference(*args: Any, loss: Any = curvature_loss, **kw: Any) -> Any:
-    return ref_ss.Sophia(*args, loss=loss, **kw)
+    return ref_ss.Sophia(*args, loss=loss, random_seed=SOPHIA_SEED, **kw)
 
 
 def sam_sgd(
@@ -1367,7 +1373,6 @@ REGISTRY: list[Entry] = [
             gamma=1.0,
             clip_threshold=0.8,
             update_interval=3,
-            random_seed=7,
         ),
         sophia_reference,
         optax_sophia_fed,
