@@ -313,7 +313,6 @@ def test_centered_rmsprop_constant_gradient_stays_finite():
 # complex parameters as optax does (tests/test_complex.py checks their values).
 FOLLOWS_REAL_VIEW = {"sgd"}
 REFUSES_COMPLEX = {
-    "sophia",  # a real Hessian's diagonal
     "momo",
     "momo-adapt",
     "momo-adam",
@@ -338,6 +337,7 @@ REFUSES_COMPLEX = {
     "sm3",
     "sm3-no-momentum",
     "madgrad",
+    "sophia",  # a real Hessian's diagonal
 }
 
 
