@@ -86,6 +86,7 @@ from gradxform._optimizers.sign import lion as lion
 from gradxform._optimizers.sign import sign_sgd as sign_sgd
 from gradxform._optimizers.sign import signum as signum
 from gradxform._optimizers.sm3 import sm3 as sm3
+from gradxform._optimizers.sophia import sophia as sophia
 from gradxform._sharding import state_shardings as state_shardings
 from gradxform._sharding import zero1_shardings as zero1_shardings
 from gradxform._state_io import load_state_dict as load_state_dict
@@ -140,6 +141,14 @@ from gradxform._transforms.gradient import ZeroNansState as ZeroNansState
 from gradxform._transforms.gradient import add_noise as add_noise
 from gradxform._transforms.gradient import centralize as centralize
 from gradxform._transforms.gradient import zero_nans as zero_nans
+from gradxform._transforms.hessian_diag import GNBState as GNBState
+from gradxform._transforms.hessian_diag import HutchinsonState as HutchinsonState
+from gradxform._transforms.hessian_diag import (
+    gnb_estimator_diag_hessian as gnb_estimator_diag_hessian,
+)
+from gradxform._transforms.hessian_diag import (
+    hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
+)
 from gradxform._transforms.layerwise import FactoredState as FactoredState
 from gradxform._transforms.layerwise import ScaleByTrustRatioState as ScaleByTrustRatioState
 from gradxform._transforms.layerwise import scale_by_factored_rms as scale_by_factored_rms
@@ -217,6 +226,11 @@ from gradxform._transforms.rms import scale_by_rms as scale_by_rms
 from gradxform._transforms.rms import scale_by_stddev as scale_by_stddev
 from gradxform._transforms.rprop import ScaleByRpropState as ScaleByRpropState
 from gradxform._transforms.rprop import scale_by_rprop as scale_by_rprop
+from gradxform._transforms.sam import NormalizeState as NormalizeState
+from gradxform._transforms.sam import SAMState as SAMState
+from gradxform._transforms.sam import normalize as normalize
+from gradxform._transforms.sam import sam as sam
+from gradxform._transforms.sam import sam_gradient as sam_gradient
 from gradxform._transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
 from gradxform._transforms.scaling import ScaleState as ScaleState
 from gradxform._transforms.scaling import normalize_by_update_norm as normalize_by_update_norm
@@ -232,6 +246,8 @@ from gradxform._transforms.sm3 import ScaleBySM3State as ScaleBySM3State
 from gradxform._transforms.sm3 import scale_by_sm3 as scale_by_sm3
 from gradxform._transforms.soap import SoapState as SoapState
 from gradxform._transforms.soap import scale_by_soap as scale_by_soap
+from gradxform._transforms.sophia import SophiaState as SophiaState
+from gradxform._transforms.sophia import scale_by_sophia as scale_by_sophia
 from gradxform._transforms.updates import incremental_update as incremental_update
 from gradxform._transforms.updates import periodic_update as periodic_update
 from gradxform._transforms.updates import scale_gradient as scale_gradient
@@ -360,8 +376,10 @@ __all__ = [
     "EmptyState",
     "FactoredState",
     "FlatState",
+    "GNBState",
     "GradientTransformation",
     "GradientTransformationExtraArgs",
+    "HutchinsonState",
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
     "LRRangeTest",
@@ -383,11 +401,13 @@ __all__ = [
     "MuonDimensionNumbers",
     "MuonState",
     "NonNegativeParamsState",
+    "NormalizeState",
     "OptState",
     "Params",
     "PartitionState",
     "ProdigyState",
     "ReduceLROnPlateauState",
+    "SAMState",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
     "ScaleByAdadeltaState",
@@ -421,6 +441,7 @@ __all__ = [
     "ShouldSkipUpdateFunction",
     "SnapshotState",
     "SoapState",
+    "SophiaState",
     "StatefulSchedule",
     "TraceState",
     "Updates",
@@ -483,6 +504,8 @@ __all__ = [
     "fused_apply",
     "fused_kernel_available",
     "global_norm",
+    "gnb_estimator_diag_hessian",
+    "hutchinson_estimator_diag_hessian",
     "identity",
     "incremental_update",
     "init_empty_state",
@@ -519,6 +542,7 @@ __all__ = [
     "named_chain",
     "nesterov_lookahead_point",
     "noisy_sgd",
+    "normalize",
     "normalize_by_update_norm",
     "novograd",
     "one_cycle_momentum_schedule",
@@ -543,6 +567,8 @@ __all__ = [
     "safe_int32_increment",
     "safe_norm",
     "safe_root_mean_squares",
+    "sam",
+    "sam_gradient",
     "scale",
     "scale_by_acprop",
     "scale_by_adadelta",
@@ -581,6 +607,7 @@ __all__ = [
     "scale_by_simplified_ademamix",
     "scale_by_sm3",
     "scale_by_soap",
+    "scale_by_sophia",
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
@@ -605,6 +632,7 @@ __all__ = [
     "sm3",
     "snapshot",
     "soap",
+    "sophia",
     "state_dict",
     "state_shardings",
     "stateless",

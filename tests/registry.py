@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,7 @@ from tests import references_muon as ref_muon
 from tests import references_privacy as ref_privacy
 from tests import references_schedule_free as ref_sf
 from tests import references_shampoo_soap as ref_shampoo
+from tests import references_sophia_sam as ref_ss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,9 +72,10 @@ class Entry:
         the weight; and for updates that depend on the params' values with a weight of
         order one (Schedule-Free's ``c (z - y)``), where jit and eager can round ``y``
         one ulp apart. ``None`` keeps the battery's defaults.
-      reads_loss: the optimizer reads the loss (``update(..., value=)``): its battery
-        factory and reference take ``loss``, a function of the params that both sides
-        evaluate at every step (by default :func:`battery_loss`).
+      reads_loss: the optimizer reads the loss (``update(..., value=)``, or Sophia's
+        ``obj_fn=``, which it differentiates): its battery factory and reference take
+        ``loss``, a function of the params that both sides evaluate at every step (by
+        default :func:`battery_loss`; Sophia's :func:`curvature_loss`).
     """
 
     id: str
@@ -267,6 +270,96 @@ MUON_ATOL = 5e-8
 # inverse fourth roots amplifying the statistics' rounding; measured gaps of 1.1e-7 on
 # updates of size 0.2 (see the Shampoo entry).
 SHAMPOO_ATOL = 3e-7
+
+# ------------------------------------------------------------------ Sophia and SAM
+
+
+def curvature_loss(params: Any) -> Any:
+    """The loss whose Hessian Sophia's battery entry estimates: ``1 + ||x||^2 / 2 +
+    sum(x^4) / 12 + 0.02 (sum x)^2`` over the float leaves. Its Hessian ``I + diag(x^2) +
+    0.04 * ones`` changes with the params and couples every pair of coordinates, so
+    Hutchinson's estimate depends on the probe (the reference draws the same probes).
+    Array methods only, as :func:`battery_loss`."""
+    leaves = [p for p in jax.tree.leaves(params) if jnp.issubdtype(p.dtype, jnp.floating)]
+    total = sum(p.sum() for p in leaves)
+    return (
+        1.0
+        + 0.5 * sum((p * p).sum() for p in leaves)
+        + sum((p * p * p * p).sum() for p in leaves) / 12.0
+        + 0.02 * total * total
+    )
+
+
+def fed_obj_fn(tx: Any, loss: Callable[[Any], Any]) -> gx.GradientTransformation:
+    """``tx`` given ``obj_fn=loss`` at every update: the battery's training loop for
+    Sophia-H, whose Hutchinson estimator differentiates the loss (a Hessian-vector product
+    at the params of the step). Declared per-leaf: the loss is a function of the tree."""
+
+    def update(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
+        return tx.update(updates, state, params, obj_fn=loss, **extra)
+
+    return transformation(tx.init, update, per_leaf="fed_obj_fn", inner=[tx])
+
+
+# The seed of the battery's Hutchinson probes (both sides draw from it).
+SOPHIA_SEED = 7
+
+
+@functools.wraps(gx.sophia)
+def sophia_fed(
+    *args: Any, loss: Callable[[Any], Any] = curvature_loss, **kw: Any
+) -> gx.GradientTransformation:
+    """Sophia-H with the probes of ``SOPHIA_SEED``, fed ``obj_fn=loss``
+    (:func:`curvature_loss`; a convergence run feeds its problem). It shows sophia's
+    signature, so the property tests draw its hyperparameters."""
+    signature = inspect.signature(gx.sophia)
+    bound = signature.bind(*args, **kw)
+    default = signature.parameters["hessian_diagonal_fn"].default
+    if bound.arguments.get("hessian_diagonal_fn", default) is default:
+        bound.arguments["hessian_diagonal_fn"] = gx.hutchinson_estimator_diag_hessian(SOPHIA_SEED)
+    return fed_obj_fn(gx.sophia(*bound.args, **bound.kwargs), loss)
+
+
+def optax_sophia_fed(learning_rate: Any, **kw: Any) -> Any:
+    estimator = optax.contrib.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(SOPHIA_SEED))
+    tx = fed_obj_fn(
+        optax.contrib.sophia(learning_rate, hessian_diagonal_fn=estimator, **kw), curvature_loss
+    )
+    # optax runs its Hessian refresh under lax.cond, which compiles at every eager call:
+    # its update is compiled once here
+    return optax.GradientTransformation(tx.init, jax.jit(tx.update))
+
+
+def sophia_reference(*args: Any, loss: Any = curvature_loss, **kw: Any) -> Any:
+    return ref_ss.Sophia(*args, loss=loss, random_seed=SOPHIA_SEED, **kw)
+
+
+def sam_sgd(
+    learning_rate: Any,
+    rho: float = 0.05,
+    momentum: float = 0.9,
+    adv_momentum: float = 0.0,
+    sync_period: int = 2,
+    reset_state: bool = True,
+) -> gx.GradientTransformation:
+    """SAM as optax.contrib documents it: ``sam(sgd(lr, momentum), chain(normalize(),
+    sgd(rho, adv_momentum)))``; each call is one gradient (ascent or outer step)."""
+    adv = gx.chain(gx.normalize(), gx.sgd(rho, momentum=adv_momentum))
+    return gx.sam(gx.sgd(learning_rate, momentum=momentum), adv, sync_period, reset_state)
+
+
+def optax_sam_sgd(
+    learning_rate: Any,
+    rho: float = 0.05,
+    momentum: float = 0.9,
+    adv_momentum: float = 0.0,
+    sync_period: int = 2,
+    reset_state: bool = True,
+) -> Any:
+    adv = optax.chain(optax.contrib.normalize(), optax.sgd(rho, momentum=adv_momentum))
+    outer = optax.sgd(learning_rate, momentum=momentum)
+    return optax.contrib.sam(outer, adv, sync_period, reset_state)
+
 
 REGISTRY: list[Entry] = [
     Entry(
@@ -1312,5 +1405,48 @@ REGISTRY: list[Entry] = [
         quadratic=(0.03, 1000),
         rosenbrock=(0.01, 2000),
         converge_kwargs=dict(weight_decay=0.0),
+    ),
+    # Sophia-H: both sides differentiate curvature_loss with the same Rademacher probes
+    # (the documented key schedule; the reference takes its Hessian-vector products by
+    # finite differences in float64).
+    Entry(
+        "sophia",
+        sophia_fed,
+        dict(
+            learning_rate=0.05,
+            b1=0.9,
+            b2=0.5,
+            eps=1e-6,
+            weight_decay=0.01,
+            gamma=1.0,
+            clip_threshold=0.8,
+            update_interval=3,
+        ),
+        sophia_reference,
+        optax_sophia_fed,
+        quadratic=(0.5, 2000),
+        rosenbrock=(0.5, 10000),
+        # the Hutchinson estimate of Rosenbrock's second diagonal entry (200 +- 400 near
+        # the optimum) needs a long average: with b2 = 0.5 it is often negative
+        converge_kwargs=dict(weight_decay=0.0, b2=0.99),
+        reads_loss=True,
+    ),
+    # SAM: every call takes one gradient; two of every three calls ascend.
+    Entry(
+        "sam",
+        sam_sgd,
+        dict(
+            learning_rate=0.05,
+            rho=0.1,
+            momentum=0.5,
+            adv_momentum=0.3,
+            sync_period=3,
+            reset_state=False,
+        ),
+        ref_ss.SAM,
+        optax_sam_sgd,
+        quadratic=(0.015, 3000),
+        rosenbrock=(1e-3, 30000),
+        converge_kwargs=dict(rho=1e-4),
     ),
 ]

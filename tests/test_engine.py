@@ -53,6 +53,8 @@ PER_LEAF = {
     # Shampoo and SOAP precondition each matrix by its own Kronecker factors
     "shampoo",
     "soap",
+    # Sophia's estimator differentiates a loss of the params' tree (one probe key per leaf)
+    "sophia",
 }
 
 

@@ -46,8 +46,9 @@ from tests import references_muon as ref_muon
 from tests import references_privacy as rp
 from tests import references_schedule_free as ref_sf
 from tests import references_shampoo_soap as ref_shampoo
+from tests import references_sophia_sam as ref_ss
 from tests._util import grad_sequence, make_params
-from tests.registry import REGISTRY, Entry
+from tests.registry import REGISTRY, Entry, curvature_loss, fed_obj_fn
 
 STEPS = 12
 RTOL, ATOL = 1e-5, 1e-7
@@ -576,6 +577,38 @@ SOAP_DIRECTION_SWEEP: dict[str, list[Any]] = {
 # pick different ones); it is compared on a (2,) leaf with the reference and
 # pytorch-optimizer in test_parity_shampoo_soap.py.
 SWEPT_ELSEWHERE = {"soap": {"precondition_1d"}, "scale_by_soap": {"precondition_1d"}}
+# ------------------------------------------------------------------ Sophia, SAM
+
+# Sophia-H fed obj_fn=registry.curvature_loss; the reference draws the same probes.
+HUTCH_SEED_3 = gx.hutchinson_estimator_diag_hessian(3)
+HUTCH_GAUSSIAN = gx.hutchinson_estimator_diag_hessian(distribution="gaussian")
+VALUE_NAMES = {id(HUTCH_SEED_3): "hutchinson-seed-3", id(HUTCH_GAUSSIAN): "hutchinson-gaussian"}
+_REFERENCE_ESTIMATORS = {
+    id(HUTCH_SEED_3): ref_ss.Hutchinson(3),
+    id(HUTCH_GAUSSIAN): ref_ss.Hutchinson(None, "gaussian"),
+}
+
+
+def _sophia_reference(n: int, **kw: Any) -> Any:
+    del n
+    estimator = kw.pop("hessian_diagonal_fn")
+    mask = kw.pop("weight_decay_mask")
+    kw.pop("verbose"), kw.pop("print_win_rate_every_n_steps")
+    return ref_ss.Sophia(
+        **kw,
+        loss=curvature_loss,
+        decay_mask=_decay_flags(mask),
+        estimator=_REFERENCE_ESTIMATORS.get(id(estimator), ref_ss.Hutchinson()),
+    )
+
+
+def _sophia_fed(**kw: Any) -> Any:
+    return fed_obj_fn(gx.sophia(**kw), curvature_loss)
+
+
+def _normalize_reference(n: int) -> Any:
+    del n
+    return ref_ss.Normalize()
 
 
 OPTIMIZERS: list[Subject] = [
@@ -1107,6 +1140,38 @@ OPTIMIZERS: list[Subject] = [
         },
         masks=DECAY_MASK,
     ),
+    # Sophia (its primitives' arguments are all sophia's: see NOT_SWEPT)
+    Subject(
+        "sophia",
+        _sophia_reference,
+        # a large b2 and gamma: the steps are not all clipped
+        {"learning_rate": 0.1, "b2": 0.5, "gamma": 0.5, "update_interval": 3},
+        {
+            "learning_rate": [0.01, _schedule(0.05, 0.8)],
+            "b1": [0.5, 0.99],
+            "b2": [0.8, 0.95],
+            "eps": [0.3, 1.0],
+            "weight_decay": [0.05, 0.5],
+            "weight_decay_mask": [
+                With(MASK_TREE, weight_decay=0.5),
+                With(mask_matrices, weight_decay=0.5),
+            ],
+            "gamma": [0.1, 2.0],
+            "clip_threshold": [0.5, With(None, eps=0.5, hessian_first=True)],
+            "update_interval": [1, 5],
+            "hessian_diagonal_fn": [HUTCH_SEED_3, HUTCH_GAUSSIAN],
+            "verbose": [
+                With(True, print_win_rate_every_n_steps=1),
+                With(True, print_win_rate_every_n_steps=4),
+            ],
+            "print_win_rate_every_n_steps": [With(2, verbose=True), With(5, verbose=True)],
+            "bias_correction": [False, With(False, b1=0.5)],
+            "hessian_first": [True, With(True, update_interval=1)],
+        },
+        tree=True,
+        build=_sophia_fed,
+        neutral=frozenset({"verbose", "print_win_rate_every_n_steps"}),
+    ),
 ]
 
 PRIMITIVES: list[Subject] = [
@@ -1448,6 +1513,8 @@ PRIMITIVES: list[Subject] = [
         SOAP_DIRECTION_SWEEP,
         atol=1e-6,
     ),
+    # SAM's ascent direction
+    Subject("normalize", _normalize_reference, {}, {}, tree=True),
 ]
 
 
@@ -1776,6 +1843,15 @@ NOT_SWEPT = {
     "step with adam's for every option the kernel takes",
     "fused_adamw": "returns adamw(...) itself (swept above); test_fused.py compares its kernel "
     "step with adamw's for every option the kernel takes",
+    "scale_by_sophia": "every argument is sophia's, passed through unchanged (swept there; "
+    "test_parity_sophia_sam.py compares scale_by_sophia itself with the reference)",
+    "hutchinson_estimator_diag_hessian": "swept as sophia's hessian_diagonal_fn (a seed, "
+    "Gaussian probes)",
+    "gnb_estimator_diag_hessian": "its one argument, the seed, is compared with the reference "
+    "at two values in test_parity_sophia_sam.py (it needs a model's logits_fn)",
+    "sam": "its arguments need a gradient function (opaque_mode) or a mapped axis "
+    "(batch_axis_name): each is compared with the reference and optax.contrib.sam in "
+    "test_parity_sophia_sam.py",
 }
 
 
@@ -1886,6 +1962,8 @@ def _assert_close(
 def _text(value: Any) -> str:
     """A deterministic id for a sweep value: callables by name, never by address (so that
     pytest-xdist workers collect the same ids)."""
+    if id(value) in VALUE_NAMES:  # a transformation given as an argument
+        return VALUE_NAMES[id(value)]
     if callable(value):
         return str(getattr(value, "__qualname__", None) or type(value).__name__)
     if isinstance(value, dict):

@@ -51,6 +51,9 @@ def _set_counters(state, value):
 
 # ------------------------------------------------------------- step counters
 
+# SAM's int32 scalar is the phase of its cycle, in [0, sync_period), reset at every outer
+# step: not a step count (its SGD members keep none).
+PHASE_COUNTERS = {"sam"}
 SATURATING = [
     (i, m, r)
     for i, m, r in [(e.id, e.make, e.make_reference) for e in REGISTRY]
@@ -68,7 +71,7 @@ SATURATING = [
             ),
         ),
     ]
-    if _counters(m().init(make_params()))
+    if _counters(m().init(make_params())) and i not in PHASE_COUNTERS
 ]  # the configurations whose state counts steps
 
 
@@ -337,6 +340,7 @@ REFUSES_COMPLEX = {
     # Shampoo's and SOAP's Kronecker factors are real symmetric matrices
     "shampoo",
     "soap",
+    "sophia",  # a real Hessian's diagonal
 }
 
 

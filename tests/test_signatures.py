@@ -253,6 +253,9 @@ SPECIAL = {  # name -> wrong values
     "block_size": [0, 1.5],
     "max_precondition_dim": [0, 1.5],
     "precondition_frequency": [0, 1.5],
+    "clip_threshold": [0.0, -1.0],  # Sophia's bound of each coordinate: positive (or None)
+    "update_interval": [0, 1.5],  # steps between Hessian estimates: an int >= 1
+    "print_win_rate_every_n_steps": [-1, 1.5],  # an int >= 0
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],
@@ -380,6 +383,8 @@ BUILD_WITH = {
     "init_step": ("heuristic", 1e-6),
     "max_linesearch_steps": 15,
     "max_backtracking_steps": 15,
+    "optimizer": gx.sgd(0.1),
+    "adv_optimizer": gx.sgd(0.1),
 }
 
 
