@@ -1,0 +1,401 @@
+"""PSGD-Kron: a Kronecker-factored preconditioner fitted by Li's PSGD criterion.
+
+Each leaf of shape ``(d_1, ..., d_n)`` carries one factor ``Q_i`` per axis: an upper
+triangular ``d_i x d_i`` matrix, or a diagonal (a vector) for the axes that
+:func:`scale_by_kron`'s size rules send to the memory-saving form. The preconditioner is
+``P = Q^T Q`` with ``Q = Q_1 (x) ... (x) Q_n`` applied axis by axis; a scalar leaf has a
+single scalar factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradxform import _checks, _sharding, _tree
+from gradxform._base import GradientTransformation, transformation
+from gradxform._transforms.gradient import _typed_key
+
+MEMORY_SAVE_MODES = (None, "one_diag", "smart_one_diag", "all_diag")
+_HI = jax.lax.Precision.HIGHEST
+# The floor of the fit's normalizers (the smallest normal float32).
+_TINY = float(np.finfo(np.float32).tiny)
+
+
+class KronState(NamedTuple):
+    """The state of :func:`scale_by_kron`.
+
+    ``count`` counts the updates; ``mu`` is the momentum; ``Qs`` holds, per leaf, the tuple
+    of its factors (a matrix for a triangular axis, a vector for a diagonal one, one scalar
+    for a scalar leaf, none for an integer or empty leaf); ``update_counter`` counts the
+    updates since the preconditioner was last fitted; ``key`` is the raw ``uint32`` data of
+    the PRNG key of the next probe draw.
+    """
+
+    count: chex.Array
+    mu: chex.ArrayTree
+    Qs: chex.ArrayTree
+    update_counter: chex.Array
+    key: chex.Array
+
+
+def precond_update_prob_schedule(
+    max_prob: float = 1.0, min_prob: float = 0.03, decay: float = 0.001, flat_start: int = 500
+) -> Callable[[Any], chex.Array]:
+    """The probability of fitting the preconditioner at step ``n`` (``n = 0`` first)::
+
+        p(n) = clip(max_prob * exp(-decay * (n - flat_start)), min_prob, max_prob)
+
+    flat at ``max_prob`` for ``flat_start`` steps, then an exponential anneal down to
+    ``min_prob`` (Li's schedule in the Kron implementations: with the defaults the
+    preconditioner is fitted at every step for 500 steps and about every 33rd step
+    from step 4000). :func:`scale_by_kron` turns the probability into a deterministic
+    frequency: it fits when the steps since the last fit reach ``1 / p(n)``.
+
+    Args:
+      max_prob: the initial probability, in ``(0, 1]``.
+      min_prob: the floor, in ``(0, max_prob]``.
+      decay: the non-negative rate of the anneal.
+      flat_start: the number of steps (an int >= 0) before the anneal starts.
+
+    Example:
+      >>> import gradxform as gx
+      >>> p = gx.precond_update_prob_schedule(flat_start=10, decay=0.1)
+      >>> [round(float(p(n)), 3) for n in (0, 10, 20, 100)]
+      [1.0, 1.0, 0.368, 0.03]
+    """
+    _checks.number("max_prob", max_prob, low=0.0, high=1.0, low_open=True, allow_schedule=False)
+    _checks.number(
+        "min_prob", min_prob, low=0.0, high=float(max_prob), low_open=True, allow_schedule=False
+    )
+    _checks.non_negative("decay", decay, allow_schedule=False)
+    _checks.integer("flat_start", flat_start, low=0)
+
+    def schedule(n: Any) -> chex.Array:
+        n = jnp.asarray(n).astype(jnp.float32)
+        p = max_prob * jnp.exp(-jnp.float32(decay) * (n - jnp.float32(flat_start)))
+        return jnp.clip(p, jnp.float32(min_prob), jnp.float32(max_prob))
+
+    return schedule
+
+
+# ------------------------------------------------------------------- factor layout
+
+
+def diagonal_axes(
+    shape: tuple[int, ...],
+    max_size_triangular: int,
+    min_ndim_triangular: int,
+    memory_save_mode: str | None,
+) -> tuple[bool, ...]:
+    """Which axes of a leaf of ``shape`` get a diagonal factor (the others: triangular).
+
+    An axis is diagonal when its size is 1 or above ``max_size_triangular``, when the leaf
+    has fewer than ``min_ndim_triangular`` axes, or by ``memory_save_mode``:
+    ``"one_diag"`` the largest axis (the last of equals), ``"smart_one_diag"`` the largest
+    axis if strictly larger than every other, ``"all_diag"`` every axis.
+    """
+    n = len(shape)
+    forced = [False] * n
+    largest = n - 1 - int(np.argmax(np.asarray(shape[::-1]))) if n else 0
+    if memory_save_mode == "all_diag":
+        forced = [True] * n
+    elif memory_save_mode == "one_diag" and n:
+        forced[largest] = True
+    elif memory_save_mode == "smart_one_diag" and n >= 2:
+        ordered = sorted(shape)
+        if ordered[-1] > ordered[-2]:
+            forced[largest] = True
+    return tuple(
+        d == 1 or d > max_size_triangular or n < min_ndim_triangular or forced[i]
+        for i, d in enumerate(shape)
+    )
+
+
+def init_factors(shape: tuple[int, ...], diag: tuple[bool, ...], scale: float, dtype: Any):
+    """The initial factors: ``scale**(1/n) * I`` per axis (one scalar ``scale`` if ``n = 0``)."""
+    if not shape:
+        return (jnp.full((), scale, dtype),)
+    s = scale ** (1.0 / len(shape))
+    return tuple(
+        jnp.full((d,), s, dtype) if is_diag else s * jnp.eye(d, dtype=dtype)
+        for d, is_diag in zip(shape, diag, strict=True)
+    )
+
+
+# ------------------------------------------------------------------- factor math
+
+
+def _along(x: chex.Array, f: chex.Array, axis: int, transpose: bool = False) -> chex.Array:
+    """The factor ``f`` (or ``f^T``) applied along ``axis`` of ``x``."""
+    if f.ndim < 2:
+        return x * f.reshape((-1,) + (1,) * (x.ndim - axis - 1)) if x.ndim else x * f
+    m = f.T if transpose else f
+    return jnp.moveaxis(jnp.tensordot(m, x, axes=([1], [axis]), precision=_HI), 0, axis)
+
+
+def _solve_along(x: chex.Array, f: chex.Array, axis: int) -> chex.Array:
+    """``f^{-T}`` applied along ``axis`` of ``x`` (``f`` upper triangular or a diagonal)."""
+    if f.ndim < 2:
+        return x / (f.reshape((-1,) + (1,) * (x.ndim - axis - 1)) if x.ndim else f)
+    moved = jnp.moveaxis(x, axis, 0)
+    y = jax.scipy.linalg.solve_triangular(f, moved.reshape(f.shape[0], -1), trans=1, lower=False)
+    return jnp.moveaxis(y.reshape(moved.shape), 0, axis)
+
+
+def _gram(x: chex.Array, axis: int, diag: bool) -> chex.Array:
+    """``X_(i) X_(i)^T`` of the mode-``axis`` unfolding of ``x`` (its diagonal if ``diag``)."""
+    if x.ndim == 0:
+        return x * x
+    moved = jnp.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+    if diag:
+        return jnp.sum(moved * moved, axis=1)
+    return jnp.matmul(moved, moved.T, precision=_HI)
+
+
+def norm_lower_bound(s: chex.Array) -> chex.Array:
+    """A lower bound of the spectral norm of a symmetric matrix ``s``, within a factor of
+    about ``sqrt(d)``: one power step from its largest column, ``||S x|| / ||x||`` with
+    ``x = S s_j`` and ``s_j`` the column of largest norm (``s`` first scaled to a largest
+    entry of 1, so that the squares neither overflow nor underflow)."""
+    top = jnp.max(jnp.abs(s))
+    s = s / jnp.where(top > 0, top, jnp.ones_like(top))
+    j = jnp.argmax(jnp.sum(s * s, axis=0))
+    x = jnp.matmul(s, s[:, j], precision=_HI)
+    x = x / jnp.maximum(jnp.linalg.norm(x), _TINY)
+    return top * jnp.linalg.norm(jnp.matmul(s, x, precision=_HI))
+
+
+def balance(factors: tuple[chex.Array, ...]) -> tuple[chex.Array, ...]:
+    """Rescale the factors to equal largest entries (their geometric mean): ``Q`` itself,
+    the product, is unchanged; the factors neither overflow nor underflow."""
+    if len(factors) < 2:
+        return factors
+    norms = jnp.stack([jnp.max(jnp.abs(f)) for f in factors])
+    mean = jnp.exp(jnp.mean(jnp.log(norms)))
+    return tuple(f * (mean / n) for f, n in zip(factors, norms, strict=True))
+
+
+def fit_factors(
+    factors: tuple[chex.Array, ...], g: chex.Array, v: chex.Array, lr: chex.Numeric
+) -> tuple[chex.Array, ...]:
+    """One step of the PSGD fit of ``Q`` to the pair ``(v, h)`` (Li 2018, 2022)::
+
+        A = Q h,  B = Q^{-T} v,   per axis i:  G_i = A_(i) A_(i)^T,  H_i = B_(i) B_(i)^T
+        Q_i <- Q_i - lr * triu(G_i - H_i) Q_i / ||G_i + H_i||        (triangular)
+        q_i <- q_i - lr * (G_i - H_i) q_i / max|G_i + H_i|           (diagonal)
+
+    a descent step of ``E[h^T P h + v^T P^{-1} v]`` on the Lie group of ``Q``, whose
+    minimizer is ``P = (E[h h^T])^{-1/2}`` for the unit-variance probe ``v``. The norm of a
+    triangular step is the lower bound :func:`norm_lower_bound`.
+    """
+    n = g.ndim
+    a, b = g, v
+    for i, f in enumerate(factors if n else ()):
+        a = _along(a, f, i)
+        b = _solve_along(b, f, i)
+    if n == 0:
+        a, b = a * factors[0], b / factors[0]
+    out = []
+    for i, f in enumerate(factors):
+        diag = f.ndim < 2
+        t1, t2 = _gram(a, i, diag), _gram(b, i, diag)
+        if diag:
+            step = lr * (t1 - t2) * f / (jnp.max(jnp.abs(t1 + t2)) + _TINY)
+        else:
+            step = lr * jnp.matmul(jnp.triu(t1 - t2), f, precision=_HI)
+            step = step / (norm_lower_bound(t1 + t2) + _TINY)
+        out.append(f - step)
+    return tuple(out)
+
+
+def precondition(factors: tuple[chex.Array, ...], g: chex.Array) -> chex.Array:
+    """``P g = Q^T Q g``, axis by axis."""
+    if g.ndim == 0:
+        return factors[0] * factors[0] * g
+    for i, f in enumerate(factors):
+        g = _along(_along(g, f, i), f, i, transpose=True)
+    return g
+
+
+def probes(step_key: jax.Array, leaves: list[Any], dtype: Any = jnp.float32) -> list[Any]:
+    """The probe vectors of one fit: for leaf ``i`` (in the order of ``jax.tree.leaves``)
+    ``jax.random.normal(jax.random.fold_in(step_key, i), leaf.shape, float32)``, cast to
+    ``dtype``, where ``step_key`` is the second key of the split of the state's key."""
+    return [
+        jax.random.normal(jax.random.fold_in(step_key, i), jnp.shape(x), jnp.float32).astype(dtype)
+        for i, x in enumerate(leaves)
+    ]
+
+
+# ------------------------------------------------------------------ scale_by_kron
+
+
+def scale_by_kron(
+    b1: float = 0.9,
+    preconditioner_update_probability: Any = None,
+    max_size_triangular: int = 8192,
+    min_ndim_triangular: int = 2,
+    memory_save_mode: str | None = None,
+    momentum_into_precond_update: bool = True,
+    preconditioner_lr: float = 0.1,
+    preconditioner_init_scale: float = 1.0,
+    mu_dtype: Any | None = None,
+    precond_dtype: Any | None = None,
+    *,
+    key: jax.Array | int = 0,
+) -> GradientTransformation:
+    """PSGD-Kron's direction (Li 2015, arXiv:1512.04202; Li 2022, arXiv:2211.04422)::
+
+        m_t = b1 m_{t-1} + (1 - b1) g_t,      M_t = m_t / (1 - b1**t)
+        if fit at t:  Q <- fit(Q, v_t, M_t)   (g_t if not momentum_into_precond_update)
+        u_t = P M_t * min(1, 1.1 / (rms(P M_t) + 1e-6)),     P = Q^T Q
+
+    per leaf, ``Q`` the Kronecker product of the leaf's factors fitted by
+    :func:`fit_factors` to the probe ``v_t ~ N(0, I)`` and ``M_t`` (the factors are first
+    rescaled to a common size, :func:`balance`, which leaves ``Q`` unchanged). The fit
+    runs inside ``lax.cond`` (skipped work is not done, and the step compiles once) when
+    the steps since the last fit reach ``1 / p``, ``p`` the update probability at the
+    step (``None``: :func:`precond_update_prob_schedule`'s default). The probes are
+    drawn from the state's key: at every step it is split into the next key and a step
+    key, and leaf ``i`` draws ``normal(fold_in(step_key, i))`` in float32
+    (:func:`probes`). The factors are stored in ``precond_dtype`` (default: the
+    parameter's) and every product, solve and norm runs in at least float32.
+
+    Args:
+      b1: momentum decay in ``[0, 1)``.
+      preconditioner_update_probability: a probability in ``[0, 1]`` or a schedule of
+        the step ``n`` (0 first) returning one; ``None``: the default anneal.
+      max_size_triangular: axes longer than this (an int >= 0) get a diagonal factor.
+      min_ndim_triangular: leaves with fewer axes (an int >= 0) get diagonal factors only.
+      memory_save_mode: ``None``, ``"one_diag"``, ``"smart_one_diag"`` or ``"all_diag"``
+        (see :func:`diagonal_axes`).
+      momentum_into_precond_update: fit ``Q`` to the momentum (else to the gradient).
+      preconditioner_lr: the fit's step size, in ``(0, 1)``.
+      preconditioner_init_scale: positive ``s``: each of ``n`` factors starts at
+        ``s**(1/n) I``.
+      mu_dtype: dtype of the momentum; default: each parameter's dtype.
+      precond_dtype: dtype of the stored factors; default: each parameter's dtype.
+      key: a typed PRNG key (``jax.random.key(0)``) or a non-negative int seed.
+
+    Example:
+      >>> import jax.numpy as jnp, gradxform as gx
+      >>> tx = gx.scale_by_kron()
+      >>> g = jnp.array([[1.0, 0.0], [0.0, 0.5]])
+      >>> u, state = tx.update(g, tx.init(g))
+      >>> [f.shape for f in state.Qs[0]]  # an upper triangular factor per axis
+      [(2, 2), (2, 2)]
+      >>> bool(jnp.sqrt(jnp.mean(u * u)) <= 1.1)  # the step's RMS is capped at 1.1
+      True
+    """
+    _checks.decay_rate("b1", b1, allow_schedule=False)
+    prob = preconditioner_update_probability
+    if prob is None:
+        prob = precond_update_prob_schedule()
+    elif not callable(prob):
+        _checks.number(
+            "preconditioner_update_probability", prob, low=0.0, high=1.0, allow_schedule=False
+        )
+    _checks.integer("max_size_triangular", max_size_triangular, low=0)
+    _checks.integer("min_ndim_triangular", min_ndim_triangular, low=0)
+    _checks.one_of("memory_save_mode", memory_save_mode, MEMORY_SAVE_MODES)
+    _checks.boolean("momentum_into_precond_update", momentum_into_precond_update)
+    _checks.number(
+        "preconditioner_lr",
+        preconditioner_lr,
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+        allow_schedule=False,
+    )
+    _checks.positive("preconditioner_init_scale", preconditioner_init_scale, allow_schedule=False)
+    real = "PSGD-Kron is defined for real params"
+    mu_dtype = _checks.canonical_dtype(mu_dtype, "mu_dtype", real_only=real)
+    precond_dtype = _checks.canonical_dtype(precond_dtype, "precond_dtype", real_only=real)
+    typed = _typed_key(key)
+    impl = jax.random.key_impl(typed)
+
+    def active(x: Any) -> bool:
+        return _tree.is_inexact(x) and int(np.prod(jnp.shape(x))) > 0
+
+    def leaf_factors(x: Any) -> tuple[chex.Array, ...]:
+        if not active(x):
+            return ()
+        shape = tuple(jnp.shape(x))
+        diag = diagonal_axes(shape, max_size_triangular, min_ndim_triangular, memory_save_mode)
+        dtype = precond_dtype if precond_dtype is not None else _tree.dtype_of(x)
+        return init_factors(shape, diag, preconditioner_init_scale, dtype)
+
+    def init_fn(params):
+        _checks.check_real(params, what="params", reason="PSGD-Kron is defined for real params")
+        leaves, treedef = jax.tree.flatten(params)
+        return KronState(
+            count=_tree.zero_count(),
+            mu=_tree.zeros_like(params, mu_dtype),
+            Qs=jax.tree.unflatten(treedef, [leaf_factors(x) for x in leaves]),
+            update_counter=_tree.zero_count(),
+            key=jax.random.key_data(typed),
+        )
+
+    def fit_all(operands):
+        qs, fit_to, step_key = operands
+        draws = probes(step_key, fit_to)
+        out = []
+        for fs, h, v in zip(qs, fit_to, draws, strict=True):
+            if not fs:
+                out.append(fs)
+                continue
+            work = _tree.promote(h.dtype, *(f.dtype for f in fs))
+            fw = balance(tuple(f.astype(work) for f in fs))
+            lr = jnp.asarray(preconditioner_lr, work)
+            new = fit_factors(fw, h.astype(work), v.astype(work), lr)
+            out.append(tuple(n.astype(f.dtype) for n, f in zip(new, fs, strict=True)))
+        return out
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _checks.check_updates(updates, state.mu, "scale_by_kron")
+        p = jnp.asarray(_tree.value_at(prob, state.count), jnp.float32)
+        ticks = state.update_counter + jnp.int32(1)
+        do_fit = (p > 0) & (ticks.astype(jnp.float32) >= 1 / jnp.where(p > 0, p, 1))
+        counter = jnp.where(do_fit, jnp.int32(0), ticks)
+        next_key, step_key = jax.random.split(jax.random.wrap_key_data(state.key, impl=impl))
+        count = _tree.safe_increment(state.count)
+        mu = _tree.update_moment(state.mu, updates, b1, 1)
+        mu_hat = _tree.bias_correction(mu, b1, count)
+
+        leaves, treedef = jax.tree.flatten(updates)
+        hats = jax.tree.leaves(mu_hat)
+        qs = treedef.flatten_up_to(state.Qs)
+        fit_to = [
+            _sharding.replicated(_tree.to_compute(m if momentum_into_precond_update else g))
+            for g, m in zip(leaves, hats, strict=True)
+        ]
+        qs = jax.lax.cond(do_fit, fit_all, lambda ops: ops[0], (qs, fit_to, step_key))
+
+        out = []
+        for g, m, fs in zip(leaves, hats, qs, strict=True):
+            if not fs:
+                out.append(g)
+                continue
+            work = _tree.promote(m.dtype, *(f.dtype for f in fs))
+            fw = tuple(f.astype(work) for f in fs)
+            pg = precondition(fw, _sharding.replicated(m.astype(work)))
+            pg = pg * jnp.minimum(1.0, 1.1 / (jnp.sqrt(jnp.mean(pg * pg)) + 1e-6))
+            out.append(_tree.cast_like(_sharding.sharded_like(pg, g), g))
+        state = KronState(
+            count=count,
+            mu=mu,
+            Qs=jax.tree.unflatten(treedef, qs),
+            update_counter=counter,
+            key=jax.random.key_data(next_key),
+        )
+        return jax.tree.unflatten(treedef, out), state
+
+    return transformation(init_fn, update_fn, per_leaf="scale_by_kron")
