@@ -44,6 +44,7 @@ from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
 from tests import references_muon as ref_muon
 from tests import references_privacy as ref_privacy
+from tests import references_psgd as ref_psgd
 from tests import references_schedule_free as ref_sf
 
 
@@ -1263,5 +1264,25 @@ REGISTRY: list[Entry] = [
         quadratic=(0.05, 2000),
         rosenbrock=(0.01, 10000),
         atol=MUON_ATOL,
+    ),
+    # PSGD-Kron: the (3, 4) kernel gets two triangular factors, the bias and the scalar
+    # diagonal ones; the preconditioner is fitted at every second step (the skipped steps
+    # run the cond's other branch); the reference draws the same probes (KRON_ATOL).
+    Entry(
+        "kron",
+        gx.kron,
+        dict(
+            learning_rate=0.05,
+            b1=0.8,
+            weight_decay=0.01,
+            preconditioner_update_probability=0.5,
+            preconditioner_lr=0.2,
+            preconditioner_init_scale=2.0,
+        ),
+        ref_psgd.Kron,
+        None,
+        quadratic=(0.01, 500),
+        rosenbrock=(0.01, 10000),
+        converge_kwargs=dict(weight_decay=0.0),
     ),
 ]

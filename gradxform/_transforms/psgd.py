@@ -9,6 +9,7 @@ single scalar factor.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -84,6 +85,9 @@ def precond_update_prob_schedule(
     return schedule
 
 
+_DEFAULT_SCHEDULE = precond_update_prob_schedule()
+
+
 # ------------------------------------------------------------------- factor layout
 
 
@@ -131,10 +135,15 @@ def init_factors(shape: tuple[int, ...], diag: tuple[bool, ...], scale: float, d
 # ------------------------------------------------------------------- factor math
 
 
+def _broadcast(f: chex.Array, ndim: int, axis: int) -> chex.Array:
+    """A diagonal factor shaped to multiply along ``axis`` of an ``ndim``-axis array."""
+    return f.reshape(tuple(-1 if i == axis else 1 for i in range(ndim))) if ndim else f
+
+
 def _along(x: chex.Array, f: chex.Array, axis: int, transpose: bool = False) -> chex.Array:
     """The factor ``f`` (or ``f^T``) applied along ``axis`` of ``x``."""
     if f.ndim < 2:
-        return x * f.reshape((-1,) + (1,) * (x.ndim - axis - 1)) if x.ndim else x * f
+        return x * _broadcast(f, x.ndim, axis)
     m = f.T if transpose else f
     return jnp.moveaxis(jnp.tensordot(m, x, axes=([1], [axis]), precision=_HI), 0, axis)
 
@@ -142,7 +151,7 @@ def _along(x: chex.Array, f: chex.Array, axis: int, transpose: bool = False) -> 
 def _solve_along(x: chex.Array, f: chex.Array, axis: int) -> chex.Array:
     """``f^{-T}`` applied along ``axis`` of ``x`` (``f`` upper triangular or a diagonal)."""
     if f.ndim < 2:
-        return x / (f.reshape((-1,) + (1,) * (x.ndim - axis - 1)) if x.ndim else f)
+        return x / _broadcast(f, x.ndim, axis)
     moved = jnp.moveaxis(x, axis, 0)
     y = jax.scipy.linalg.solve_triangular(f, moved.reshape(f.shape[0], -1), trans=1, lower=False)
     return jnp.moveaxis(y.reshape(moved.shape), 0, axis)
@@ -223,14 +232,68 @@ def precondition(factors: tuple[chex.Array, ...], g: chex.Array) -> chex.Array:
     return g
 
 
-def probes(step_key: jax.Array, leaves: list[Any], dtype: Any = jnp.float32) -> list[Any]:
-    """The probe vectors of one fit: for leaf ``i`` (in the order of ``jax.tree.leaves``)
-    ``jax.random.normal(jax.random.fold_in(step_key, i), leaf.shape, float32)``, cast to
-    ``dtype``, where ``step_key`` is the second key of the split of the state's key."""
-    return [
-        jax.random.normal(jax.random.fold_in(step_key, i), jnp.shape(x), jnp.float32).astype(dtype)
-        for i, x in enumerate(leaves)
+def probes(step_key: jax.Array, shapes: list[tuple[int, ...]]) -> list[chex.Array]:
+    """The probe vectors of one fit: one draw ``jax.random.normal(step_key, (N,), float32)``,
+    ``N`` the total size of the leaves, cut into the leaves in the order of
+    ``jax.tree.leaves`` (``step_key``: the second key of the split of the state's key)."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    flat = jax.random.normal(step_key, (sum(sizes),), jnp.float32)
+    cuts = np.cumsum([0, *sizes])
+    return [flat[i:j].reshape(s) for i, j, s in zip(cuts[:-1], cuts[1:], shapes, strict=True)]
+
+
+def _fit_all(qs: list[Any], fit_to: list[Any], step_key: jax.Array, lr: chex.Array) -> list[Any]:
+    """Every leaf's factors, balanced then fitted to its probe and ``fit_to`` leaf."""
+    out = []
+    for fs, h, v in zip(qs, fit_to, probes(step_key, [h.shape for h in fit_to]), strict=True):
+        if not fs:
+            out.append(fs)
+            continue
+        work = _tree.promote(h.dtype, *(f.dtype for f in fs))
+        fw = balance(tuple(f.astype(work) for f in fs))
+        new = fit_factors(fw, h.astype(work), v.astype(work), lr.astype(work))
+        out.append(tuple(n.astype(f.dtype) for n, f in zip(new, fs, strict=True)))
+    return out
+
+
+@functools.partial(jax.jit, static_argnames=("schedule", "into_momentum", "impl"))
+def _kron_step(updates, state, b1, lr, prob, *, schedule, into_momentum, impl):
+    """One step of :func:`scale_by_kron`: compiled once per configuration and layout (the
+    scalar hyperparameters are arguments), also when called outside ``jit``."""
+    p = jnp.asarray(prob if schedule is None else schedule(state.count), jnp.float32)
+    ticks = state.update_counter + jnp.int32(1)
+    do_fit = (p > 0) & (ticks.astype(jnp.float32) >= 1 / jnp.where(p > 0, p, 1))
+    next_key, step_key = jax.random.split(jax.random.wrap_key_data(state.key, impl=impl))
+    count = _tree.safe_increment(state.count)
+    mu = _tree.update_moment(state.mu, updates, b1, 1)
+    mu_hat = _tree.bias_correction(mu, b1, count)
+
+    leaves, treedef = jax.tree.flatten(updates)
+    hats = jax.tree.leaves(mu_hat)
+    fit_to = [
+        _sharding.replicated(_tree.to_compute(m if into_momentum else g))
+        for g, m in zip(leaves, hats, strict=True)
     ]
+    qs = jax.lax.cond(
+        do_fit, _fit_all, lambda q, *_: q, treedef.flatten_up_to(state.Qs), fit_to, step_key, lr
+    )
+    out = []
+    for g, m, fs in zip(leaves, hats, qs, strict=True):
+        if not fs:
+            out.append(g)
+            continue
+        work = _tree.promote(m.dtype, *(f.dtype for f in fs))
+        pg = precondition(tuple(f.astype(work) for f in fs), _sharding.replicated(m.astype(work)))
+        pg = pg * jnp.minimum(1.0, 1.1 / (jnp.sqrt(jnp.mean(pg * pg)) + 1e-6))
+        out.append(_tree.cast_like(_sharding.sharded_like(pg, g), g))
+    new_state = KronState(
+        count=count,
+        mu=mu,
+        Qs=jax.tree.unflatten(treedef, qs),
+        update_counter=jnp.where(do_fit, jnp.int32(0), ticks),
+        key=jax.random.key_data(next_key),
+    )
+    return jax.tree.unflatten(treedef, out), new_state
 
 
 # ------------------------------------------------------------------ scale_by_kron
@@ -295,9 +358,8 @@ def scale_by_kron(
     """
     _checks.decay_rate("b1", b1, allow_schedule=False)
     prob = preconditioner_update_probability
-    if prob is None:
-        prob = precond_update_prob_schedule()
-    elif not callable(prob):
+    schedule = _DEFAULT_SCHEDULE if prob is None else prob if callable(prob) else None
+    if schedule is None:
         _checks.number(
             "preconditioner_update_probability", prob, low=0.0, high=1.0, allow_schedule=False
         )
@@ -343,59 +405,18 @@ def scale_by_kron(
             key=jax.random.key_data(typed),
         )
 
-    def fit_all(operands):
-        qs, fit_to, step_key = operands
-        draws = probes(step_key, fit_to)
-        out = []
-        for fs, h, v in zip(qs, fit_to, draws, strict=True):
-            if not fs:
-                out.append(fs)
-                continue
-            work = _tree.promote(h.dtype, *(f.dtype for f in fs))
-            fw = balance(tuple(f.astype(work) for f in fs))
-            lr = jnp.asarray(preconditioner_lr, work)
-            new = fit_factors(fw, h.astype(work), v.astype(work), lr)
-            out.append(tuple(n.astype(f.dtype) for n, f in zip(new, fs, strict=True)))
-        return out
-
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         _checks.check_updates(updates, state.mu, "scale_by_kron")
-        p = jnp.asarray(_tree.value_at(prob, state.count), jnp.float32)
-        ticks = state.update_counter + jnp.int32(1)
-        do_fit = (p > 0) & (ticks.astype(jnp.float32) >= 1 / jnp.where(p > 0, p, 1))
-        counter = jnp.where(do_fit, jnp.int32(0), ticks)
-        next_key, step_key = jax.random.split(jax.random.wrap_key_data(state.key, impl=impl))
-        count = _tree.safe_increment(state.count)
-        mu = _tree.update_moment(state.mu, updates, b1, 1)
-        mu_hat = _tree.bias_correction(mu, b1, count)
-
-        leaves, treedef = jax.tree.flatten(updates)
-        hats = jax.tree.leaves(mu_hat)
-        qs = treedef.flatten_up_to(state.Qs)
-        fit_to = [
-            _sharding.replicated(_tree.to_compute(m if momentum_into_precond_update else g))
-            for g, m in zip(leaves, hats, strict=True)
-        ]
-        qs = jax.lax.cond(do_fit, fit_all, lambda ops: ops[0], (qs, fit_to, step_key))
-
-        out = []
-        for g, m, fs in zip(leaves, hats, qs, strict=True):
-            if not fs:
-                out.append(g)
-                continue
-            work = _tree.promote(m.dtype, *(f.dtype for f in fs))
-            fw = tuple(f.astype(work) for f in fs)
-            pg = precondition(fw, _sharding.replicated(m.astype(work)))
-            pg = pg * jnp.minimum(1.0, 1.1 / (jnp.sqrt(jnp.mean(pg * pg)) + 1e-6))
-            out.append(_tree.cast_like(_sharding.sharded_like(pg, g), g))
-        state = KronState(
-            count=count,
-            mu=mu,
-            Qs=jax.tree.unflatten(treedef, qs),
-            update_counter=counter,
-            key=jax.random.key_data(next_key),
+        return _kron_step(
+            updates,
+            state,
+            float(b1),
+            float(preconditioner_lr),
+            float(0.0 if schedule is not None else prob),
+            schedule=schedule,
+            into_momentum=momentum_into_precond_update,
+            impl=impl,
         )
-        return jax.tree.unflatten(treedef, out), state
 
     return transformation(init_fn, update_fn, per_leaf="scale_by_kron")
