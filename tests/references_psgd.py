@@ -37,9 +37,8 @@ def diagonal_axes(shape, max_size, min_ndim, mode):
         big = max(i for i in range(n) if shape[i] == max(shape))  # the last of the largest
         if mode == "all_diag":
             forced = [True] * n
-        elif mode == "one_diag":
-            forced[big] = True
-        elif mode == "smart_one_diag" and n >= 2 and sorted(shape)[-1] > sorted(shape)[-2]:
+        smart = mode == "smart_one_diag" and n >= 2 and sorted(shape)[-1] > sorted(shape)[-2]
+        if mode == "one_diag" or smart:
             forced[big] = True
     return [d == 1 or d > max_size or n < min_ndim or forced[i] for i, d in enumerate(shape)]
 
@@ -115,9 +114,8 @@ class Kron(TreeReference):
             else:
                 s = self.scale ** (1 / p.ndim)
                 diag = diagonal_axes(p.shape, *self.sizes)
-                qs.append(
-                    [s * np.ones(d) if dg else s * np.eye(d) for d, dg in zip(p.shape, diag, strict=True)]
-                )
+                pairs = zip(p.shape, diag, strict=True)
+                qs.append([s * np.ones(d) if dg else s * np.eye(d) for d, dg in pairs])
         key = self.key if not isinstance(self.key, int) else jax.random.key(self.key)
         return {"m": [np.zeros_like(p) for p in ps], "Q": qs, "t": 0, "c": 0, "key": key}
 
@@ -155,6 +153,10 @@ class Kron(TreeReference):
         return [
             -lr * (u + (wd * p if on else 0.0)) for u, p, on in zip(out, ps, masks, strict=True)
         ], state
+
+    def after(self, s, count):
+        """The state as after ``count`` updates (the steps since the last fit left as they are)."""
+        return {**s, "t": count}
 
     def _fit(self, fs, h, v):
         q = kron_matrix(fs)

@@ -50,6 +50,7 @@ PER_LEAF = {
     "muon-no-nesterov-decay",
     "muon-adjust-match-rms",
     "muon-torch-momentum",
+    "kron",  # PSGD-Kron's Kronecker factors and its per-leaf RMS cap
 }
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform._transforms.psgd import probes
+from gradxform._transforms.psgd_factors import probes
 from tests._require import require
 
 torch = require("torch", why="pytorch-optimizer Kron parity")
@@ -42,7 +42,9 @@ SHAPES = {"b": (6,), "s": (), "w": (4, 6)}  # sorted: the order of jax.tree.leav
 def problem(shapes: dict[str, tuple[int, ...]], steps: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     init = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
-    curvature = {k: rng.uniform(0.2, 1.0, size=np.shape(v)).astype(np.float32) for k, v in init.items()}
+    curvature = {
+        k: rng.uniform(0.2, 1.0, size=np.shape(v)).astype(np.float32) for k, v in init.items()
+    }
     noise = [
         {k: (0.5 * rng.normal(size=np.shape(v))).astype(np.float32) for k, v in init.items()}
         for _ in range(steps)
@@ -66,14 +68,15 @@ def run_jax(kwargs: dict[str, Any], init, grad, steps: int):
     step = jax.jit(tx.update)
     out = []
     for t in range(steps):
-        g = {k: jnp.asarray(v) for k, v in grad({k: np.asarray(v) for k, v in params.items()}, t).items()}
+        g = grad({k: np.asarray(v) for k, v in params.items()}, t)
+        g = {k: jnp.asarray(v) for k, v in g.items()}
         updates, state = step(g, state, params)
         params = gx.apply_updates(params, updates)
         out.append({k: np.asarray(v) for k, v in params.items()})
     return out
 
 
-def step_probes(seed: int, shapes: dict[str, tuple[int, ...]], steps: int) -> list[list[np.ndarray]]:
+def step_probes(seed: int, shapes: dict[str, Any], steps: int) -> list[list[np.ndarray]]:
     """The probes of each step, leaf by leaf, as :func:`gx.scale_by_kron` documents them."""
     key = jax.random.key(seed)
     draws = []
@@ -137,7 +140,8 @@ def run_torch(kwargs: dict[str, Any], init, grad, steps: int, seed: int = 0):
 def ours_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     prob = kwargs.get("preconditioner_update_probability")
     if isinstance(prob, tuple):
-        kwargs = {**kwargs, "preconditioner_update_probability": gx.precond_update_prob_schedule(*prob)}
+        schedule = gx.precond_update_prob_schedule(*prob)
+        kwargs = {**kwargs, "preconditioner_update_probability": schedule}
     return kwargs
 
 
@@ -163,7 +167,9 @@ FAST = {
         preconditioner_init_scale=2.0,
     ),
     "mixed-diag": dict(
-        max_size_triangular=4, momentum_into_precond_update=False, preconditioner_update_probability=0.5
+        max_size_triangular=4,
+        momentum_into_precond_update=False,
+        preconditioner_update_probability=0.5,
     ),
 }
 

@@ -230,6 +230,12 @@ SPECIAL = {  # name -> wrong values
     "d0": [0.0, -1.0],
     "growth_rate": [0.5],  # at least 1 (or inf)
     "ns_steps": [0, 1.5],  # Newton-Schulz iterations: an int >= 1
+    # PSGD-Kron: the size rules are ints >= 0, the fit's step in (0, 1), the scale positive
+    "max_size_triangular": [-1, 1.5],
+    "min_ndim_triangular": [-1, 1.5],
+    "preconditioner_lr": [0.0, 1.0, -0.1],
+    "preconditioner_init_scale": [0.0, -1.0],
+    "key": [-1, 1.5],  # a non-negative int seed
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],

@@ -21,11 +21,16 @@ import numpy as np
 from gradxform import _checks, _sharding, _tree
 from gradxform._base import GradientTransformation, transformation
 from gradxform._transforms.gradient import _typed_key
+from gradxform._transforms.psgd_factors import (
+    balance,
+    diagonal_axes,
+    fit_factors,
+    init_factors,
+    precondition,
+    probes,
+)
 
 MEMORY_SAVE_MODES = (None, "one_diag", "smart_one_diag", "all_diag")
-_HI = jax.lax.Precision.HIGHEST
-# The floor of the fit's normalizers (the smallest normal float32).
-_TINY = float(np.finfo(np.float32).tiny)
 
 
 class KronState(NamedTuple):
@@ -88,160 +93,6 @@ def precond_update_prob_schedule(
 _DEFAULT_SCHEDULE = precond_update_prob_schedule()
 
 
-# ------------------------------------------------------------------- factor layout
-
-
-def diagonal_axes(
-    shape: tuple[int, ...],
-    max_size_triangular: int,
-    min_ndim_triangular: int,
-    memory_save_mode: str | None,
-) -> tuple[bool, ...]:
-    """Which axes of a leaf of ``shape`` get a diagonal factor (the others: triangular).
-
-    An axis is diagonal when its size is 1 or above ``max_size_triangular``, when the leaf
-    has fewer than ``min_ndim_triangular`` axes, or by ``memory_save_mode``:
-    ``"one_diag"`` the largest axis (the last of equals), ``"smart_one_diag"`` the largest
-    axis if strictly larger than every other, ``"all_diag"`` every axis.
-    """
-    n = len(shape)
-    forced = [False] * n
-    largest = n - 1 - int(np.argmax(np.asarray(shape[::-1]))) if n else 0
-    if memory_save_mode == "all_diag":
-        forced = [True] * n
-    elif memory_save_mode == "one_diag" and n:
-        forced[largest] = True
-    elif memory_save_mode == "smart_one_diag" and n >= 2:
-        ordered = sorted(shape)
-        if ordered[-1] > ordered[-2]:
-            forced[largest] = True
-    return tuple(
-        d == 1 or d > max_size_triangular or n < min_ndim_triangular or forced[i]
-        for i, d in enumerate(shape)
-    )
-
-
-def init_factors(shape: tuple[int, ...], diag: tuple[bool, ...], scale: float, dtype: Any):
-    """The initial factors: ``scale**(1/n) * I`` per axis (one scalar ``scale`` if ``n = 0``)."""
-    if not shape:
-        return (jnp.full((), scale, dtype),)
-    s = scale ** (1.0 / len(shape))
-    return tuple(
-        jnp.full((d,), s, dtype) if is_diag else s * jnp.eye(d, dtype=dtype)
-        for d, is_diag in zip(shape, diag, strict=True)
-    )
-
-
-# ------------------------------------------------------------------- factor math
-
-
-def _broadcast(f: chex.Array, ndim: int, axis: int) -> chex.Array:
-    """A diagonal factor shaped to multiply along ``axis`` of an ``ndim``-axis array."""
-    return f.reshape(tuple(-1 if i == axis else 1 for i in range(ndim))) if ndim else f
-
-
-def _along(x: chex.Array, f: chex.Array, axis: int, transpose: bool = False) -> chex.Array:
-    """The factor ``f`` (or ``f^T``) applied along ``axis`` of ``x``."""
-    if f.ndim < 2:
-        return x * _broadcast(f, x.ndim, axis)
-    m = f.T if transpose else f
-    return jnp.moveaxis(jnp.tensordot(m, x, axes=([1], [axis]), precision=_HI), 0, axis)
-
-
-def _solve_along(x: chex.Array, f: chex.Array, axis: int) -> chex.Array:
-    """``f^{-T}`` applied along ``axis`` of ``x`` (``f`` upper triangular or a diagonal)."""
-    if f.ndim < 2:
-        return x / _broadcast(f, x.ndim, axis)
-    moved = jnp.moveaxis(x, axis, 0)
-    y = jax.scipy.linalg.solve_triangular(f, moved.reshape(f.shape[0], -1), trans=1, lower=False)
-    return jnp.moveaxis(y.reshape(moved.shape), 0, axis)
-
-
-def _gram(x: chex.Array, axis: int, diag: bool) -> chex.Array:
-    """``X_(i) X_(i)^T`` of the mode-``axis`` unfolding of ``x`` (its diagonal if ``diag``)."""
-    if x.ndim == 0:
-        return x * x
-    moved = jnp.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
-    if diag:
-        return jnp.sum(moved * moved, axis=1)
-    return jnp.matmul(moved, moved.T, precision=_HI)
-
-
-def norm_lower_bound(s: chex.Array) -> chex.Array:
-    """A lower bound of the spectral norm of a symmetric matrix ``s``, within a factor of
-    about ``sqrt(d)``: one power step from its largest column, ``||S x|| / ||x||`` with
-    ``x = S s_j`` and ``s_j`` the column of largest norm (``s`` first scaled to a largest
-    entry of 1, so that the squares neither overflow nor underflow)."""
-    top = jnp.max(jnp.abs(s))
-    s = s / jnp.where(top > 0, top, jnp.ones_like(top))
-    j = jnp.argmax(jnp.sum(s * s, axis=0))
-    x = jnp.matmul(s, s[:, j], precision=_HI)
-    x = x / jnp.maximum(jnp.linalg.norm(x), _TINY)
-    return top * jnp.linalg.norm(jnp.matmul(s, x, precision=_HI))
-
-
-def balance(factors: tuple[chex.Array, ...]) -> tuple[chex.Array, ...]:
-    """Rescale the factors to equal largest entries (their geometric mean): ``Q`` itself,
-    the product, is unchanged; the factors neither overflow nor underflow."""
-    if len(factors) < 2:
-        return factors
-    norms = jnp.stack([jnp.max(jnp.abs(f)) for f in factors])
-    mean = jnp.exp(jnp.mean(jnp.log(norms)))
-    return tuple(f * (mean / n) for f, n in zip(factors, norms, strict=True))
-
-
-def fit_factors(
-    factors: tuple[chex.Array, ...], g: chex.Array, v: chex.Array, lr: chex.Numeric
-) -> tuple[chex.Array, ...]:
-    """One step of the PSGD fit of ``Q`` to the pair ``(v, h)`` (Li 2018, 2022)::
-
-        A = Q h,  B = Q^{-T} v,   per axis i:  G_i = A_(i) A_(i)^T,  H_i = B_(i) B_(i)^T
-        Q_i <- Q_i - lr * triu(G_i - H_i) Q_i / ||G_i + H_i||        (triangular)
-        q_i <- q_i - lr * (G_i - H_i) q_i / max|G_i + H_i|           (diagonal)
-
-    a descent step of ``E[h^T P h + v^T P^{-1} v]`` on the Lie group of ``Q``, whose
-    minimizer is ``P = (E[h h^T])^{-1/2}`` for the unit-variance probe ``v``. The norm of a
-    triangular step is the lower bound :func:`norm_lower_bound`.
-    """
-    n = g.ndim
-    a, b = g, v
-    for i, f in enumerate(factors if n else ()):
-        a = _along(a, f, i)
-        b = _solve_along(b, f, i)
-    if n == 0:
-        a, b = a * factors[0], b / factors[0]
-    out = []
-    for i, f in enumerate(factors):
-        diag = f.ndim < 2
-        t1, t2 = _gram(a, i, diag), _gram(b, i, diag)
-        if diag:
-            step = lr * (t1 - t2) * f / (jnp.max(jnp.abs(t1 + t2)) + _TINY)
-        else:
-            step = lr * jnp.matmul(jnp.triu(t1 - t2), f, precision=_HI)
-            step = step / (norm_lower_bound(t1 + t2) + _TINY)
-        out.append(f - step)
-    return tuple(out)
-
-
-def precondition(factors: tuple[chex.Array, ...], g: chex.Array) -> chex.Array:
-    """``P g = Q^T Q g``, axis by axis."""
-    if g.ndim == 0:
-        return factors[0] * factors[0] * g
-    for i, f in enumerate(factors):
-        g = _along(_along(g, f, i), f, i, transpose=True)
-    return g
-
-
-def probes(step_key: jax.Array, shapes: list[tuple[int, ...]]) -> list[chex.Array]:
-    """The probe vectors of one fit: one draw ``jax.random.normal(step_key, (N,), float32)``,
-    ``N`` the total size of the leaves, cut into the leaves in the order of
-    ``jax.tree.leaves`` (``step_key``: the second key of the split of the state's key)."""
-    sizes = [int(np.prod(s)) for s in shapes]
-    flat = jax.random.normal(step_key, (sum(sizes),), jnp.float32)
-    cuts = np.cumsum([0, *sizes])
-    return [flat[i:j].reshape(s) for i, j, s in zip(cuts[:-1], cuts[1:], shapes, strict=True)]
-
-
 def _fit_all(qs: list[Any], fit_to: list[Any], step_key: jax.Array, lr: chex.Array) -> list[Any]:
     """Every leaf's factors, balanced then fitted to its probe and ``fit_to`` leaf."""
     out = []
@@ -250,10 +101,16 @@ def _fit_all(qs: list[Any], fit_to: list[Any], step_key: jax.Array, lr: chex.Arr
             out.append(fs)
             continue
         work = _tree.promote(h.dtype, *(f.dtype for f in fs))
-        fw = balance(tuple(f.astype(work) for f in fs))
+        fw = balance(tuple(_sharding.replicated(f).astype(work) for f in fs))
         new = fit_factors(fw, h.astype(work), v.astype(work), lr.astype(work))
-        out.append(tuple(n.astype(f.dtype) for n, f in zip(new, fs, strict=True)))
+        pairs = zip(new, fs, strict=True)
+        out.append(tuple(_sharding.sharded_like(n.astype(f.dtype), f) for n, f in pairs))
     return out
+
+
+def _scalar(x: Any) -> Any:
+    """A hyperparameter as a step argument: a Python float (weakly typed) or a JAX scalar."""
+    return x if isinstance(x, jax.Array) else float(x)
 
 
 @functools.partial(jax.jit, static_argnames=("schedule", "into_momentum", "impl"))
@@ -261,7 +118,7 @@ def _kron_step(updates, state, b1, lr, prob, *, schedule, into_momentum, impl):
     """One step of :func:`scale_by_kron`: compiled once per configuration and layout (the
     scalar hyperparameters are arguments), also when called outside ``jit``."""
     p = jnp.asarray(prob if schedule is None else schedule(state.count), jnp.float32)
-    ticks = state.update_counter + jnp.int32(1)
+    ticks = _tree.safe_increment(state.update_counter)
     do_fit = (p > 0) & (ticks.astype(jnp.float32) >= 1 / jnp.where(p > 0, p, 1))
     next_key, step_key = jax.random.split(jax.random.wrap_key_data(state.key, impl=impl))
     count = _tree.safe_increment(state.count)
@@ -274,16 +131,16 @@ def _kron_step(updates, state, b1, lr, prob, *, schedule, into_momentum, impl):
         _sharding.replicated(_tree.to_compute(m if into_momentum else g))
         for g, m in zip(leaves, hats, strict=True)
     ]
-    qs = jax.lax.cond(
-        do_fit, _fit_all, lambda q, *_: q, treedef.flatten_up_to(state.Qs), fit_to, step_key, lr
-    )
+    qs = treedef.flatten_up_to(state.Qs)  # type: ignore[attr-defined]
+    qs = jax.lax.cond(do_fit, _fit_all, lambda q, *_: q, qs, fit_to, step_key, lr)
     out = []
     for g, m, fs in zip(leaves, hats, qs, strict=True):
         if not fs:
             out.append(g)
             continue
         work = _tree.promote(m.dtype, *(f.dtype for f in fs))
-        pg = precondition(tuple(f.astype(work) for f in fs), _sharding.replicated(m.astype(work)))
+        fw = tuple(_sharding.replicated(f).astype(work) for f in fs)
+        pg = precondition(fw, _sharding.replicated(m.astype(work)))
         pg = pg * jnp.minimum(1.0, 1.1 / (jnp.sqrt(jnp.mean(pg * pg)) + 1e-6))
         out.append(_tree.cast_like(_sharding.sharded_like(pg, g), g))
     new_state = KronState(
@@ -392,7 +249,7 @@ def scale_by_kron(
         shape = tuple(jnp.shape(x))
         diag = diagonal_axes(shape, max_size_triangular, min_ndim_triangular, memory_save_mode)
         dtype = precond_dtype if precond_dtype is not None else _tree.dtype_of(x)
-        return init_factors(shape, diag, preconditioner_init_scale, dtype)
+        return init_factors(x, diag, preconditioner_init_scale, dtype)
 
     def init_fn(params):
         _checks.check_real(params, what="params", reason="PSGD-Kron is defined for real params")
@@ -411,9 +268,9 @@ def scale_by_kron(
         return _kron_step(
             updates,
             state,
-            float(b1),
-            float(preconditioner_lr),
-            float(0.0 if schedule is not None else prob),
+            _scalar(b1),
+            _scalar(preconditioner_lr),
+            _scalar(0.0 if schedule is not None else prob),
             schedule=schedule,
             into_momentum=momentum_into_precond_update,
             impl=impl,
