@@ -44,6 +44,7 @@ from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
 from tests import references_muon as ref_muon
 from tests import references_privacy as rp
+from tests import references_psgd as ref_psgd
 from tests import references_schedule_free as ref_sf
 from tests._util import grad_sequence, make_params
 from tests.registry import REGISTRY, Entry
@@ -110,6 +111,7 @@ DTYPE_ARGS = {
     "slow_dtype",
     "dtype_momentum",
     "state_dtype",
+    "precond_dtype",
 }
 # The transformation a wrapper wraps is not a hyperparameter: every wrapper case wraps
 # Adam and is compared with the wrapper reference around the Adam reference.
@@ -512,6 +514,36 @@ MUON_DIRECTION_SWEEP: dict[str, list[Any]] = {
     # is compared with torch in test_parity_muon.py)
     "ns_dtype": [jnp.float32, "float32"],
 }
+
+# PSGD-Kron's float32 fit against float64 (12 steps, 6 to 12 fits): the direction has
+# entries of order one (RMS capped at 1.1); the optimizer's step is lr times that.
+KRON_DIRECTION_ATOL = 2e-6
+KRON_ATOL = 1e-7
+# PSGD-Kron: the battery's (3, 4) kernel gets one triangular and one diagonal factor with
+# max_size_triangular=3, "one_diag" or "smart_one_diag"; diagonal ones only with 0,
+# min_ndim_triangular=3 or "all_diag"; min_ndim_triangular=1 makes the bias triangular.
+KRON_DIRECTION_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "preconditioner_update_probability": [0.3, _schedule(1.0, 0.7)],
+    "max_size_triangular": [3, 0],
+    "min_ndim_triangular": [1, 3],
+    "memory_save_mode": ["one_diag", "smart_one_diag", "all_diag"],
+    "momentum_into_precond_update": [False, With(False, b1=0.5)],
+    "preconditioner_lr": [0.05, 0.5],
+    "preconditioner_init_scale": [0.3, 3.0],
+    "key": [1, 7],
+}
+
+
+def _kron_reference(n_leaves: int, **kw: Any) -> ref_psgd.Kron:
+    del n_leaves
+    return ref_psgd.Kron(**kw)
+
+
+def _scale_by_kron_reference(n_leaves: int, **kw: Any) -> ref_psgd.Kron:
+    del n_leaves
+    return ref_psgd.scale_by_kron(**kw)
+
 
 OPTIMIZERS: list[Subject] = [
     Subject(
@@ -1014,6 +1046,23 @@ OPTIMIZERS: list[Subject] = [
         masks={"weight_decay_mask": {"weight_decay": 0.0}},
         neutral=frozenset({"ns_dtype"}),
     ),
+    # PSGD-Kron
+    Subject(
+        "kron",
+        _kron_reference,
+        {"learning_rate": 0.05},
+        {
+            "learning_rate": [0.01, 0.2],
+            **KRON_DIRECTION_SWEEP,
+            "weight_decay": [0.05, 0.5],
+            "weight_decay_mask": [
+                With(MASK_TREE, weight_decay=0.5),
+                With(mask_matrices, weight_decay=0.5),
+            ],
+        },
+        tree=True,
+        atol=KRON_ATOL,
+    ),
 ]
 
 PRIMITIVES: list[Subject] = [
@@ -1337,6 +1386,15 @@ PRIMITIVES: list[Subject] = [
         # singular values expand with slope 3.4). Measured: 5.7e-7, and 1.6e-6 with
         # adaptive=True (the dual norm <M, O> multiplies the direction by about 3).
         atol=2e-6,
+    ),
+    # PSGD-Kron
+    Subject(
+        "scale_by_kron",
+        _scale_by_kron_reference,
+        {},
+        KRON_DIRECTION_SWEEP,
+        tree=True,
+        atol=KRON_DIRECTION_ATOL,
     ),
 ]
 

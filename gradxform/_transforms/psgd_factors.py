@@ -58,7 +58,7 @@ def init_factors(x: Any, diag: tuple[bool, ...], scale: Any, dtype: Any) -> tupl
     """The initial factors of leaf ``x``: ``scale**(1/n) * I`` per axis (one scalar
     ``scale`` if ``n = 0``). A vector's diagonal factor is shaped, and sharded, like it."""
     shape = tuple(jnp.shape(x))
-    if len(shape) < 2:
+    if not shape or (len(shape) == 1 and diag[0]):
         return (_tree.full_like(x, 1.0, dtype) * jnp.asarray(scale, dtype),)
     s = jnp.asarray(scale, jnp.float32) ** (1.0 / len(shape))
     return tuple(
