@@ -104,6 +104,7 @@ def fed_randn_like(queue: list[np.ndarray]):
 
 
 def run_torch(kwargs: dict[str, Any], init, grad, steps: int, seed: int = 0):
+    """``Kron``'s iterates, fed the probes that gradxform draws from ``key=seed``."""
     ps = [torch.nn.Parameter(torch.from_numpy(np.array(v))) for v in init.values()]
     names = list(init)
     prob = kwargs.get("preconditioner_update_probability", 1.0)
@@ -145,7 +146,19 @@ def ours_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def assert_parity(kwargs: dict[str, Any], shapes=SHAPES, steps: int = STEPS) -> None:
+def close(ours: list[Any], theirs: list[Any]) -> bool:
+    return all(
+        np.allclose(a[k], b[k], rtol=RTOL, atol=ATOL)
+        for a, b in zip(ours, theirs, strict=True)
+        for k in a
+    )
+
+
+def assert_parity(
+    kwargs: dict[str, Any], shapes=SHAPES, steps: int = STEPS, control: bool = False
+) -> None:
+    """gradxform's iterates are torch's, step by step; with ``control``, torch fed the
+    probes of another key must not match (the probes matter at this tolerance)."""
     init, grad = problem(shapes, steps)
     ours = run_jax(ours_kwargs(kwargs), init, grad, steps)
     theirs = run_torch(kwargs, init, grad, steps)
@@ -154,6 +167,9 @@ def assert_parity(kwargs: dict[str, Any], shapes=SHAPES, steps: int = STEPS) -> 
             np.testing.assert_allclose(
                 a[k], b[k], rtol=RTOL, atol=ATOL, err_msg=f"{kwargs}: step {t + 1}, leaf {k}"
             )
+    if control:
+        other = run_torch(kwargs, init, grad, steps, seed=1)
+        assert not close(ours, other), "the probes of another key give the same iterates"
 
 
 # The fast cases: every fitting form (triangular, diagonal, scalar) and the schedule's
@@ -176,4 +192,43 @@ FAST = {
 
 @pytest.mark.parametrize("kwargs", FAST.values(), ids=list(FAST))
 def test_kron_matches_pytorch_optimizer(kwargs):
-    assert_parity(kwargs)
+    assert_parity(kwargs, control=True)
+
+
+def test_precond_update_prob_schedule_matches_pytorch_optimizer():
+    steps = np.array([0, 1, 5, 9, 10, 11, 40, 100, 4000], np.int32)
+    for args in [(), (0.9, 0.1, 0.05, 10)]:
+        ours = gx.precond_update_prob_schedule(*args)
+        theirs = pto.optimizer.psgd.precondition_update_prob_schedule(*args)
+        got = np.asarray([ours(jnp.int32(n)) for n in steps])
+        want = np.asarray([float(theirs(int(n))) for n in steps])
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        # Li's anneal, from its definition
+        mx, mn, decay, flat = args or (1.0, 0.03, 0.001, 500)
+        np.testing.assert_allclose(
+            got, np.clip(mx * np.exp(-decay * (steps - flat)), mn, mx), rtol=1e-6
+        )
+
+
+def test_fit_skipped_between_scheduled_steps_leaves_factors_unchanged():
+    """With probability 1/3 the factors change at steps 3, 6, 9 only (the fit runs inside
+    ``lax.cond``); the step compiles once."""
+    params = {"w": jnp.ones((3, 4))}
+    tx = gx.scale_by_kron(preconditioner_update_probability=1 / 3)
+    state = tx.init(params)
+    traces = []
+
+    @jax.jit
+    def step(g, state):
+        traces.append(1)
+        return tx.update(g, state)
+
+    changed = []
+    for t in range(9):
+        g = {"w": jnp.full((3, 4), 0.1 * (t + 1)) + jnp.eye(3, 4)}
+        _, new = step(g, state)
+        before, after = jax.tree.leaves(state.Qs), jax.tree.leaves(new.Qs)
+        changed.append(any(bool(jnp.any(a != b)) for a, b in zip(before, after, strict=True)))
+        state = new
+    assert changed == [False, False, True] * 3
+    assert len(traces) == 1
