@@ -208,7 +208,7 @@ def scale_by_kron(
       >>> tx = gx.scale_by_kron()
       >>> g = jnp.array([[1.0, 0.0], [0.0, 0.5]])
       >>> u, state = tx.update(g, tx.init(g))
-      >>> [f.shape for f in state.Qs[0]]  # an upper triangular factor per axis
+      >>> [f.shape for f in state.Qs]  # an upper triangular factor per axis
       [(2, 2), (2, 2)]
       >>> bool(jnp.sqrt(jnp.mean(u * u)) <= 1.1)  # the step's RMS is capped at 1.1
       True
