@@ -1282,7 +1282,7 @@ REGISTRY: list[Entry] = [
         ref_psgd.Kron,
         None,
         quadratic=(0.002, 1000),
-        rosenbrock=(0.01, 10000),
+        rosenbrock=(0.01, 3000),
         converge_kwargs=dict(weight_decay=0.0),
     ),
 ]

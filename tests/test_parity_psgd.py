@@ -172,27 +172,26 @@ def assert_parity(
         assert not close(ours, other), "the probes of another key give the same iterates"
 
 
-# The fast cases: every fitting form (triangular, diagonal, scalar) and the schedule's
-# skipped steps, at non-default settings.
+# The fast case: every fitting form at once (with max_size_triangular=4 the (4, 6) matrix
+# gets a triangular and a diagonal factor, the (3, 2) matrix two triangular ones, the vector
+# and the scalar diagonal ones), non-default settings, and a schedule whose skipped steps
+# run the cond's other branch.
 FAST = {
     "nondefault": dict(
         b1=0.8,
         weight_decay=0.1,
         preconditioner_update_probability=(1.0, 0.3, 0.5, 2),
+        max_size_triangular=4,
         preconditioner_lr=0.2,
         preconditioner_init_scale=2.0,
     ),
-    "mixed-diag": dict(
-        max_size_triangular=4,
-        momentum_into_precond_update=False,
-        preconditioner_update_probability=0.5,
-    ),
 }
+FAST_SHAPES = {"b": (6,), "s": (), "v": (3, 2), "w": (4, 6)}
 
 
 @pytest.mark.parametrize("kwargs", FAST.values(), ids=list(FAST))
 def test_kron_matches_pytorch_optimizer(kwargs):
-    assert_parity(kwargs, control=True)
+    assert_parity(kwargs, shapes=FAST_SHAPES, control=True)
 
 
 def test_precond_update_prob_schedule_matches_pytorch_optimizer():
@@ -210,6 +209,7 @@ def test_precond_update_prob_schedule_matches_pytorch_optimizer():
         )
 
 
+@pytest.mark.extended
 def test_fit_skipped_between_scheduled_steps_leaves_factors_unchanged():
     """With probability 1/3 the factors change at steps 3, 6, 9 only (the fit runs inside
     ``lax.cond``); the step compiles once."""
@@ -244,6 +244,7 @@ EXTENDED = {
     ),
     "all-diag": dict(memory_save_mode="all_diag", b1=0.5),
     "gradient-fit-decay": dict(momentum_into_precond_update=False, weight_decay=0.3),
+    "mixed-diag-probability": dict(max_size_triangular=4, preconditioner_update_probability=0.5),
 }
 SHAPES_3D = {"b": (5,), "t": (2, 3, 4), "w": (5, 3)}
 
