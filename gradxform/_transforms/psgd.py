@@ -108,9 +108,11 @@ def _fit_all(qs: list[Any], fit_to: list[Any], step_key: jax.Array, lr: chex.Arr
     return out
 
 
-def _scalar(x: Any) -> Any:
-    """A hyperparameter as a step argument: a Python float (weakly typed) or a JAX scalar."""
-    return x if isinstance(x, jax.Array) else float(x)
+def _scalar(x: Any) -> chex.Array:
+    """A hyperparameter as a step argument, in the default float dtype (float32, float64
+    under x64) whether it was given as a Python number or an array (``inject_hyperparams``):
+    one compiled step serves both."""
+    return jnp.asarray(x, jnp.result_type(float))
 
 
 @functools.partial(jax.jit, static_argnames=("schedule", "into_momentum", "impl"))
