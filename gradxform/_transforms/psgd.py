@@ -175,19 +175,34 @@ def scale_by_kron(
     """PSGD-Kron's direction (Li 2015, arXiv:1512.04202; Li 2022, arXiv:2211.04422)::
 
         m_t = b1 m_{t-1} + (1 - b1) g_t,      M_t = m_t / (1 - b1**t)
-        if fit at t:  Q <- fit(Q, v_t, M_t)   (g_t if not momentum_into_precond_update)
+        if fit at t:  Q <- fit(Q, v_t, h_t),  h_t = M_t  (g_t if not momentum_into_precond_update)
         u_t = P M_t * min(1, 1.1 / (rms(P M_t) + 1e-6)),     P = Q^T Q
 
-    per leaf, ``Q`` the Kronecker product of the leaf's factors fitted by
-    :func:`fit_factors` to the probe ``v_t ~ N(0, I)`` and ``M_t`` (the factors are first
-    rescaled to a common size, :func:`balance`, which leaves ``Q`` unchanged). The fit
-    runs inside ``lax.cond`` (skipped work is not done, and the step compiles once) when
-    the steps since the last fit reach ``1 / p``, ``p`` the update probability at the
-    step (``None``: :func:`precond_update_prob_schedule`'s default). The probes are
-    drawn from the state's key: at every step it is split into the next key and a step
-    key, and leaf ``i`` draws ``normal(fold_in(step_key, i))`` in float32
-    (:func:`probes`). The factors are stored in ``precond_dtype`` (default: the
-    parameter's) and every product, solve and norm runs in at least float32.
+    per leaf, ``Q = Q_1 (x) ... (x) Q_n`` one factor per axis. The fit is one step of the
+    PSGD criterion ``E[h^T P h + v^T P^{-1} v]`` on the group of ``Q`` (its minimizer is
+    ``P = (E[h h^T])^{-1/2}``), for the probe ``v_t ~ N(0, I)``::
+
+        A = Q h,  B = Q^{-T} v,   per axis i:  G_i = A_(i) A_(i)^T,  H_i = B_(i) B_(i)^T
+        Q_i <- Q_i - lr * triu(G_i - H_i) Q_i / ||G_i + H_i||      (triangular factor)
+        q_i <- q_i - lr * (G_i - H_i) q_i / max|G_i + H_i|         (diagonal factor)
+
+    ``X_(i)`` the mode-``i`` unfolding, ``||S||`` the one-power-step lower bound
+    ``||S S s_j|| / ||S s_j||`` of the spectral norm (``s_j`` the largest column). Before a
+    fit the factors are rescaled to the geometric mean of their largest entries (``Q``
+    unchanged). An axis gets a diagonal factor when its size is 1 or above
+    ``max_size_triangular``, when the leaf has fewer than ``min_ndim_triangular`` axes, or
+    by ``memory_save_mode`` (``"one_diag"``: the largest axis, the last of equals;
+    ``"smart_one_diag"``: the largest if strictly larger than the others; ``"all_diag"``);
+    each factor starts at ``s**(1/n) I``, ``s = preconditioner_init_scale``.
+
+    The fit runs inside ``lax.cond`` (a skipped fit does no work, the step compiles once)
+    when the steps since the last fit reach ``1 / p``, ``p`` the update probability at the
+    step (``None``: :func:`precond_update_prob_schedule`'s default). The probes come from
+    the state's key: at every step it is split into the next key and a step key, and
+    ``jax.random.normal(step_key, (N,), float32)``, ``N`` the total size of the leaves, is
+    cut into the leaves in the order of ``jax.tree.leaves``. The factors are stored in
+    ``precond_dtype`` (default: the parameter's); the fit, ``P M_t`` and the cap run in at
+    least float32. Complex leaves are refused; integer and empty leaves pass through.
 
     Args:
       b1: momentum decay in ``[0, 1)``.
@@ -195,8 +210,7 @@ def scale_by_kron(
         the step ``n`` (0 first) returning one; ``None``: the default anneal.
       max_size_triangular: axes longer than this (an int >= 0) get a diagonal factor.
       min_ndim_triangular: leaves with fewer axes (an int >= 0) get diagonal factors only.
-      memory_save_mode: ``None``, ``"one_diag"``, ``"smart_one_diag"`` or ``"all_diag"``
-        (see :func:`diagonal_axes`).
+      memory_save_mode: ``None``, ``"one_diag"``, ``"smart_one_diag"`` or ``"all_diag"``.
       momentum_into_precond_update: fit ``Q`` to the momentum (else to the gradient).
       preconditioner_lr: the fit's step size, in ``(0, 1)``.
       preconditioner_init_scale: positive ``s``: each of ``n`` factors starts at

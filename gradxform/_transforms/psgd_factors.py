@@ -128,7 +128,7 @@ def balance(factors: tuple[chex.Array, ...]) -> tuple[chex.Array, ...]:
 def fit_factors(
     factors: tuple[chex.Array, ...], g: chex.Array, v: chex.Array, lr: chex.Numeric
 ) -> tuple[chex.Array, ...]:
-    """One step of the PSGD fit of ``Q`` to the pair ``(v, h)`` (Li 2018, 2022)::
+    """One step of the PSGD fit of ``Q`` to the pair ``(v, h)`` (Li 2015, 2022)::
 
         A = Q h,  B = Q^{-T} v,   per axis i:  G_i = A_(i) A_(i)^T,  H_i = B_(i) B_(i)^T
         Q_i <- Q_i - lr * triu(G_i - H_i) Q_i / ||G_i + H_i||        (triangular)
