@@ -14,9 +14,9 @@ power step: a lower bound of the spectral norm). Before a fit the factors are re
 the geometric mean of their largest entries (``Q`` unchanged).
 
 The probes are the documented draws: the key ``jax.random.key(key)`` is split at every
-step into the next key and a step key, and ``jax.random.normal(step_key, (N,), float32)``,
-``N`` the total size of the leaves, is cut into the leaves in order. ``jax.random`` is used
-only to draw them.
+step into the next key and a step key, and leaf ``i`` draws
+``jax.random.normal(jax.random.fold_in(step_key, i), shape, float32)``. ``jax.random`` is
+used only to draw them.
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ def lower_bound(s):
 
 
 def standard_normals(key, shapes):
-    sizes = [math.prod(s) for s in shapes]
-    flat = np.asarray(jax.random.normal(key, (sum(sizes),), jnp.float32), np.float64)
-    cuts = np.cumsum([0, *sizes])
-    return [flat[a:b].reshape(s) for a, b, s in zip(cuts[:-1], cuts[1:], shapes, strict=True)]
+    return [
+        np.asarray(jax.random.normal(jax.random.fold_in(key, i), s, jnp.float32), np.float64)
+        for i, s in enumerate(shapes)
+    ]
 
 
 class Kron(TreeReference):
@@ -148,8 +148,8 @@ class Kron(TreeReference):
             return out, state
         mask = self.mask(ps) if callable(self.mask) else self.mask
         masks = jax.tree.leaves(mask) if mask is not None else [True] * len(ps)
-        wd = self.wd(t) if callable(self.wd) else self.wd
-        lr = self.lr(t) if callable(self.lr) else self.lr
+        wd = float(self.wd(t) if callable(self.wd) else self.wd)
+        lr = float(self.lr(t) if callable(self.lr) else self.lr)
         return [
             -lr * (u + (wd * p if on else 0.0)) for u, p, on in zip(out, ps, masks, strict=True)
         ], state

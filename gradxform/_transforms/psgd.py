@@ -9,7 +9,6 @@ single scalar factor.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -27,7 +26,6 @@ from gradxform._transforms.psgd_factors import (
     fit_factors,
     init_factors,
     precondition,
-    probes,
 )
 
 MEMORY_SAVE_MODES = (None, "one_diag", "smart_one_diag", "all_diag")
@@ -93,21 +91,6 @@ def precond_update_prob_schedule(
 _DEFAULT_SCHEDULE = precond_update_prob_schedule()
 
 
-def _fit_all(qs: list[Any], fit_to: list[Any], step_key: jax.Array, lr: chex.Array) -> list[Any]:
-    """Every leaf's factors, balanced then fitted to its probe and ``fit_to`` leaf."""
-    out = []
-    for fs, h, v in zip(qs, fit_to, probes(step_key, [h.shape for h in fit_to]), strict=True):
-        if not fs:
-            out.append(fs)
-            continue
-        work = _tree.promote(h.dtype, *(f.dtype for f in fs))
-        fw = balance(tuple(_sharding.replicated(f).astype(work) for f in fs))
-        new = fit_factors(fw, h.astype(work), v.astype(work), lr.astype(work))
-        pairs = zip(new, fs, strict=True)
-        out.append(tuple(_sharding.sharded_like(n.astype(f.dtype), f) for n, f in pairs))
-    return out
-
-
 def _scalar(x: Any) -> chex.Array:
     """A hyperparameter as a step argument, in the default float dtype (float32, float64
     under x64) whether it was given as a Python number or an array (``inject_hyperparams``):
@@ -115,10 +98,28 @@ def _scalar(x: Any) -> chex.Array:
     return jnp.asarray(x, jnp.result_type(float))
 
 
-@functools.partial(jax.jit, static_argnames=("schedule", "into_momentum", "impl"))
+@jax.jit
+def _leaf_step(m, h, factors, do_fit, step_key, index, lr):
+    """One leaf's step: its factors fitted (inside ``lax.cond``) to ``h`` and the probe
+    ``normal(fold_in(step_key, index))``, then the capped direction ``P m``. Compiled once
+    per leaf shape and dtypes, also when called outside ``jit``."""
+    work = _tree.promote(m.dtype, h.dtype, *(f.dtype for f in factors))
+
+    def fit(fs):
+        v = jax.random.normal(jax.random.fold_in(step_key, index), h.shape, jnp.float32)
+        fw = balance(tuple(_sharding.replicated(f).astype(work) for f in fs))
+        new = fit_factors(fw, h.astype(work), v.astype(work), lr.astype(work))
+        pairs = zip(new, fs, strict=True)
+        return tuple(_sharding.sharded_like(n.astype(f.dtype), f) for n, f in pairs)
+
+    factors = jax.lax.cond(do_fit, fit, lambda fs: fs, factors)
+    fw = tuple(_sharding.replicated(f).astype(work) for f in factors)
+    pg = precondition(fw, _sharding.replicated(m.astype(work)))
+    return pg * jnp.minimum(1.0, 1.1 / (jnp.sqrt(jnp.mean(pg * pg)) + 1e-6)), factors
+
+
 def _kron_step(updates, state, b1, lr, prob, *, schedule, into_momentum, impl):
-    """One step of :func:`scale_by_kron`: compiled once per configuration and layout (the
-    scalar hyperparameters are arguments), also when called outside ``jit``."""
+    """One step of :func:`scale_by_kron`."""
     p = jnp.asarray(prob if schedule is None else schedule(state.count), jnp.float32)
     ticks = _tree.safe_increment(state.update_counter)
     do_fit = (p > 0) & (ticks.astype(jnp.float32) >= 1 / jnp.where(p > 0, p, 1))
@@ -129,26 +130,21 @@ def _kron_step(updates, state, b1, lr, prob, *, schedule, into_momentum, impl):
 
     leaves, treedef = jax.tree.flatten(updates)
     hats = jax.tree.leaves(mu_hat)
-    fit_to = [
-        _sharding.replicated(_tree.to_compute(m if into_momentum else g))
-        for g, m in zip(leaves, hats, strict=True)
-    ]
     qs = treedef.flatten_up_to(state.Qs)  # type: ignore[attr-defined]
-    qs = jax.lax.cond(do_fit, _fit_all, lambda q, *_: q, qs, fit_to, step_key, lr)
-    out = []
-    for g, m, fs in zip(leaves, hats, qs, strict=True):
+    out, new_qs = [], []
+    for i, (g, m, fs) in enumerate(zip(leaves, hats, qs, strict=True)):
         if not fs:
             out.append(g)
+            new_qs.append(fs)
             continue
-        work = _tree.promote(m.dtype, *(f.dtype for f in fs))
-        fw = tuple(_sharding.replicated(f).astype(work) for f in fs)
-        pg = precondition(fw, _sharding.replicated(m.astype(work)))
-        pg = pg * jnp.minimum(1.0, 1.1 / (jnp.sqrt(jnp.mean(pg * pg)) + 1e-6))
+        h = _sharding.replicated(_tree.to_compute(m if into_momentum else g))
+        pg, fs = _leaf_step(m, h, fs, do_fit, step_key, jnp.int32(i), lr)
         out.append(_tree.cast_like(_sharding.sharded_like(pg, g), g))
+        new_qs.append(fs)
     new_state = KronState(
         count=count,
         mu=mu,
-        Qs=jax.tree.unflatten(treedef, qs),
+        Qs=jax.tree.unflatten(treedef, new_qs),
         update_counter=jnp.where(do_fit, jnp.int32(0), ticks),
         key=jax.random.key_data(next_key),
     )
@@ -198,11 +194,11 @@ def scale_by_kron(
     The fit runs inside ``lax.cond`` (a skipped fit does no work, the step compiles once)
     when the steps since the last fit reach ``1 / p``, ``p`` the update probability at the
     step (``None``: :func:`precond_update_prob_schedule`'s default). The probes come from
-    the state's key: at every step it is split into the next key and a step key, and
-    ``jax.random.normal(step_key, (N,), float32)``, ``N`` the total size of the leaves, is
-    cut into the leaves in the order of ``jax.tree.leaves``. The factors are stored in
-    ``precond_dtype`` (default: the parameter's); the fit, ``P M_t`` and the cap run in at
-    least float32. Complex leaves are refused; integer and empty leaves pass through.
+    the state's key: at every step it is split into the next key and a step key, and leaf
+    ``i`` (in the order of ``jax.tree.leaves``) draws
+    ``jax.random.normal(jax.random.fold_in(step_key, i), shape, float32)``. The factors
+    are stored in ``precond_dtype`` (default: the parameter's); the fit, ``P M_t`` and the
+    cap run in at least float32. Complex leaves are refused; integer and empty leaves pass through.
 
     Args:
       b1: momentum decay in ``[0, 1)``.

@@ -168,10 +168,10 @@ def precondition(factors: tuple[chex.Array, ...], g: chex.Array) -> chex.Array:
 
 
 def probes(step_key: jax.Array, shapes: list[tuple[int, ...]]) -> list[chex.Array]:
-    """The probe vectors of one fit: one draw ``jax.random.normal(step_key, (N,), float32)``,
-    ``N`` the total size of the leaves, cut into the leaves in the order of
-    ``jax.tree.leaves`` (``step_key``: the second key of the split of the state's key)."""
-    sizes = [int(np.prod(s)) for s in shapes]
-    flat = jax.random.normal(step_key, (sum(sizes),), jnp.float32)
-    cuts = np.cumsum([0, *sizes])
-    return [flat[i:j].reshape(s) for i, j, s in zip(cuts[:-1], cuts[1:], shapes, strict=True)]
+    """The probe vectors of one fit: leaf ``i`` (in the order of ``jax.tree.leaves``) draws
+    ``jax.random.normal(jax.random.fold_in(step_key, i), shape, float32)``, ``step_key``
+    the second key of the split of the state's key at that step."""
+    return [
+        jax.random.normal(jax.random.fold_in(step_key, i), s, jnp.float32)
+        for i, s in enumerate(shapes)
+    ]
