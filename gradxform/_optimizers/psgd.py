@@ -66,13 +66,13 @@ def kron(
     Example:
       >>> import jax, jax.numpy as jnp, gradxform as gx
       >>> params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
-      >>> tx = gx.kron(0.1)
+      >>> tx = gx.kron(gx.cosine_decay_schedule(0.1, 50))  # a whitened step: decay the rate
       >>> state = tx.init(params)
       >>> loss = lambda p: jnp.sum((p["w"] @ jnp.ones(2) - 1.0) ** 2) + jnp.sum(p["b"] ** 2)
       >>> for _ in range(50):
       ...     updates, state = tx.update(jax.grad(loss)(params), state, params)
       ...     params = gx.apply_updates(params, updates)
-      >>> bool(loss(params) < 0.05)
+      >>> bool(loss(params) < 0.01)  # from 3.0
       True
     """
     _checks.non_negative("learning_rate", learning_rate)
