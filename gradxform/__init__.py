@@ -71,6 +71,7 @@ from gradxform._optimizers.optimistic import (
 )
 from gradxform._optimizers.polyak import polyak_sgd as polyak_sgd
 from gradxform._optimizers.privacy import dpsgd as dpsgd
+from gradxform._optimizers.psgd import kron as kron
 from gradxform._optimizers.rms import adadelta as adadelta
 from gradxform._optimizers.rms import adagrad as adagrad
 from gradxform._optimizers.rms import rmsprop as rmsprop
@@ -211,6 +212,9 @@ from gradxform._transforms.privacy import (
 from gradxform._transforms.privacy import (
     differentially_private_aggregate as differentially_private_aggregate,
 )
+from gradxform._transforms.psgd import KronState as KronState
+from gradxform._transforms.psgd import precond_update_prob_schedule as precond_update_prob_schedule
+from gradxform._transforms.psgd import scale_by_kron as scale_by_kron
 from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdaDeltaState
 from gradxform._transforms.rms import ScaleByAdadeltaState as ScaleByAdadeltaState
 from gradxform._transforms.rms import ScaleByAdagradState as ScaleByAdagradState
@@ -382,6 +386,7 @@ __all__ = [
     "HutchinsonState",
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
+    "KronState",
     "LRRangeTest",
     "LRSweep",
     "LookaheadInStateState",
@@ -515,6 +520,7 @@ __all__ = [
     "inverse_time_decay",
     "join_schedules",
     "keep_params_nonnegative",
+    "kron",
     "label_by_path",
     "lamb",
     "lars",
@@ -558,6 +564,7 @@ __all__ = [
     "piecewise_interpolate_schedule",
     "polyak_sgd",
     "polynomial_schedule",
+    "precond_update_prob_schedule",
     "prodigy",
     "radam",
     "reduce_on_plateau",
@@ -586,6 +593,7 @@ __all__ = [
     "scale_by_dowg",
     "scale_by_factored_rms",
     "scale_by_ftrl",
+    "scale_by_kron",
     "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_lion",

@@ -45,6 +45,7 @@ from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
 from tests import references_muon as ref_muon
 from tests import references_privacy as ref_privacy
+from tests import references_psgd as ref_psgd
 from tests import references_schedule_free as ref_sf
 from tests import references_shampoo_soap as ref_shampoo
 from tests import references_sophia_sam as ref_ss
@@ -61,7 +62,8 @@ class Entry:
       reference: the NumPy reference class, called with ``kwargs``.
       optax_factory: optax's same-named optimizer, or None; called with ``optax_kwargs``.
       optax_kwargs: optax's spelling of ``kwargs`` (defaults to ``kwargs``).
-      quadratic: (learning_rate, steps) that must converge on the ill-conditioned quadratic.
+      quadratic: (learning_rate, steps) that must converge on the ill-conditioned quadratic;
+        the rate may be a schedule (a whitened direction settles at a constant rate's scale).
       rosenbrock: (learning_rate, steps) that must converge on Rosenbrock; the rate may be a
         schedule (sign methods need a decaying one to settle in the curved valley).
       converge_kwargs: overrides for the convergence runs (e.g. no weight decay,
@@ -83,7 +85,7 @@ class Entry:
     kwargs: dict[str, Any]
     reference: Callable[..., ref.Reference]
     optax_factory: Callable[..., Any] | None
-    quadratic: tuple[float, int]
+    quadratic: tuple[float | Callable[[Any], Any], int]
     rosenbrock: tuple[float | Callable[[Any], Any], int]
     optax_kwargs: dict[str, Any] | None = None
     converge_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -1448,5 +1450,27 @@ REGISTRY: list[Entry] = [
         quadratic=(0.015, 3000),
         rosenbrock=(1e-3, 30000),
         converge_kwargs=dict(rho=1e-4),
+    ),
+    # PSGD-Kron: the (3, 4) kernel gets two triangular factors, the bias and the scalar
+    # diagonal ones; the preconditioner is fitted at every second step (the skipped steps
+    # run the cond's other branch); the reference draws the same probes. Its direction is
+    # whitened (RMS capped at 1.1), so at a constant rate it settles at the rate's scale:
+    # the quadratic runs at a decaying rate.
+    Entry(
+        "kron",
+        gx.kron,
+        dict(
+            learning_rate=0.05,
+            b1=0.8,
+            weight_decay=0.01,
+            preconditioner_update_probability=0.5,
+            preconditioner_lr=0.2,
+            preconditioner_init_scale=2.0,
+        ),
+        ref_psgd.Kron,
+        None,
+        quadratic=(exponential(0.02, 0.99), 500),
+        rosenbrock=(0.01, 3000),
+        converge_kwargs=dict(weight_decay=0.0),
     ),
 ]

@@ -55,6 +55,7 @@ PER_LEAF = {
     "soap",
     # Sophia's estimator differentiates a loss of the params' tree (one probe key per leaf)
     "sophia",
+    "kron",  # PSGD-Kron's Kronecker factors and its per-leaf RMS cap
 }
 
 

@@ -44,6 +44,7 @@ from tests import references_lr_free_2 as ref_lr_free_2
 from tests import references_misc as misc
 from tests import references_muon as ref_muon
 from tests import references_privacy as rp
+from tests import references_psgd as ref_psgd
 from tests import references_schedule_free as ref_sf
 from tests import references_shampoo_soap as ref_shampoo
 from tests import references_sophia_sam as ref_ss
@@ -112,6 +113,7 @@ DTYPE_ARGS = {
     "slow_dtype",
     "dtype_momentum",
     "state_dtype",
+    "precond_dtype",
 }
 # The transformation a wrapper wraps is not a hyperparameter: every wrapper case wraps
 # Adam and is compared with the wrapper reference around the Adam reference.
@@ -609,6 +611,36 @@ def _sophia_fed(**kw: Any) -> Any:
 def _normalize_reference(n: int) -> Any:
     del n
     return ref_ss.Normalize()
+
+
+# PSGD-Kron's float32 fit against float64 (12 steps, 6 to 12 fits): the direction has
+# entries of order one (RMS capped at 1.1); the optimizer's step is lr times that.
+KRON_DIRECTION_ATOL = 2e-6
+KRON_ATOL = 1e-7
+# PSGD-Kron: the battery's (3, 4) kernel gets one triangular and one diagonal factor with
+# max_size_triangular=3, "one_diag" or "smart_one_diag"; diagonal ones only with 0,
+# min_ndim_triangular=3 or "all_diag"; min_ndim_triangular=1 makes the bias triangular.
+KRON_DIRECTION_SWEEP: dict[str, list[Any]] = {
+    "b1": [0.5, 0.95],
+    "preconditioner_update_probability": [0.3, _schedule(1.0, 0.7)],
+    "max_size_triangular": [3, 0],
+    "min_ndim_triangular": [1, 3],
+    "memory_save_mode": ["one_diag", "smart_one_diag", "all_diag"],
+    "momentum_into_precond_update": [False, With(False, b1=0.5)],
+    "preconditioner_lr": [0.05, 0.5],
+    "preconditioner_init_scale": [0.3, 3.0],
+    "key": [1, 7],
+}
+
+
+def _kron_reference(n_leaves: int, **kw: Any) -> ref_psgd.Kron:
+    del n_leaves
+    return ref_psgd.Kron(**kw)
+
+
+def _scale_by_kron_reference(n_leaves: int, **kw: Any) -> ref_psgd.Kron:
+    del n_leaves
+    return ref_psgd.scale_by_kron(**kw)
 
 
 OPTIMIZERS: list[Subject] = [
@@ -1172,6 +1204,23 @@ OPTIMIZERS: list[Subject] = [
         build=_sophia_fed,
         neutral=frozenset({"verbose", "print_win_rate_every_n_steps"}),
     ),
+    # PSGD-Kron
+    Subject(
+        "kron",
+        _kron_reference,
+        {"learning_rate": 0.05},
+        {
+            "learning_rate": [0.01, 0.2],
+            **KRON_DIRECTION_SWEEP,
+            "weight_decay": [0.05, 0.5],
+            "weight_decay_mask": [
+                With(MASK_TREE, weight_decay=0.5),
+                With(mask_matrices, weight_decay=0.5),
+            ],
+        },
+        tree=True,
+        atol=KRON_ATOL,
+    ),
 ]
 
 PRIMITIVES: list[Subject] = [
@@ -1515,6 +1564,15 @@ PRIMITIVES: list[Subject] = [
     ),
     # SAM's ascent direction
     Subject("normalize", _normalize_reference, {}, {}, tree=True),
+    # PSGD-Kron
+    Subject(
+        "scale_by_kron",
+        _scale_by_kron_reference,
+        {},
+        KRON_DIRECTION_SWEEP,
+        tree=True,
+        atol=KRON_DIRECTION_ATOL,
+    ),
 ]
 
 

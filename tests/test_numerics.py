@@ -39,13 +39,24 @@ def grads_like(params, seed):
     return jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
 
 
+# int32 scalars of a state that are not step counters: PSGD-Kron's steps since its last fit
+# (reset to 0 at every fit).
+NOT_STEP_COUNTERS = {"update_counter"}
+
+
+def _is_counter(path, x):
+    names = {k.name for k in path if isinstance(k, jax.tree_util.GetAttrKey)}
+    return x.dtype == jnp.int32 and x.shape == () and not names & NOT_STEP_COUNTERS
+
+
 def _counters(state):
-    return [x for x in jax.tree.leaves(state) if x.dtype == jnp.int32 and x.shape == ()]
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    return [x for path, x in leaves if _is_counter(path, x)]
 
 
 def _set_counters(state, value):
-    return jax.tree.map(
-        lambda x: jnp.full_like(x, value) if x.dtype == jnp.int32 and x.shape == () else x, state
+    return jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.full_like(x, value) if _is_counter(path, x) else x, state
     )
 
 
@@ -341,6 +352,7 @@ REFUSES_COMPLEX = {
     "shampoo",
     "soap",
     "sophia",  # a real Hessian's diagonal
+    "kron",  # PSGD-Kron's factors are real triangular matrices
 }
 
 

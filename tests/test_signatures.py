@@ -256,6 +256,12 @@ SPECIAL = {  # name -> wrong values
     "clip_threshold": [0.0, -1.0],  # Sophia's bound of each coordinate: positive (or None)
     "update_interval": [0, 1.5],  # steps between Hessian estimates: an int >= 1
     "print_win_rate_every_n_steps": [-1, 1.5],  # an int >= 0
+    # PSGD-Kron: the size rules are ints >= 0, the fit's step in (0, 1), the scale positive
+    "max_size_triangular": [-1, 1.5],
+    "min_ndim_triangular": [-1, 1.5],
+    "preconditioner_lr": [0.0, 1.0, -0.1],
+    "preconditioner_init_scale": [0.0, -1.0],
+    "key": [-1, 1.5],  # a non-negative int seed
 }
 PER_FACTORY = {
     ("signum", "beta"): [1.0, 1.5],

@@ -44,6 +44,7 @@ FIELDS = {
     "slow_dtype": {"slow"},
     "dtype_momentum": {"ema"},  # optax's name for Adafactor's momentum dtype
     "state_dtype": {"z"},  # Schedule-Free's iterate z (optax's name)
+    "precond_dtype": {"Qs"},  # PSGD-Kron's Kronecker factors
 }
 # Where one argument owns other fields too: the centered RMS keeps both of its moments in
 # nu_dtype.
