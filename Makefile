@@ -45,9 +45,11 @@ demo: $(VENV)/.installed-demo
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.preconditioned
 
 bench-quick: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/python -m benchmarks.preconditioned --quick
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

@@ -1083,3 +1083,27 @@ def test_one_cycle_argument_boundaries():
                 factory(10, 1.0, **{name: 0.0})
     with pytest.raises(ValueError, match=r"pct_final=1\.5"):
         gx_schedules.linear_onecycle_schedule(10, 1.0, pct_final=1.5)
+    for factory in (gx_schedules.linear_onecycle_schedule, gx_schedules.cosine_onecycle_schedule):
+        with pytest.raises(ValueError, match=r"pct_start=1\.5"):
+            factory(
+                10,
+                1.0,
+                pct_start=1.5,
+                **({"pct_final": 1.0} if "linear" in factory.__name__ else {}),
+            )
+        with pytest.raises(ValueError, match=r"transition_steps=0"):
+            factory(0, 1.0)
+
+
+def test_cyclical_gamma_range_and_precision():
+    """``gamma`` in ``(0, 1]``, used by ``exp_range`` only; ``gamma**t`` from the float64
+    ``log(gamma)``, so a ``gamma`` near 1 keeps its digits over many steps."""
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=rf"gamma={bad}"):
+            cyclical_schedule(0.0, 1.0, 2, mode="exp_range", gamma=bad)
+    plain = cyclical_schedule(0.0, 1.0, 2)(jnp.arange(9))
+    ignored = cyclical_schedule(0.0, 1.0, 2, mode="triangular", gamma=0.5)(jnp.arange(9))
+    np.testing.assert_array_equal(plain, ignored)
+    t = np.array([1, 4001, 10001, 20001])  # odd steps: the triangle at 1/2
+    got = cyclical_schedule(0.0, 1.0, 2, mode="exp_range", gamma=0.9999)(jnp.asarray(t))
+    close(got, 0.5 * 0.9999 ** t.astype(np.float64), rtol=2e-6)
