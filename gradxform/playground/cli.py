@@ -31,18 +31,22 @@ OPTIMIZERS = (
     "adamw",
     "amsgrad",
     "ftrl",
+    "kron",
     "lamb",
     "lars",
     "lion",
     "momentum",
+    "muon",
     "nadam",
     "nadamw",
     "nesterov",
     "radam",
     "rmsprop",
     "sgd",
+    "shampoo",
     "sign_sgd",
     "signum",
+    "soap",
     "yogi",
 )
 
@@ -321,7 +325,8 @@ def cmd_train(args: argparse.Namespace) -> list[list[Any]]:
 # ------------------------------------------------------------------------------ demo
 
 DEMO_OPTIMIZERS = (
-    "adamw,adam,nadam,radam,lion,lamb,adafactor,adabelief,nesterov,rmsprop,adagrad,sgd"
+    "adamw,adam,nadam,radam,lion,lamb,adafactor,adabelief,nesterov,rmsprop,adagrad,sgd,"
+    "muon,shampoo,soap,kron"
 )
 
 
