@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -118,25 +116,9 @@ def _reference_at(reference, p, count):
     return state
 
 
-# ADOPT applies its decays in float32, where b2 = 0.9999 is 0.99989998: the new term's weight
-# 1 - b2 is 1.7e-4 off (the two weights still sum to 1, so a real run averages with that
-# decay; optax computes the same). ADOPT has no bias correction to cancel it, and this
-# test's zero second moment at step 2**31 holds the new term alone: the normalised gradient
-# is off by 8e-5 against the float64 reference. (b2 = 0.99, adopt-nesterov-unclipped,
-# passes.)
-ADOPT_B2_ROUNDING = pytest.mark.xfail(
-    strict=True,
-    reason="ADOPT's 1 - b2 for b2 = 0.9999 in float32 (no bias correction to cancel it)",
-)
-
-
-def _saturation_marks(entry_id: str) -> list[Any]:
-    return [ADOPT_B2_ROUNDING] if entry_id == "adopt" else []
-
-
 @pytest.mark.parametrize(
     "make,reference",
-    [pytest.param(m, r, id=i, marks=_saturation_marks(i)) for i, m, r in SATURATING],
+    [pytest.param(m, r, id=i) for i, m, r in SATURATING],
 )
 def test_step_counter_saturates_at_int32_max(make, reference):
     tx = make()

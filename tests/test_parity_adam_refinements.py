@@ -86,10 +86,14 @@ OPTAX_CASES: list[tuple[Any, ...]] = [
         gx.adopt(LR, clip_value_fn=torch_clip),
         contrib.adopt(LR, clip_value_fn=torch_clip),
     ),
+    # optax forms ADOPT's 1 - b2 in float32 (1.7e-4 off at b2 = 0.9999), gradxform before
+    # rounding (docs/differences.md): with eps=1e-3 that reaches 1.4e-6 over 25 steps in
+    # float32, so this case compares in float64, where both are exact.
     (
-        "scale-by-adopt",
+        "scale-by-adopt-x64",
         gx.chain(gx.scale_by_adopt(b1=0.8, eps=1e-3), gx.scale(-LR)),
         optax.chain(contrib.scale_by_adopt(b1=0.8, eps=1e-3), optax.scale(-LR)),
+        X64,
     ),
     (
         "ademamix",
