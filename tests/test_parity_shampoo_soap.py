@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import chex
 import jax
 import jax.extend
 import jax.numpy as jnp
@@ -37,6 +38,7 @@ import numpy as np
 import pytest
 
 import gradxform as gx
+from gradxform._transforms import preconditioners as pc
 from tests import references_shampoo_soap as ref_shampoo
 from tests._require import require
 
@@ -348,6 +350,78 @@ def test_shampoo_keeps_the_previous_root_and_counts_a_failed_refresh():
     assert int(state.failures) == 1
     np.testing.assert_array_equal(state.roots_left, roots[0])
     np.testing.assert_array_equal(state.roots_right, roots[1])
+
+
+@pytest.fixture
+def fresh_traces():
+    """Clears JAX's caches around a test that patches a decomposition, so that neither
+    it nor a later test reuses a trace made with the other routine."""
+    jax.clear_caches()
+    yield
+    jax.clear_caches()
+
+
+def _nan_results(routine: Any) -> Any:
+    def nan(*args: Any, **kwargs: Any) -> Any:
+        return tuple(jnp.full_like(x, jnp.nan) for x in routine(*args, **kwargs))
+
+    return nan
+
+
+def _same(xs: Any, ys: Any) -> bool:
+    return all(np.array_equal(a, b) for a, b in zip(xs, ys, strict=True))
+
+
+@pytest.mark.parametrize("fail", ["none", "first", "refresh"])
+def test_soap_keeps_the_previous_basis_and_counts_a_failed_refresh(fail, monkeypatch, fresh_traces):
+    """A decomposition returning NaN (``eigh`` on the first step, ``qr`` on the refresh at
+    step 2): the basis stays the previous one (the identity, or step 1's eigenbasis), the
+    second moment keeps its order, the updates stay finite, and ``failures`` counts the
+    refresh once. ``"none"``: nothing patched, nothing counted."""
+    tx = gx.scale_by_soap(b1=0.9, b2=0.9, precondition_frequency=1)
+    grads = jnp.asarray(gradients((3, 4), steps=3, seed=1))
+    b2 = 0.9
+    state = tx.init(grads[0])
+    identity = state.basis_left, state.basis_right
+    updates, kept, failures = [], [], []
+    for t, g in enumerate(grads, start=1):
+        patch = (fail, t) in (("first", 1), ("refresh", 2))
+        if patch:
+            name = "eigh" if fail == "first" else "qr"
+            monkeypatch.setattr(jnp.linalg, name, _nan_results(getattr(jnp.linalg, name)))
+            jax.clear_caches()
+        before = state.basis_left, state.basis_right
+        u, state = tx.update(g, state)
+        if patch:
+            monkeypatch.undo()
+            jax.clear_caches()
+        kept.append(_same(before, (state.basis_left, state.basis_right)))
+        updates.append(u)
+        failures.append(int(state.failures))
+        if (fail, t) == ("refresh", 2):  # v_1 = 0; v_2 in step 1's basis, not reordered
+            rotated = before[0][0].T @ g @ before[1][0]  # a batch of one matrix
+            np.testing.assert_allclose(state.nu, (1 - b2) * rotated**2, rtol=1e-5, atol=1e-7)
+        if (fail, t) == ("first", 1):
+            assert _same(identity, before)
+    chex.assert_tree_all_finite(updates)
+    assert state.failures.dtype == jnp.uint32
+    if fail == "none":
+        assert failures == [0, 0, 0]
+        assert not any(kept)
+    elif fail == "first":
+        assert failures == [1, 1, 1]
+        assert kept == [True, False, False]
+    else:
+        assert failures == [0, 1, 1]
+        assert kept == [False, True, False]
+        assert np.max(np.abs(updates[2])) > 0.1
+
+
+def test_failure_count_saturates():
+    top = jnp.uint32(np.iinfo(np.uint32).max)
+    assert int(pc.count_failure(top, jnp.bool_(True))) == np.iinfo(np.uint32).max
+    assert int(pc.count_failure(jnp.uint32(4), jnp.bool_(True))) == 5
+    assert int(pc.count_failure(jnp.uint32(4), jnp.bool_(False))) == 4
 
 
 def _eigh_outside_cond(jaxpr: Any) -> int:

@@ -8,6 +8,8 @@ Here, once each:
 * :func:`inverse_root`: ``S^{-1/p}`` by a symmetric eigendecomposition (``eigh``);
 * :func:`eigenbasis` and :func:`refresh_eigenbasis`: the eigenvectors of ``S``, exactly
   (``eigh``) or refreshed by one power iteration and a QR decomposition;
+* :func:`finite`, :func:`keep_finite` and :func:`count_failure`: the guard every refresh
+  takes (a new matrix that is not finite leaves the previous one, and is counted);
 * :class:`BlockLayout`, :func:`to_blocks`, :func:`from_blocks`: a large matrix cut into
   blocks of at most ``block_size`` rows and columns, each preconditioned alone.
 
@@ -24,6 +26,7 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _tree
 from gradxform._transforms.matrices import (
@@ -141,27 +144,54 @@ def inverse_root(stat: chex.Array, p: int) -> tuple[chex.Array, chex.Array]:
     lam = jnp.maximum(lam, top * jnp.asarray(2.0**-23, lam.dtype))
     scale = lam ** jnp.asarray(-1.0 / p, lam.dtype)
     root = (q * scale[..., None, :]) @ jnp.swapaxes(q, -1, -2)
-    ok = jnp.all(jnp.isfinite(root), axis=(-2, -1))
-    return root, ok
+    return root, finite(root)
+
+
+# ------------------------------------------------------------------------ guard
+
+UINT32_MAX = np.iinfo(np.uint32).max
+
+
+def finite(m: chex.Array) -> chex.Array:
+    """Whether each matrix of a batch ``(..., r, c)`` is finite (shape ``(...)``)."""
+    return jnp.all(jnp.isfinite(m), axis=(-2, -1))
+
+
+def keep_finite(new: chex.Array, old: chex.Array, ok: chex.Array) -> chex.Array:
+    """``new`` (cast to ``old``'s dtype) where ``ok``, else ``old``, matrix by matrix."""
+    return jnp.where(ok[..., None, None], new.astype(old.dtype), old)
+
+
+def count_failure(previous: chex.Array, failed: chex.Array) -> chex.Array:
+    """``previous + 1`` (uint32, saturating at its maximum) where ``failed``."""
+    previous = jnp.asarray(previous, jnp.uint32)
+    more = failed & (previous < jnp.uint32(UINT32_MAX))
+    return jnp.where(more, previous + jnp.uint32(1), previous)
 
 
 # ------------------------------------------------------------------- eigenbasis
 
 
-def eigenbasis(stat: chex.Array) -> chex.Array:
-    """The eigenvectors of symmetric ``S`` as columns, eigenvalues in descending order."""
+def eigenbasis(stat: chex.Array) -> tuple[chex.Array, chex.Array]:
+    """The eigenvectors of symmetric ``S`` as columns, eigenvalues in descending order,
+    and whether each basis is finite (``False`` for a statistic that is not)."""
     _, q = eigh(stat)
-    return jnp.flip(q, axis=-1)
+    q = jnp.flip(q, axis=-1)
+    return q, finite(q)
 
 
-def refresh_eigenbasis(stat: chex.Array, q: chex.Array) -> tuple[chex.Array, chex.Array]:
+def refresh_eigenbasis(
+    stat: chex.Array, q: chex.Array
+) -> tuple[chex.Array, chex.Array, chex.Array]:
     """One power iteration from the basis ``Q`` towards the eigenvectors of ``S``, then QR.
 
     The columns of ``S Q`` are ordered by the estimated eigenvalues
     ``diag(Q^T S Q)``, largest first, and orthonormalized by a QR decomposition
-    (Vyas et al. 2024, Algorithm 4). Returns the new basis and, for each matrix, the
-    order taken (the new column ``j`` continues the old column ``order[j]``; moments
-    kept in the basis are reordered the same way).
+    (Vyas et al. 2024, Algorithm 4). Returns the new basis, for each matrix the order
+    taken (the new column ``j`` continues the old column ``order[j]``; moments kept in
+    the basis are reordered the same way), and whether each new basis is finite. Where
+    it is not, the order is the identity, so that a caller keeping the previous basis
+    keeps its moments' order too.
     """
     s = _tree.to_compute(stat)
     q = q.astype(s.dtype)
@@ -170,7 +200,9 @@ def refresh_eigenbasis(stat: chex.Array, q: chex.Array) -> tuple[chex.Array, che
     order = jnp.argsort(-estimate, axis=-1, stable=True)
     power = jnp.take_along_axis(sq, order[..., None, :], axis=-1)
     new, _ = jnp.linalg.qr(power)
-    return new, order
+    ok = finite(new)
+    identity = jnp.broadcast_to(jnp.arange(order.shape[-1], dtype=order.dtype), order.shape)
+    return new, jnp.where(ok[..., None], order, identity), ok
 
 
 # ------------------------------------------------------------------ leaf views

@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradxform import _checks, _sharding, _tree
 from gradxform._base import GradientTransformation, transformation
@@ -21,7 +20,6 @@ from gradxform._transforms.matrices import (
 )
 
 GRAFT_TYPES = ("adagrad", "rmsprop", "adam", "sgd", "none")
-UINT32_MAX = np.iinfo(np.uint32).max
 
 
 class ShampooState(NamedTuple):
@@ -211,7 +209,7 @@ def _refresh(stats_left, stats_right, roots_left, roots_right):
                 out.append(r)
                 continue
             root, ok = pc.inverse_root(s, 4)
-            out.append(jnp.where(ok[..., None, None], root.astype(r.dtype), r))
+            out.append(pc.keep_finite(root, r, ok))
             failed = failed | ~jnp.all(ok)
     return new_l, new_r, failed
 
@@ -312,10 +310,7 @@ def _update(config, hyper, updates, state):
     def tree(xs):
         return jax.tree.unflatten(treedef, xs)
 
-    previous = jnp.asarray(state.failures, jnp.uint32)
-    failures = jnp.where(
-        failed & (previous < jnp.uint32(UINT32_MAX)), previous + jnp.uint32(1), previous
-    )
+    failures = pc.count_failure(state.failures, failed)
     return tree(out), ShampooState(
         count=count,
         mu=tree(out_mu),

@@ -29,7 +29,9 @@ class SoapState(NamedTuple):
     and ``R`` (``(batch, n, n)``) of each matrix leaf; ``basis_left``, ``basis_right``:
     their eigenbases ``Q_L``, ``Q_R``. A side that is not preconditioned (longer than
     ``max_precondition_dim``, of length 1, or a leaf that is not a matrix) holds an
-    empty array.
+    empty array. ``failures``: how many refreshes kept a previous basis (the identity
+    on the first step) because a new one was not finite (uint32, saturating; not a step
+    counter).
     """
 
     count: chex.Array
@@ -39,6 +41,7 @@ class SoapState(NamedTuple):
     stats_right: chex.ArrayTree
     basis_left: chex.ArrayTree
     basis_right: chex.ArrayTree
+    failures: chex.Array
 
 
 class _Config(NamedTuple):
@@ -98,7 +101,10 @@ def scale_by_soap(
     ``eigh``; the decompositions run in float32 whatever the params' dtype, inside
     ``lax.cond``, only on the steps that need them. A side longer than
     ``max_precondition_dim`` (or of length 1) keeps the identity; 1-D leaves are
-    ``(1, n)`` matrices with ``precondition_1d``, else (as 0-D leaves) plain Adam.
+    ``(1, n)`` matrices with ``precondition_1d``, else (as 0-D leaves) plain Adam. A
+    basis (one matrix of a leaf's batch) whose new value is not finite keeps the
+    previous one (the identity on the first step), and its second moment keeps its
+    order; each such refresh counts one in ``failures``.
 
     Args:
       b1: decay of the first moment in ``[0, 1)``.
@@ -176,6 +182,7 @@ def scale_by_soap(
             stats_right=tree["sr"],
             basis_left=tree["ql"],
             basis_right=tree["qr"],
+            failures=jnp.zeros([], jnp.uint32),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -192,28 +199,45 @@ def scale_by_soap(
     return transformation(init_fn, update_fn, per_leaf="scale_by_soap")
 
 
-def _first_bases(stats_l, stats_r, ql, qr, nus):
-    def exact(s, q):
-        return q if s.size == 0 else pc.eigenbasis(s).astype(q.dtype)
+def _unchanged(stats_l, stats_r, ql, qr, nus):
+    del stats_l, stats_r
+    return ql, qr, nus, jnp.zeros([], jnp.bool_)
 
-    left = [exact(s, q) for s, q in zip(stats_l, ql, strict=True)]
-    return left, [exact(s, q) for s, q in zip(stats_r, qr, strict=True)], nus
+
+def _first_bases(stats_l, stats_r, ql, qr, nus):
+    failed = jnp.zeros([], jnp.bool_)
+    out_l: list[Any] = []
+    out_r: list[Any] = []
+    for stats, bases, out in ((stats_l, ql, out_l), (stats_r, qr, out_r)):
+        for s, q in zip(stats, bases, strict=True):
+            if s.size == 0:
+                out.append(q)
+                continue
+            new, ok = pc.eigenbasis(s)
+            out.append(pc.keep_finite(new, q, ok))
+            failed = failed | ~jnp.all(ok)
+    return out_l, out_r, nus, failed
 
 
 def _refreshed_bases(stats_l, stats_r, ql, qr, nus):
+    failed = jnp.zeros([], jnp.bool_)
     out_l, out_r, out_nu = [], [], []
     for sl, sr, q_l, q_r, v in zip(stats_l, stats_r, ql, qr, nus, strict=True):
         new_l, new_r = q_l, q_r
         if sl.size:
-            new_l, order = pc.refresh_eigenbasis(sl, q_l)
+            new_l, order, ok = pc.refresh_eigenbasis(sl, q_l)
+            new_l = pc.keep_finite(new_l, q_l, ok)
             v = jnp.take_along_axis(v, order[:, :, None], axis=1)
+            failed = failed | ~jnp.all(ok)
         if sr.size:
-            new_r, order = pc.refresh_eigenbasis(sr, q_r)
+            new_r, order, ok = pc.refresh_eigenbasis(sr, q_r)
+            new_r = pc.keep_finite(new_r, q_r, ok)
             v = jnp.take_along_axis(v, order[:, None, :], axis=2)
-        out_l.append(new_l.astype(q_l.dtype))
-        out_r.append(new_r.astype(q_r.dtype))
+            failed = failed | ~jnp.all(ok)
+        out_l.append(new_l)
+        out_r.append(new_r)
         out_nu.append(v)
-    return out_l, out_r, out_nu
+    return out_l, out_r, out_nu, failed
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -291,9 +315,9 @@ def _update(config, hyper, updates, state):
         n if p is not None else jnp.zeros((0, 0, 0), n.dtype)
         for n, p in zip(new_nu, views, strict=True)
     ]
-    ql_new, qr_new, nu_rot = jax.lax.switch(
+    ql_new, qr_new, nu_rot, failed = jax.lax.switch(
         branch,
-        [lambda *a: (a[2], a[3], a[4]), _first_bases, _refreshed_bases],
+        [_unchanged, _first_bases, _refreshed_bases],
         new_sl,
         new_sr,
         qls,
@@ -319,4 +343,5 @@ def _update(config, hyper, updates, state):
         stats_right=tree([a.astype(b.dtype) for a, b in zip(new_sr, srs, strict=True)]),
         basis_left=tree(ql_new),
         basis_right=tree(qr_new),
+        failures=pc.count_failure(state.failures, failed),
     )
