@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradxform import _tree
 from gradxform._transforms.matrices import (
@@ -105,6 +106,20 @@ def update_statistics(
     x = _tree.to_compute(x)
     s = stat.astype(x.dtype)
     return jnp.asarray(decay, x.dtype) * s + jnp.asarray(weight, x.dtype) * gram(x)
+
+
+# ---------------------------------------------------------------- failed refreshes
+
+UINT32_MAX = np.iinfo(np.uint32).max
+
+
+def count_failures(previous: chex.Array, failed: chex.Array) -> chex.Array:
+    """The counter of failed refreshes ``previous`` (uint32) plus ``failed`` (a bool or a
+    count), saturating at ``2**32 - 1`` instead of wrapping."""
+    previous = jnp.asarray(previous, jnp.uint32)
+    failed = jnp.asarray(failed).astype(jnp.uint32)
+    room = jnp.uint32(UINT32_MAX) - previous
+    return jnp.where(failed > room, jnp.uint32(UINT32_MAX), previous + failed)
 
 
 # ---------------------------------------------------------------- inverse roots

@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradxform import _checks, _sharding, _tree
 from gradxform._base import GradientTransformation, transformation
@@ -21,7 +20,6 @@ from gradxform._transforms.matrices import (
 )
 
 GRAFT_TYPES = ("adagrad", "rmsprop", "adam", "sgd", "none")
-UINT32_MAX = np.iinfo(np.uint32).max
 
 
 class ShampooState(NamedTuple):
@@ -312,10 +310,6 @@ def _update(config, hyper, updates, state):
     def tree(xs):
         return jax.tree.unflatten(treedef, xs)
 
-    previous = jnp.asarray(state.failures, jnp.uint32)
-    failures = jnp.where(
-        failed & (previous < jnp.uint32(UINT32_MAX)), previous + jnp.uint32(1), previous
-    )
     return tree(out), ShampooState(
         count=count,
         mu=tree(out_mu),
@@ -325,5 +319,5 @@ def _update(config, hyper, updates, state):
         stats_right=tree([s.astype(o.dtype) for s, o in zip(new_sr, srs, strict=True)]),
         roots_left=tree(new_rl),
         roots_right=tree(new_rr),
-        failures=failures,
+        failures=pc.count_failures(state.failures, failed),
     )
