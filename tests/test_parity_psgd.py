@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -315,3 +316,42 @@ def test_kron_beats_adam_on_an_ill_conditioned_matrix_quadratic():
     adam = steps_to_fractions(gx.adam, fractions)
     assert kron[1] < adam[1], (kron, adam)
     assert kron[2] < STUDY_STEPS and adam[2] == np.inf, (kron, adam)
+
+
+# ------------------------------------------------------------------------- behaviour
+
+
+def test_kron_keeps_a_leafs_previous_factors_and_counts_a_failed_fit():
+    """A finite gradient of 1e25 on one leaf overflows its fit (its statistics pass
+    float32's range): that leaf keeps its previous factors, the other leaf's fit goes on,
+    ``failures`` counts the one leaf, and the updates stay finite (the direction capped)."""
+    tx = gx.scale_by_kron(preconditioner_update_probability=1.0, momentum_into_precond_update=False)
+    rng = np.random.default_rng(0)
+    g = {"b": jnp.asarray(rng.normal(size=3), jnp.float32)}
+    g["w"] = jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)
+    state = tx.init(g)
+    update = jax.jit(tx.update)
+    u, state = update(g, state)  # a finite fit: the negative control
+    assert int(state.failures) == 0 and state.failures.dtype == jnp.uint32
+    chex.assert_tree_all_finite(u)
+    kept = state.Qs
+    u, new = update({"b": g["b"], "w": jnp.full((2, 3), 1e25, jnp.float32)}, state)
+    assert int(new.failures) == 1
+    chex.assert_tree_all_finite(u)
+    np.testing.assert_allclose(jnp.sqrt(jnp.mean(u["w"] ** 2)), 1.1, rtol=1e-5)
+    for before, after in zip(kept["w"], new.Qs["w"], strict=True):
+        np.testing.assert_array_equal(after, before)
+    assert any(bool(jnp.any(a != b)) for a, b in zip(kept["b"], new.Qs["b"], strict=True))
+    _, again = update(g, new)  # a finite gradient again (fitted to): the count stays
+    assert int(again.failures) == 1
+
+
+def test_kron_direction_is_capped_not_nan_where_p_m_overflows():
+    """Factors of 1e10 (``P = 1e40 I``, no fit) and a gradient of order 1: ``P m`` overflows
+    float32, and the update is the capped direction ``1.1 m / rms(m)``, not ``inf * 0``."""
+    tx = gx.scale_by_kron(preconditioner_update_probability=0.0, preconditioner_init_scale=1e20)
+    g = jnp.arange(1.0, 7.0, dtype=jnp.float32).reshape(2, 3)
+    u, state = jax.jit(tx.update)(g, tx.init(g))
+    assert int(state.failures) == 0
+    want = 1.1 * np.asarray(g) / np.sqrt(np.mean(np.asarray(g) ** 2))
+    np.testing.assert_allclose(u, want, rtol=1e-6)

@@ -419,9 +419,9 @@ def test_soap_keeps_the_previous_basis_and_counts_a_failed_refresh(fail, monkeyp
 
 def test_failure_count_saturates():
     top = jnp.uint32(np.iinfo(np.uint32).max)
-    assert int(pc.count_failure(top, jnp.bool_(True))) == np.iinfo(np.uint32).max
-    assert int(pc.count_failure(jnp.uint32(4), jnp.bool_(True))) == 5
-    assert int(pc.count_failure(jnp.uint32(4), jnp.bool_(False))) == 4
+    assert int(pc.count_failures(top, jnp.bool_(True))) == np.iinfo(np.uint32).max
+    assert int(pc.count_failures(jnp.uint32(4), jnp.bool_(True))) == 5
+    assert int(pc.count_failures(jnp.uint32(4), jnp.bool_(False))) == 4
 
 
 def _eigh_outside_cond(jaxpr: Any) -> int:

@@ -43,7 +43,9 @@ def kron(
     The fit drives ``P`` towards ``(E[M M^T])^{-1/2}`` in Kronecker-factored form
     (:func:`scale_by_kron`, whose arguments these are). The weight decay is decoupled
     (times ``eta`` only); ``weight_decay_mask`` picks the leaves it applies to (all by
-    default; pytorch-optimizer's ``Kron`` decays the leaves of two or more axes).
+    default; pytorch-optimizer's ``Kron`` decays the leaves of two or more axes). A fit
+    whose new factors for a leaf are not finite keeps that leaf's previous factors and is
+    counted in the state's ``failures``.
 
     Args:
       learning_rate: ``eta``, a non-negative float, JAX scalar or schedule.

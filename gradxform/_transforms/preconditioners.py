@@ -8,7 +8,7 @@ Here, once each:
 * :func:`inverse_root`: ``S^{-1/p}`` by a symmetric eigendecomposition (``eigh``);
 * :func:`eigenbasis` and :func:`refresh_eigenbasis`: the eigenvectors of ``S``, exactly
   (``eigh``) or refreshed by one power iteration and a QR decomposition;
-* :func:`finite`, :func:`keep_finite` and :func:`count_failure`: the guard every refresh
+* :func:`finite`, :func:`keep_finite` and :func:`count_failures`: the guard every refresh
   takes (a new matrix that is not finite leaves the previous one, and is counted);
 * :class:`BlockLayout`, :func:`to_blocks`, :func:`from_blocks`: a large matrix cut into
   blocks of at most ``block_size`` rows and columns, each preconditioned alone.
@@ -110,6 +110,20 @@ def update_statistics(
     return jnp.asarray(decay, x.dtype) * s + jnp.asarray(weight, x.dtype) * gram(x)
 
 
+# ---------------------------------------------------------------- failed refreshes
+
+UINT32_MAX = np.iinfo(np.uint32).max
+
+
+def count_failures(previous: chex.Array, failed: chex.Array) -> chex.Array:
+    """The counter of failed refreshes ``previous`` (uint32) plus ``failed`` (a bool or a
+    count), saturating at ``2**32 - 1`` instead of wrapping."""
+    previous = jnp.asarray(previous, jnp.uint32)
+    failed = jnp.asarray(failed).astype(jnp.uint32)
+    room = jnp.uint32(UINT32_MAX) - previous
+    return jnp.where(failed > room, jnp.uint32(UINT32_MAX), previous + failed)
+
+
 # ---------------------------------------------------------------- inverse roots
 
 
@@ -149,8 +163,6 @@ def inverse_root(stat: chex.Array, p: int) -> tuple[chex.Array, chex.Array]:
 
 # ------------------------------------------------------------------------ guard
 
-UINT32_MAX = np.iinfo(np.uint32).max
-
 
 def finite(m: chex.Array) -> chex.Array:
     """Whether each matrix of a batch ``(..., r, c)`` is finite (shape ``(...)``)."""
@@ -160,13 +172,6 @@ def finite(m: chex.Array) -> chex.Array:
 def keep_finite(new: chex.Array, old: chex.Array, ok: chex.Array) -> chex.Array:
     """``new`` (cast to ``old``'s dtype) where ``ok``, else ``old``, matrix by matrix."""
     return jnp.where(ok[..., None, None], new.astype(old.dtype), old)
-
-
-def count_failure(previous: chex.Array, failed: chex.Array) -> chex.Array:
-    """``previous + 1`` (uint32, saturating at its maximum) where ``failed``."""
-    previous = jnp.asarray(previous, jnp.uint32)
-    more = failed & (previous < jnp.uint32(UINT32_MAX))
-    return jnp.where(more, previous + jnp.uint32(1), previous)
 
 
 # ------------------------------------------------------------------- eigenbasis

@@ -19,13 +19,14 @@ import numpy as np
 
 from gradxform import _checks, _sharding, _tree
 from gradxform._base import GradientTransformation, transformation
+from gradxform._transforms import preconditioners as pc
 from gradxform._transforms.gradient import _typed_key
 from gradxform._transforms.psgd_factors import (
     balance,
+    capped_direction,
     diagonal_axes,
     fit_factors,
     init_factors,
-    precondition,
 )
 
 MEMORY_SAVE_MODES = (None, "one_diag", "smart_one_diag", "all_diag")
@@ -38,7 +39,9 @@ class KronState(NamedTuple):
     of its factors (a matrix for a triangular axis, a vector for a diagonal one, one scalar
     for a scalar leaf, none for an integer or empty leaf); ``update_counter`` counts the
     updates since the preconditioner was last fitted; ``key`` is the raw ``uint32`` data of
-    the PRNG key of the next probe draw.
+    the PRNG key of the next probe draw; ``failures`` counts the leaf fits that kept the
+    leaf's previous factors because the new ones were not finite (uint32, saturating; not a
+    step counter).
     """
 
     count: chex.Array
@@ -46,6 +49,7 @@ class KronState(NamedTuple):
     Qs: chex.ArrayTree
     update_counter: chex.Array
     key: chex.Array
+    failures: chex.Array
 
 
 def precond_update_prob_schedule(
@@ -101,8 +105,9 @@ def _scalar(x: Any) -> chex.Array:
 @jax.jit
 def _leaf_step(m, h, factors, do_fit, step_key, index, lr):
     """One leaf's step: its factors fitted (inside ``lax.cond``) to ``h`` and the probe
-    ``normal(fold_in(step_key, index))``, then the capped direction ``P m``. Compiled once
-    per leaf shape and dtypes, also when called outside ``jit``."""
+    ``normal(fold_in(step_key, index))``, then the capped direction ``P m``; and whether the
+    fit failed (its factors, in their stored dtype, not all finite: the previous factors are
+    kept). Compiled once per leaf shape and dtypes, also when called outside ``jit``."""
     work = _tree.promote(m.dtype, h.dtype, *(f.dtype for f in factors))
 
     def fit(fs):
@@ -110,12 +115,14 @@ def _leaf_step(m, h, factors, do_fit, step_key, index, lr):
         fw = balance(tuple(_sharding.replicated(f).astype(work) for f in fs))
         new = fit_factors(fw, h.astype(work), v.astype(work), lr.astype(work))
         pairs = zip(new, fs, strict=True)
-        return tuple(_sharding.sharded_like(n.astype(f.dtype), f) for n, f in pairs)
+        new = tuple(_sharding.sharded_like(n.astype(f.dtype), f) for n, f in pairs)
+        ok = _tree.all_finite(new)
+        return _tree.select_tree(ok, new, fs), ~ok
 
-    factors = jax.lax.cond(do_fit, fit, lambda fs: fs, factors)
+    factors, failed = jax.lax.cond(do_fit, fit, lambda fs: (fs, jnp.zeros([], jnp.bool_)), factors)
     fw = tuple(_sharding.replicated(f).astype(work) for f in factors)
-    pg = precondition(fw, _sharding.replicated(m.astype(work)))
-    return pg * jnp.minimum(1.0, 1.1 / (jnp.sqrt(jnp.mean(pg * pg)) + 1e-6)), factors
+    pg = capped_direction(fw, _sharding.replicated(m.astype(work)))
+    return pg, factors, failed
 
 
 def _kron_step(updates, state, b1, lr, prob, *, schedule, into_momentum, impl):
@@ -132,13 +139,15 @@ def _kron_step(updates, state, b1, lr, prob, *, schedule, into_momentum, impl):
     hats = jax.tree.leaves(mu_hat)
     qs = treedef.flatten_up_to(state.Qs)  # type: ignore[attr-defined]
     out, new_qs = [], []
+    failed = jnp.zeros([], jnp.uint32)
     for i, (g, m, fs) in enumerate(zip(leaves, hats, qs, strict=True)):
         if not fs:
             out.append(g)
             new_qs.append(fs)
             continue
         h = _sharding.replicated(_tree.to_compute(m if into_momentum else g))
-        pg, fs = _leaf_step(m, h, fs, do_fit, step_key, jnp.int32(i), lr)
+        pg, fs, leaf_failed = _leaf_step(m, h, fs, do_fit, step_key, jnp.int32(i), lr)
+        failed = failed + leaf_failed.astype(jnp.uint32)
         out.append(_tree.cast_like(_sharding.sharded_like(pg, g), g))
         new_qs.append(fs)
     new_state = KronState(
@@ -147,6 +156,7 @@ def _kron_step(updates, state, b1, lr, prob, *, schedule, into_momentum, impl):
         Qs=jax.tree.unflatten(treedef, new_qs),
         update_counter=jnp.where(do_fit, jnp.int32(0), ticks),
         key=jax.random.key_data(next_key),
+        failures=pc.count_failures(state.failures, failed),
     )
     return jax.tree.unflatten(treedef, out), new_state
 
@@ -198,7 +208,12 @@ def scale_by_kron(
     ``i`` (in the order of ``jax.tree.leaves``) draws
     ``jax.random.normal(jax.random.fold_in(step_key, i), shape, float32)``. The factors
     are stored in ``precond_dtype`` (default: the parameter's); the fit, ``P M_t`` and the
-    cap run in at least float32. Complex leaves are refused; integer and empty leaves pass through.
+    cap run in at least float32. A fit whose new factors for a leaf are not all finite (in
+    their stored dtype) keeps that leaf's previous factors and counts one in the state's
+    ``failures``. The direction is computed with ``m`` and the factors scaled by powers of
+    two (exact), so finite factors and a finite ``M_t`` give a finite direction even where
+    ``P M_t`` overflows (it is then capped to RMS 1.1). Complex leaves are refused; integer
+    and empty leaves pass through.
 
     Args:
       b1: momentum decay in ``[0, 1)``.
@@ -272,6 +287,7 @@ def scale_by_kron(
             Qs=jax.tree.unflatten(treedef, [leaf_factors(x) for x in leaves]),
             update_counter=_tree.zero_count(),
             key=jax.random.key_data(typed),
+            failures=jnp.zeros([], jnp.uint32),
         )
 
     def update_fn(updates, state, params=None, **extra_args):

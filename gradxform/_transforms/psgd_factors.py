@@ -167,6 +167,35 @@ def precondition(factors: tuple[chex.Array, ...], g: chex.Array) -> chex.Array:
     return g
 
 
+def _exponent(x: chex.Array) -> chex.Array:
+    """The power of two ``e`` with ``max|x| = f 2^e``, ``f`` in ``[0.5, 1)`` (0 if ``x = 0``)."""
+    return jnp.frexp(jnp.max(jnp.abs(x)))[1]
+
+
+def capped_direction(factors: tuple[chex.Array, ...], m: chex.Array) -> chex.Array:
+    """The capped direction ``P m * min(1, 1.1 / (rms(P m) + 1e-6))``, ``P = Q^T Q``.
+
+    Computed without overflow or NaN for finite factors and a finite ``m``: ``m`` and each
+    factor are first scaled by powers of two to largest entries in ``[0.5, 1)`` (exact), so
+    ``y = P' m'`` neither overflows nor underflows, and ``P m = y 2^E``. Where ``P m``
+    itself would overflow, the cap still returns the capped direction (of RMS 1.1) rather
+    than ``inf * 0``; where it fits in the dtype the result is the formula's.
+    """
+    shifts = [_exponent(f) for f in factors]
+    total = _exponent(m) + 2 * sum(shifts, start=jnp.zeros([], jnp.int32))
+    y = precondition(
+        tuple(jnp.ldexp(f, -e) for f, e in zip(factors, shifts, strict=True)),
+        jnp.ldexp(m, -_exponent(m)),
+    )
+    top = jnp.max(jnp.abs(y))
+    ones = jnp.ones_like(top)
+    rms = top * jnp.sqrt(jnp.mean(jnp.square(y / jnp.where(top > 0, top, ones))))
+    # rms(P m) + 1e-6 > 1.1, without forming 2^E (it may overflow):
+    capped = rms > jnp.ldexp(jnp.asarray(1.1 - 1e-6, y.dtype), -total)
+    cap = 1.1 / (rms + jnp.ldexp(jnp.asarray(1e-6, y.dtype), -total))
+    return jnp.where(capped, y * jnp.where(rms > 0, cap, 0 * ones), jnp.ldexp(y, total))
+
+
 def probes(step_key: jax.Array, shapes: list[tuple[int, ...]]) -> list[chex.Array]:
     """The probe vectors of one fit: leaf ``i`` (in the order of ``jax.tree.leaves``) draws
     ``jax.random.normal(jax.random.fold_in(step_key, i), shape, float32)``, ``step_key``

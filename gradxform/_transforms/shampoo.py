@@ -310,7 +310,6 @@ def _update(config, hyper, updates, state):
     def tree(xs):
         return jax.tree.unflatten(treedef, xs)
 
-    failures = pc.count_failure(state.failures, failed)
     return tree(out), ShampooState(
         count=count,
         mu=tree(out_mu),
@@ -320,5 +319,5 @@ def _update(config, hyper, updates, state):
         stats_right=tree([s.astype(o.dtype) for s, o in zip(new_sr, srs, strict=True)]),
         roots_left=tree(new_rl),
         roots_right=tree(new_rr),
-        failures=failures,
+        failures=pc.count_failures(state.failures, failed),
     )

@@ -343,5 +343,5 @@ def _update(config, hyper, updates, state):
         stats_right=tree([a.astype(b.dtype) for a, b in zip(new_sr, srs, strict=True)]),
         basis_left=tree(ql_new),
         basis_right=tree(qr_new),
-        failures=pc.count_failure(state.failures, failed),
+        failures=pc.count_failures(state.failures, failed),
     )
