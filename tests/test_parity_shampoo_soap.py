@@ -28,6 +28,9 @@ eigenvectors are any basis of its null space, and no two implementations pick th
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import chex
@@ -464,3 +467,34 @@ def test_soap_preconditions_a_1d_leaf_as_the_reference():
         np.testing.assert_allclose(got[t], want, rtol=1e-5, atol=1e-6, err_msg=f"step {t + 1}")
         moved |= bool(np.max(np.abs(other - want)) > 1e-3)
     assert moved  # the flag changes the result
+
+
+# Ten blocked matrices: 20 batches of 9 blocks of 64 x 64 to decompose in one refresh. As
+# 20 separate eigh calls inside the refresh's lax.cond, XLA on CPU never finished the step;
+# grouped by shape (preconditioners.by_shape) it is one call. Run in a subprocess so that
+# a stall fails on the timeout instead of hanging the suite.
+REFRESH_MANY_BLOCKS = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, gradxform as gx
+    params = {f"w{i}": jnp.full((192, 192), 0.01 * (i + 1)) for i in range(10)}
+    tx = gx.shampoo(1e-3, block_size=64, precondition_every=1, start_preconditioning_step=1)
+    step = jax.jit(tx.update)
+    state = tx.init(params)
+    for _ in range(2):
+        updates, state = step(jax.tree.map(jnp.cos, params), state, params)
+    jax.block_until_ready(updates)
+    assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
+    print("refreshed", int(state[0].failures))
+    """
+)
+
+
+def test_a_refresh_of_many_blocked_matrices_completes():
+    done = subprocess.run(
+        [sys.executable, "-c", REFRESH_MANY_BLOCKS],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    assert done.stdout.split() == ["refreshed", "0"], done.stdout + done.stderr

@@ -197,21 +197,16 @@ def scale_by_shampoo(
 
 
 def _refresh(stats_left, stats_right, roots_left, roots_right):
-    new_l: list[Any] = []
-    new_r: list[Any] = []
+    stats = [*stats_left, *stats_right]
+    roots = [*roots_left, *roots_right]
+    live = [i for i, s in enumerate(stats) if s.size]
+    fresh = pc.by_shape(lambda s: pc.inverse_root(s, 4), [stats[i] for i in live])
+    new = list(roots)
     failed = jnp.zeros([], jnp.bool_)
-    for stats, roots, out in (
-        (stats_left, roots_left, new_l),
-        (stats_right, roots_right, new_r),
-    ):
-        for s, r in zip(stats, roots, strict=True):
-            if s.size == 0:
-                out.append(r)
-                continue
-            root, ok = pc.inverse_root(s, 4)
-            out.append(pc.keep_finite(root, r, ok))
-            failed = failed | ~jnp.all(ok)
-    return new_l, new_r, failed
+    for i, (root, ok) in zip(live, fresh, strict=True):
+        new[i] = pc.keep_finite(root, roots[i], ok)
+        failed = failed | ~jnp.all(ok)
+    return new[: len(stats_left)], new[len(stats_left) :], failed
 
 
 @functools.partial(jax.jit, static_argnums=0)

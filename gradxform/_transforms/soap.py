@@ -205,39 +205,35 @@ def _unchanged(stats_l, stats_r, ql, qr, nus):
 
 
 def _first_bases(stats_l, stats_r, ql, qr, nus):
+    stats, bases = [*stats_l, *stats_r], [*ql, *qr]
+    live = [i for i, s in enumerate(stats) if s.size]
+    fresh = pc.by_shape(pc.eigenbasis, [stats[i] for i in live])
+    new = list(bases)
     failed = jnp.zeros([], jnp.bool_)
-    out_l: list[Any] = []
-    out_r: list[Any] = []
-    for stats, bases, out in ((stats_l, ql, out_l), (stats_r, qr, out_r)):
-        for s, q in zip(stats, bases, strict=True):
-            if s.size == 0:
-                out.append(q)
-                continue
-            new, ok = pc.eigenbasis(s)
-            out.append(pc.keep_finite(new, q, ok))
-            failed = failed | ~jnp.all(ok)
-    return out_l, out_r, nus, failed
+    for i, (q, ok) in zip(live, fresh, strict=True):
+        new[i] = pc.keep_finite(q, bases[i], ok)
+        failed = failed | ~jnp.all(ok)
+    return new[: len(stats_l)], new[len(stats_l) :], nus, failed
 
 
 def _refreshed_bases(stats_l, stats_r, ql, qr, nus):
+    stats, bases = [*stats_l, *stats_r], [*ql, *qr]
+    live = [i for i, s in enumerate(stats) if s.size]
+    fresh = pc.by_shape(pc.refresh_eigenbasis, [stats[i] for i in live], [bases[i] for i in live])
+    new, orders = list(bases), [None] * len(bases)
     failed = jnp.zeros([], jnp.bool_)
-    out_l, out_r, out_nu = [], [], []
-    for sl, sr, q_l, q_r, v in zip(stats_l, stats_r, ql, qr, nus, strict=True):
-        new_l, new_r = q_l, q_r
-        if sl.size:
-            new_l, order, ok = pc.refresh_eigenbasis(sl, q_l)
-            new_l = pc.keep_finite(new_l, q_l, ok)
-            v = jnp.take_along_axis(v, order[:, :, None], axis=1)
-            failed = failed | ~jnp.all(ok)
-        if sr.size:
-            new_r, order, ok = pc.refresh_eigenbasis(sr, q_r)
-            new_r = pc.keep_finite(new_r, q_r, ok)
-            v = jnp.take_along_axis(v, order[:, None, :], axis=2)
-            failed = failed | ~jnp.all(ok)
-        out_l.append(new_l)
-        out_r.append(new_r)
+    for i, (q, order, ok) in zip(live, fresh, strict=True):
+        new[i], orders[i] = pc.keep_finite(q, bases[i], ok), order
+        failed = failed | ~jnp.all(ok)
+    n = len(stats_l)
+    out_nu = []
+    for v, left, right in zip(nus, orders[:n], orders[n:], strict=True):
+        if left is not None:  # the rows of each rotated matrix follow its left basis
+            v = jnp.take_along_axis(v, left[:, :, None], axis=1)
+        if right is not None:
+            v = jnp.take_along_axis(v, right[:, None, :], axis=2)
         out_nu.append(v)
-    return out_l, out_r, out_nu, failed
+    return new[:n], new[n:], out_nu, failed
 
 
 @functools.partial(jax.jit, static_argnums=0)
