@@ -112,6 +112,8 @@ MUTATE_TESTS_rms.py ?= tests/test_battery.py::test_matches_numpy_reference \
   tests/test_numerics.py::test_centered_variance_rounded_below_zero_is_taken_as_zero \
   -k "matches_numpy_reference or rms or adagrad or adadelta or stddev or test_signatures \
       or test_complex or centered_variance"
+MUTATE_TESTS__join.py ?= $(MUTATE_TESTS) tests/test_bad_inputs.py::test_bad_input_raises_clear_error \
+  -k "join or Join or schedule"
 MUTATE_TESTS__cyclical.py ?= tests/test_schedules.py tests/test_schedules_optax.py \
   tests/test_hyperparams_sweep.py::test_schedule_hyperparameter_matches_reference \
   tests/test_signatures.py::test_a_schedule_for_a_schedule_factory_number_is_refused_by_name \
