@@ -152,9 +152,9 @@ def test_sophia_matches_optax_with_its_defaults():
     assert_trajectories(ours, theirs)
 
 
-def test_sophia_h_matches_pytorch_optimizer_on_a_diagonal_hessian():
-    """SophiaH's own Rademacher probes: exact on a diagonal Hessian, whatever is drawn."""
-    lr, b1, b2, wd, p, eps, k, gamma = 0.1, 0.9, 0.95, 0.05, 0.3, 1e-4, 3, 0.02
+def sophia_h_pair(lr, b1, b2, wd, p, eps, k, gamma, steps=STEPS):
+    """gradxform's Sophia in SophiaH's form and pytorch-optimizer's SophiaH with its own
+    Rademacher probes, on the separable loss (a diagonal Hessian: any probe is exact)."""
     tx = gx.sophia(
         lr * gamma,
         b1,
@@ -167,7 +167,7 @@ def test_sophia_h_matches_pytorch_optimizer_on_a_diagonal_hessian():
         bias_correction=False,
         hessian_first=True,
     )
-    ours = trajectory(tx, separable_jax, feed="obj_fn")
+    ours = trajectory(tx, separable_jax, feed="obj_fn", steps=steps)
     a, b = (torch.tensor(P0[n], dtype=torch.float64, requires_grad=True) for n in ("a", "b"))
     opt = pytorch_optimizer.SophiaH(
         [a, b],
@@ -181,7 +181,7 @@ def test_sophia_h_matches_pytorch_optimizer_on_a_diagonal_hessian():
         foreach=False,
     )
     theirs: dict[str, list[Any]] = {"a": [], "b": []}
-    for _ in range(STEPS):
+    for _ in range(steps):
         opt.zero_grad(set_to_none=True)
         with warnings.catch_warnings():  # backward(create_graph=True): SophiaH's own usage
             warnings.simplefilter("ignore", UserWarning)
@@ -189,7 +189,12 @@ def test_sophia_h_matches_pytorch_optimizer_on_a_diagonal_hessian():
         opt.step()
         theirs["a"].append(a.detach().numpy().copy())
         theirs["b"].append(b.detach().numpy().copy())
-    assert_trajectories(ours, theirs)
+    return ours, theirs
+
+
+def test_sophia_h_matches_pytorch_optimizer_on_a_diagonal_hessian():
+    """SophiaH's own Rademacher probes: exact on a diagonal Hessian, whatever is drawn."""
+    assert_trajectories(*sophia_h_pair(0.1, 0.9, 0.95, 0.05, 0.3, 1e-4, 3, 0.02))
 
 
 def test_sophia_h_matches_pytorch_optimizer_with_the_same_gaussian_probes():
@@ -551,41 +556,7 @@ def test_sophia_matches_optax_over_long_runs(kwargs):
     ("b1", "b2", "wd", "p", "k"), [(0.96, 0.99, 0.0, 0.01, 10), (0.5, 0.5, 0.2, 1.0, 1)]
 )
 def test_sophia_h_matches_pytorch_optimizer_over_long_runs(b1, b2, wd, p, k):
-    lr, eps, gamma = 0.05, 1e-6, 0.01
-    tx = gx.sophia(
-        lr * gamma,
-        b1,
-        b2,
-        eps * gamma,
-        wd / gamma,
-        gamma=gamma,
-        clip_threshold=p / gamma,
-        update_interval=k,
-        bias_correction=False,
-        hessian_first=True,
-    )
-    ours = trajectory(tx, separable_jax, feed="obj_fn", steps=LONG)
-    a, b = (torch.tensor(P0[n], dtype=torch.float64, requires_grad=True) for n in ("a", "b"))
-    opt = pytorch_optimizer.SophiaH(
-        [a, b],
-        lr=lr,
-        betas=(b1, b2),
-        weight_decay=wd,
-        p=p,
-        eps=eps,
-        update_period=k,
-        hessian_distribution="rademacher",
-        foreach=False,
-    )
-    theirs: dict[str, list[Any]] = {"a": [], "b": []}
-    for _ in range(LONG):
-        opt.zero_grad(set_to_none=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            separable_torch(a, b).backward(create_graph=True)
-        opt.step()
-        theirs["a"].append(a.detach().numpy().copy())
-        theirs["b"].append(b.detach().numpy().copy())
+    ours, theirs = sophia_h_pair(0.05, b1, b2, wd, p, 1e-6, k, 0.01, steps=LONG)
     assert_trajectories(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
