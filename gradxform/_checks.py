@@ -298,25 +298,33 @@ def check_same_layout(
             f"{what} does not match {against}: same key paths but different containers "
             f"({jax.tree.structure(tree)} vs {jax.tree.structure(reference)})"
         )
-    for (name, x), (_, r) in zip(_tree.leaf_paths(tree), _tree.leaf_paths(reference), strict=True):
-        if jnp.shape(x) != jnp.shape(r):
+    # The usual leaf (same shape, same dtype) is passed without its key path, which is
+    # looked up, once, only for leaves that need a closer look: cheap on many leaves.
+    names: list[str] | None = None
+    refs = jax.tree.leaves(reference)
+    for i, (x, r) in enumerate(zip(jax.tree.leaves(tree), refs, strict=True)):
+        dtype, ref_dtype = _tree.dtype_of(x), _tree.dtype_of(r)
+        if dtype == ref_dtype and np.shape(x) == np.shape(r):
+            continue
+        names = names or [n for n, _ in _tree.leaf_paths(tree)]
+        if np.shape(x) != np.shape(r):
             raise ValueError(
-                f"{what} leaf '{name}' has shape {jnp.shape(x)} but {against} has shape "
-                f"{jnp.shape(r)}; gradxform never broadcasts one into the other"
+                f"{what} leaf '{names[i]}' has shape {np.shape(x)} but {against} has shape "
+                f"{np.shape(r)}; gradxform never broadcasts one into the other"
             )
         if _tree.is_inexact(r) and not _tree.is_inexact(x):
             raise TypeError(
-                f"{what} leaf '{name}' has dtype {_tree.dtype_of(x)} but {against} is "
-                f"{_tree.dtype_of(r)}: a floating-point leaf needs a floating-point {what}"
+                f"{what} leaf '{names[i]}' has dtype {dtype} but {against} is "
+                f"{ref_dtype}: a floating-point leaf needs a floating-point {what}"
             )
         if (
             not complex_on_real
-            and jnp.issubdtype(_tree.dtype_of(x), jnp.complexfloating)
-            and jnp.issubdtype(_tree.dtype_of(r), jnp.floating)
+            and jnp.issubdtype(dtype, jnp.complexfloating)
+            and jnp.issubdtype(ref_dtype, jnp.floating)
         ):
             raise TypeError(
-                f"{what} leaf '{name}' is complex ({_tree.dtype_of(x)}) but {against} is real "
-                f"({_tree.dtype_of(r)}): the imaginary part would be discarded"
+                f"{what} leaf '{names[i]}' is complex ({dtype}) but {against} is real "
+                f"({ref_dtype}): the imaginary part would be discarded"
             )
     if not allow_complex:
         check_real(tree, what=what)
@@ -327,9 +335,10 @@ def check_real(tree: chex.ArrayTree, *, what: str, reason: str | None = None) ->
 
     ``reason`` says why the transformation has no complex form.
     """
-    for name, x in _tree.leaf_paths(tree):
+    for i, x in enumerate(jax.tree.leaves(tree)):
         if jnp.issubdtype(_tree.dtype_of(x), jnp.complexfloating):
             why = f" ({reason})" if reason else ""
+            name = _tree.leaf_paths(tree)[i][0]
             raise TypeError(
                 f"{what} leaf '{name}' is complex ({_tree.dtype_of(x)}); this transformation "
                 f"supports real leaves only{why}: optimize the real and imaginary parts as "

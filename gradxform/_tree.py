@@ -372,9 +372,11 @@ def global_norm(tree: chex.ArrayTree) -> chex.Array:
 def scale_tree(tree: chex.ArrayTree, factor: chex.Numeric) -> chex.ArrayTree:
     """Multiply every floating-point leaf by a scalar, in at least float32, keeping dtypes."""
 
+    factors = per_dtype(lambda dtype: astype(factor, dtype))  # traced once per dtype
+
     def mul(x):
-        dtype = compute_dtype(x.dtype)
-        return (x.astype(dtype) * jnp.asarray(factor).astype(dtype)).astype(x.dtype)
+        y = to_compute(x)
+        return astype(y * factors(y.dtype), x.dtype)
 
     return map_inexact(mul, tree)
 
