@@ -140,6 +140,7 @@ class Impl:
     run: Callable[[], None]
     compile_s: float
     state_bytes: int = 0
+    compile_runs: list[float] = dataclasses.field(default_factory=list)
 
 
 def tree_bytes(tree: Any) -> int:
@@ -158,18 +159,10 @@ def jax_impl(
     """A donated, jitted step of ``tx`` (``fused``: through ``gx.fused_apply``); compile
     time is lowering plus compilation."""
 
-    def step(p, s, g):
-        if fused:
-            return gx.fused_apply(tx, p, g, s)
-        u, s = tx.update(g, s, p)
-        return gx.apply_updates(p, u), s
-
     with jax.numpy_dtype_promotion(promotion):
         state = tx.init(params)
         params = jax.tree.map(jnp.copy, params)
-        start = time.perf_counter()
-        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
-        compile_s = time.perf_counter() - start
+    compiled, compile_s = compile_step(tx, params, state, grads, promotion=promotion, fused=fused)
     box = [params, state]
     state_bytes = tree_bytes(state)
 
@@ -177,7 +170,26 @@ def jax_impl(
         box[0], box[1] = compiled(box[0], box[1], grads)
         jax.block_until_ready(box)
 
-    return Impl(name, run, compile_s, state_bytes)
+    return Impl(name, run, compile_s, state_bytes, [compile_s])
+
+
+def compile_step(
+    tx: Any, params: Any, state: Any, grads: Any, *, promotion: str, fused: bool = False
+) -> tuple[Any, float]:
+    """The donated step of ``tx`` compiled from scratch (caches cleared, a new function),
+    and the seconds that took: tracing, lowering and compilation."""
+
+    def step(p, s, g):
+        if fused:
+            return gx.fused_apply(tx, p, g, s)
+        u, s = tx.update(g, s, p)
+        return gx.apply_updates(p, u), s
+
+    jax.clear_caches()
+    with jax.numpy_dtype_promotion(promotion):
+        start = time.perf_counter()
+        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+        return compiled, time.perf_counter() - start
 
 
 def torch_impl(name: str, opt_name: str, shapes: list[tuple[int, ...]], mode: str) -> Impl:
@@ -200,7 +212,11 @@ def torch_impl(name: str, opt_name: str, shapes: list[tuple[int, ...]], mode: st
     return Impl(name, run, 0.0, state_bytes)
 
 
-def build(opt: str, shapes: list[tuple[int, ...]], which: set[str]) -> list[Impl]:
+def build(
+    opt: str, shapes: list[tuple[int, ...]], which: set[str], compile_runs: int = 1
+) -> list[Impl]:
+    """The implementations of one case; ``gradxform`` and ``optax`` are compiled
+    ``compile_runs`` times, alternately, and report the median compile time."""
     rng = np.random.default_rng(0)
     params = {
         f"p{i:04d}": jnp.asarray(rng.standard_normal(s, np.float32)) for i, s in enumerate(shapes)
@@ -223,18 +239,41 @@ def build(opt: str, shapes: list[tuple[int, ...]], which: set[str]) -> list[Impl
     for mode in ("fused", "foreach"):
         if f"torch-{mode}" in which:
             impls.append(torch_impl(f"torch-{mode}", opt, shapes, mode))
+    # The default path against optax: compile each again, alternating, and keep the median.
+    pair = [
+        (impl, tx, promotion)
+        for impl in impls
+        for name, tx, promotion in (
+            ("gradxform", gx_tx(opt), "strict"),
+            ("optax", optax_tx(opt), "standard"),
+        )
+        if impl.name == name
+    ]
+    for _ in range(compile_runs - 1):
+        for impl, tx, promotion in pair:
+            with jax.numpy_dtype_promotion(promotion):
+                state = tx.init(params)
+            impl.compile_runs.append(compile_step(tx, params, state, grads, promotion=promotion)[1])
+            impl.compile_s = statistics.median(impl.compile_runs)
     return impls
 
 
 def time_interleaved(
     impls: list[Impl], steps: int, warmup: int = 3, rounds: int = 5
 ) -> dict[str, list[float]]:
-    """Per-step seconds of each implementation, measured in interleaved rounds."""
+    """Per-step seconds of each implementation, measured in interleaved rounds.
+
+    At least ``steps`` per implementation; fast steps get more (a round of each lasts
+    about 50 ms, at most 40 steps), so the medians of millisecond steps rest on
+    hundreds of steps."""
+    slowest = 0.0  # the slowest last warm-up step (earlier ones may still compile)
     for impl in impls:
         for _ in range(warmup):
+            start = time.perf_counter()
             impl.run()
+        slowest = max(slowest, time.perf_counter() - start)
     times: dict[str, list[float]] = {impl.name: [] for impl in impls}
-    per_round = max(1, -(-steps // rounds))
+    per_round = max(1, -(-steps // rounds), min(40, int(0.05 / max(slowest, 1e-6))))
     for _ in range(rounds):
         for impl in impls:
             for _ in range(per_round):
@@ -305,9 +344,10 @@ def run_case(
     which: set[str],
     steps: int,
     roofline: Roofline,
+    compile_runs: int = 1,
 ) -> list[dict[str, Any]]:
     n = sum(int(np.prod(s)) for s in shapes)
-    impls = build(opt, shapes, which)
+    impls = build(opt, shapes, which, compile_runs)
     times = time_interleaved([*impls, roofline.impl()], steps)
     roof = roofline.gbps(statistics.median(times["roofline"]))
     rows = []
@@ -325,6 +365,7 @@ def run_case(
                 "min_ms": min(times[impl.name]) * 1e3,
                 "runs": len(times[impl.name]),
                 "compile_s": impl.compile_s,
+                "compile_runs": impl.compile_runs,
                 "gbps": gbps,
                 "roofline_gbps": roof,
                 "roofline_frac": gbps / roof,
@@ -519,7 +560,8 @@ def main(argv: list[str] | None = None) -> int:
         for opt in opts:
             which = set(impls_wanted)
             t0 = time.perf_counter()
-            case = run_case(shape_name, opt, shapes, which, steps, reference)
+            runs = 3 if len(shapes) <= 200 else 2
+            case = run_case(shape_name, opt, shapes, which, steps, reference, runs)
             rows += case
             print(
                 f"{shape_name:18s} {opt:13s} "
@@ -529,22 +571,30 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
+    # The leaf sweep: every implementation for Adam; the default path, optax and torch's
+    # fused step for the others (the default path against optax at every point).
     sweep: list[dict[str, Any]] = []
-    for count in sweep_counts if wanted("sweep") else []:
-        shapes = many_leaves(count, sweep_total // count)
-        which = {"gradxform-flat-params", "gradxform-fused", "optax", "torch-fused"}
-        which &= impls_wanted
-        if count <= 1000:
-            which |= {"gradxform", "gradxform-flat"} & impls_wanted
-        t0 = time.perf_counter()
-        case = run_case(f"sweep-{count}", "adam", shapes, which, steps, reference)
-        sweep += case
-        print(
-            f"sweep {count:5d} leaves "
-            + "  ".join(f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in case)
-            + f"  ({time.perf_counter() - t0:.0f} s)",
-            flush=True,
-        )
+    for opt in opts if wanted("sweep") else []:
+        for count in sweep_counts:
+            shapes = many_leaves(count, sweep_total // count)
+            which = {"gradxform", "gradxform-fused", "optax", "torch-fused"}
+            if opt == "adam":
+                which.add("gradxform-flat-params")
+                if count <= 1000:
+                    which.add("gradxform-flat")
+            which &= impls_wanted
+            t0 = time.perf_counter()
+            runs = 3 if count <= 100 else 2
+            case = run_case(f"sweep-{count}", opt, shapes, which, steps, reference, runs)
+            sweep += case
+            print(
+                f"sweep {opt:13s} {count:5d} leaves "
+                + "  ".join(
+                    f"{r['impl']}={r['median_ms']:.2f}ms/{r['compile_s']:.2f}s" for r in case
+                )
+                + f"  ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
 
     low_memory = (
         bf16_case(one_leaf(4 * 2**20 if args.quick else 4096 * 4096), steps, reference)
@@ -600,6 +650,48 @@ def main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------------- report
 
 
+def _timed(r: dict[str, Any] | None) -> str:
+    return "-" if r is None else f"{r['median_ms']:.2f} / {r['compile_s']:.2f}"
+
+
+def default_path_table(result: dict[str, Any]) -> list[str]:
+    """The default per-leaf path (``gx.adam``, ``gx.adamw``, ``gx.sgd`` with momentum)
+    against optax on every case and sweep point: step and compile ratios, target <= 1."""
+    pairs = []
+    for rows in (result["rows"], result["sweep"]):
+        for r in rows:
+            o = _get(rows, r["shape"], r["opt"], "optax")
+            if r["impl"] == "gradxform" and o is not None:
+                pairs.append((r, o))
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "Default path against optax (same run; compile s: median of the runs, gradxform "
+        "and optax compiled alternately from cleared caches):",
+        "",
+        "| case | opt | leaves | step ms gx / optax | step ratio | compile s gx / optax "
+        "| compile ratio | compile runs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for g, o in pairs:
+        lines.append(
+            f"| {g['shape']} | {g['opt']} | {g['leaves']} | {_ms(g)} / {_ms(o)} "
+            f"| {_ratio(g, o)} | {g['compile_s']:.2f} / {o['compile_s']:.2f} "
+            f"| {g['compile_s'] / o['compile_s']:.2f} | {len(g.get('compile_runs', [1]))} |"
+        )
+    step = max(pairs, key=lambda p: p[0]["median_ms"] / p[1]["median_ms"])
+    comp = max(pairs, key=lambda p: p[0]["compile_s"] / p[1]["compile_s"])
+    lines += [
+        "",
+        f"Largest step ratio {step[0]['median_ms'] / step[1]['median_ms']:.2f} "
+        f"({step[0]['shape']}, {step[0]['opt']}); largest compile ratio "
+        f"{comp[0]['compile_s'] / comp[1]['compile_s']:.2f} ({comp[0]['shape']}, "
+        f"{comp[0]['opt']}).",
+    ]
+    return lines
+
+
 def _get(rows: list[dict[str, Any]], shape: str, opt: str, impl: str) -> dict[str, Any] | None:
     for r in rows:
         if r["shape"] == shape and r["opt"] == opt and r["impl"] == impl:
@@ -621,7 +713,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Measured {result['date']} on {m['cpu']} ({m['cores']} cores), jax {m['jax']}, "
         f"optax {m['optax']}, torch {m['torch']} ({m['torch_threads']} threads). "
-        f"Median ms per step over {result['steps']} timed steps after 3 warm-up steps "
+        f"Median ms per step over at least {result['steps']} timed steps (up to 200 for fast "
+        f"steps) after 3 warm-up steps "
         f"(interleaved rounds), params and state donated. The roofline is the in-place "
         f"`a += s*b` on {roof['elements']} float32 (12 B/element), run inside every case's "
         f"rounds; alone at the start it gave {roof['gbps']:.1f} GB/s "
@@ -674,32 +767,17 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Per-leaf sweep (Adam, fixed total size; ms per step / compile s):",
+        "Per-leaf sweep (fixed total size; ms per step / compile s):",
         "",
-        "| leaves | gradxform | fused | flat | flat-params | optax | torch fused |",
-        "|---|---|---|---|---|---|---|",
+        "| opt | leaves | gradxform | fused | flat | flat-params | optax | torch fused |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    counts = sorted({r["leaves"] for r in result["sweep"]})
-    for c in counts:
-        shape = f"sweep-{c}"
-        cells = []
-        for impl in (
-            "gradxform",
-            "gradxform-fused",
-            "gradxform-flat",
-            "gradxform-flat-params",
-            "optax",
-            "torch-fused",
-        ):
-            r = _get(result["sweep"], shape, "adam", impl)
-            cells.append(
-                "-"
-                if r is None
-                else f"{r['median_ms']:.2f} / {r['compile_s']:.2f}"
-                if impl != "torch-fused"
-                else f"{r['median_ms']:.2f}"
-            )
-        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    impls = ("gradxform", "gradxform-fused", "gradxform-flat", "gradxform-flat-params", "optax")
+    for opt, count in sorted({(r["opt"], r["leaves"]) for r in result["sweep"]}):
+        cells = [_timed(_get(result["sweep"], f"sweep-{count}", opt, impl)) for impl in impls]
+        cells.append(_ms(_get(result["sweep"], f"sweep-{count}", opt, "torch-fused")))
+        lines.append(f"| {opt} | {count} | " + " | ".join(cells) + " |")
+    lines += default_path_table(result)
     lines += [
         "",
         "Adam moment dtypes (one leaf; GB/s counts 28 B/param for float32 "

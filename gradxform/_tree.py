@@ -299,10 +299,10 @@ def bias_correction(
       Array([0.33333334], dtype=float32)
     """
 
-    def make_factor(real):
-        d = jnp.asarray(decay, real)
-        t = jnp.maximum(jnp.asarray(count).astype(real), jnp.ones([], real))
-        return -jnp.expm1(t * jnp.log1p(d - 1))
+    def make_factor(real):  # lax directly: a few traced scalar ops, no jnp wrappers
+        d = astype(decay, real)
+        t = jax.lax.max(astype(count, real), np.ones([], real))
+        return jax.lax.neg(jax.lax.expm1(jax.lax.mul(t, jax.lax.log1p(d - np.ones([], real)))))
 
     factor = per_dtype(make_factor)
 
@@ -315,8 +315,8 @@ def bias_correction(
 
 def safe_increment(count: chex.Array) -> chex.Array:
     """``count + 1`` for an int32 step counter, saturating at ``2**31 - 1`` instead of wrapping."""
-    count = jnp.asarray(count, jnp.int32)
-    return jnp.where(count < INT32_MAX, count + jnp.int32(1), jnp.int32(INT32_MAX))
+    count = astype(count, jnp.int32)
+    return jax.lax.select(count < INT32_MAX, count + np.int32(1), np.int32(INT32_MAX))
 
 
 def zero_count() -> chex.Array:
