@@ -263,20 +263,21 @@ def time_interleaved(
 ) -> dict[str, list[float]]:
     """Per-step seconds of each implementation, measured in interleaved rounds.
 
-    At least ``steps`` per implementation; fast steps get more (a round of each lasts
-    about 50 ms, at most 40 steps), so the medians of millisecond steps rest on
-    hundreds of steps."""
-    slowest = 0.0  # the slowest last warm-up step (earlier ones may still compile)
+    At least ``steps`` per implementation; a fast one gets more (its share of a round
+    lasts about 50 ms, at most 40 steps), so the medians of millisecond steps rest on
+    up to 200 steps. The order rotates from round to round, so no implementation
+    always follows the same one (the roofline's large arrays leave the caches cold)."""
+    per_round = {}
     for impl in impls:
         for _ in range(warmup):
             start = time.perf_counter()
             impl.run()
-        slowest = max(slowest, time.perf_counter() - start)
+        last = time.perf_counter() - start  # the last warm-up step: the earlier may compile
+        per_round[impl.name] = max(1, -(-steps // rounds), min(40, int(0.05 / max(last, 1e-6))))
     times: dict[str, list[float]] = {impl.name: [] for impl in impls}
-    per_round = max(1, -(-steps // rounds), min(40, int(0.05 / max(slowest, 1e-6))))
-    for _ in range(rounds):
-        for impl in impls:
-            for _ in range(per_round):
+    for r in range(rounds):
+        for impl in impls[r % len(impls) :] + impls[: r % len(impls)]:
+            for _ in range(per_round[impl.name]):
                 start = time.perf_counter()
                 impl.run()
                 times[impl.name].append(time.perf_counter() - start)
