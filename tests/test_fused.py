@@ -11,7 +11,13 @@ with the reason; in CI (a compiler is there) they fail.
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import chex
 import jax
@@ -24,6 +30,7 @@ from gradxform import _fused
 from tests._require import missing
 
 SIZES = (1, 7, 1000003)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 NOT_BUILT = (
@@ -228,3 +235,39 @@ def test_unsupported_configurations_are_refused_at_construction(kwargs, named):
     for factory in (gx.fused_adam, gx.fused_adamw):
         with pytest.raises(ValueError, match=named):
             factory(1e-3, **kwargs)
+
+
+# ------------------------------------------------------------- the build from source
+
+
+def build_ext(out, **env: str) -> subprocess.CompletedProcess:
+    """``setup.py build_ext`` of this source tree into ``out`` (the tree is not touched)."""
+    return subprocess.run(
+        [
+            *(sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(out / "lib")),
+            *("--build-temp", str(out / "tmp")),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_a_build_with_a_compiler_makes_the_kernel_library(tmp_path):
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        missing("no C++ compiler to build the kernel with")
+    done = build_ext(tmp_path)
+    assert done.returncode == 0, done.stderr
+    (library,) = (tmp_path / "lib" / "gradxform").glob("_adam_kernel*")
+    assert hasattr(ctypes.cdll.LoadLibrary(str(library)), "GxAdamStep")
+
+
+def test_a_build_without_a_compiler_warns_and_succeeds_without_the_kernel(tmp_path):
+    """The install goes on (the extension is optional) and says why the kernel is missing;
+    the package then runs the XLA path (test_without_the_kernel_the_xla_path_runs)."""
+    done = build_ext(tmp_path, CC="/nonexistent/cc", CXX="/nonexistent/c++")
+    assert done.returncode == 0, done.stderr
+    assert 'building extension "gradxform._adam_kernel" failed' in done.stdout + done.stderr
+    assert not list(tmp_path.rglob("_adam_kernel*"))
