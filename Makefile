@@ -2,7 +2,7 @@
 #   make test   -- create .venv, install gradxform[test], lint, type-check, run the tests
 #   make demo   -- create .venv, install gradxform[demo], run the demo
 #   make test-extended -- deep parity sweeps and convergence studies (run by CI too)
-#   make bench  -- benchmarks against optax and torch.optim (about 10 minutes)
+#   make bench  -- benchmarks against optax and torch.optim (about 20 minutes)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.run            # full suite (about 10 minutes on 2 cores)
+    python -m benchmarks.run            # full suite (about 15 minutes on 2 cores)
     python -m benchmarks.run --quick    # smoke run (about a minute)
     python -m benchmarks.run --shapes one-leaf --impls gradxform,gradxform-fused,torch-fused
                                         # a subset: those shapes and implementations only
