@@ -172,3 +172,17 @@ def test_the_cli_asks_for_single_threaded_eigen_and_restores_xla_flags(monkeypat
     assert cli.main(["schedules", "--out", "/nonexistent"]) == 0
     assert seen == ["--xla_dump_to=/nonexistent " + cli.EIGEN_FLAG]
     assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/nonexistent"
+
+
+@pytest.mark.extended
+def test_shampoo_and_soap_grids_on_the_digits_finish():
+    """Vmapped over the whole grid, their training deadlocked XLA on CPU (every thread
+    waiting); the CLI runs their grid one rate at a time (cli.ONE_RATE_AT_A_TIME). Each
+    runs in its own process, with a timeout, so that a hang fails instead of blocking."""
+    for name in ("shampoo", "soap"):
+        argv = ["train", "--optimizers", f"{name}:0.01", "--epochs", "5", "--compare-grid"]
+        done = subprocess.run(
+            [sys.executable, "-m", "gradxform", *argv], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        assert name in done.stdout and "its test accuracy" in done.stdout

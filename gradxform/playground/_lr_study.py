@@ -78,10 +78,12 @@ def accuracies_at(
     rates: Sequence[float],
     epochs: int,
     seed: int = 0,
+    chunk_size: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Test accuracy after ``epochs`` epochs at each constant rate (0 where a run diverged),
-    and whether each diverged: one :func:`gradxform.lr_sweep`, the initialisation and batch
-    order of :func:`gradxform.playground.train_digits` with the same ``seed``."""
+    and whether each diverged: one :func:`gradxform.lr_sweep` (``chunk_size`` rates at a
+    time), the initialisation and batch order of :func:`gradxform.playground.train_digits`
+    with the same ``seed``."""
     x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
 
     def minus_accuracy(p: Any) -> jax.Array:
@@ -96,6 +98,7 @@ def accuracies_at(
         rates,
         num_steps=len(batches[0]),
         eval_fn=minus_accuracy,
+        chunk_size=chunk_size,
     )
     assert sweep.scores is not None
     return np.where(sweep.diverged, 0.0, -sweep.scores), sweep.diverged

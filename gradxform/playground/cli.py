@@ -268,6 +268,12 @@ def make_schedule(kind: str, peak: float, total_steps: int) -> Any:
     raise CliError(f"unknown schedule {kind!r}; choose one of: {', '.join(SCHEDULES)}")
 
 
+# Their grid runs one rate at a time: vmapped over the whole grid, Shampoo's and SOAP's
+# training (and PSGD-Kron's, untested) can deadlock XLA on CPU (jaxlib 0.10.2; every
+# thread waits, from about six rates and five epochs of the digits MLP on).
+ONE_RATE_AT_A_TIME = frozenset({"shampoo", "soap", "kron"})
+
+
 def cmd_train(args: argparse.Namespace) -> list[list[Any]]:
     from gradxform import playground
 
@@ -302,7 +308,8 @@ def cmd_train(args: argparse.Namespace) -> list[list[Any]]:
             f"{seconds:.1f}",
         ]
         if args.compare_grid:
-            accuracy, _ = accuracies_at(factory, data, GRID, args.epochs)
+            chunk = 1 if name in ONE_RATE_AT_A_TIME else None
+            accuracy, _ = accuracies_at(factory, data, GRID, args.epochs, chunk_size=chunk)
             best = int(np.argmax(accuracy))
             row += [f"{GRID[best]:g}", f"{accuracy[best]:.4f}"]
         rows.append(row)
