@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -145,33 +144,6 @@ def test_optimizer_names_are_the_exported_optimizers():
     for expected in ["adam", "adamw", "sgd", "lion", "lamb", "adafactor", "ftrl", "momentum"]:
         assert expected in names
     assert "nesterov_lookahead_point" not in names  # a helper, not an optimizer
-
-
-@pytest.mark.extended
-def test_shampoo_grid_on_the_digits_finishes_in_a_fresh_cli_process():
-    """Shampoo's vmapped grid (12 rates, 5 epochs) deadlocked XLA's multi-threaded Eigen
-    kernels on CPU and never finished; the CLI runs with single-threaded ones (cli.main).
-    A fresh process, since the flag acts only where XLA has not started."""
-    argv = ["train", "--optimizers", "shampoo:0.01", "--epochs", "5", "--compare-grid"]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    done = subprocess.run(
-        [sys.executable, "-m", "gradxform", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "shampoo" in done.stdout and "its test accuracy" in done.stdout
-
-
-def test_the_cli_asks_for_single_threaded_eigen_and_restores_xla_flags(monkeypatch):
-    seen = []
-    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/nonexistent")
-    monkeypatch.setattr(cli, "cmd_schedules", lambda args: seen.append(os.environ["XLA_FLAGS"]))
-    assert cli.main(["schedules", "--out", "/nonexistent"]) == 0
-    assert seen == ["--xla_dump_to=/nonexistent " + cli.EIGEN_FLAG]
-    assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/nonexistent"
 
 
 @pytest.mark.extended

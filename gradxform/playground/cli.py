@@ -6,7 +6,6 @@ Every subcommand writes its pictures under ``--out`` and prints a table.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import sys
 import time
@@ -446,27 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# XLA on CPU (jaxlib 0.10) can deadlock in its multi-threaded Eigen kernels when a vmapped
-# training run of Shampoo or SOAP (lr_sweep's grid, from about six rates and five epochs
-# of the digits MLP) refreshes its roots: every thread waits and the run never ends.
-# Single-threaded Eigen kernels avoid it; the CLI asks for them unless XLA_FLAGS says
-# otherwise. It takes effect where XLA has not started yet (a fresh `python -m gradxform`).
-EIGEN_FLAG = "--xla_cpu_multi_thread_eigen=false"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {EIGEN_FLAG}".strip()
     try:
         args.func(args)
     except CliError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    finally:
-        if flags:
-            os.environ["XLA_FLAGS"] = flags
-        else:
-            os.environ.pop("XLA_FLAGS", None)
     return 0
